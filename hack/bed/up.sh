@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Starts the test bed on loopback: etcd, kube-apiserver (RBAC, TLS, client-cert admin)
+# and the moto AWS emulator. Usage: hack/bed/up.sh [DIR]   (default: .bed)
+# Writes DIR/env (source it: KUBECONFIG, TRAILWARDEN_AWS_ENDPOINT, AWS_*), DIR/pids and
+# a log per process. hack/bed/down.sh DIR stops everything it started.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+dir=${1:-$here/../../.bed}
+mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
+if [ -f "$dir/pids" ]; then "$here/down.sh" "$dir"; fi
+rm -rf "$dir"/{etcd-data,certs,*.log,env,pids,kubeconfig}
+mkdir -p "$dir/certs"
+started=$(date +%s%N)
+
+bins=$("$here/build-bins.sh" all)
+etcd_bin=$(echo "$bins" | sed -n 1p)
+apiserver_bin=$(echo "$bins" | sed -n 2p)
+venv=$("$here/moto-venv.sh")
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+etcd_client=$(free_port); etcd_peer=$(free_port); api_port=$(free_port); moto_port=$(free_port)
+
+# Throwaway PKI: a CA, the apiserver's serving cert, an admin client cert and the
+# service-account signing key pair.
+c=$dir/certs
+openssl_q() { openssl "$@" 2>/dev/null; }
+openssl_q req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=trailwarden-bed-ca" -keyout "$c/ca.key" -out "$c/ca.crt"
+openssl_q req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout "$c/apiserver.key" -out "$c/apiserver.csr"
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > "$c/apiserver.ext"
+openssl_q x509 -req -in "$c/apiserver.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial -days 2 -extfile "$c/apiserver.ext" -out "$c/apiserver.crt"
+openssl_q req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=bed-admin" -keyout "$c/admin.key" -out "$c/admin.csr"
+printf 'extendedKeyUsage=clientAuth\n' > "$c/admin.ext"
+openssl_q x509 -req -in "$c/admin.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial -days 2 -extfile "$c/admin.ext" -out "$c/admin.crt"
+openssl_q genrsa -out "$c/sa.key" 2048
+openssl_q rsa -in "$c/sa.key" -pubout -out "$c/sa.pub"
+
+"$etcd_bin" --name bed --data-dir "$dir/etcd-data" \
+  --listen-client-urls "http://127.0.0.1:$etcd_client" --advertise-client-urls "http://127.0.0.1:$etcd_client" \
+  --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+  --initial-cluster "bed=http://127.0.0.1:$etcd_peer" --unsafe-no-fsync --log-level warn \
+  > "$dir/etcd.log" 2>&1 &
+echo $! >> "$dir/pids"
+
+"$apiserver_bin" --etcd-servers "http://127.0.0.1:$etcd_client" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+  --cert-dir "$c" --tls-cert-file "$c/apiserver.crt" --tls-private-key-file "$c/apiserver.key" \
+  --client-ca-file "$c/ca.crt" --authorization-mode RBAC \
+  --service-cluster-ip-range 10.0.0.0/24 \
+  --service-account-key-file "$c/sa.pub" --service-account-signing-key-file "$c/sa.key" \
+  --service-account-issuer https://kubernetes.default.svc \
+  --disable-admission-plugins ServiceAccount --allow-privileged=true \
+  > "$dir/kube-apiserver.log" 2>&1 &
+echo $! >> "$dir/pids"
+
+# moto answers in UTC so CloudTrail timestamps parse the same everywhere.
+TZ=UTC "$venv/bin/python" "$here/moto_server.py" 127.0.0.1 "$moto_port" > "$dir/moto.log" 2>&1 &
+echo $! >> "$dir/pids"
+
+cat > "$dir/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: bed
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority-data: $(base64 -w0 < "$c/ca.crt")
+users:
+- name: bed-admin
+  user:
+    client-certificate-data: $(base64 -w0 < "$c/admin.crt")
+    client-key-data: $(base64 -w0 < "$c/admin.key")
+contexts:
+- name: bed
+  context: { cluster: bed, user: bed-admin }
+current-context: bed
+KC
+
+wait_for() { # name url [curl args...]
+  local name=$1 url=$2; shift 2
+  for _ in $(seq 1 600); do
+    if curl -fsS -o /dev/null "$@" "$url" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "bed: $name did not become healthy; last log lines:" >&2
+  tail -n 30 "$dir/$name.log" >&2
+  "$here/down.sh" "$dir"
+  exit 1
+}
+wait_for etcd "http://127.0.0.1:$etcd_client/health"
+wait_for kube-apiserver "https://127.0.0.1:$api_port/readyz" --cacert "$c/ca.crt" --cert "$c/admin.crt" --key "$c/admin.key"
+wait_for moto "http://127.0.0.1:$moto_port/moto-api/"
+
+cat > "$dir/env" <<ENV
+export KUBECONFIG=$dir/kubeconfig
+export TRAILWARDEN_AWS_ENDPOINT=http://127.0.0.1:$moto_port
+export AWS_ACCESS_KEY_ID=testing
+export AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+ENV
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+printf 'bed: up in %d.%03ds (apiserver https://127.0.0.1:%s, moto http://127.0.0.1:%s); source %s/env\n' \
+  $((elapsed_ms / 1000)) $((elapsed_ms % 1000)) "$api_port" "$moto_port" "$dir"

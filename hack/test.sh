@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, then the integration tests against a real
+# kube-apiserver + etcd and the moto AWS emulator, which this script starts and stops.
+# Everything it needs is built or installed on first use and cached under ~/.cache/trailwarden.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bed=$root/.bed
+
+step() { printf '\n== %s\n' "$*"; }
+t0=$(date +%s)
+
+step "build (cargo build --all-targets --locked)"
+cargo build --all-targets --locked
+
+step "test bed: build or reuse kube-apiserver, etcd, moto; start them"
+trap '"$root/hack/bed/down.sh" "$bed"' EXIT
+"$root/hack/bed/up.sh" "$bed"
+# shellcheck disable=SC1091
+source "$bed/env"
+
+step "tests (unit + integration against the bed)"
+cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-4}"
+
+printf '\n== all tests passed in %ss\n' "$(( $(date +%s) - t0 ))"

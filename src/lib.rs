@@ -1,0 +1,11 @@
+//! trailwarden keeps AWS CloudTrail trails the way `TrailPolicy` resources declare them.
+//!
+//! The reconcile is a one-way pipeline:
+//! `TrailPolicy → Desired` ([`desired`]), `AWS → Observed` ([`observe`]),
+//! `plan(Desired, Observed) → Plan` ([`plan`], pure), `apply(Plan)` through the AWS port
+//! ([`aws`]), then status, Events and metrics ([`reconcile`], [`controller`]).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod aws;
+pub mod trail;

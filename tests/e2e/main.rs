@@ -1,0 +1,8 @@
+//! Integration tests against the real test bed: kube-apiserver + etcd and the moto AWS
+//! emulator, started by `hack/bed/up.sh` (`make test` does it). One binary, many modules,
+//! so the heavy dependencies link once.
+
+mod support;
+
+mod admission;
+mod aws_roundtrip;
