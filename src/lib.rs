@@ -9,3 +9,6 @@
 pub mod api;
 pub mod aws;
 pub mod trail;
+pub mod desired;
+pub mod observe;
+pub mod plan;

@@ -1,9 +1,16 @@
-"""Runs moto's server on loopback, with one fix to its S3 wire format.
+"""Runs moto's server on loopback, with fixes that make it answer as AWS does.
 
-moto serialises S3 responses from the botocore service model. For a few operations
-whose output has no payload member, that model carries no `resultWrapper`, so moto
-names the XML root `<Operation>Response`; real S3 (and the Rust SDK's parser) use the
-names below. Setting the wrapper on the model before the server starts fixes them.
+S3 wire format: moto serialises S3 responses from the botocore service model. For a few
+operations whose output has no payload member, that model carries no `resultWrapper`,
+so moto names the XML root `<Operation>Response`; real S3 (and the Rust SDK's parser)
+use the names below. Setting the wrapper on the model before the server starts fixes it.
+
+CloudTrail semantics (moto 5.2.5 differs from AWS here, and trailwarden relies on AWS's
+behaviour): PutInsightSelectors replaces the trail's insight selectors (moto appends);
+PutEventSelectors with one kind of selector clears the other kind (moto keeps both);
+DescribeTrails reports HasCustomEventSelectors / HasInsightSelectors (moto always says
+false); DeleteTrail takes a trail ARN as well as a name, and refuses an unknown trail
+(moto ignores ARNs and unknown names alike).
 
 Usage: moto_server.py HOST PORT
 """
@@ -32,6 +39,42 @@ def _load_with_s3_roots(service_name, model_name):
 
 
 moto_utils._load_service_model = _load_with_s3_roots
+
+
+def _patch_cloudtrail():
+    from moto.cloudtrail.models import CloudTrailBackend, Trail
+
+    def delete_trail(self, name):
+        trail = self.get_trail(name)
+        del self.trails[trail.trail_name]
+
+    CloudTrailBackend.delete_trail = delete_trail
+
+    def put_event_selectors(self, event_selectors, advanced_event_selectors):
+        if event_selectors:
+            self.event_selectors = event_selectors
+            self.advanced_event_selectors = []
+        elif advanced_event_selectors:
+            self.event_selectors = []
+            self.advanced_event_selectors = advanced_event_selectors
+
+    def put_insight_selectors(self, insight_selectors):
+        self.insight_selectors = list(insight_selectors or [])
+
+    describe = Trail.description
+
+    def description(self, include_region=False):
+        desc = describe(self, include_region)
+        desc["HasCustomEventSelectors"] = bool(self.event_selectors or self.advanced_event_selectors)
+        desc["HasInsightSelectors"] = bool(self.insight_selectors)
+        return desc
+
+    Trail.put_event_selectors = put_event_selectors
+    Trail.put_insight_selectors = put_insight_selectors
+    Trail.description = description
+
+
+_patch_cloudtrail()
 
 if __name__ == "__main__":
     host, port = sys.argv[1], sys.argv[2]

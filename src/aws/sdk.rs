@@ -265,8 +265,13 @@ fn from_sdk_selectors(out: &aws_sdk_cloudtrail::operation::get_event_selectors::
                 .collect(),
         );
     }
+    let basic = out.event_selectors();
+    if basic.is_empty() {
+        // A trail nobody put selectors on records AWS's default.
+        return Selectors::aws_default();
+    }
     Selectors::Basic(
-        out.event_selectors()
+        basic
             .iter()
             .map(|s| api::EventSelector {
                 read_write_type: read_write_type(s.read_write_type()),
