@@ -8,7 +8,9 @@
 
 pub mod api;
 pub mod aws;
-pub mod trail;
+pub mod controller;
 pub mod desired;
 pub mod observe;
 pub mod plan;
+pub mod reconcile;
+pub mod trail;
