@@ -20,6 +20,6 @@ trap '"$root/hack/bed/down.sh" "$bed"' EXIT
 source "$bed/env"
 
 step "tests (unit + integration against the bed)"
-cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-4}"
+cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-4}" --show-output
 
 printf '\n== all tests passed in %ss\n' "$(( $(date +%s) - t0 ))"

@@ -14,7 +14,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -91,7 +91,16 @@ pub async fn run<P: AwsPort>(
         failures: Mutex::default(),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
-    Controller::new(policies, watch)
+    // Our own status writes change the object too; reconciling on them would loop. Spec
+    // changes (generation, which deletion also bumps) and finalizer changes are what
+    // matter; AWS-side drift is found by the periodic resync.
+    let (reader, writer) = reflector::store();
+    let triggers = watcher(policies, watch)
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects()
+        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
+    Controller::for_stream(triggers, reader)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_policy, error_policy, context)
         .for_each(|result| async move {

@@ -13,7 +13,7 @@ use std::future::Future;
 use crate::api::AccountRef;
 use crate::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
 
-pub use calls::{CallLog, CallRecord};
+pub use calls::{CallLog, CallRecord, is_write as is_write_operation};
 pub use limiter::RateLimits;
 
 /// Where a call acts: an account (the controller's own, or one reached by assuming a

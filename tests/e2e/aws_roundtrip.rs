@@ -57,4 +57,12 @@ async fn bucket_key_and_trail_round_trip_through_the_emulator() {
 
     aws.delete_trail(&scope, &arn).await.unwrap();
     assert!(!aws.describe_trails(&scope).await.unwrap().iter().any(|t| t.arn == arn), "deleted trail is gone");
+
+    // The port's call log saw every operation: the zero-write assertions elsewhere rely on it.
+    let calls = aws.calls().snapshot();
+    let count = |op: &str| calls.iter().filter(|(c, _)| c.operation == op).map(|(_, n)| *n).sum::<u64>();
+    assert_eq!((count("CreateTrail"), count("StartLogging"), count("DeleteTrail")), (1, 1, 1), "{calls:?}");
+    assert_eq!(count("DescribeTrails"), 2);
+    assert_eq!(count("CreateBucket"), 1, "S3 calls are recorded too");
+    assert_eq!(aws.calls().writes(), 4, "CreateBucket, CreateTrail, StartLogging, DeleteTrail: {calls:?}");
 }

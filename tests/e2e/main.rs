@@ -6,3 +6,4 @@ mod support;
 
 mod admission;
 mod aws_roundtrip;
+mod reconciler;

@@ -74,3 +74,99 @@ pub fn fresh_account() -> (String, Scope) {
     let scope = Scope { role_arn: Some(role_arn), external_id: None, region: REGION.to_owned() };
     (account, scope)
 }
+
+/// A controller running in this test process against the bed, managing only the
+/// policies that carry its own label. Stops when dropped.
+pub struct Controller {
+    pub label: String,
+    pub port: SdkAws,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Controller {
+    pub async fn start(client: Client) -> Self {
+        let label = unique_name("run");
+        let port = aws().await;
+        let options = trailwarden::controller::ControllerOptions {
+            label_selector: Some(format!("{TEST_LABEL}={label}")),
+            instance: label.clone(),
+        };
+        let task = tokio::spawn(trailwarden::controller::run(client, port.clone(), options, std::future::pending()));
+        Controller { label, port, task }
+    }
+
+    /// A policy this controller manages: `spec` plus our test label.
+    pub fn policy(&self, name: &str, spec: serde_json::Value) -> TrailPolicy {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "trailwarden.dev/v1alpha1",
+            "kind": "TrailPolicy",
+            "metadata": {"name": name, "labels": {TEST_LABEL: self.label}},
+            "spec": spec,
+        }))
+        .expect("policy parses")
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub const TEST_LABEL: &str = "trailwarden.dev/test-run";
+
+/// Polls `probe` every 100 ms until it yields a value; panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> (T, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return (value, start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A condition's status ("True", "False", "Unknown") and reason, if set.
+pub fn condition(policy: &TrailPolicy, type_: &str) -> Option<(String, String)> {
+    policy
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Reasons of the Events recorded for a policy.
+pub async fn event_reasons(client: &Client, policy: &str) -> Vec<String> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let list = events
+        .list(&kube::api::ListParams::default().fields(&format!("involvedObject.name={policy}")))
+        .await
+        .expect("list events");
+    list.items.into_iter().filter_map(|e| e.reason).collect()
+}
+
+/// Creates an SNS topic in the emulator account (no SNS crate is a dependency: the
+/// emulator takes the Query API over plain HTTP).
+pub fn create_sns_topic(account: &str, name: &str) -> String {
+    let endpoint = bed_env("TRAILWARDEN_AWS_ENDPOINT");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-X", "POST", &format!("{endpoint}/")])
+        .args(["-H", &format!("x-moto-account-id: {account}")])
+        .args(["-H", "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0"])
+        .args(["-H", "Content-Type: application/x-www-form-urlencoded"])
+        .args(["-d", &format!("Action=CreateTopic&Name={name}&Version=2010-03-31")])
+        .output()
+        .expect("curl runs");
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("<TopicArn>"), "CreateTopic failed: {body}");
+    format!("arn:aws:sns:{REGION}:{account}:{name}")
+}

@@ -1,0 +1,450 @@
+//! The reconciler against the real bed: a controller (in this process, the same code the
+//! binary runs) watches the real apiserver and acts on the emulator. Each test breaks a
+//! trail directly through the AWS API and checks what a user relies on: the trail healed,
+//! and status and Events telling the story.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+use trailwarden::api::{OWNER_TAG, OWNER_UID_TAG, TrailPolicy};
+use trailwarden::aws::{AwsPort, Scope};
+use trailwarden::aws::sdk::SdkAws;
+use trailwarden::trail::{Insights, Selectors, TrailDescription, TrailSettings};
+
+use crate::support::{self, Controller, condition, eventually};
+
+const HEAL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An account with a bucket (or several) and a KMS key behind an alias.
+struct Account {
+    id: String,
+    scope: Scope,
+    buckets: Vec<String>,
+    key_alias: String,
+    key_arns: Vec<String>,
+}
+
+async fn account(aws: &SdkAws, buckets: usize, keys: usize) -> Account {
+    let (id, scope) = support::fresh_account();
+    let s3 = aws.s3(&scope).await;
+    let mut names = vec![];
+    for _ in 0..buckets {
+        let bucket = support::unique_name("logs");
+        s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+        names.push(bucket);
+    }
+    let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&scope).await);
+    let mut key_arns = vec![];
+    for _ in 0..keys {
+        let key = kms.create_key().send().await.expect("create key");
+        key_arns.push(key.key_metadata().and_then(|m| m.arn()).unwrap().to_owned());
+    }
+    let key_alias = format!("alias/{}", support::unique_name("trail-key"));
+    if keys > 0 {
+        kms.create_alias().alias_name(&key_alias).target_key_id(&key_arns[0]).send().await.unwrap();
+    }
+    Account { id, scope, buckets: names, key_alias, key_arns }
+}
+
+fn role(account: &Account) -> serde_json::Value {
+    json!({"roleArn": format!("arn:aws:iam::{}:role/trailwarden", account.id)})
+}
+
+async fn trail(aws: &SdkAws, scope: &Scope, name: &str) -> Option<TrailDescription> {
+    aws.describe_trails(scope).await.unwrap().into_iter().find(|t| t.name == name)
+}
+
+async fn create_policy(client: &kube::Client, policy: &TrailPolicy) -> String {
+    let api = Api::<TrailPolicy>::all(client.clone());
+    api.create(&PostParams::default(), policy).await.expect("policy accepted");
+    policy.metadata.name.clone().unwrap()
+}
+
+async fn get(client: &kube::Client, name: &str) -> TrailPolicy {
+    Api::<TrailPolicy>::all(client.clone()).get(name).await.unwrap()
+}
+
+async fn wait_synced(client: &kube::Client, name: &str) -> TrailPolicy {
+    eventually(&format!("{name} Ready and Synced"), HEAL_TIMEOUT, || async {
+        let p = get(client, name).await;
+        let ok = condition(&p, "Ready").map(|c| c.0) == Some("True".into())
+            && condition(&p, "Synced").map(|c| c.0) == Some("True".into());
+        ok.then_some(p)
+    })
+    .await
+    .0
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn every_kind_of_drift_is_healed_and_reported() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 2, 2).await;
+    let topic = support::create_sns_topic(&acct.id, &support::unique_name("deliveries"));
+    let other_topic = support::create_sns_topic(&acct.id, &support::unique_name("other"));
+    let name = support::unique_name("heal");
+    let log_group = format!("arn:aws:logs:us-east-1:{}:log-group:cloudtrail:*", acct.id);
+    let cw_role = format!("arn:aws:iam::{}:role/CloudTrail_CloudWatchLogs", acct.id);
+    let policy = controller.policy(&name, json!({
+        "region": support::REGION,
+        "account": role(&acct),
+        "s3": {"bucketName": acct.buckets[0], "keyPrefix": "audit"},
+        "kmsKeyId": acct.key_alias,
+        "snsTopicName": topic.rsplit(':').next().unwrap(),
+        "cloudWatchLogs": {"logGroupArn": log_group, "roleArn": cw_role},
+        "eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": true,
+            "dataResources": [{"type": "AWS::S3::Object", "values": [format!("arn:aws:s3:::{}/", acct.buckets[0])]}]}],
+        "insights": ["ApiCallRateInsight"],
+        "tags": {"team": "security"},
+        "resyncSeconds": 5,
+    }));
+    create_policy(&client, &policy).await;
+    let synced = wait_synced(&client, &name).await;
+    let status = synced.status.unwrap();
+    let arn = status.trail_arn.clone().expect("trail ARN in status");
+    assert_eq!(status.is_logging, Some(true));
+    assert_eq!(status.last_remediation.unwrap().actions, ["CreateTrail", "PutEventSelectors", "StartLogging", "PutInsightSelectors"]);
+
+    let scope = &acct.scope;
+    let good = trail(&aws, scope, &name).await.expect("trail created");
+    assert_eq!(good.settings.kms_key.as_deref(), Some(acct.key_arns[0].as_str()), "alias resolved to the key ARN");
+    assert_eq!(good.settings.sns_topic.as_deref(), Some(topic.as_str()));
+
+    // Each break: a change made behind trailwarden's back, and the check that it is undone.
+    type Break = (&'static str, TrailSettings);
+    let changed = |f: &dyn Fn(&mut TrailSettings)| {
+        let mut s = good.settings.clone();
+        f(&mut s);
+        s
+    };
+    let setting_breaks: Vec<Break> = vec![
+        ("log-file validation off", changed(&|s| s.log_file_validation = false)),
+        ("KMS key removed", changed(&|s| s.kms_key = None)),
+        ("KMS key changed", changed(&|s| s.kms_key = Some(acct.key_arns[1].clone()))),
+        ("multi-region off", changed(&|s| s.multi_region = false)),
+        ("global service events off", changed(&|s| s.include_global_service_events = false)),
+        ("bucket changed", changed(&|s| s.bucket = acct.buckets[1].clone())),
+        ("prefix changed", changed(&|s| s.key_prefix = Some("elsewhere".into()))),
+        ("SNS topic changed", changed(&|s| s.sns_topic = Some(other_topic.clone()))),
+        ("CloudWatch Logs removed", changed(&|s| s.cloud_watch_logs = None)),
+    ];
+
+    let mut heal_times = vec![];
+    let mut report = vec![];
+    let count_before = |p: &TrailPolicy| p.status.as_ref().map(|s| s.remediation_count).unwrap_or(0);
+
+    // Logging stopped.
+    let before = count_before(&get(&client, &name).await);
+    aws.stop_logging(scope, &arn).await.unwrap();
+    let (_, t) = eventually("logging restarted", HEAL_TIMEOUT, || async {
+        aws.get_trail_status(scope, &arn).await.unwrap().is_logging.then_some(())
+    })
+    .await;
+    heal_times.push(t);
+    report.push(format!("logging stopped: {t:?}"));
+    let reported = wait_remediation(&client, &name, before).await;
+    assert!(reported.contains(&"StartLogging".to_owned()), "{reported:?}");
+
+    for (what, broken) in setting_breaks {
+        let before = count_before(&get(&client, &name).await);
+        aws.update_trail(scope, &arn, &broken).await.unwrap_or_else(|e| panic!("breaking {what}: {e}"));
+        assert_ne!(trail(&aws, scope, &name).await.unwrap().settings, good.settings, "{what}: the break took");
+        let (_, t) = eventually(what, HEAL_TIMEOUT, || async {
+            (trail(&aws, scope, &name).await.unwrap().settings == good.settings).then_some(())
+        })
+        .await;
+        heal_times.push(t);
+        report.push(format!("{what}: {t:?}"));
+        let reported = wait_remediation(&client, &name, before).await;
+        assert_eq!(reported, ["UpdateTrail"], "{what}");
+    }
+
+    // Selectors replaced by the default ones.
+    let before = count_before(&get(&client, &name).await);
+    aws.put_event_selectors(scope, &arn, &Selectors::aws_default()).await.unwrap();
+    let (_, t) = eventually("selectors restored", HEAL_TIMEOUT, || async {
+        (!aws.get_event_selectors(scope, &arn).await.unwrap().is_aws_default()).then_some(())
+    })
+    .await;
+    heal_times.push(t);
+    report.push(format!("selectors replaced: {t:?}"));
+    assert_eq!(wait_remediation(&client, &name, before).await, ["PutEventSelectors"]);
+
+    // Insights removed.
+    let before = count_before(&get(&client, &name).await);
+    aws.put_insight_selectors(scope, &arn, &Insights::new()).await.unwrap();
+    let (_, t) = eventually("insights restored", HEAL_TIMEOUT, || async {
+        (!aws.get_insight_selectors(scope, &arn).await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+    heal_times.push(t);
+    report.push(format!("insights removed: {t:?}"));
+    assert_eq!(wait_remediation(&client, &name, before).await, ["PutInsightSelectors"]);
+
+    // A declared tag changed; a tag the policy does not declare is left alone.
+    let before = count_before(&get(&client, &name).await);
+    let tampered = BTreeMap::from([("team".to_owned(), "nobody".to_owned()), ("cost-center".to_owned(), "42".to_owned())]);
+    aws.add_tags(scope, &arn, &tampered).await.unwrap();
+    let (tags, t) = eventually("declared tag restored", HEAL_TIMEOUT, || async {
+        let tags = aws.list_tags(scope, &arn).await.unwrap();
+        (tags.get("team").map(String::as_str) == Some("security")).then_some(tags)
+    })
+    .await;
+    heal_times.push(t);
+    report.push(format!("declared tag changed: {t:?}"));
+    assert_eq!(tags.get("cost-center").map(String::as_str), Some("42"), "undeclared tags survive");
+    assert_eq!(wait_remediation(&client, &name, before).await, ["AddTags"]);
+
+    // Trail deleted.
+    let before = count_before(&get(&client, &name).await);
+    aws.delete_trail(scope, &arn).await.unwrap();
+    let (_, t) = eventually("trail recreated and logging", HEAL_TIMEOUT, || async {
+        let t = trail(&aws, scope, &name).await?;
+        aws.get_trail_status(scope, &t.arn).await.unwrap().is_logging.then_some(())
+    })
+    .await;
+    heal_times.push(t);
+    report.push(format!("trail deleted: {t:?}"));
+    assert_eq!(wait_remediation(&client, &name, before).await[0], "CreateTrail");
+
+    let reasons = support::event_reasons(&client, &name).await;
+    for reason in ["TrailCreated", "LoggingRestarted", "DriftCorrected", "TrailRecreated"] {
+        assert!(reasons.iter().any(|r| r == reason), "no {reason} event in {reasons:?}");
+    }
+    let final_status = wait_synced(&client, &name).await.status.unwrap();
+    assert!(final_status.drift.is_empty());
+    println!(
+        "heal times at resyncSeconds=5 over {} drift kinds: min {:?}, median {:?}, max {:?}\n  {}",
+        heal_times.len(),
+        heal_times.iter().min().unwrap(),
+        median(heal_times.clone()),
+        heal_times.iter().max().unwrap(),
+        report.join("\n  ")
+    );
+}
+
+/// Waits until the policy's remediation count passes `before`; returns the actions.
+async fn wait_remediation(client: &kube::Client, name: &str, before: u64) -> Vec<String> {
+    eventually("remediation recorded in status", HEAL_TIMEOUT, || async {
+        let status = get(client, name).await.status?;
+        (status.remediation_count > before).then(|| status.last_remediation.map(|r| r.actions).unwrap_or_default())
+    })
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn an_in_sync_trail_costs_no_writes_and_few_reads() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 1, 1).await;
+    let name = support::unique_name("steady");
+    let policy = controller.policy(&name, json!({
+        "region": support::REGION, "account": role(&acct),
+        "s3": {"bucketName": acct.buckets[0]}, "kmsKeyId": acct.key_alias, "resyncSeconds": 5,
+    }));
+    create_policy(&client, &policy).await;
+    let first = wait_synced(&client, &name).await;
+    let calls = controller.port.calls();
+    let (writes, reads) = (calls.writes(), calls.reads());
+    let since = first.status.unwrap().last_reconcile_time.unwrap().0;
+
+    // Watch several resyncs go by.
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while seen.len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "three more reconciles within 40s; saw {}", seen.len());
+        if let Some(t) = get(&client, &name).await.status.and_then(|s| s.last_reconcile_time) {
+            if t.0 > since {
+                seen.insert(t.0);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reconciles = seen.len() as u64;
+    let (extra_writes, extra_reads) = (calls.writes() - writes, calls.reads() - reads);
+    assert_eq!(extra_writes, 0, "an in-sync trail must cost no writes: {:?}", calls.snapshot());
+    // The resync counted last may still be in flight; judge by whole reconciles.
+    let per_reconcile = extra_reads as f64 / reconciles as f64;
+    assert!(per_reconcile <= 4.5, "reads per in-sync reconcile: {per_reconcile} ({:?})", calls.snapshot());
+    println!("in-sync reconciles: {reconciles}, writes 0, reads {extra_reads} ({per_reconcile:.1} per reconcile)");
+}
+
+#[tokio::test]
+async fn audit_mode_reports_drift_and_never_writes() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 1, 0).await;
+    let name = support::unique_name("audit");
+    // A weak trail that exists before any policy: not logging, no validation.
+    let weak = TrailSettings {
+        bucket: acct.buckets[0].clone(),
+        key_prefix: None,
+        sns_topic: None,
+        kms_key: None,
+        log_file_validation: false,
+        include_global_service_events: true,
+        multi_region: true,
+        organization: false,
+        cloud_watch_logs: None,
+    };
+    let arn = aws.create_trail(&acct.scope, &name, &weak, &BTreeMap::new()).await.unwrap();
+    let policy = controller.policy(&name, json!({
+        "region": support::REGION, "account": role(&acct), "mode": "Audit", "adoption": "Always",
+        "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
+    }));
+    create_policy(&client, &policy).await;
+    let (p, _) = eventually("drift reported", HEAL_TIMEOUT, || async {
+        let p = get(&client, &name).await;
+        (condition(&p, "Synced") == Some(("False".into(), "DriftDetected".into()))).then_some(p)
+    })
+    .await;
+    let status = p.status.unwrap();
+    let fields: Vec<_> = status.drift.iter().map(|d| d.field.as_str()).collect();
+    assert!(fields.contains(&"logging") && fields.contains(&"logFileValidation"), "{fields:?}");
+    assert_eq!(condition(&get(&client, &name).await, "Logging").map(|c| c.0), Some("False".into()));
+
+    // Let a few more passes run, then check nothing was written.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(controller.port.calls().writes(), 0, "audit mode wrote to AWS: {:?}", controller.port.calls().snapshot());
+    assert!(!aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging, "trail left stopped");
+    assert!(aws.list_tags(&acct.scope, &arn).await.unwrap().is_empty(), "trail not tagged");
+    assert!(support::event_reasons(&client, &name).await.iter().any(|r| r == "DriftObserved"));
+
+    // Deleting an audit policy touches nothing either.
+    Api::<TrailPolicy>::all(client.clone()).delete(&name, &DeleteParams::default()).await.unwrap();
+    wait_gone(&client, &name).await;
+    assert!(trail(&aws, &acct.scope, &name).await.is_some());
+    assert_eq!(controller.port.calls().writes(), 0);
+}
+
+async fn wait_gone(client: &kube::Client, name: &str) {
+    let api = Api::<TrailPolicy>::all(client.clone());
+    eventually("policy deleted (finalizer released)", HEAL_TIMEOUT, || async {
+        api.get_opt(name).await.unwrap().is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deletion_policy_retain_keeps_the_trail_and_delete_removes_it() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 1, 0).await;
+    let api = Api::<TrailPolicy>::all(client.clone());
+
+    let mut names = vec![];
+    for policy in ["Retain", "Delete"] {
+        let name = support::unique_name(&policy.to_lowercase());
+        create_policy(&client, &controller.policy(&name, json!({
+            "region": support::REGION, "account": role(&acct), "deletionPolicy": policy,
+            "s3": {"bucketName": acct.buckets[0]}, "tags": {"team": "security"}, "resyncSeconds": 5,
+        })))
+        .await;
+        wait_synced(&client, &name).await;
+        names.push(name);
+    }
+    for name in &names {
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+        wait_gone(&client, name).await;
+    }
+    let retained = trail(&aws, &acct.scope, &names[0]).await.expect("Retain keeps the trail");
+    let tags = aws.list_tags(&acct.scope, &retained.arn).await.unwrap();
+    assert!(!tags.contains_key(OWNER_TAG) && !tags.contains_key(OWNER_UID_TAG), "our tags removed: {tags:?}");
+    assert_eq!(tags.get("team").map(String::as_str), Some("security"), "declared tags stay");
+    assert!(aws.get_trail_status(&acct.scope, &retained.arn).await.unwrap().is_logging, "retained trail keeps logging");
+    assert!(trail(&aws, &acct.scope, &names[1]).await.is_none(), "Delete removes the trail");
+}
+
+#[tokio::test]
+async fn adoption_follows_the_policy() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 1, 0).await;
+    let settings = TrailSettings {
+        bucket: acct.buckets[0].clone(),
+        key_prefix: None,
+        sns_topic: None,
+        kms_key: None,
+        log_file_validation: true,
+        include_global_service_events: true,
+        multi_region: true,
+        organization: false,
+        cloud_watch_logs: None,
+    };
+    // (adoption, tag the existing trail for the policy?, expected to be adopted?)
+    let cases = [("Never", true, false), ("IfTagged", false, false), ("IfTagged", true, true), ("Always", false, true)];
+    let mut names = vec![];
+    for (adoption, tagged, _) in cases {
+        let name = support::unique_name(&adoption.to_lowercase());
+        let tags = if tagged { BTreeMap::from([(OWNER_TAG.to_owned(), name.clone())]) } else { BTreeMap::new() };
+        aws.create_trail(&acct.scope, &name, &settings, &tags).await.unwrap();
+        create_policy(&client, &controller.policy(&name, json!({
+            "region": support::REGION, "account": role(&acct), "adoption": adoption,
+            "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
+        })))
+        .await;
+        names.push(name);
+    }
+    for ((adoption, tagged, adopted), name) in cases.iter().zip(&names) {
+        let case = format!("adoption {adoption}, tagged {tagged}");
+        let arn = trail(&aws, &acct.scope, name).await.unwrap().arn;
+        if *adopted {
+            let p = wait_synced(&client, name).await;
+            let uid = p.metadata.uid.clone().unwrap();
+            let tags = aws.list_tags(&acct.scope, &arn).await.unwrap();
+            assert_eq!(tags.get(OWNER_UID_TAG), Some(&uid), "{case}: adopted trail carries our uid tag");
+            assert!(aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging, "{case}: and is corrected");
+            assert!(support::event_reasons(&client, name).await.iter().any(|r| r == "TrailAdopted"), "{case}");
+        } else {
+            let (p, _) = eventually(&format!("{case}: NotOwned"), HEAL_TIMEOUT, || async {
+                let p = get(&client, name).await;
+                (condition(&p, "Ready") == Some(("False".into(), "NotOwned".into()))).then_some(p)
+            })
+            .await;
+            assert!(p.status.unwrap().conditions[0].message.contains(&arn), "{case}: message names the trail");
+            assert!(!aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging, "{case}: trail untouched");
+            assert!(!aws.list_tags(&acct.scope, &arn).await.unwrap().contains_key(OWNER_UID_TAG), "{case}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn missing_bucket_or_key_is_reported_and_nothing_is_created() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 1, 0).await;
+    let cases = [
+        ("BucketNotFound", json!({"s3": {"bucketName": support::unique_name("missing")}}), "S3BucketDoesNotExistException"),
+        ("KmsKeyNotFound", json!({"s3": {"bucketName": acct.buckets[0]}, "kmsKeyId": "alias/does-not-exist"}), "alias/does-not-exist"),
+    ];
+    for (reason, spec, named) in cases {
+        let name = support::unique_name("invalid");
+        let mut spec = spec;
+        spec["region"] = json!(support::REGION);
+        spec["account"] = role(&acct);
+        create_policy(&client, &controller.policy(&name, spec)).await;
+        let (p, _) = eventually(reason, HEAL_TIMEOUT, || async {
+            let p = get(&client, &name).await;
+            (condition(&p, "Ready").map(|c| c.1) == Some(reason.to_owned())).then_some(p)
+        })
+        .await;
+        let message = &p.status.unwrap().conditions[0].message;
+        assert!(message.contains(named), "{reason}: message {message:?} should name {named}");
+        assert!(trail(&aws, &acct.scope, &name).await.is_none(), "{reason}: no trail created");
+    }
+    assert_eq!(controller.port.calls().snapshot().iter().filter(|(c, _)| c.operation != "CreateTrail" && trailwarden::aws::is_write_operation(&c.operation)).count(), 0);
+}
