@@ -19,8 +19,10 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
+use crate::api::{FINALIZER, Mode, TrailPolicy, TrailPolicyStatus};
 use crate::aws::AwsPort;
+use crate::http::Readiness;
+use crate::metrics::Metrics;
 use crate::reconcile::{self, Notice, ReconcileError, Severity};
 
 /// Field manager for the status we write with server-side apply.
@@ -51,20 +53,27 @@ impl Error {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ControllerOptions {
     /// Only watch TrailPolicies with these labels (e.g. to shard, or to isolate tests).
     pub label_selector: Option<String>,
     /// This replica's name in Events (the pod name in a cluster).
     pub instance: String,
+    pub metrics: Metrics,
+    /// Set once the CRD is served and the watch has listed every policy.
+    pub readiness: Arc<Readiness>,
 }
 
 struct Context<P> {
     client: Client,
     port: P,
     recorder: Recorder,
+    metrics: Metrics,
+    policies: reflector::Store<TrailPolicy>,
     /// Consecutive failures per policy uid, for exponential back-off.
     failures: Mutex<HashMap<String, u32>>,
+    /// When drift was first seen per policy uid, until it is corrected (heal time).
+    drift_seen: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// Runs the controller until `shutdown` completes.
@@ -84,17 +93,27 @@ pub async fn run<P: AwsPort>(
         watch = watch.labels(selector);
     }
     let reporter = Reporter { controller: "trailwarden".into(), instance: Some(options.instance.clone()) };
-    let context = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
-        client,
-        port,
-        failures: Mutex::default(),
-    });
-    info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
     // Our own status writes change the object too; reconciling on them would loop. Spec
     // changes (generation, which deletion also bumps) and finalizer changes are what
     // matter; AWS-side drift is found by the periodic resync.
     let (reader, writer) = reflector::store();
+    let context = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        port,
+        metrics: options.metrics.clone(),
+        policies: reader.clone(),
+        failures: Mutex::default(),
+        drift_seen: Mutex::default(),
+    });
+    info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
+    let readiness = options.readiness.clone();
+    let synced = reader.clone();
+    tokio::spawn(async move {
+        if synced.wait_until_ready().await.is_ok() {
+            readiness.set(true);
+        }
+    });
     let triggers = watcher(policies, watch)
         .default_backoff()
         .reflect(writer)
@@ -131,6 +150,9 @@ async fn reconcile_policy<P: AwsPort>(policy: Arc<TrailPolicy>, ctx: Arc<Context
 async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
     let outcome = reconcile::reconcile(&ctx.port, policy, Timestamp::now()).await;
+    let healed_after = heal_time(ctx, policy, &outcome, started);
+    ctx.metrics.reconcile.observe(&policy.name_any(), &outcome, started.elapsed().as_secs_f64(), healed_after);
+    ctx.metrics.policies.set(ctx.policies.state().len() as i64);
     let drift: Vec<&str> = outcome.status.drift.iter().map(|d| d.field.as_str()).collect();
     let account = policy.spec.account.as_ref().map(|a| a.role_arn.as_str()).unwrap_or("self");
     let trail_arn = outcome.status.trail_arn.as_deref().unwrap_or("");
@@ -158,7 +180,29 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
     let done = reconcile::cleanup(&ctx.port, policy).await?;
     info!(outcome = ?done, deletion_policy = ?policy.spec.deletion_policy, "policy deleted");
     publish(ctx, policy, &[done.notice()]).await;
+    let checks: Vec<String> = policy.status.iter().flat_map(|s| s.compliance.iter().map(|c| c.id.clone())).collect();
+    ctx.metrics.reconcile.forget(&policy.name_any(), &checks);
+    ctx.drift_seen.lock().expect("drift lock").remove(&policy.uid().unwrap_or_default());
     Ok(Action::await_change())
+}
+
+/// Seconds from when this policy's drift was first seen to now, when this pass corrected
+/// it. Drift that persists (audit mode, AWS refusing) keeps its first-seen time.
+fn heal_time<P>(ctx: &Context<P>, policy: &TrailPolicy, outcome: &reconcile::Outcome, now: std::time::Instant) -> Option<f64> {
+    let uid = policy.uid().unwrap_or_default();
+    let drift = outcome.plan.as_ref().is_some_and(|p| !p.drift.is_empty());
+    let mut seen = ctx.drift_seen.lock().expect("drift lock");
+    if !drift {
+        seen.remove(&uid);
+        return None;
+    }
+    let first = *seen.entry(uid.clone()).or_insert(now);
+    let corrected = policy.spec.mode == Mode::Enforce && outcome.error.is_none() && !outcome.applied.is_empty();
+    if corrected {
+        seen.remove(&uid);
+        return Some(first.elapsed().as_secs_f64());
+    }
+    None
 }
 
 async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: &TrailPolicyStatus) -> Result<(), Error> {

@@ -1,8 +1,19 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use tokio::sync::watch;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
+use trailwarden::api::TrailPolicy;
 use trailwarden::aws::RateLimits;
 use trailwarden::aws::sdk::{AwsOptions, SdkAws};
 use trailwarden::controller::{self, ControllerOptions};
+use trailwarden::http::{self, Readiness};
+use trailwarden::leader::{LeaderElector, LeaseConfig};
+use trailwarden::metrics::Metrics;
 
 /// Keeps AWS CloudTrail trails the way TrailPolicy resources declare them.
 #[derive(Parser)]
@@ -40,6 +51,21 @@ struct RunArgs {
     /// Log format.
     #[arg(long, env = "TRAILWARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Where /metrics, /healthz and /readyz listen.
+    #[arg(long, env = "TRAILWARDEN_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    http_addr: SocketAddr,
+    /// Reconcile only while holding a coordination.k8s.io Lease (run several replicas safely).
+    #[arg(long, env = "TRAILWARDEN_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "TRAILWARDEN_LEASE_NAME", default_value = "trailwarden")]
+    lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace, else "default").
+    #[arg(long, env = "TRAILWARDEN_LEASE_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// Seconds a leader's lease lasts without renewal; a standby takes over after that.
+    #[arg(long, env = "TRAILWARDEN_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    lease_duration_seconds: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -66,8 +92,17 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Resolves once `stop` turns true.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    let metrics = Metrics::new();
+    let readiness = Arc::new(Readiness::default());
+    tokio::spawn(http::serve(args.http_addr, metrics.clone(), readiness.clone()).await?);
+
     let client = kube::Client::try_default().await?;
     let port = SdkAws::new(AwsOptions {
         endpoint_url: args.aws_endpoint_url,
@@ -76,13 +111,93 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             reads_per_second: args.aws_reads_per_second,
             writes_per_second: args.aws_writes_per_second,
         },
+        metrics: Some(metrics.aws.clone()),
     })
     .await;
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "trailwarden".into());
-    let options = ControllerOptions { label_selector: args.selector, instance };
-    controller::run(client, port, options, shutdown_signal()).await
+    let options = ControllerOptions {
+        label_selector: args.selector,
+        instance: instance.clone(),
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+
+    if !args.leader_election {
+        metrics.leader.set(1);
+        return controller::run(client, port, options, stopped(stop)).await;
+    }
+
+    // A standby is ready once the CRD is served; the leader once its watch has synced.
+    kube::Api::<TrailPolicy>::all(client.clone())
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .context("cannot list TrailPolicies: is the CRD installed?")?;
+    readiness.set(true);
+    let namespace = args
+        .lease_namespace
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".into());
+    let elector = Arc::new(LeaderElector::new(
+        client.clone(),
+        LeaseConfig {
+            name: args.lease_name,
+            namespace,
+            identity: instance,
+            duration: Duration::from_secs(args.lease_duration_seconds.max(2)),
+        },
+    ));
+    info!(lease = %elector.config().name, namespace = %elector.config().namespace, "waiting to become leader");
+    tokio::select! {
+        acquired = elector.acquire() => acquired?,
+        _ = stopped(stop.clone()) => return Ok(()),
+    }
+    metrics.leader.set(1);
+
+    let (lost_tx, lost) = watch::channel(false);
+    let renewer = {
+        let elector = elector.clone();
+        tokio::spawn(async move {
+            let config = elector.config().clone();
+            let mut renewed = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(config.renew_every()).await;
+                match elector.renew().await {
+                    Ok(true) => renewed = tokio::time::Instant::now(),
+                    Ok(false) => break,
+                    Err(e) if renewed.elapsed() < config.duration => warn!(error = %e, "lease renewal failed; retrying"),
+                    Err(e) => {
+                        warn!(error = %e, "could not renew the lease for a whole lease duration");
+                        break;
+                    }
+                }
+            }
+            let _ = lost_tx.send(true);
+        })
+    };
+    let lost_or_stopped = {
+        let (stop, lost) = (stop.clone(), lost.clone());
+        async move {
+            tokio::select! {
+                _ = stopped(stop) => {}
+                _ = stopped(lost) => {}
+            }
+        }
+    };
+    controller::run(client, port, options, lost_or_stopped).await?;
+    renewer.abort();
+    metrics.leader.set(0);
+    if *lost.borrow() {
+        anyhow::bail!("lost the leader lease; exiting so a restart rejoins as a standby");
+    }
+    elector.release().await?;
+    Ok(())
 }
 
 #[tokio::main]

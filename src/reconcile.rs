@@ -26,6 +26,22 @@ pub enum ReconcileError {
     DeletionPending(String),
 }
 
+/// Every reason [`ReconcileError::reason`] and the controller can give.
+pub const ERROR_REASONS: &[&str] = &[
+    "InvalidSpec",
+    "DeletionPending",
+    "BucketNotFound",
+    "KmsKeyNotFound",
+    "NotFound",
+    "AccessDenied",
+    "Throttled",
+    "InvalidConfiguration",
+    "AwsUnavailable",
+    "AwsError",
+    "KubernetesApi",
+    "Finalizer",
+];
+
 impl ReconcileError {
     /// A short, stable category: the condition reason, the Event reason and the metric label.
     pub fn reason(&self) -> &'static str {

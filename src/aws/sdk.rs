@@ -20,13 +20,15 @@ use crate::api::{self, Delivery, InsightType, ReadWriteType};
 use crate::trail::{CloudWatchTarget, Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
 
 /// How to reach AWS.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct AwsOptions {
     /// Send every call here instead of AWS (the emulator in tests and the demo).
     pub endpoint_url: Option<String>,
     /// Attempts per call, the first included; 1 turns retries off.
     pub max_attempts: u32,
     pub rate_limits: RateLimits,
+    /// Where to count calls, latencies and throttles.
+    pub metrics: Option<crate::metrics::AwsMetrics>,
 }
 
 #[derive(Clone)]
@@ -58,9 +60,9 @@ impl SdkAws {
         SdkAws {
             base,
             limiter: Arc::new(Limiter::new(options.rate_limits)),
+            calls: CallLog::with_metrics(options.metrics.clone()),
             options,
             clients: Arc::default(),
-            calls: CallLog::default(),
         }
     }
 

@@ -50,6 +50,7 @@ pub async fn aws() -> SdkAws {
         endpoint_url: Some(bed_env("TRAILWARDEN_AWS_ENDPOINT")),
         max_attempts: 1,
         rate_limits: Default::default(),
+        metrics: None,
     })
     .await
 }
@@ -90,6 +91,8 @@ impl Controller {
         let options = trailwarden::controller::ControllerOptions {
             label_selector: Some(format!("{TEST_LABEL}={label}")),
             instance: label.clone(),
+            metrics: trailwarden::metrics::Metrics::new(),
+            readiness: Default::default(),
         };
         let task = tokio::spawn(trailwarden::controller::run(client, port.clone(), options, std::future::pending()));
         Controller { label, port, task }

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The tools the chart checks need, made available on a fresh machine and cached under
+# ~/.cache/trailwarden/bin/<tool>-<version>/ (no release binaries can be downloaded here):
+#   helm      built from its Go module through the Go module proxy
+#   promtool  taken from Debian's `prometheus` package
+# Prints one absolute path per line, in the order asked (default: helm, then promtool).
+# A cached tool is reused as is, so only the first run on a machine pays for it.
+# Usage: hack/tools.sh [helm|promtool|all]
+set -euo pipefail
+cache=${TRAILWARDEN_CACHE:-$HOME/.cache/trailwarden}
+
+# Helm 3 (the chart is apiVersion v2, which Helm 3 reads). v3.22.0 wants Go >= 1.26.0.
+HELM_VERSION=v3.22.0
+
+log() { printf 'tools: %s\n' "$*" >&2; }
+
+helm_path() {
+  local dir="$cache/bin/helm-$HELM_VERSION"
+  if [ -x "$dir/helm" ]; then echo "$dir/helm"; return; fi
+  command -v go >/dev/null || { log "building helm needs go on the PATH"; exit 1; }
+  log "building helm $HELM_VERSION from its Go module (first run only, a few minutes)"
+  local started; started=$(date +%s)
+  export GOTOOLCHAIN=local CGO_ENABLED=0
+  # The Kubernetes version helm assumes when it talks to no cluster (helm template, lint)
+  # comes from the client-go it is built with, as helm's own Makefile sets it.
+  local gomod client_go k8s_minor
+  gomod=$(cd /tmp && GOFLAGS= go mod download -json "helm.sh/helm/v3@$HELM_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  client_go=$(awk '$1 == "k8s.io/client-go" {print $2; exit}' "$gomod")   # e.g. v0.35.1
+  k8s_minor=$(echo "$client_go" | cut -d. -f2)
+  local ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  local pkg
+  for pkg in pkg/lint/rules pkg/chartutil; do
+    ldflags+=" -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$k8s_minor"
+  done
+  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  # GOFLAGS is cleared: `go install pkg@version` refuses -mod and needs nothing else.
+  (cd /tmp && GOFLAGS= GOBIN="$dir.tmp" go install -trimpath -ldflags "$ldflags" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2)
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  log "helm $HELM_VERSION built in $(( $(date +%s) - started ))s"
+  echo "$dir/helm"
+}
+
+promtool_path() {
+  local cached
+  for cached in "$cache"/bin/promtool-*/promtool; do
+    if [ -x "$cached" ]; then echo "$cached"; return; fi
+  done
+  if command -v promtool >/dev/null; then command -v promtool; return; fi
+  command -v apt-get >/dev/null || { log "promtool is missing and there is no apt-get to fetch it with"; exit 1; }
+  local started; started=$(date +%s)
+  # The package index may be absent or stale on a fresh machine: update it once, only
+  # when the package has no candidate version.
+  local candidate
+  candidate=$(apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ {print $2}')
+  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
+    log "apt-get update (no candidate for the prometheus package yet)"
+    apt-get update -qq >&2
+    candidate=$(apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ {print $2}')
+  fi
+  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
+    log "Debian offers no prometheus package here"; exit 1
+  fi
+  # Only the promtool binary is wanted. Installing the package would also add a system
+  # user and start a Prometheus server on 0.0.0.0:9090, so the package is fetched with
+  # apt and unpacked into the cache instead; promtool is a self-contained Go binary.
+  log "fetching promtool from Debian's prometheus $candidate"
+  local work; work=$(mktemp -d)
+  (cd "$work" && apt-get download -q -o APT::Sandbox::User=root "prometheus=$candidate" >&2)
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  local dir="$cache/bin/promtool-${candidate//[:+~]/_}"
+  mkdir -p "$dir"
+  install -m 0755 "$work/root/usr/bin/promtool" "$dir/promtool"
+  rm -rf "$work"
+  log "promtool ready in $(( $(date +%s) - started ))s"
+  echo "$dir/promtool"
+}
+
+case "${1:-all}" in
+  helm) helm_path ;;
+  promtool) promtool_path ;;
+  all) helm_path; promtool_path ;;
+  *) echo "usage: $0 [helm|promtool|all]" >&2; exit 2 ;;
+esac
