@@ -1,4 +1,4 @@
-.PHONY: demo test crd bed-up bed-down
+.PHONY: demo test crd release bed-up bed-down
 
 # Bring up the local bed (kube-apiserver + etcd + AWS emulator), run trailwarden, apply a
 # TrailPolicy, break the trail and watch it heal.
@@ -12,6 +12,11 @@ test:
 # Regenerate the committed CRD from the Rust types.
 crd:
 	cargo run --quiet -- crd > crds/trailpolicy.yaml
+	cp crds/trailpolicy.yaml charts/trailwarden/crds/trailpolicy.yaml
+
+# The release binary, built exactly as the Dockerfile builds it.
+release:
+	cargo build --release --locked
 
 bed-up:
 	hack/bed/up.sh .bed

@@ -22,4 +22,10 @@ source "$bed/env"
 step "tests (unit + integration against the bed)"
 cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-4}" --show-output
 
+step "IAM policy against the AWS operations the suite performed"
+cargo test --locked --test iam_policy -- --show-output
+
+step "Helm chart, alerts and dashboard"
+"$root/hack/chart-check.sh" "$bed/metrics.prom"
+
 printf '\n== all tests passed in %ss\n' "$(( $(date +%s) - t0 ))"

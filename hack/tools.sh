@@ -24,7 +24,7 @@ helm_path() {
   # The Kubernetes version helm assumes when it talks to no cluster (helm template, lint)
   # comes from the client-go it is built with, as helm's own Makefile sets it.
   local gomod client_go k8s_minor
-  gomod=$(cd /tmp && GOFLAGS= go mod download -json "helm.sh/helm/v3@$HELM_VERSION" \
+  gomod=$(cd /tmp && GOFLAGS='' go mod download -json "helm.sh/helm/v3@$HELM_VERSION" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
   client_go=$(awk '$1 == "k8s.io/client-go" {print $2; exit}' "$gomod")   # e.g. v0.35.1
   k8s_minor=$(echo "$client_go" | cut -d. -f2)
@@ -35,7 +35,7 @@ helm_path() {
   done
   rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
   # GOFLAGS is cleared: `go install pkg@version` refuses -mod and needs nothing else.
-  (cd /tmp && GOFLAGS= GOBIN="$dir.tmp" go install -trimpath -ldflags "$ldflags" \
+  (cd /tmp && GOFLAGS='' GOBIN="$dir.tmp" go install -trimpath -ldflags "$ldflags" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2)
   rm -rf "$dir"; mv "$dir.tmp" "$dir"
   log "helm $HELM_VERSION built in $(( $(date +%s) - started ))s"

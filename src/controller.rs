@@ -110,8 +110,18 @@ pub async fn run<P: AwsPort>(
     let readiness = options.readiness.clone();
     let synced = reader.clone();
     tokio::spawn(async move {
-        if synced.wait_until_ready().await.is_ok() {
-            readiness.set(true);
+        // The Controller waits on the same store; with two waiters one wake-up can be
+        // lost (seen with kube-runtime 5.0), so look again every second.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), synced.wait_until_ready()).await {
+                Err(_elapsed) => continue,
+                Ok(Ok(())) => {
+                    info!("watch synced; ready");
+                    readiness.set(true);
+                }
+                Ok(Err(e)) => warn!(error = %e, "watch never synced"),
+            }
+            break;
         }
     });
     let triggers = watcher(policies, watch)
@@ -149,6 +159,7 @@ async fn reconcile_policy<P: AwsPort>(policy: Arc<TrailPolicy>, ctx: Arc<Context
 
 async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
+    debug!("reconcile started");
     let outcome = reconcile::reconcile(&ctx.port, policy, Timestamp::now()).await;
     let healed_after = heal_time(ctx, policy, &outcome, started);
     ctx.metrics.reconcile.observe(&policy.name_any(), &outcome, started.elapsed().as_secs_f64(), healed_after);
@@ -161,7 +172,7 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
             info!(trail_arn, account, actions = ?outcome.applied, elapsed_ms = started.elapsed().as_millis() as u64, "trail remediated")
         }
         None if !drift.is_empty() => info!(trail_arn, account, ?drift, mode = ?policy.spec.mode, "drift observed, not corrected"),
-        None => debug!(trail_arn, account, "trail in sync"),
+        None => debug!(trail_arn, account, "reconcile finished: trail in sync"),
         Some(e) => warn!(trail_arn, account, reason = e.reason(), error = %e, actions = ?outcome.applied, "reconcile failed"),
     }
     write_status(ctx, policy, &outcome.status).await?;

@@ -15,5 +15,6 @@ pub mod leader;
 pub mod metrics;
 pub mod observe;
 pub mod plan;
+pub mod posture;
 pub mod reconcile;
 pub mod trail;

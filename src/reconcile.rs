@@ -12,7 +12,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::api::{Mode, OWNER_TAG, OWNER_UID_TAG, Remediation, TrailPolicy, TrailPolicyStatus};
 use crate::aws::{AwsError, AwsPort, ErrorKind};
 use crate::desired::{Desired, InvalidSpec};
-use crate::observe::{Observed, observe};
+use crate::observe::{Observed, ObservedTrail, observe};
+use crate::posture;
 use crate::plan::{Action, Plan, is_ours, plan};
 use crate::trail::{Tags, TrailStatus};
 
@@ -140,6 +141,10 @@ pub async fn reconcile<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestam
     }
 
     let audit = desired.mode == Mode::Audit;
+    let mut judged: Option<ObservedTrail> = match &observed {
+        Observed::Present(t) => Some(t.clone()),
+        _ => None,
+    };
     if audit || plan.actions.is_empty() {
         if audit && !plan.drift.is_empty() {
             outcome.notices.push(Notice {
@@ -156,6 +161,7 @@ pub async fn reconcile<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestam
             Ok(applied) => {
                 trail_arn = applied.trail_arn.clone();
                 trail_status = Some(logging_after(trail_status, &plan));
+                judged = Some(trail_after(&desired, &observed, trail_arn.clone().unwrap_or_default(), trail_status.clone()));
                 outcome.applied = applied.done.clone();
                 outcome.status.drift = vec![];
                 outcome.notices.extend(remediation_notices(&plan, recreated));
@@ -195,7 +201,51 @@ pub async fn reconcile<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestam
         None => set_condition(s, "Logging", None, "TrailAbsent", "the trail does not exist", generation, now),
     }
     outcome.plan = Some(plan);
-    outcome.with_compliance_placeholder(generation, now)
+    match judged {
+        Some(trail) => {
+            let checks = posture::evaluate(&desired, &trail, now);
+            let (compliant, message) = posture::verdict_of(&checks);
+            let reason = match compliant {
+                Some(true) => "ChecksPass",
+                Some(false) => "ChecksFailing",
+                None => "ChecksUnknown",
+            };
+            let s = &mut outcome.status;
+            s.compliance = checks.into_iter().map(|c| c.finding).collect();
+            set_condition(s, "Compliant", compliant, reason, &message, generation, now);
+            outcome
+        }
+        None => outcome.with_compliance_placeholder(generation, now),
+    }
+}
+
+/// The trail as it stands once every planned action has succeeded.
+fn trail_after(desired: &Desired, observed: &Observed, arn: String, status: Option<TrailStatus>) -> ObservedTrail {
+    let mut trail = match observed {
+        Observed::Present(t) => t.clone(),
+        _ => ObservedTrail {
+            description: crate::trail::TrailDescription {
+                name: desired.trail_name.clone(),
+                arn: arn.clone(),
+                home_region: desired.scope.region.clone(),
+                settings: desired.settings.clone(),
+                has_custom_event_selectors: !desired.selectors.is_aws_default(),
+                has_insight_selectors: !desired.insights.is_empty(),
+            },
+            status: TrailStatus::default(),
+            selectors: desired.selectors.clone(),
+            insights: desired.insights.clone(),
+            tags: desired.all_tags(),
+        },
+    };
+    trail.description.arn = arn;
+    trail.description.settings = desired.settings.clone();
+    trail.selectors = desired.selectors.clone();
+    trail.insights = desired.insights.clone();
+    if let Some(status) = status {
+        trail.status = status;
+    }
+    trail
 }
 
 impl Outcome {
@@ -210,11 +260,11 @@ impl Outcome {
         self.with_compliance_placeholder(generation, now)
     }
 
+    /// No trail of ours to judge in this pass (absent, not ours, or AWS refused).
     fn with_compliance_placeholder(mut self, generation: Option<i64>, now: Timestamp) -> Self {
-        if !self.status.conditions.iter().any(|c| c.type_ == "Compliant") {
-            let s = &mut self.status;
-            set_condition(s, "Compliant", None, "NotEvaluated", "posture checks are not evaluated yet", generation, now);
-        }
+        let s = &mut self.status;
+        s.compliance.clear();
+        set_condition(s, "Compliant", None, "NotEvaluated", "no trail of this policy could be judged in this pass", generation, now);
         self
     }
 }

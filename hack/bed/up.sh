@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:-$here/../../.bed}
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 if [ -f "$dir/pids" ]; then "$here/down.sh" "$dir"; fi
-rm -rf "$dir"/{etcd-data,certs,*.log,env,pids,kubeconfig}
+rm -rf "$dir"/{etcd-data,certs,*.log,env,pids,kubeconfig,aws-calls,metrics.prom}
 mkdir -p "$dir/certs"
 started=$(date +%s%N)
 
@@ -91,6 +91,7 @@ wait_for kube-apiserver "https://127.0.0.1:$api_port/readyz" --cacert "$c/ca.crt
 wait_for moto "http://127.0.0.1:$moto_port/moto-api/"
 
 cat > "$dir/env" <<ENV
+export TRAILWARDEN_BED_DIR=$dir
 export KUBECONFIG=$dir/kubeconfig
 export TRAILWARDEN_AWS_ENDPOINT=http://127.0.0.1:$moto_port
 export AWS_ACCESS_KEY_ID=testing

@@ -54,6 +54,12 @@ impl CallLog {
         self.snapshot().iter().filter(|(c, _)| !is_write(&c.operation)).map(|(_, n)| n).sum()
     }
 
+    /// An operation made by an SDK component that bypasses our interceptor.
+    pub(crate) fn record_external(&self, service: &str, operation: &str) {
+        let key = CallRecord { service: service.to_owned(), operation: operation.to_owned() };
+        *self.counts.lock().expect("call log lock").entry(key).or_default() += 1;
+    }
+
     fn record(&self, service: &str, operation: &str, outcome: Outcome, seconds: f64) {
         let key = CallRecord { service: service.to_owned(), operation: operation.to_owned() };
         *self.counts.lock().expect("call log lock").entry(key).or_default() += 1;
@@ -80,9 +86,10 @@ impl Outcome {
     }
 }
 
-/// Read operations start with one of these verbs; everything else writes.
+/// Whether an operation changes something in AWS. Reads start with one of these verbs;
+/// AssumeRole only obtains credentials.
 pub fn is_write(operation: &str) -> bool {
-    !["Describe", "Get", "List", "Lookup", "Head"].iter().any(|verb| operation.starts_with(verb))
+    !["Describe", "Get", "List", "Lookup", "Head", "AssumeRole"].iter().any(|verb| operation.starts_with(verb))
 }
 
 #[derive(Debug)]

@@ -102,6 +102,9 @@ impl SdkAws {
                 provider = provider.external_id(external_id);
             }
             let provider = provider.configure(&self.base).build().await;
+            // The provider's own STS client does not pass through our interceptor; the
+            // role is assumed for this scope's calls, so record that here.
+            self.calls.record_external("STS", "AssumeRole");
             builder.set_credentials_provider(Some(aws_credential_types::provider::SharedCredentialsProvider::new(
                 provider,
             )));

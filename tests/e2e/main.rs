@@ -6,4 +6,5 @@ mod support;
 
 mod admission;
 mod aws_roundtrip;
+mod production;
 mod reconciler;

@@ -219,8 +219,11 @@ async fn every_kind_of_drift_is_healed_and_reported() {
     for reason in ["TrailCreated", "LoggingRestarted", "DriftCorrected", "TrailRecreated"] {
         assert!(reasons.iter().any(|r| r == reason), "no {reason} event in {reasons:?}");
     }
-    let final_status = wait_synced(&client, &name).await.status.unwrap();
+    let final_policy = wait_synced(&client, &name).await;
+    assert_eq!(condition(&final_policy, "Compliant").map(|c| c.0), Some("True".into()), "hardened trail is compliant");
+    let final_status = final_policy.status.unwrap();
     assert!(final_status.drift.is_empty());
+    assert!(final_status.compliance.iter().any(|c| c.id == "CT-KMS-ENCRYPTION" && c.controls.contains(&"CloudTrail.2".to_owned())));
     println!(
         "heal times at resyncSeconds=5 over {} drift kinds: min {:?}, median {:?}, max {:?}\n  {}",
         heal_times.len(),
@@ -312,7 +315,12 @@ async fn audit_mode_reports_drift_and_never_writes() {
     let status = p.status.unwrap();
     let fields: Vec<_> = status.drift.iter().map(|d| d.field.as_str()).collect();
     assert!(fields.contains(&"logging") && fields.contains(&"logFileValidation"), "{fields:?}");
-    assert_eq!(condition(&get(&client, &name).await, "Logging").map(|c| c.0), Some("False".into()));
+    let p = get(&client, &name).await;
+    assert_eq!(condition(&p, "Logging").map(|c| c.0), Some("False".into()));
+    let (compliant, reason) = condition(&p, "Compliant").unwrap();
+    assert_eq!((compliant.as_str(), reason.as_str()), ("False", "ChecksFailing"));
+    let failing: Vec<_> = p.status.unwrap().compliance.into_iter().filter(|c| c.status == trailwarden::api::CheckStatus::Fail).map(|c| c.id).collect();
+    assert!(failing.contains(&"CT-LOGGING".to_owned()) && failing.contains(&"CT-LOG-VALIDATION".to_owned()), "{failing:?}");
 
     // Let a few more passes run, then check nothing was written.
     tokio::time::sleep(Duration::from_secs(11)).await;
@@ -447,4 +455,30 @@ async fn missing_bucket_or_key_is_reported_and_nothing_is_created() {
         assert!(trail(&aws, &acct.scope, &name).await.is_none(), "{reason}: no trail created");
     }
     assert_eq!(controller.port.calls().snapshot().iter().filter(|(c, _)| c.operation != "CreateTrail" && trailwarden::aws::is_write_operation(&c.operation)).count(), 0);
+}
+
+#[tokio::test]
+async fn a_policy_that_says_logging_false_stops_a_logging_trail() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 1, 0).await;
+    let name = support::unique_name("quiet");
+    create_policy(&client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
+    })))
+    .await;
+    let arn = wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+    assert!(aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging);
+
+    let api = Api::<TrailPolicy>::all(client.clone());
+    let patch = json!({"spec": {"logging": false}});
+    api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    eventually("logging stopped as declared", HEAL_TIMEOUT, || async {
+        (!aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging).then_some(())
+    })
+    .await;
+    let p = wait_synced(&client, &name).await;
+    assert_eq!(condition(&p, "Logging").map(|c| c.0), Some("False".into()));
+    assert_eq!(p.status.unwrap().observed_generation, p.metadata.generation, "the spec change was seen");
 }

@@ -113,7 +113,18 @@ impl Controller {
 impl Drop for Controller {
     fn drop(&mut self) {
         self.task.abort();
+        let operations = self.port.calls().snapshot().into_keys().map(|c| format!("{}:{}", c.service, c.operation));
+        record_aws_operations(&self.label, operations);
     }
+}
+
+/// Appends AWS operations a controller performed to the bed's record, which the IAM
+/// policy check (tests/iam_policy.rs) compares with deploy/iam-policy.json.
+pub fn record_aws_operations(source: &str, operations: impl Iterator<Item = String>) {
+    let dir = std::path::Path::new(&bed_env("TRAILWARDEN_BED_DIR")).join("aws-calls");
+    std::fs::create_dir_all(&dir).expect("aws-calls dir");
+    let lines: Vec<String> = operations.collect();
+    std::fs::write(dir.join(format!("{source}.txt")), lines.join("\n") + "\n").expect("record AWS operations");
 }
 
 pub const TEST_LABEL: &str = "trailwarden.dev/test-run";

@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# Checks of the Helm chart in charts/trailwarden, against the test bed's real apiserver.
+# Usage: hack/chart-check.sh [METRICS_SCRAPE]
+#   METRICS_SCRAPE  a file holding a /metrics scrape of a running controller; with it, every
+#                   metric the alerts and the dashboard use must appear in it (else skipped).
+# Needs KUBECONFIG in the environment (source the bed's env file, as `make test` does);
+# helm and promtool come from hack/tools.sh. Each check prints PASS, FAIL or SKIP; the last
+# line is "chart-checks: N passed, M failed" and the exit status is non-zero when M > 0.
+set -uo pipefail   # no -e here: each check runs in a subshell of its own with -e
+root=$(cd "$(dirname "$0")/.." && pwd)
+chart=$root/charts/trailwarden
+scrape=${1:-}
+ns=${CHART_CHECK_NAMESPACE:-trailwarden-chart-check}
+release=trailwarden
+all_options=$chart/ci/all-options-values.yaml
+
+passed=0 failed=0 skipped=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# check NAME COMMAND [ARGS...]: runs the command with -e in a subshell; its output is shown
+# when it fails, and its "note:" lines always.
+check() {
+  local name=$1; shift
+  local out rc
+  out=$(set -e; "$@" 2>&1)
+  rc=$?
+  if [ "$rc" = 0 ]; then
+    passed=$((passed + 1))
+    printf 'PASS  %s\n' "$name"
+    printf '%s\n' "$out" | grep '^note:' | sed 's/^/      /'
+  else
+    failed=$((failed + 1))
+    printf 'FAIL  %s\n' "$name"
+    printf '%s\n' "$out" | tail -n 40 | sed 's/^/      /'
+  fi
+  return 0
+}
+
+skip() {
+  skipped=$((skipped + 1))
+  printf 'SKIP  %s (%s)\n' "$1" "$2"
+}
+
+# ---------------------------------------------------------------------------------------
+# The tools.
+
+tools_ready() {
+  local tools
+  tools=$("$root/hack/tools.sh" all)
+  helm=$(echo "$tools" | sed -n 1p)
+  promtool=$(echo "$tools" | sed -n 2p)
+  [ -x "$helm" ] && [ -x "$promtool" ]
+  # PyYAML for reading YAML: the bed's moto venv has it.
+  py="$("$root/hack/bed/moto-venv.sh")/bin/python"
+  "$py" -c 'import yaml'
+  printf '%s\n%s\n%s\n' "$helm" "$promtool" "$py" > "$work/tools"
+  echo "note: $("$helm" version --short), $("$promtool" --version 2>&1 | head -n 1)"
+}
+check "helm and promtool are at hand (hack/tools.sh)" tools_ready
+helm=$(sed -n 1p "$work/tools" 2>/dev/null || true); helm=${helm:-helm}
+promtool=$(sed -n 2p "$work/tools" 2>/dev/null || true); promtool=${promtool:-promtool}
+py=$(sed -n 3p "$work/tools" 2>/dev/null || true); py=${py:-python3}
+
+# Kinds of the objects in a multi-document YAML file, one per line, sorted.
+kinds() {
+  "$py" -c 'import sys, yaml
+print("\n".join(sorted(d["kind"] for d in yaml.safe_load_all(open(sys.argv[1])) if d)))' "$1"
+}
+
+render() { # OUT [helm template args...]
+  local out=$1; shift
+  "$helm" template "$release" "$chart" --namespace "$ns" "$@" > "$out"
+}
+
+# ---------------------------------------------------------------------------------------
+# The chart itself.
+
+crd_is_copy() {
+  if ! cmp -s "$root/crds/trailpolicy.yaml" "$chart/crds/trailpolicy.yaml"; then
+    echo "charts/trailwarden/crds/trailpolicy.yaml is stale; refresh it with:"
+    echo "  cp crds/trailpolicy.yaml charts/trailwarden/crds/trailpolicy.yaml"
+    diff -u "$root/crds/trailpolicy.yaml" "$chart/crds/trailpolicy.yaml" | head -n 30
+    return 1
+  fi
+}
+check "charts/trailwarden/crds/trailpolicy.yaml is a copy of crds/trailpolicy.yaml" crd_is_copy
+
+check "helm lint --strict (default values)" "$helm" lint --strict "$chart"
+check "helm lint --strict (ci/all-options-values.yaml)" "$helm" lint --strict "$chart" -f "$all_options"
+
+render_default() {
+  render "$work/default.yaml" --include-crds
+  local want got
+  want=$(printf '%s\n' ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment PodDisruptionBudget Role RoleBinding Service ServiceAccount)
+  got=$(kinds "$work/default.yaml")
+  [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
+}
+check "helm template renders (default values)" render_default
+
+render_all() {
+  render "$work/all.yaml" --include-crds -f "$all_options"
+  local want got
+  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor)
+  got=$(kinds "$work/all.yaml")
+  [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
+}
+check "helm template renders (ci/all-options-values.yaml)" render_all
+
+no_pdb_for_one_replica() {
+  render "$work/one.yaml" --set replicaCount=1
+  ! kinds "$work/one.yaml" | grep -qx PodDisruptionBudget || { echo "a PodDisruptionBudget was rendered for 1 replica"; return 1; }
+}
+check "replicaCount=1 renders no PodDisruptionBudget" no_pdb_for_one_replica
+
+leader_election_guard() {
+  if render "$work/guard.yaml" --set leaderElection.enabled=false > "$work/guard.err" 2>&1; then
+    echo "2 replicas without leader election rendered"; return 1
+  fi
+  grep -q 'needs leaderElection.enabled' "$work/guard.err" || { cat "$work/guard.err"; return 1; }
+  # One replica without leader election is fine, and has no Lease Role.
+  render "$work/single.yaml" --set replicaCount=1 --set leaderElection.enabled=false
+  ! kinds "$work/single.yaml" | grep -qx Role || { echo "a leader-election Role was rendered without leader election"; return 1; }
+  grep -A1 'name: TRAILWARDEN_LEADER_ELECTION' "$work/single.yaml" | grep -q 'value: "false"'
+}
+check "replicaCount > 1 without leader election is refused; 1 replica without it renders" leader_election_guard
+
+schema_rejects() {
+  local bad
+  for bad in logFormat=xml replicaCont=2 aws.region=mars leaderElection.leaseDurationSeconds=1 \
+    serviceMonitor.interval=often image.pullPolicy=Sometimes; do
+    if render "$work/bad.yaml" --set "$bad" > "$work/bad.err" 2>&1; then
+      echo "--set $bad was accepted"; return 1
+    fi
+    grep -q 'values don.t meet the specifications of the schema' "$work/bad.err" \
+      || { echo "--set $bad failed, but not by the schema:"; cat "$work/bad.err"; return 1; }
+  done
+}
+check "values.schema.json refuses bad values (typo, unknown enum, bad region, duration)" schema_rejects
+
+# ---------------------------------------------------------------------------------------
+# The rendered manifests against the real apiserver.
+
+kube() { kubectl --request-timeout=30s "$@"; }
+
+need_bed() {
+  [ -n "${KUBECONFIG:-}" ] || {
+    echo "KUBECONFIG is not set: these checks need the test bed (make test, or hack/bed/up.sh DIR && source DIR/env)"
+    return 1
+  }
+  kube create namespace "$ns" --dry-run=client -o yaml | kube apply -f - > /dev/null
+}
+
+# The Prometheus Operator's CRDs are not on the bed. Minimal stand-ins (the real group,
+# versions and kinds, any spec) let the apiserver take ServiceMonitor and PrometheusRule
+# objects; the stand-ins check their metadata and apiVersion/kind, not their spec.
+standin_crds() {
+  local kind plural missing=()
+  for kind in ServiceMonitor PrometheusRule; do
+    plural="$(echo "$kind" | tr '[:upper:]' '[:lower:]')s"
+    kube get crd "$plural.monitoring.coreos.com" > /dev/null 2>&1 || missing+=("$kind")
+  done
+  if [ ${#missing[@]} = 0 ]; then
+    if kube get crd -l trailwarden.dev/chart-check=stand-in -o name | grep -q .; then
+      echo "note: using stand-in CRDs for ServiceMonitor and PrometheusRule (spec unchecked) installed by an earlier run"
+    fi
+    return 0
+  fi
+  for kind in "${missing[@]}"; do
+    plural="$(echo "$kind" | tr '[:upper:]' '[:lower:]')s"
+    cat <<YAML
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: $plural.monitoring.coreos.com
+  labels: { trailwarden.dev/chart-check: stand-in }
+spec:
+  group: monitoring.coreos.com
+  names: { kind: $kind, listKind: ${kind}List, plural: $plural, singular: $(echo "$kind" | tr '[:upper:]' '[:lower:]') }
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          required: [spec]
+          properties:
+            spec: { type: object, x-kubernetes-preserve-unknown-fields: true }
+YAML
+  done | kube apply --server-side --field-manager=trailwarden-chart-check -f - > /dev/null
+  for kind in "${missing[@]}"; do
+    plural="$(echo "$kind" | tr '[:upper:]' '[:lower:]')s"
+    kube wait --for condition=Established --timeout=30s "crd/$plural.monitoring.coreos.com" > /dev/null
+  done
+  echo "note: installed stand-in CRDs for ${missing[*]} (monitoring.coreos.com/v1, spec unchecked): the Prometheus Operator is not on the bed"
+}
+
+dry_run() { # FILE
+  need_bed
+  kube apply --server-side --dry-run=server --field-manager=trailwarden-chart-check -f "$1"
+}
+check "server-side dry-run on the bed's apiserver (default values)" dry_run "$work/default.yaml"
+
+dry_run_all() {
+  need_bed
+  standin_crds
+  kube apply --server-side --dry-run=server --field-manager=trailwarden-chart-check -f "$work/all.yaml"
+}
+check "server-side dry-run on the bed's apiserver (ci/all-options-values.yaml)" dry_run_all
+
+# The default render (as release "chart-check", CRD left out) applied for real (the bed
+# runs no controller-manager, so no pod starts), then the apiserver asked, as the chart's
+# ServiceAccount, for every permission the controller uses and for some it must not have.
+# The objects are deleted afterwards.
+rbac() {
+  need_bed
+  # kubectl auth can-i resolves resource names through discovery, so the TrailPolicy CRD
+  # must be served: install the chart's copy for real when the bed lacks it.
+  if ! kube get crd trailpolicies.trailwarden.dev > /dev/null 2>&1; then
+    kube apply --server-side --field-manager=trailwarden-chart-check -f "$chart/crds/trailpolicy.yaml" > /dev/null
+    kube wait --for condition=Established --timeout=30s crd/trailpolicies.trailwarden.dev > /dev/null
+    echo "note: installed the TrailPolicy CRD (the chart's crds/trailpolicy.yaml) on the bed"
+  fi
+  "$helm" template chart-check "$chart" --namespace "$ns" > "$work/rbac.yaml"
+  kube apply --server-side --field-manager=trailwarden-chart-check -f "$work/rbac.yaml" > /dev/null
+  local sa="system:serviceaccount:$ns:chart-check-trailwarden" bad=0 asked=0 verb what want got
+  while read -r want verb what; do
+    [ -n "$want" ] || continue
+    asked=$((asked + 1))
+    # WHAT is RESOURCE[/NAME][:SUBRESOURCE][@NAMESPACE] (namespace default: default).
+    local target=${what%%@*} args
+    args=("$verb" "${target%%:*}" --as "$sa")
+    case $what in *@*) args+=(-n "${what##*@}") ;; *) args+=(-n default) ;; esac
+    case $target in *:*) args+=(--subresource "${target##*:}") ;; esac
+    if kube auth can-i "${args[@]}" > /dev/null 2>&1; then got=yes; else got=no; fi
+    [ "$got" = "$want" ] || { echo "can-i ${args[*]}: $got, want $want"; bad=1; }
+  done <<CASES
+yes get       trailpolicies.trailwarden.dev
+yes list      trailpolicies.trailwarden.dev
+yes watch     trailpolicies.trailwarden.dev
+yes patch     trailpolicies.trailwarden.dev
+yes update    trailpolicies.trailwarden.dev
+yes get       trailpolicies.trailwarden.dev:status
+yes patch     trailpolicies.trailwarden.dev:status
+yes update    trailpolicies.trailwarden.dev:status
+yes update    trailpolicies.trailwarden.dev:finalizers
+yes create    events.events.k8s.io
+yes patch     events.events.k8s.io
+yes create    events
+yes patch     events
+yes create    events.events.k8s.io@kube-system
+yes create    leases.coordination.k8s.io@$ns
+yes get       leases.coordination.k8s.io/trailwarden@$ns
+yes update    leases.coordination.k8s.io/trailwarden@$ns
+no  create    trailpolicies.trailwarden.dev
+no  delete    trailpolicies.trailwarden.dev
+no  create    trailpolicies.trailwarden.dev:status
+no  patch     trailpolicies.trailwarden.dev:finalizers
+no  delete    events.events.k8s.io
+no  get       secrets@$ns
+no  list      leases.coordination.k8s.io@$ns
+no  update    leases.coordination.k8s.io/someone-else@$ns
+no  delete    leases.coordination.k8s.io/trailwarden@$ns
+no  create    leases.coordination.k8s.io@default
+no  update    customresourcedefinitions.apiextensions.k8s.io
+CASES
+  kube delete --wait=false -f "$work/rbac.yaml" > /dev/null
+  [ "$bad" = 0 ]
+  echo "note: all $asked kubectl auth can-i answers as $sa are as expected"
+}
+check "RBAC: the ServiceAccount may do what the controller does and no more (kubectl auth can-i)" rbac
+
+# Helm's own install path against the bed, without installing: hooks, ownership checks
+# and NOTES.txt, for both values files.
+helm_install_dry_run() {
+  need_bed
+  local values
+  for values in "" "$all_options"; do
+    "$helm" install "$release" "$chart" --namespace "$ns" --dry-run=server ${values:+-f "$values"} > "$work/install.out"
+    grep -q '^NOTES:' "$work/install.out" || { echo "no NOTES in the output of helm install --dry-run ${values:+-f $values}"; return 1; }
+  done
+}
+check "helm install --dry-run=server against the bed, NOTES.txt included (both values files)" helm_install_dry_run
+
+# ---------------------------------------------------------------------------------------
+# Alerts and dashboard.
+
+check "promtool check rules files/alerts.yaml" "$promtool" check rules "$chart/files/alerts.yaml"
+check "promtool test rules tests/alerts_test.yaml" "$promtool" test rules "$chart/tests/alerts_test.yaml"
+
+# The PrometheusRule holds the very rules promtool tested: with default values its groups
+# equal files/alerts.yaml's; a driftPersistingFor changes only TrailDriftPersisting's `for`.
+rule_is_file() {
+  render "$work/rule.yaml" --set prometheusRule.enabled=true --show-only templates/prometheusrule.yaml
+  render "$work/rule10.yaml" --set prometheusRule.enabled=true --set prometheusRule.driftPersistingFor=10m \
+    --show-only templates/prometheusrule.yaml
+  "$py" - "$chart/files/alerts.yaml" "$work/rule.yaml" "$work/rule10.yaml" <<'PY'
+import copy, sys, yaml
+file_groups = yaml.safe_load(open(sys.argv[1]))["groups"]
+rendered = yaml.safe_load(open(sys.argv[2]))["spec"]["groups"]
+if rendered != file_groups:
+    sys.exit("the PrometheusRule's groups differ from files/alerts.yaml")
+want = copy.deepcopy(file_groups)
+for group in want:
+    for rule in group["rules"]:
+        if rule.get("alert") == "TrailDriftPersisting":
+            rule["for"] = "10m"
+if yaml.safe_load(open(sys.argv[3]))["spec"]["groups"] != want:
+    sys.exit("driftPersistingFor=10m changed more (or less) than TrailDriftPersisting's for")
+PY
+}
+check "PrometheusRule carries files/alerts.yaml unchanged (driftPersistingFor sets only its alert's for)" rule_is_file
+
+dashboard_is_file() {
+  render "$work/dash.yaml" --set grafanaDashboard.enabled=true --show-only templates/grafana-dashboard.yaml
+  "$py" - "$chart/files/dashboard.json" "$work/dash.yaml" <<'PY'
+import json, sys, yaml
+dashboard = json.load(open(sys.argv[1]))
+cm = yaml.safe_load(open(sys.argv[2]))
+if cm["metadata"]["labels"].get("grafana_dashboard") != "1":
+    sys.exit("the ConfigMap lacks the label grafana_dashboard: \"1\"")
+if json.loads(cm["data"]["trailwarden.json"]) != dashboard:
+    sys.exit("the ConfigMap's trailwarden.json differs from files/dashboard.json")
+PY
+}
+check "dashboard ConfigMap carries files/dashboard.json, labelled grafana_dashboard: \"1\"" dashboard_is_file
+
+# Every query of the dashboard, with Grafana's variables given values, as a recording rule
+# that promtool parses.
+dashboard_promql() {
+  "$py" - "$chart/files/dashboard.json" > "$work/dashboard-queries.yaml" <<'PY'
+import json, sys
+dashboard = json.load(open(sys.argv[1]))
+exprs = []
+def walk(panels):
+    for panel in panels:
+        walk(panel.get("panels", []))
+        for target in panel.get("targets", []):
+            exprs.append((panel["title"], target["expr"]))
+walk(dashboard["panels"])
+if not exprs:
+    sys.exit("no queries found")
+print("groups:\n  - name: dashboard-queries\n    rules:")
+for i, (title, expr) in enumerate(exprs):
+    expr = expr.replace("$__rate_interval", "5m").replace("$job", ".*")
+    print(f"      - record: dashboard:query_{i}\n        expr: {json.dumps(expr)}")
+print(f"{len(exprs)} queries", file=sys.stderr)
+PY
+  "$promtool" check rules "$work/dashboard-queries.yaml"
+}
+check "every dashboard query is valid PromQL (promtool)" dashboard_promql
+
+# Metric names the alerts and the dashboard query, histogram series reduced to their metric.
+used_metrics() {
+  "$py" - "$chart/files/alerts.yaml" "$chart/files/dashboard.json" <<'PY'
+import json, re, sys, yaml
+exprs = [r["expr"] for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"]]
+def walk(panels):
+    for panel in panels:
+        walk(panel.get("panels", []))
+        exprs.extend(t["expr"] for t in panel.get("targets", []))
+dashboard = json.load(open(sys.argv[2]))
+walk(dashboard["panels"])
+exprs.extend(v["definition"] for v in dashboard["templating"]["list"] if "definition" in v)
+names = {re.sub(r"_(bucket|sum|count)$", "", n) for e in exprs for n in re.findall(r"\btrailwarden_[A-Za-z0-9_]+", e)}
+print("\n".join(sorted(names)))
+PY
+}
+
+metrics_registered() {
+  used_metrics > "$work/used"
+  [ -s "$work/used" ]
+  grep -rhoE '"trailwarden_[a-z0-9_]+"' "$root/src" | tr -d '"' | sort -u > "$work/registered"
+  local missing
+  missing=$(comm -23 "$work/used" "$work/registered")
+  [ -z "$missing" ] || { echo "used by alerts or dashboard but not registered in src/:"; echo "$missing"; return 1; }
+  echo "note: $(wc -l < "$work/used") metric names used, all registered in src/"
+}
+check "alert and dashboard metrics are ones the controller registers (src/)" metrics_registered
+
+metrics_scraped() {
+  [ -r "$scrape" ] || { echo "cannot read the scrape file $scrape"; return 1; }
+  used_metrics > "$work/used"
+  [ -s "$work/used" ]
+  # Names from "# TYPE name kind" lines and from samples; histogram series count for their metric.
+  awk '$1 == "#" && $2 == "TYPE" {print $3; next} /^[a-zA-Z_:]/ {sub(/[{ ].*/, ""); print}' "$scrape" \
+    | sed -E 's/_(bucket|sum|count)$//' | sort -u > "$work/scraped"
+  local missing
+  missing=$(comm -23 "$work/used" "$work/scraped")
+  [ -z "$missing" ] || { echo "used by alerts or dashboard but absent from $scrape:"; echo "$missing"; return 1; }
+  echo "note: $(wc -l < "$work/used") metric names used, all in the scrape"
+}
+if [ -n "$scrape" ]; then
+  check "alert and dashboard metrics appear in the /metrics scrape ($scrape)" metrics_scraped
+else
+  skip "alert and dashboard metrics appear in a /metrics scrape" "no scrape file given"
+fi
+
+[ "$skipped" = 0 ] || printf 'chart checks skipped: %d\n' "$skipped"
+printf 'chart-checks: %d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,263 @@
+//! The real binary, run as a platform team runs it: metrics and health endpoints, and
+//! two or three replicas behind a Lease, with the leader killed and stopped.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use trailwarden::api::TrailPolicy;
+use trailwarden::aws::AwsPort;
+
+use crate::support::{self, TEST_LABEL, condition, eventually};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A `trailwarden run` process with its own HTTP port and log file.
+struct Replica {
+    name: String,
+    child: Child,
+    http: u16,
+    log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Replica {
+    fn start(name: &str, label: &str, extra: &[&str]) -> Replica {
+        let http = free_port();
+        let log = PathBuf::from(std::env::var("TRAILWARDEN_BED_DIR").unwrap()).join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_trailwarden"))
+            .arg("run")
+            .args(["--http-addr", &format!("127.0.0.1:{http}")])
+            .args(["--selector", &format!("{TEST_LABEL}={label}")])
+            .args(["--log-format", "json", "--aws-max-attempts", "1"])
+            .args(extra)
+            .env("POD_NAME", name)
+            .env("RUST_LOG", "info,trailwarden=debug")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("trailwarden binary starts");
+        Replica { name: name.to_owned(), child, http, log }
+    }
+
+    async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.http)).await.ok()?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let code = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Some((code, body))
+    }
+
+    async fn metrics(&self) -> String {
+        self.get("/metrics").await.map(|(_, body)| body).unwrap_or_default()
+    }
+
+    async fn is_leader(&self) -> bool {
+        self.metrics().await.lines().any(|l| l == "trailwarden_leader 1")
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// (start, end) of every reconcile this replica logged, from its JSON log.
+    fn reconciles(&self) -> Vec<(jiff::Timestamp, jiff::Timestamp)> {
+        let text = std::fs::read_to_string(&self.log).unwrap();
+        let mut spans = vec![];
+        let mut open = None;
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let (Some(message), Some(ts)) = (v["message"].as_str(), v["timestamp"].as_str()) else { continue };
+            let ts: jiff::Timestamp = ts.parse().unwrap();
+            if message == "reconcile started" {
+                open = Some(ts);
+            } else if message.starts_with("reconcile finished") || message == "trail remediated" || message == "reconcile failed" {
+                spans.push((open.take().unwrap_or(ts), ts));
+            }
+        }
+        spans
+    }
+}
+
+async fn account_with_bucket(aws: &trailwarden::aws::sdk::SdkAws) -> (String, trailwarden::aws::Scope, String) {
+    let (id, scope) = support::fresh_account();
+    let bucket = support::unique_name("logs");
+    aws.s3(&scope).await.create_bucket().bucket(&bucket).send().await.unwrap();
+    (id, scope, bucket)
+}
+
+fn policy(name: &str, label: &str, account: &str, bucket: &str) -> TrailPolicy {
+    serde_json::from_value(json!({
+        "apiVersion": "trailwarden.dev/v1alpha1", "kind": "TrailPolicy",
+        "metadata": {"name": name, "labels": {TEST_LABEL: label}},
+        "spec": {
+            "region": support::REGION,
+            "account": {"roleArn": format!("arn:aws:iam::{account}:role/trailwarden")},
+            "s3": {"bucketName": bucket}, "resyncSeconds": 5,
+        },
+    }))
+    .unwrap()
+}
+
+async fn wait_synced(api: &Api<TrailPolicy>, name: &str) {
+    eventually(&format!("{name} synced"), WAIT, || async {
+        let p = api.get(name).await.ok()?;
+        (condition(&p, "Synced").map(|c| c.0) == Some("True".into())).then_some(())
+    })
+    .await;
+}
+
+const EXPORTED: &[&str] = &[
+    "trailwarden_reconciles_total",
+    "trailwarden_reconcile_duration_seconds",
+    "trailwarden_reconcile_errors_total",
+    "trailwarden_drift_detected_total",
+    "trailwarden_remediations_total",
+    "trailwarden_trail_logging",
+    "trailwarden_trail_in_sync",
+    "trailwarden_trail_compliant",
+    "trailwarden_compliance_check",
+    "trailwarden_heal_seconds",
+    "trailwarden_aws_requests_total",
+    "trailwarden_aws_request_duration_seconds",
+    "trailwarden_aws_throttled_total",
+    "trailwarden_policies",
+    "trailwarden_leader",
+    "trailwarden_build_info",
+];
+
+#[tokio::test]
+async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let label = support::unique_name("metrics");
+    let replica = Replica::start("metrics-replica", &label, &[]);
+    let (code, _) = eventually("/healthz answers", WAIT, || replica.get("/healthz")).await.0;
+    assert_eq!(code, 200);
+    eventually("/readyz turns 200", WAIT, || async { (replica.get("/readyz").await?.0 == 200).then_some(()) }).await;
+
+    let (account, scope, bucket) = account_with_bucket(&aws).await;
+    let name = support::unique_name("metrics");
+    let api = Api::<TrailPolicy>::all(client.clone());
+    api.create(&PostParams::default(), &policy(&name, &label, &account, &bucket)).await.unwrap();
+    wait_synced(&api, &name).await;
+    let arn = api.get(&name).await.unwrap().status.unwrap().trail_arn.unwrap();
+    aws.stop_logging(&scope, &arn).await.unwrap();
+    eventually("logging restarted", WAIT, || async { aws.get_trail_status(&scope, &arn).await.ok()?.is_logging.then_some(()) }).await;
+
+    // StartLogging twice: once when the trail was created, once to heal it.
+    let (scrape, _) = eventually("heal recorded in metrics", WAIT, || async {
+        let m = replica.metrics().await;
+        m.contains("trailwarden_remediations_total{action=\"StartLogging\"} 2").then_some(m)
+    })
+    .await;
+    let missing: Vec<_> = EXPORTED.iter().filter(|m| !scrape.contains(&format!("# TYPE {m} "))).collect();
+    assert!(missing.is_empty(), "not exported: {missing:?}\n{scrape}");
+    assert!(scrape.contains(&format!("trailwarden_trail_logging{{policy=\"{name}\"}} 1")), "{scrape}");
+    assert!(scrape.contains(&format!("trailwarden_trail_in_sync{{policy=\"{name}\"}} 1")), "{scrape}");
+    assert!(scrape.contains("trailwarden_heal_seconds_count 2"), "creation and the heal: {scrape}");
+    assert!(scrape.contains(&format!("trailwarden_trail_compliant{{policy=\"{name}\"}} 1")), "{scrape}");
+    assert!(scrape.contains("trailwarden_aws_requests_total{operation=\"StartLogging\",outcome=\"success\",service=\"CloudTrail\"}"));
+    let bed = PathBuf::from(std::env::var("TRAILWARDEN_BED_DIR").unwrap());
+    std::fs::write(bed.join("metrics.prom"), &scrape).unwrap();
+
+    api.delete(&name, &DeleteParams::default()).await.unwrap();
+    eventually("policy gone", WAIT, || async { api.get_opt(&name).await.unwrap().is_none().then_some(()) }).await;
+    let after = replica.metrics().await;
+    assert!(!after.contains(&format!("policy=\"{name}\"")), "per-policy series remain after deletion:\n{after}");
+
+    let operations = after
+        .lines()
+        .filter(|l| l.starts_with("trailwarden_aws_requests_total{"))
+        .filter_map(|l| {
+            let field = |k: &str| l.split(&format!("{k}=\"")).nth(1)?.split('"').next().map(str::to_owned);
+            Some(format!("{}:{}", field("service")?, field("operation")?))
+        })
+        .collect::<Vec<_>>();
+    assert!(!operations.is_empty());
+    support::record_aws_operations(&label, operations.into_iter());
+}
+
+#[tokio::test]
+async fn leader_election_fails_over_and_never_reconciles_in_two_replicas_at_once() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let label = support::unique_name("leader");
+    let lease = support::unique_name("lease");
+    let args = ["--leader-election", "--lease-name", &lease, "--lease-namespace", "default", "--lease-duration-seconds", "4"];
+    let mut a = Replica::start(&format!("{label}-a"), &label, &args);
+    let mut b = Replica::start(&format!("{label}-b"), &label, &args);
+
+    let (account, scope, bucket) = account_with_bucket(&aws).await;
+    let name = support::unique_name("leader");
+    let api = Api::<TrailPolicy>::all(client.clone());
+    api.create(&PostParams::default(), &policy(&name, &label, &account, &bucket)).await.unwrap();
+    wait_synced(&api, &name).await;
+    let (first_is_a, _) = eventually("one leader", WAIT, || async {
+        match (a.is_leader().await, b.is_leader().await) {
+            (true, false) => Some(true),
+            (false, true) => Some(false),
+            _ => None,
+        }
+    })
+    .await;
+    if !first_is_a {
+        std::mem::swap(&mut a, &mut b);
+    }
+    assert_eq!(b.get("/readyz").await.map(|r| r.0), Some(200), "a standby is ready");
+
+    // The leader dies without a word: the standby waits out the lease, then leads.
+    a.signal("-KILL");
+    let (_, killed_takeover) = eventually("standby takes over after SIGKILL", WAIT, || async { b.is_leader().await.then_some(()) }).await;
+    let arn = api.get(&name).await.unwrap().status.unwrap().trail_arn.unwrap();
+    aws.stop_logging(&scope, &arn).await.unwrap();
+    eventually("the new leader heals the trail", WAIT, || async {
+        aws.get_trail_status(&scope, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
+
+    // The leader is stopped cleanly: it releases the lease and a standby leads at once.
+    let c = Replica::start(&format!("{label}-c"), &label, &args);
+    eventually("third replica ready as a standby", WAIT, || async { (c.get("/readyz").await?.0 == 200).then_some(()) }).await;
+    b.signal("-TERM");
+    let (_, graceful_takeover) = eventually("standby takes over after SIGTERM", WAIT, || async { c.is_leader().await.then_some(()) }).await;
+    let exit = tokio::time::timeout(WAIT, b.child.wait()).await.expect("stopped leader exits").unwrap();
+    assert!(exit.success(), "a leader stopped by SIGTERM exits cleanly: {exit}");
+    wait_synced(&api, &name).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    // No two replicas ever reconciled at the same time.
+    let spans: Vec<(String, Vec<_>)> = [&a, &b, &c].iter().map(|r| (r.name.clone(), r.reconciles())).collect();
+    for (name, s) in &spans {
+        println!("{name}: {} reconciles", s.len());
+    }
+    assert!(!spans[0].1.is_empty() && !spans[1].1.is_empty() && !spans[2].1.is_empty(), "each leader reconciled in turn");
+    for (i, (n1, s1)) in spans.iter().enumerate() {
+        for (n2, s2) in spans.iter().skip(i + 1) {
+            for (start1, end1) in s1 {
+                for (start2, end2) in s2 {
+                    assert!(end1 < start2 || end2 < start1, "{n1} and {n2} reconciled at once: {start1}..{end1} vs {start2}..{end2}");
+                }
+            }
+        }
+    }
+    println!(
+        "leader failover (lease 4 s): after SIGKILL {:.1} s, after SIGTERM {:.1} s",
+        killed_takeover.as_secs_f64(),
+        graceful_takeover.as_secs_f64()
+    );
+}
