@@ -34,8 +34,9 @@ kubectl wait --for condition=established crd/trailpolicies.trailwarden.dev --tim
 say "an S3 bucket and a KMS key for the trail (in the emulator)"
 aws setup trailwarden-demo-logs alias/trailwarden-demo
 
-say "run the controller (log: $bed/controller.log)"
-"$bin" run > "$bed/controller.log" 2>&1 &
+http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+say "run the controller (log: $bed/controller.log, metrics: http://127.0.0.1:$http_port/metrics)"
+"$bin" run --http-addr "127.0.0.1:$http_port" > "$bed/controller.log" 2>&1 &
 controller_pid=$!
 
 say "apply examples/demo.yaml"
@@ -74,5 +75,10 @@ kubectl get tp
 kubectl get events --field-selector involvedObject.name=demo-audit \
   -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message --sort-by=.metadata.creationTimestamp
 kubectl get tp demo-audit -o jsonpath='{.status.remediationCount} remediations; last: {.status.lastRemediation.actions}{"\n"}'
+kubectl get tp demo-audit -o jsonpath='{range .status.compliance[*]}{.status}{"\t"}{.id}{"\t"}{.controls}{"\n"}{end}'
+
+say "what Prometheus scrapes"
+curl -s "http://127.0.0.1:$http_port/metrics" \
+  | grep -E '^trailwarden_(trail_[a-z_]+\{|remediations_total|heal_seconds_(count|sum)|leader )'
 
 say "demo done"

@@ -10,6 +10,8 @@ pub mod api;
 pub mod aws;
 pub mod controller;
 pub mod desired;
+#[cfg(test)]
+mod fixtures;
 pub mod http;
 pub mod leader;
 pub mod metrics;

@@ -349,60 +349,10 @@ fn describe_insights(insights: &Insights) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{
-        AdvancedEventSelector, AdvancedFieldSelector, DataResource, DeletionPolicy, EventSelector, InsightType, Mode,
-        ReadWriteType,
-    };
-    use crate::aws::Scope;
-    use crate::trail::{CloudWatchTarget, TrailDescription, TrailStatus};
+    use crate::api::{AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, InsightType, ReadWriteType};
+    use crate::trail::CloudWatchTarget;
 
-    const ARN: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
-    const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-
-    fn desired() -> Desired {
-        Desired {
-            policy_name: "audit".into(),
-            policy_uid: "uid-1".into(),
-            trail_name: "audit".into(),
-            scope: Scope { role_arn: None, external_id: None, region: "us-east-1".into() },
-            mode: Mode::Enforce,
-            adoption: Adoption::Never,
-            deletion_policy: DeletionPolicy::Retain,
-            logging: true,
-            settings: TrailSettings {
-                bucket: "logs".into(),
-                key_prefix: Some("audit".into()),
-                sns_topic: None,
-                kms_key: Some(KEY_ARN.into()),
-                log_file_validation: true,
-                include_global_service_events: true,
-                multi_region: true,
-                organization: false,
-                cloud_watch_logs: None,
-            },
-            selectors: Selectors::aws_default(),
-            insights: Insights::new(),
-            tags: Tags::from([("team".into(), "security".into())]),
-        }
-    }
-
-    /// The trail exactly as `d` wants it, created by this policy.
-    fn in_sync(d: &Desired) -> ObservedTrail {
-        ObservedTrail {
-            description: TrailDescription {
-                name: d.trail_name.clone(),
-                arn: ARN.into(),
-                home_region: "us-east-1".into(),
-                settings: d.settings.clone(),
-                has_custom_event_selectors: !d.selectors.is_aws_default(),
-                has_insight_selectors: !d.insights.is_empty(),
-            },
-            status: TrailStatus { is_logging: d.logging, delivery: Default::default() },
-            selectors: d.selectors.clone(),
-            insights: d.insights.clone(),
-            tags: d.all_tags(),
-        }
-    }
+    use crate::fixtures::{KEY_ARN, TRAIL_ARN as ARN, desired, in_sync};
 
     fn plan_with(d: &Desired, change: impl FnOnce(&mut ObservedTrail)) -> Plan {
         let mut trail = in_sync(d);

@@ -208,53 +208,13 @@ pub fn verdict_of(checks: &[Check]) -> (Option<bool>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Adoption, DataResource, DeletionPolicy, InsightType, Mode};
-    use crate::aws::Scope;
-    use crate::trail::{CloudWatchTarget, Insights, Tags, TrailDescription, TrailSettings, TrailStatus};
+    use crate::api::{DataResource, InsightType};
+    use crate::fixtures::{desired, in_sync};
+    use crate::trail::{CloudWatchTarget, Insights};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    fn desired() -> Desired {
-        Desired {
-            policy_name: "p".into(),
-            policy_uid: "u".into(),
-            trail_name: "t".into(),
-            scope: Scope { role_arn: None, external_id: None, region: "us-east-1".into() },
-            mode: Mode::Enforce,
-            adoption: Adoption::Never,
-            deletion_policy: DeletionPolicy::Retain,
-            logging: true,
-            settings: TrailSettings {
-                bucket: "b".into(),
-                key_prefix: None,
-                sns_topic: None,
-                kms_key: Some("arn:aws:kms:us-east-1:1:key/k".into()),
-                log_file_validation: true,
-                include_global_service_events: true,
-                multi_region: true,
-                organization: false,
-                cloud_watch_logs: None,
-            },
-            selectors: Selectors::aws_default(),
-            insights: Insights::new(),
-            tags: Tags::new(),
-        }
-    }
-
     fn trail(d: &Desired) -> ObservedTrail {
-        ObservedTrail {
-            description: TrailDescription {
-                name: "t".into(),
-                arn: "arn".into(),
-                home_region: "us-east-1".into(),
-                settings: d.settings.clone(),
-                has_custom_event_selectors: false,
-                has_insight_selectors: false,
-            },
-            status: TrailStatus { is_logging: true, delivery: Default::default() },
-            selectors: d.selectors.clone(),
-            insights: d.insights.clone(),
-            tags: Tags::new(),
-        }
+        in_sync(d)
     }
 
     fn status_of<'a>(checks: &'a [Check], id: &str) -> &'a Check {
