@@ -452,6 +452,10 @@ pub struct ComplianceFinding {
     pub status: CheckStatus,
     pub controls: Vec<String>,
     pub message: String,
+    /// Whether the policy asks for this check to pass (a failing required check makes
+    /// the policy not Compliant; the others are reported for information).
+    #[serde(default)]
+    pub required: bool,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! `TrailPolicy → Desired`: the spec with defaults applied and values normalised, so the
 //! plan compares it with what AWS reports without tripping on spelling.
 
-use crate::api::{Adoption, DeletionPolicy, Mode, OWNER_TAG, OWNER_UID_TAG, TrailPolicy};
+use crate::api::{Adoption, DeletionPolicy, Mode, OWNER_TAG, OWNER_UID_TAG, Posture, TrailPolicy};
 use crate::aws::Scope;
 use crate::trail::{CloudWatchTarget, Insights, Selectors, Tags, TrailSettings};
 
@@ -22,6 +22,8 @@ pub struct Desired {
     pub insights: Insights,
     /// The tags the policy declares (ours not included).
     pub tags: Tags,
+    /// What the log bucket and the key must be, and whether we may fix them.
+    pub posture: Posture,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +67,7 @@ impl Desired {
             selectors,
             insights: spec.insights.iter().copied().collect(),
             tags: spec.tags.clone(),
+            posture: spec.posture.clone(),
             policy_name,
             policy_uid,
         })

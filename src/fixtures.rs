@@ -35,6 +35,7 @@ pub fn desired() -> Desired {
         selectors: Selectors::aws_default(),
         insights: Insights::new(),
         tags: Tags::from([("team".into(), "security".into())]),
+        posture: Default::default(),
     }
 }
 

@@ -19,4 +19,5 @@ pub mod observe;
 pub mod plan;
 pub mod posture;
 pub mod reconcile;
+pub mod resources;
 pub mod trail;

@@ -13,7 +13,8 @@ use crate::api::{Mode, OWNER_TAG, OWNER_UID_TAG, Remediation, TrailPolicy, Trail
 use crate::aws::{AwsError, AwsPort, ErrorKind};
 use crate::desired::{Desired, InvalidSpec};
 use crate::observe::{Observed, ObservedTrail, observe};
-use crate::posture;
+use crate::posture::{self, Fix, bucket::TrailRef};
+use crate::resources::{BucketFacts, KeyFacts};
 use crate::plan::{Action, Plan, is_ours, plan};
 use crate::trail::{Tags, TrailStatus};
 
@@ -94,58 +95,53 @@ pub struct Outcome {
 
 /// Reconcile one policy against AWS.
 pub async fn reconcile<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestamp) -> Outcome {
-    let previous = policy.status.clone().unwrap_or_default();
-    let mut status = previous.clone();
+    let mut status = policy.status.clone().unwrap_or_default();
     status.observed_generation = policy.metadata.generation;
     status.last_reconcile_time = Some(Time(now));
     status.home_region = Some(policy.spec.region.clone());
-    let generation = policy.metadata.generation;
     let mut outcome = Outcome { status, notices: vec![], plan: None, applied: vec![], error: None };
+    let generation = policy.metadata.generation;
+    match run(port, policy, &mut outcome, now).await {
+        Ok(()) => outcome,
+        Err(e) => outcome.failed(e, generation, now),
+    }
+}
 
-    let desired = match Desired::from_policy(policy) {
-        Ok(desired) => desired,
-        Err(e) => return outcome.failed(e.into(), generation, now),
-    };
+/// The pass itself; whatever it did before an error is already in `outcome`.
+async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, now: Timestamp) -> Result<(), ReconcileError> {
+    let generation = policy.metadata.generation;
+    let previous_arn = policy.status.as_ref().and_then(|s| s.trail_arn.clone());
+    let desired = Desired::from_policy(policy)?;
     outcome.status.trail_name = Some(desired.trail_name.clone());
 
-    let desired = match resolve_kms_key(port, desired).await {
-        Ok(desired) => desired,
-        Err(e) => return outcome.failed(e.into(), generation, now),
+    // The key is described once: its ARN is what AWS reports, and its facts feed posture.
+    let key = match &desired.settings.kms_key {
+        Some(declared) => Some(port.describe_key(&desired.scope, declared).await?),
+        None => None,
     };
-    let observed = match observe(port, &desired).await {
-        Ok(observed) => observed,
-        Err(e) => return outcome.failed(e.into(), generation, now),
-    };
+    let desired = desired.with_kms_key_arn(key.as_ref().map(|k| k.arn.clone()));
+    let observed = observe(port, &desired).await?;
     let plan = plan(&desired, &observed);
     let (mut trail_arn, mut trail_status) = match &observed {
         Observed::Present(t) => (Some(t.arn().to_owned()), Some(t.status.clone())),
         Observed::Shadow { arn, .. } => (Some(arn.clone()), None),
         Observed::Absent => (None, None),
     };
+    outcome.status.trail_arn = trail_arn.clone();
 
     if let Some(blocked) = &plan.blocked {
-        outcome.status.trail_arn = trail_arn;
-        outcome.status.drift = vec![];
-        let s = &mut outcome.status;
-        set_condition(s, "Ready", Some(false), blocked.reason(), &blocked.to_string(), generation, now);
-        set_condition(s, "Synced", None, blocked.reason(), "not managed by this policy", generation, now);
-        set_condition(s, "Logging", None, blocked.reason(), "not managed by this policy", generation, now);
-        outcome.notices.push(Notice {
-            severity: Severity::Warning,
-            reason: blocked.reason(),
-            action: "Reconcile",
-            note: blocked.to_string(),
-        });
+        outcome.report_blocked(blocked, generation, now);
         outcome.plan = Some(plan);
-        return outcome.with_compliance_placeholder(generation, now);
+        return Ok(());
     }
 
+    let account = port.account_id(&desired.scope).await?;
+    let arn_for_posture = trail_arn.clone().unwrap_or_else(|| expected_trail_arn(&desired, &account));
+    let mut facts = PostureFacts::read(port, &desired, key).await;
     let audit = desired.mode == Mode::Audit;
-    let mut judged: Option<ObservedTrail> = match &observed {
-        Observed::Present(t) => Some(t.clone()),
-        _ => None,
-    };
-    if audit || plan.actions.is_empty() {
+    let fixes = if audit { vec![] } else { facts.fixes(&desired, &arn_for_posture, &account) };
+
+    if audit || (plan.actions.is_empty() && fixes.is_empty()) {
         if audit && !plan.drift.is_empty() {
             outcome.notices.push(Notice {
                 severity: Severity::Warning,
@@ -156,67 +152,138 @@ pub async fn reconcile<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestam
         }
         outcome.status.drift = plan.drift.clone();
     } else {
-        let recreated = matches!(observed, Observed::Absent) && previous.trail_arn.is_some();
-        match apply(port, &desired, &plan, trail_arn.clone()).await {
-            Ok(applied) => {
-                trail_arn = applied.trail_arn.clone();
-                trail_status = Some(logging_after(trail_status, &plan));
-                judged = Some(trail_after(&desired, &observed, trail_arn.clone().unwrap_or_default(), trail_status.clone()));
-                outcome.applied = applied.done.clone();
-                outcome.status.drift = vec![];
-                outcome.notices.extend(remediation_notices(&plan, recreated));
-                outcome.status.remediation_count += 1;
-                outcome.status.last_remediation = Some(Remediation {
-                    time: Time(now),
-                    actions: applied.done.iter().map(|a| a.to_string()).collect(),
-                });
-            }
-            Err((done, e)) => {
-                outcome.applied = done;
-                outcome.status.drift = plan.drift.clone();
-                outcome.status.trail_arn = trail_arn;
-                outcome.plan = Some(plan);
-                return outcome.failed(e.into(), generation, now);
-            }
+        outcome.status.drift = plan.drift.clone();
+        outcome.plan = Some(plan.clone());
+        let recreated = matches!(observed, Observed::Absent) && previous_arn.is_some();
+        // Posture first: a bucket or key that locks CloudTrail out makes CreateTrail fail.
+        apply_fixes(port, &desired, &facts, &fixes, outcome).await?;
+        trail_arn = apply(port, &desired, &plan, trail_arn, outcome).await?;
+        trail_status = Some(logging_after(trail_status, &plan));
+        outcome.status.drift = vec![];
+        outcome.notices.extend(remediation_notices(&plan, recreated));
+        if !fixes.is_empty() {
+            outcome.notices.push(Notice {
+                severity: Severity::Normal,
+                reason: "PostureCorrected",
+                action: "Correct",
+                note: fixes.iter().map(Fix::name).collect::<Vec<_>>().join(", "),
+            });
+            facts = PostureFacts::read(port, &desired, facts.key.clone()).await;
+        }
+        outcome.status.remediation_count += 1;
+        outcome.status.last_remediation =
+            Some(Remediation { time: Time(now), actions: outcome.applied.iter().map(|a| a.to_string()).collect() });
+    }
+
+    let judged = match (&observed, outcome.applied.is_empty()) {
+        (Observed::Present(t), true) => Some(t.clone()),
+        (_, false) => trail_arn.clone().map(|arn| trail_after(&desired, &observed, arn, trail_status.clone())),
+        _ => None,
+    };
+    outcome.report_trail(trail_arn, trail_status, &plan, generation, now);
+    if let Some(trail) = judged {
+        let trail_arn = trail.arn().to_owned();
+        let mut checks = posture::evaluate(&desired, &trail, now);
+        checks.extend(facts.checks(&desired, &trail_arn, &account));
+        outcome.report_posture(checks, generation, now);
+    } else {
+        outcome.report_not_judged(generation, now);
+    }
+    outcome.plan = Some(plan);
+    Ok(())
+}
+
+/// The ARN CloudTrail will give the trail once created.
+fn expected_trail_arn(desired: &Desired, account: &str) -> String {
+    let region = &desired.scope.region;
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    format!("arn:{partition}:cloudtrail:{region}:{account}:trail/{}", desired.trail_name)
+}
+
+/// The log bucket's and the key's facts, as read in this pass.
+struct PostureFacts {
+    bucket: Result<BucketFacts, String>,
+    key: Option<KeyFacts>,
+}
+
+impl PostureFacts {
+    async fn read<P: AwsPort>(port: &P, desired: &Desired, key: Option<KeyFacts>) -> Self {
+        let bucket = port.describe_bucket(&desired.scope, &desired.settings.bucket).await.map_err(|e| e.to_string());
+        PostureFacts { bucket, key }
+    }
+
+    fn trail_ref<'a>(desired: &'a Desired, trail_arn: &'a str, account: &'a str) -> TrailRef<'a> {
+        TrailRef {
+            arn: trail_arn,
+            account,
+            prefix: desired.settings.key_prefix.as_deref(),
+            organization: desired.settings.organization,
         }
     }
 
-    let logging = trail_status.as_ref().map(|s| s.is_logging);
-    let s = &mut outcome.status;
-    s.trail_arn = trail_arn;
-    s.is_logging = logging;
-    if let Some(ts) = trail_status {
-        s.delivery = Some(ts.delivery);
-    }
-    set_condition(s, "Ready", Some(true), "Reconciled", "the trail is managed by this policy", generation, now);
-    if s.drift.is_empty() {
-        set_condition(s, "Synced", Some(true), "InSync", "the trail matches the policy", generation, now);
-    } else {
-        let message = format!("audit mode: {} setting(s) differ: {}", s.drift.len(), describe_drift(&plan));
-        set_condition(s, "Synced", Some(false), "DriftDetected", &message, generation, now);
-    }
-    match logging {
-        Some(true) => set_condition(s, "Logging", Some(true), "Logging", "the trail is logging", generation, now),
-        Some(false) => set_condition(s, "Logging", Some(false), "NotLogging", "the trail is not logging", generation, now),
-        None => set_condition(s, "Logging", None, "TrailAbsent", "the trail does not exist", generation, now),
-    }
-    outcome.plan = Some(plan);
-    match judged {
-        Some(trail) => {
-            let checks = posture::evaluate(&desired, &trail, now);
-            let (compliant, message) = posture::verdict_of(&checks);
-            let reason = match compliant {
-                Some(true) => "ChecksPass",
-                Some(false) => "ChecksFailing",
-                None => "ChecksUnknown",
-            };
-            let s = &mut outcome.status;
-            s.compliance = checks.into_iter().map(|c| c.finding).collect();
-            set_condition(s, "Compliant", compliant, reason, &message, generation, now);
-            outcome
+    fn fixes(&self, desired: &Desired, trail_arn: &str, account: &str) -> Vec<Fix> {
+        let mut fixes = vec![];
+        if let Ok(bucket) = &self.bucket {
+            fixes.extend(posture::bucket::fixes(bucket, Self::trail_ref(desired, trail_arn, account), &desired.posture.bucket));
         }
-        None => outcome.with_compliance_placeholder(generation, now),
+        if let Some(key) = &self.key {
+            fixes.extend(posture::key::fixes(key, trail_arn, account, &desired.posture.kms));
+        }
+        fixes
     }
+
+    fn checks(&self, desired: &Desired, trail_arn: &str, account: &str) -> Vec<posture::Check> {
+        let mut checks = vec![];
+        let bucket_region = match &self.bucket {
+            Ok(bucket) => {
+                let trail = Self::trail_ref(desired, trail_arn, account);
+                checks.extend(posture::bucket::checks(bucket, trail, &desired.posture.bucket));
+                Some(bucket.region.as_str())
+            }
+            Err(why) => {
+                checks.push(posture::check_known::<&str>(
+                    "BKT-READABLE",
+                    &["CloudTrail.6", "CloudTrail.7"],
+                    true,
+                    Err(why.as_str()),
+                ));
+                None
+            }
+        };
+        if let Some(key) = &self.key {
+            checks.extend(posture::key::checks(key, trail_arn, account, bucket_region, &desired.posture.kms));
+        }
+        checks
+    }
+}
+
+async fn apply_fixes<P: AwsPort>(
+    port: &P,
+    desired: &Desired,
+    facts: &PostureFacts,
+    fixes: &[Fix],
+    outcome: &mut Outcome,
+) -> Result<(), ReconcileError> {
+    let scope = &desired.scope;
+    let bucket = &desired.settings.bucket;
+    let key = facts.key.as_ref().map(|k| k.arn.as_str()).unwrap_or_default();
+    for fix in fixes {
+        match fix {
+            Fix::BlockPublicAccess => port.block_public_access(scope, bucket).await?,
+            Fix::EnableVersioning => port.enable_bucket_versioning(scope, bucket).await?,
+            Fix::PutBucketPolicy(policy) => port.put_bucket_policy(scope, bucket, policy).await?,
+            Fix::EnableKeyRotation => port.enable_key_rotation(scope, key).await?,
+            Fix::PutKeyPolicy(policy) => port.put_key_policy(scope, key, policy).await?,
+        }
+        outcome.applied.push(fix.name());
+    }
+    Ok(())
 }
 
 /// The trail as it stands once every planned action has succeeded.
@@ -257,61 +324,102 @@ impl Outcome {
         set_condition(s, "Synced", None, reason, "could not compare the trail with the policy", generation, now);
         self.notices.push(Notice { severity: Severity::Warning, reason, action: "Reconcile", note: message });
         self.error = Some(error);
-        self.with_compliance_placeholder(generation, now)
+        self.report_not_judged(generation, now);
+        self
+    }
+
+    fn report_blocked(&mut self, blocked: &crate::plan::Blocked, generation: Option<i64>, now: Timestamp) {
+        let s = &mut self.status;
+        s.drift = vec![];
+        set_condition(s, "Ready", Some(false), blocked.reason(), &blocked.to_string(), generation, now);
+        set_condition(s, "Synced", None, blocked.reason(), "not managed by this policy", generation, now);
+        set_condition(s, "Logging", None, blocked.reason(), "not managed by this policy", generation, now);
+        self.notices.push(Notice {
+            severity: Severity::Warning,
+            reason: blocked.reason(),
+            action: "Reconcile",
+            note: blocked.to_string(),
+        });
+        self.report_not_judged(generation, now);
+    }
+
+    fn report_trail(
+        &mut self,
+        trail_arn: Option<String>,
+        trail_status: Option<TrailStatus>,
+        plan: &Plan,
+        generation: Option<i64>,
+        now: Timestamp,
+    ) {
+        let logging = trail_status.as_ref().map(|s| s.is_logging);
+        let s = &mut self.status;
+        s.trail_arn = trail_arn;
+        s.is_logging = logging;
+        if let Some(ts) = trail_status {
+            s.delivery = Some(ts.delivery);
+        }
+        set_condition(s, "Ready", Some(true), "Reconciled", "the trail is managed by this policy", generation, now);
+        if s.drift.is_empty() {
+            set_condition(s, "Synced", Some(true), "InSync", "the trail matches the policy", generation, now);
+        } else {
+            let message = format!("audit mode: {} setting(s) differ: {}", s.drift.len(), describe_drift(plan));
+            set_condition(s, "Synced", Some(false), "DriftDetected", &message, generation, now);
+        }
+        match logging {
+            Some(true) => set_condition(s, "Logging", Some(true), "Logging", "the trail is logging", generation, now),
+            Some(false) => set_condition(s, "Logging", Some(false), "NotLogging", "the trail is not logging", generation, now),
+            None => set_condition(s, "Logging", None, "TrailAbsent", "the trail does not exist", generation, now),
+        }
+    }
+
+    fn report_posture(&mut self, checks: Vec<posture::Check>, generation: Option<i64>, now: Timestamp) {
+        let (compliant, message) = posture::verdict_of(&checks);
+        let reason = match compliant {
+            Some(true) => "ChecksPass",
+            Some(false) => "ChecksFailing",
+            None => "ChecksUnknown",
+        };
+        let s = &mut self.status;
+        s.compliance = checks.into_iter().map(|c| c.finding).collect();
+        set_condition(s, "Compliant", compliant, reason, &message, generation, now);
     }
 
     /// No trail of ours to judge in this pass (absent, not ours, or AWS refused).
-    fn with_compliance_placeholder(mut self, generation: Option<i64>, now: Timestamp) -> Self {
+    fn report_not_judged(&mut self, generation: Option<i64>, now: Timestamp) {
         let s = &mut self.status;
         s.compliance.clear();
         set_condition(s, "Compliant", None, "NotEvaluated", "no trail of this policy could be judged in this pass", generation, now);
-        self
     }
-}
-
-async fn resolve_kms_key<P: AwsPort>(port: &P, desired: Desired) -> Result<Desired, AwsError> {
-    let Some(key) = desired.settings.kms_key.clone() else {
-        return Ok(desired);
-    };
-    let arn = port.resolve_kms_key(&desired.scope, &key).await?;
-    Ok(desired.with_kms_key_arn(Some(arn)))
-}
-
-struct Applied {
-    trail_arn: Option<String>,
-    done: Vec<&'static str>,
 }
 
 /// Runs the plan's actions in order, stopping at the first refusal so nothing after a
 /// failed step is attempted on a half-known trail. Every action is idempotent: the next
-/// pass re-plans from what AWS then reports.
+/// pass re-plans from what AWS then reports. Returns the trail's ARN.
 async fn apply<P: AwsPort>(
     port: &P,
     desired: &Desired,
     plan: &Plan,
     mut trail_arn: Option<String>,
-) -> Result<Applied, (Vec<&'static str>, AwsError)> {
+    outcome: &mut Outcome,
+) -> Result<Option<String>, ReconcileError> {
     let scope = &desired.scope;
-    let mut done = vec![];
     for action in &plan.actions {
         let arn = trail_arn.clone().unwrap_or_default();
-        let result = match action {
+        match action {
             Action::CreateTrail { name, settings, tags } => {
-                port.create_trail(scope, name, settings, tags).await.map(|created| trail_arn = Some(created))
+                trail_arn = Some(port.create_trail(scope, name, settings, tags).await?);
+                outcome.status.trail_arn = trail_arn.clone();
             }
-            Action::AdoptTrail { tags } | Action::AddTags(tags) => port.add_tags(scope, &arn, tags).await,
-            Action::UpdateTrail(settings) => port.update_trail(scope, &arn, settings).await,
-            Action::PutEventSelectors(selectors) => port.put_event_selectors(scope, &arn, selectors).await,
-            Action::StartLogging => port.start_logging(scope, &arn).await,
-            Action::StopLogging => port.stop_logging(scope, &arn).await,
-            Action::PutInsightSelectors(insights) => port.put_insight_selectors(scope, &arn, insights).await,
-        };
-        match result {
-            Ok(()) => done.push(action.name()),
-            Err(e) => return Err((done, e)),
+            Action::AdoptTrail { tags } | Action::AddTags(tags) => port.add_tags(scope, &arn, tags).await?,
+            Action::UpdateTrail(settings) => port.update_trail(scope, &arn, settings).await?,
+            Action::PutEventSelectors(selectors) => port.put_event_selectors(scope, &arn, selectors).await?,
+            Action::StartLogging => port.start_logging(scope, &arn).await?,
+            Action::StopLogging => port.stop_logging(scope, &arn).await?,
+            Action::PutInsightSelectors(insights) => port.put_insight_selectors(scope, &arn, insights).await?,
         }
+        outcome.applied.push(action.name());
     }
-    Ok(Applied { trail_arn, done })
+    Ok(trail_arn)
 }
 
 fn logging_after(before: Option<TrailStatus>, plan: &Plan) -> TrailStatus {

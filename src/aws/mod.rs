@@ -11,6 +11,7 @@ pub mod sdk;
 use std::future::Future;
 
 use crate::api::AccountRef;
+use crate::resources::{BucketFacts, KeyFacts};
 use crate::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
 
 pub use calls::{CallLog, CallRecord, is_write as is_write_operation};
@@ -79,8 +80,6 @@ pub trait AwsPort: Send + Sync + 'static {
     fn get_event_selectors(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<Selectors>> + Send;
     fn get_insight_selectors(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<Insights>> + Send;
     fn list_tags(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<Tags>> + Send;
-    /// The ARN of the key an alias, key id or ARN names.
-    fn resolve_kms_key(&self, scope: &Scope, key: &str) -> impl Future<Output = AwsResult<String>> + Send;
 
     /// Creates the trail (with its tags) and returns its ARN. Logging stays off.
     fn create_trail(
@@ -98,4 +97,17 @@ pub trait AwsPort: Send + Sync + 'static {
     fn add_tags(&self, scope: &Scope, trail: &str, tags: &Tags) -> impl Future<Output = AwsResult<()>> + Send;
     fn remove_tags(&self, scope: &Scope, trail: &str, keys: &[String]) -> impl Future<Output = AwsResult<()>> + Send;
     fn delete_trail(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<()>> + Send;
+
+    /// The account the scope acts in.
+    fn account_id(&self, scope: &Scope) -> impl Future<Output = AwsResult<String>> + Send;
+    /// Posture facts of the log bucket. Fails only when the bucket cannot be found at all.
+    fn describe_bucket(&self, scope: &Scope, bucket: &str) -> impl Future<Output = AwsResult<BucketFacts>> + Send;
+    /// A KMS key's ARN and posture facts; `key` may be an alias, a key id or an ARN.
+    fn describe_key(&self, scope: &Scope, key_arn: &str) -> impl Future<Output = AwsResult<KeyFacts>> + Send;
+    /// Turns on all four Block Public Access settings of the bucket.
+    fn block_public_access(&self, scope: &Scope, bucket: &str) -> impl Future<Output = AwsResult<()>> + Send;
+    fn enable_bucket_versioning(&self, scope: &Scope, bucket: &str) -> impl Future<Output = AwsResult<()>> + Send;
+    fn put_bucket_policy(&self, scope: &Scope, bucket: &str, policy: &str) -> impl Future<Output = AwsResult<()>> + Send;
+    fn enable_key_rotation(&self, scope: &Scope, key_arn: &str) -> impl Future<Output = AwsResult<()>> + Send;
+    fn put_key_policy(&self, scope: &Scope, key_arn: &str, policy: &str) -> impl Future<Output = AwsResult<()>> + Send;
 }

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use super::calls::{RecordCalls, is_write};
 use super::limiter::Limiter;
 use super::{AwsError, AwsPort, AwsResult, CallLog, ErrorKind, RateLimits, Scope};
+use crate::resources::{BucketFacts, KeyFacts, Known};
 use crate::api::{self, Delivery, InsightType, ReadWriteType};
 use crate::trail::{CloudWatchTarget, Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
 
@@ -36,6 +37,8 @@ struct Clients {
     config: SdkConfig,
     cloudtrail: aws_sdk_cloudtrail::Client,
     kms: aws_sdk_kms::Client,
+    s3: aws_sdk_s3::Client,
+    sts: aws_sdk_sts::Client,
 }
 
 /// The SDK-backed port. Cheap to clone; clones share clients, limits and the call log.
@@ -79,12 +82,7 @@ impl SdkAws {
 
     /// An S3 client for the scope, path-style when an endpoint override is set (as emulators need).
     pub async fn s3(&self, scope: &Scope) -> aws_sdk_s3::Client {
-        let config = self.sdk_config(scope).await;
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(self.options.endpoint_url.is_some())
-            .interceptor(RecordCalls(self.calls.clone()))
-            .build();
-        aws_sdk_s3::Client::from_conf(s3)
+        self.clients(scope).await.s3
     }
 
     async fn clients(&self, scope: &Scope) -> Clients {
@@ -116,17 +114,59 @@ impl SdkAws {
         let kms = aws_sdk_kms::Client::from_conf(
             aws_sdk_kms::config::Builder::from(&config).interceptor(RecordCalls(self.calls.clone())).build(),
         );
-        let clients = Clients { config, cloudtrail, kms };
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(self.options.endpoint_url.is_some())
+                .interceptor(RecordCalls(self.calls.clone()))
+                .build(),
+        );
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&config).interceptor(RecordCalls(self.calls.clone())).build(),
+        );
+        let clients = Clients { config, cloudtrail, kms, s3, sts };
         cache.insert(scope.clone(), clients.clone());
         clients
     }
 
     async fn cloudtrail(&self, scope: &Scope, operation: &'static str) -> aws_sdk_cloudtrail::Client {
-        let key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
-        self.limiter.acquire(key, is_write(operation)).await;
+        self.pace(scope, operation).await;
         self.clients(scope).await.cloudtrail
     }
+
+    /// Waits for this operation's slot in the scope's rate limits.
+    async fn pace(&self, scope: &Scope, operation: &'static str) {
+        let key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
+        self.limiter.acquire(key, is_write(operation)).await;
+    }
 }
+
+/// Reads one bucket fact: the answer, a default when AWS says "not configured", or why not.
+fn fact<T, E, R>(result: Result<T, SdkError<E, R>>, operation: &'static str, not_configured: &[&str], default: T) -> Known<T>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let e = aws_error("S3", operation, e);
+            if not_configured.contains(&e.code.as_str()) { Ok(default) } else { Err(e.to_string()) }
+        }
+    }
+}
+
+fn kms_fact<T, E, R>(result: Result<T, SdkError<E, R>>, operation: &'static str) -> Known<T>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    result.map_err(|e| aws_error("KMS", operation, e).to_string())
+}
+
+const PUBLIC_GRANTEES: &[&str] = &[
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+];
 
 /// Classifies an SDK failure by AWS's error code, so callers decide on kinds, not strings.
 fn aws_error<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> AwsError
@@ -436,26 +476,6 @@ impl AwsPort for SdkAws {
             .collect())
     }
 
-    async fn resolve_kms_key(&self, scope: &Scope, key: &str) -> AwsResult<String> {
-        self.limiter.acquire(format!("{}/{}/DescribeKey", scope.role_arn.as_deref().unwrap_or("self"), scope.region), false).await;
-        let out = self
-            .clients(scope)
-            .await
-            .kms
-            .describe_key()
-            .key_id(key)
-            .send()
-            .await
-            .map_err(|e| aws_error("KMS", "DescribeKey", e))?;
-        out.key_metadata().and_then(|m| m.arn()).map(str::to_owned).ok_or_else(|| AwsError {
-            service: "KMS",
-            operation: "DescribeKey",
-            kind: ErrorKind::NotFound,
-            code: "NoKeyMetadata".into(),
-            message: format!("DescribeKey returned no ARN for {key}"),
-        })
-    }
-
     async fn create_trail(&self, scope: &Scope, name: &str, settings: &TrailSettings, tags: &Tags) -> AwsResult<String> {
         let out = self
             .cloudtrail(scope, "CreateTrail")
@@ -592,6 +612,203 @@ impl AwsPort for SdkAws {
             .send()
             .await
             .map_err(|e| aws_error(CT, "DeleteTrail", e))?;
+        Ok(())
+    }
+
+    async fn account_id(&self, scope: &Scope) -> AwsResult<String> {
+        // A role's ARN names its account; only our own needs asking.
+        if let Some(account) = scope.role_arn.as_deref().and_then(|arn| arn.split(':').nth(4)) {
+            return Ok(account.to_owned());
+        }
+        let out = self
+            .clients(scope)
+            .await
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws_error("STS", "GetCallerIdentity", e))?;
+        Ok(out.account().unwrap_or_default().to_owned())
+    }
+
+    async fn describe_bucket(&self, scope: &Scope, bucket: &str) -> AwsResult<BucketFacts> {
+        let s3 = self.clients(scope).await.s3;
+        // One call that fails loudly when the bucket does not exist at all.
+        let location =
+            s3.get_bucket_location().bucket(bucket).send().await.map_err(|e| aws_error("S3", "GetBucketLocation", e))?;
+        let region = match location.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_owned(),
+            Some("EU") => "eu-west-1".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        let public_access_block = fact(
+            s3.get_public_access_block().bucket(bucket).send().await.map(|o| {
+                let c = o.public_access_block_configuration();
+                let flag = |f: Option<bool>| f.unwrap_or(false);
+                [
+                    flag(c.and_then(|c| c.block_public_acls())),
+                    flag(c.and_then(|c| c.ignore_public_acls())),
+                    flag(c.and_then(|c| c.block_public_policy())),
+                    flag(c.and_then(|c| c.restrict_public_buckets())),
+                ]
+            }),
+            "GetPublicAccessBlock",
+            &["NoSuchPublicAccessBlockConfiguration"],
+            [false; 4],
+        );
+        let policy = fact(
+            s3.get_bucket_policy().bucket(bucket).send().await.map(|o| o.policy().map(str::to_owned)),
+            "GetBucketPolicy",
+            &["NoSuchBucketPolicy"],
+            None,
+        );
+        let public_acl_grantees = fact(
+            s3.get_bucket_acl().bucket(bucket).send().await.map(|o| {
+                o.grants()
+                    .iter()
+                    .filter_map(|g| g.grantee().and_then(|g| g.uri()))
+                    .filter(|uri| PUBLIC_GRANTEES.contains(uri))
+                    .map(str::to_owned)
+                    .collect()
+            }),
+            "GetBucketAcl",
+            &[],
+            vec![],
+        );
+        let versioning = s3.get_bucket_versioning().bucket(bucket).send().await;
+        let (versioning_enabled, mfa_delete_enabled) = match versioning {
+            Ok(o) => (
+                Ok(o.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled)),
+                Ok(o.mfa_delete() == Some(&aws_sdk_s3::types::MfaDeleteStatus::Enabled)),
+            ),
+            Err(e) => {
+                let why = aws_error("S3", "GetBucketVersioning", e).to_string();
+                (Err(why.clone()), Err(why))
+            }
+        };
+        let access_log_target = fact(
+            s3.get_bucket_logging()
+                .bucket(bucket)
+                .send()
+                .await
+                .map(|o| o.logging_enabled().map(|l| l.target_bucket().to_owned())),
+            "GetBucketLogging",
+            &[],
+            None,
+        );
+        Ok(BucketFacts {
+            name: bucket.to_owned(),
+            region,
+            public_access_block,
+            policy,
+            public_acl_grantees,
+            versioning_enabled,
+            mfa_delete_enabled,
+            access_log_target,
+        })
+    }
+
+    async fn describe_key(&self, scope: &Scope, key_arn: &str) -> AwsResult<KeyFacts> {
+        self.pace(scope, "DescribeKey").await;
+        let kms = self.clients(scope).await.kms;
+        let meta = kms
+            .describe_key()
+            .key_id(key_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("KMS", "DescribeKey", e))?
+            .key_metadata
+            .ok_or_else(|| AwsError {
+                service: "KMS",
+                operation: "DescribeKey",
+                kind: ErrorKind::NotFound,
+                code: "NoKeyMetadata".into(),
+                message: format!("DescribeKey returned nothing for {key_arn}"),
+            })?;
+        let rotation_enabled =
+            kms_fact(kms.get_key_rotation_status().key_id(key_arn).send().await, "GetKeyRotationStatus").map(|o| o.key_rotation_enabled());
+        let policy = kms_fact(kms.get_key_policy().key_id(key_arn).policy_name("default").send().await, "GetKeyPolicy")
+            .map(|o| o.policy().unwrap_or_default().to_owned());
+        Ok(KeyFacts {
+            arn: meta.arn().unwrap_or(key_arn).to_owned(),
+            state: meta.key_state().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeyState".into()),
+            spec: meta.key_spec().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeySpec".into()),
+            rotation_enabled,
+            policy,
+        })
+    }
+
+    async fn block_public_access(&self, scope: &Scope, bucket: &str) -> AwsResult<()> {
+        let config = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build();
+        self.clients(scope)
+            .await
+            .s3
+            .put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(config)
+            .send()
+            .await
+            .map_err(|e| aws_error("S3", "PutPublicAccessBlock", e))?;
+        Ok(())
+    }
+
+    async fn enable_bucket_versioning(&self, scope: &Scope, bucket: &str) -> AwsResult<()> {
+        let config = aws_sdk_s3::types::VersioningConfiguration::builder()
+            .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+            .build();
+        self.clients(scope)
+            .await
+            .s3
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(config)
+            .send()
+            .await
+            .map_err(|e| aws_error("S3", "PutBucketVersioning", e))?;
+        Ok(())
+    }
+
+    async fn put_bucket_policy(&self, scope: &Scope, bucket: &str, policy: &str) -> AwsResult<()> {
+        self.clients(scope)
+            .await
+            .s3
+            .put_bucket_policy()
+            .bucket(bucket)
+            .policy(policy)
+            .send()
+            .await
+            .map_err(|e| aws_error("S3", "PutBucketPolicy", e))?;
+        Ok(())
+    }
+
+    async fn enable_key_rotation(&self, scope: &Scope, key_arn: &str) -> AwsResult<()> {
+        self.clients(scope)
+            .await
+            .kms
+            .enable_key_rotation()
+            .key_id(key_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("KMS", "EnableKeyRotation", e))?;
+        Ok(())
+    }
+
+    async fn put_key_policy(&self, scope: &Scope, key_arn: &str, policy: &str) -> AwsResult<()> {
+        self.clients(scope)
+            .await
+            .kms
+            .put_key_policy()
+            .key_id(key_arn)
+            .policy_name("default")
+            .policy(policy)
+            .send()
+            .await
+            .map_err(|e| aws_error("KMS", "PutKeyPolicy", e))?;
         Ok(())
     }
 }

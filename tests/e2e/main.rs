@@ -6,5 +6,6 @@ mod support;
 
 mod admission;
 mod aws_roundtrip;
+mod posture;
 mod production;
 mod reconciler;

@@ -88,6 +88,7 @@ async fn every_kind_of_drift_is_healed_and_reported() {
     let aws = support::aws().await;
     let controller = Controller::start(client.clone()).await;
     let acct = account(&aws, 2, 2).await;
+    support::enable_access_logging(&aws, &acct.scope, &acct.buckets).await;
     let topic = support::create_sns_topic(&acct.id, &support::unique_name("deliveries"));
     let other_topic = support::create_sns_topic(&acct.id, &support::unique_name("other"));
     let name = support::unique_name("heal");
@@ -104,6 +105,7 @@ async fn every_kind_of_drift_is_healed_and_reported() {
             "dataResources": [{"type": "AWS::S3::Object", "values": [format!("arn:aws:s3:::{}/", acct.buckets[0])]}]}],
         "insights": ["ApiCallRateInsight"],
         "tags": {"team": "security"},
+        "posture": {"bucket": {"manage": true}, "kms": {"manage": true}},
         "resyncSeconds": 5,
     }));
     create_policy(&client, &policy).await;
@@ -111,7 +113,21 @@ async fn every_kind_of_drift_is_healed_and_reported() {
     let status = synced.status.unwrap();
     let arn = status.trail_arn.clone().expect("trail ARN in status");
     assert_eq!(status.is_logging, Some(true));
-    assert_eq!(status.last_remediation.unwrap().actions, ["CreateTrail", "PutEventSelectors", "StartLogging", "PutInsightSelectors"]);
+    assert_eq!(
+        status.last_remediation.unwrap().actions,
+        [
+            "PutPublicAccessBlock",
+            "PutBucketVersioning",
+            "PutBucketPolicy",
+            "EnableKeyRotation",
+            "PutKeyPolicy",
+            "CreateTrail",
+            "PutEventSelectors",
+            "StartLogging",
+            "PutInsightSelectors"
+        ],
+        "the bucket and key are readied for CloudTrail before the trail is created"
+    );
 
     let scope = &acct.scope;
     let good = trail(&aws, scope, &name).await.expect("trail created");
@@ -220,7 +236,8 @@ async fn every_kind_of_drift_is_healed_and_reported() {
         assert!(reasons.iter().any(|r| r == reason), "no {reason} event in {reasons:?}");
     }
     let final_policy = wait_synced(&client, &name).await;
-    assert_eq!(condition(&final_policy, "Compliant").map(|c| c.0), Some("True".into()), "hardened trail is compliant");
+    let compliant = condition(&final_policy, "Compliant");
+    assert_eq!(compliant.as_ref().map(|c| c.0.as_str()), Some("True"), "hardened trail is compliant: {:#?}", final_policy.status);
     let final_status = final_policy.status.unwrap();
     assert!(final_status.drift.is_empty());
     assert!(final_status.compliance.iter().any(|c| c.id == "CT-KMS-ENCRYPTION" && c.controls.contains(&"CloudTrail.2".to_owned())));
@@ -258,7 +275,8 @@ async fn an_in_sync_trail_costs_no_writes_and_few_reads() {
     create_policy(&client, &policy).await;
     let first = wait_synced(&client, &name).await;
     let calls = controller.port.calls();
-    let (writes, reads) = (calls.writes(), calls.reads());
+    let before = calls.snapshot();
+    let writes = calls.writes();
     let since = first.status.unwrap().last_reconcile_time.unwrap().0;
 
     // Watch several resyncs go by.
@@ -273,13 +291,22 @@ async fn an_in_sync_trail_costs_no_writes_and_few_reads() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let reconciles = seen.len() as u64;
-    let (extra_writes, extra_reads) = (calls.writes() - writes, calls.reads() - reads);
-    assert_eq!(extra_writes, 0, "an in-sync trail must cost no writes: {:?}", calls.snapshot());
-    // The resync counted last may still be in flight; judge by whole reconciles.
-    let per_reconcile = extra_reads as f64 / reconciles as f64;
-    assert!(per_reconcile <= 4.5, "reads per in-sync reconcile: {per_reconcile} ({:?})", calls.snapshot());
-    println!("in-sync reconciles: {reconciles}, writes 0, reads {extra_reads} ({per_reconcile:.1} per reconcile)");
+    let reconciles = seen.len() as f64;
+    assert_eq!(calls.writes() - writes, 0, "an in-sync trail must cost no writes: {:?}", calls.snapshot());
+    let after = calls.snapshot();
+    let per_service = |service: &str| {
+        let count = |m: &std::collections::BTreeMap<trailwarden::aws::CallRecord, u64>| {
+            m.iter().filter(|(c, _)| c.service == service).map(|(_, n)| *n).sum::<u64>()
+        };
+        (count(&after) - count(&before)) as f64 / reconciles
+    };
+    let (cloudtrail, kms, s3) = (per_service("CloudTrail"), per_service("KMS"), per_service("S3"));
+    // CloudTrail's are the scarce ones (10/s per account and region, shared): DescribeTrails,
+    // GetTrailStatus and ListTags. The last resync counted may still be in flight.
+    assert!(cloudtrail <= 3.5, "CloudTrail reads per in-sync reconcile: {cloudtrail} ({after:?})");
+    println!(
+        "in-sync reconciles: {reconciles}, writes 0; reads per reconcile: CloudTrail {cloudtrail:.1}, KMS {kms:.1}, S3 {s3:.1}"
+    );
 }
 
 #[tokio::test]

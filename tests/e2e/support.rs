@@ -184,3 +184,21 @@ pub fn create_sns_topic(account: &str, name: &str) -> String {
     assert!(body.contains("<TopicArn>"), "CreateTopic failed: {body}");
     format!("arn:aws:sns:{REGION}:{account}:{name}")
 }
+
+/// Sends each bucket's server access logs to a fresh log bucket, as a hardened setup does.
+pub async fn enable_access_logging(aws: &SdkAws, scope: &Scope, buckets: &[String]) -> String {
+    use aws_sdk_s3::types::{BucketCannedAcl, BucketLoggingStatus, LoggingEnabled};
+    let s3 = aws.s3(scope).await;
+    let target = unique_name("access-logs");
+    s3.create_bucket().bucket(&target).acl(BucketCannedAcl::from("log-delivery-write")).send().await.expect("log bucket");
+    for bucket in buckets {
+        let logging = LoggingEnabled::builder().target_bucket(&target).target_prefix(format!("{bucket}/")).build().unwrap();
+        s3.put_bucket_logging()
+            .bucket(bucket)
+            .bucket_logging_status(BucketLoggingStatus::builder().logging_enabled(logging).build())
+            .send()
+            .await
+            .expect("enable access logging");
+    }
+    target
+}

@@ -1,9 +1,11 @@
-//! Posture: judge a trail against CIS / AWS FSBP / PCI controls. Pure: the trail as it
-//! stands after this pass, the policy (which says which checks are required) and the
-//! clock in; findings out.
-//!
-//! Trail checks only for now; the log bucket's and the KMS key's checks need reads this
-//! port does not make yet, and are not reported rather than reported as passing.
+//! Posture: judge a trail, its log bucket and its KMS key against CIS / AWS FSBP / PCI
+//! controls, and say what `manage: true` may correct. Pure: facts, the policy (which says
+//! which checks are required) and the clock in; findings and fixes out. A fact that could
+//! not be read makes its checks Unknown, never Pass.
+
+pub mod bucket;
+pub mod document;
+pub mod key;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -33,8 +35,54 @@ fn check(id: &str, controls: &[&str], required: bool, verdict: Result<String, St
             status,
             controls: controls.iter().map(|c| (*c).to_owned()).collect(),
             message,
+            required,
         },
         required,
+    }
+}
+
+/// A check on a fact that may not have been readable: `Err` makes it Unknown.
+pub fn check_known<E: std::fmt::Display>(
+    id: &str,
+    controls: &[&str],
+    required: bool,
+    verdict: Result<Result<String, String>, E>,
+) -> Check {
+    match verdict {
+        Ok(v) => check(id, controls, required, v),
+        Err(why) => Check {
+            finding: ComplianceFinding {
+                id: id.into(),
+                status: CheckStatus::Unknown,
+                controls: controls.iter().map(|c| (*c).to_owned()).collect(),
+                message: format!("could not be evaluated: {why}"),
+                required,
+            },
+            required,
+        },
+    }
+}
+
+/// A posture correction (only with `posture.*.manage`, never in Audit mode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fix {
+    BlockPublicAccess,
+    EnableVersioning,
+    /// The whole new bucket policy: the old one with our statements replaced.
+    PutBucketPolicy(String),
+    EnableKeyRotation,
+    PutKeyPolicy(String),
+}
+
+impl Fix {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fix::BlockPublicAccess => "PutPublicAccessBlock",
+            Fix::EnableVersioning => "PutBucketVersioning",
+            Fix::PutBucketPolicy(_) => "PutBucketPolicy",
+            Fix::EnableKeyRotation => "EnableKeyRotation",
+            Fix::PutKeyPolicy(_) => "PutKeyPolicy",
+        }
     }
 }
 
@@ -201,7 +249,7 @@ pub fn verdict_of(checks: &[Check]) -> (Option<bool>, String) {
         (None, "some required checks could not be evaluated".into())
     } else {
         let required = checks.iter().filter(|c| c.required).count();
-        (Some(true), format!("all {required} required trail checks pass"))
+        (Some(true), format!("all {required} required checks pass"))
     }
 }
 
