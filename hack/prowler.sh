@@ -35,7 +35,6 @@
 # checks fail at random. The shim points those per-trail calls at the trail's home region
 # (which AWS answers the same way) before Prowler makes them; nothing else changes.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 
 PROWLER_VERSION=5.46.0
 DEFAULT_CHECKS="cloudtrail_multi_region_enabled

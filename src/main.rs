@@ -29,6 +29,28 @@ enum Command {
     Run(RunArgs),
     /// Print the TrailPolicy CustomResourceDefinition as YAML.
     Crd,
+    /// Judge the trails of TrailPolicy manifests against AWS once, without a cluster and
+    /// without changing anything. Exits 1 when a required check fails, 2 on errors.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// A YAML file of one or more TrailPolicy documents ("-" reads standard input).
+    #[arg(short = 'f', long = "filename")]
+    file: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// Send every AWS call to this endpoint instead of AWS.
+    #[arg(long, env = "TRAILWARDEN_AWS_ENDPOINT")]
+    aws_endpoint_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -200,11 +222,76 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Crd => print!("{}", trailwarden::api::crd_yaml()),
-        Command::Run(args) => run(args).await?,
+fn read_policies(file: &str) -> anyhow::Result<Vec<TrailPolicy>> {
+    use serde::Deserialize as _;
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
+    };
+    let mut policies = vec![];
+    for (i, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+        let value = serde_yaml::Value::deserialize(document).with_context(|| format!("{file}: document {} is not YAML", i + 1))?;
+        if value.is_null() {
+            continue;
+        }
+        let mut policy: TrailPolicy =
+            serde_yaml::from_value(value).with_context(|| format!("{file}: document {} is not a TrailPolicy", i + 1))?;
+        // Not stored by an API server: stand in for the uid it would give.
+        policy.metadata.uid.get_or_insert_with(|| "trailwarden-check".into());
+        policies.push(policy);
     }
-    Ok(())
+    anyhow::ensure!(!policies.is_empty(), "{file} holds no TrailPolicy");
+    Ok(policies)
+}
+
+async fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitCode> {
+    let policies = read_policies(&args.file)?;
+    let port = SdkAws::new(AwsOptions {
+        endpoint_url: args.aws_endpoint_url,
+        max_attempts: 3,
+        rate_limits: RateLimits::default(),
+        metrics: None,
+    })
+    .await;
+    let mut judgements = vec![];
+    for policy in &policies {
+        judgements.push(trailwarden::reconcile::judge(&port, policy, jiff::Timestamp::now()).await?);
+    }
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&judgements)?),
+        Output::Table => {
+            for j in &judgements {
+                let verdict = match j.compliant {
+                    Some(true) => "COMPLIANT",
+                    Some(false) => "NOT COMPLIANT",
+                    None => "UNKNOWN",
+                };
+                println!("{}  {}  {verdict}", j.policy, j.trail_arn);
+                println!("  {:<8} {:<9} {:<27} {:<40} MESSAGE", "STATUS", "REQUIRED", "CHECK", "CONTROLS");
+                for f in &j.findings {
+                    let required = if f.required { "yes" } else { "no" };
+                    println!("  {:<8} {:<9} {:<27} {:<40} {}", format!("{:?}", f.status), required, f.id, f.controls.join(", "), f.message);
+                }
+            }
+        }
+    }
+    let failing = judgements.iter().any(|j| j.compliant == Some(false));
+    Ok(if failing { std::process::ExitCode::from(1) } else { std::process::ExitCode::SUCCESS })
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let result = match Cli::parse().command {
+        Command::Crd => {
+            print!("{}", trailwarden::api::crd_yaml());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Run(args) => run(args).await.map(|()| std::process::ExitCode::SUCCESS),
+        Command::Check(args) => check(args).await,
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        std::process::ExitCode::from(2)
+    })
 }

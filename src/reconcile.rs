@@ -193,6 +193,49 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
     Ok(())
 }
 
+/// One policy judged without changing anything: what `trailwarden check` prints.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    pub policy: String,
+    pub trail_arn: String,
+    /// False when a required check fails, None when one could not be evaluated.
+    pub compliant: Option<bool>,
+    pub findings: Vec<crate::api::ComplianceFinding>,
+}
+
+/// Evaluates every posture check of one policy against AWS, reading only.
+pub async fn judge<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestamp) -> Result<Judgement, ReconcileError> {
+    let desired = Desired::from_policy(policy)?;
+    let key = match &desired.settings.kms_key {
+        Some(declared) => Some(port.describe_key(&desired.scope, declared).await?),
+        None => None,
+    };
+    let desired = desired.with_kms_key_arn(key.as_ref().map(|k| k.arn.clone()));
+    let observed = observe(port, &desired).await?;
+    let account = port.account_id(&desired.scope).await?;
+    let facts = PostureFacts::read(port, &desired, key).await;
+    let (trail_arn, mut checks) = match &observed {
+        Observed::Present(trail) => (trail.arn().to_owned(), posture::evaluate(&desired, trail, now)),
+        Observed::Shadow { arn, home_region } => {
+            let why = format!("trail {arn} lives in {home_region}, not in {}", desired.scope.region);
+            (arn.clone(), vec![posture::check_known::<String>("CT-EXISTS", &["CIS 3.1", "CloudTrail.1"], true, Ok(Err(why)))])
+        }
+        Observed::Absent => {
+            let why = format!("no trail named {} in {}", desired.trail_name, desired.scope.region);
+            (expected_trail_arn(&desired, &account), vec![posture::check_known::<String>("CT-EXISTS", &["CIS 3.1", "CloudTrail.1"], true, Ok(Err(why)))])
+        }
+    };
+    checks.extend(facts.checks(&desired, &trail_arn, &account));
+    let (compliant, _) = posture::verdict_of(&checks);
+    Ok(Judgement {
+        policy: desired.policy_name.clone(),
+        trail_arn,
+        compliant,
+        findings: checks.into_iter().map(|c| c.finding).collect(),
+    })
+}
+
 /// The ARN CloudTrail will give the trail once created.
 fn expected_trail_arn(desired: &Desired, account: &str) -> String {
     let region = &desired.scope.region;

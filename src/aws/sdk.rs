@@ -708,7 +708,8 @@ impl AwsPort for SdkAws {
         })
     }
 
-    async fn describe_key(&self, scope: &Scope, key_arn: &str) -> AwsResult<KeyFacts> {
+    async fn describe_key(&self, scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
+        let key_arn = key;
         self.pace(scope, "DescribeKey").await;
         let kms = self.clients(scope).await.kms;
         let meta = kms
@@ -725,12 +726,14 @@ impl AwsPort for SdkAws {
                 code: "NoKeyMetadata".into(),
                 message: format!("DescribeKey returned nothing for {key_arn}"),
             })?;
+        // The rotation and policy APIs take a key id or ARN, never an alias.
+        let arn = meta.arn().unwrap_or(key_arn).to_owned();
         let rotation_enabled =
-            kms_fact(kms.get_key_rotation_status().key_id(key_arn).send().await, "GetKeyRotationStatus").map(|o| o.key_rotation_enabled());
-        let policy = kms_fact(kms.get_key_policy().key_id(key_arn).policy_name("default").send().await, "GetKeyPolicy")
+            kms_fact(kms.get_key_rotation_status().key_id(&arn).send().await, "GetKeyRotationStatus").map(|o| o.key_rotation_enabled());
+        let policy = kms_fact(kms.get_key_policy().key_id(&arn).policy_name("default").send().await, "GetKeyPolicy")
             .map(|o| o.policy().unwrap_or_default().to_owned());
         Ok(KeyFacts {
-            arn: meta.arn().unwrap_or(key_arn).to_owned(),
+            arn,
             state: meta.key_state().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeyState".into()),
             spec: meta.key_spec().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeySpec".into()),
             rotation_enabled,

@@ -193,11 +193,11 @@ pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec
             "CT-INSIGHTS",
             &[],
             !desired.insights.is_empty(),
-            verdict(
-                desired.insights.is_subset(&trail.insights) && !trail.insights.is_empty(),
-                "Insights are enabled as declared",
-                "Insights are not enabled as declared",
-            ),
+            match (desired.insights.is_subset(&trail.insights), trail.insights.is_empty()) {
+                (true, false) => Ok("Insights are enabled as declared".into()),
+                (_, true) if desired.insights.is_empty() => Err("no Insights enabled (the policy declares none)".into()),
+                _ => Err("Insights are not enabled as declared".into()),
+            },
         ),
         check(
             "CT-S3-DATA-EVENTS-WRITE",

@@ -113,3 +113,72 @@ async fn a_weak_bucket_and_key_are_reported_then_fixed_keeping_foreign_statement
     let pab = s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
     assert_eq!(pab.public_access_block_configuration().and_then(|c| c.restrict_public_buckets()), Some(true));
 }
+
+/// `trailwarden check` judges a policy file against AWS without a cluster: exit 1 while a
+/// required check fails, 0 once every one passes; JSON on request.
+#[tokio::test]
+async fn check_command_gates_on_required_checks() {
+    let aws = support::aws().await;
+    let (account, scope) = support::fresh_account();
+    let s3 = aws.s3(&scope).await;
+    let bucket = support::unique_name("check-logs");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let name = support::unique_name("check");
+    let trail_arn = format!("arn:aws:cloudtrail:{}:{account}:trail/{name}", support::REGION);
+    let manifest = format!(
+        "apiVersion: trailwarden.dev/v1alpha1\nkind: TrailPolicy\nmetadata: {{name: {name}}}\nspec:\n  region: {}\n  \
+         account: {{roleArn: 'arn:aws:iam::{account}:role/trailwarden'}}\n  s3: {{bucketName: {bucket}}}\n  \
+         posture: {{bucket: {{requireAccessLogging: false}}}}\n",
+        support::REGION
+    );
+    let file = std::path::PathBuf::from(std::env::var("TRAILWARDEN_BED_DIR").unwrap()).join(format!("{name}.yaml"));
+    std::fs::write(&file, manifest).unwrap();
+    let check = |format: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trailwarden"))
+            .args(["check", "-f", file.to_str().unwrap(), "-o", format])
+            .output()
+            .expect("trailwarden check runs")
+    };
+
+    // No trail yet: not compliant, and the report says why.
+    let out = check("json");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failing = |report: &Value| -> Vec<String> {
+        report[0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "Fail" && f["required"] == true)
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(failing(&report).contains(&"CT-EXISTS".to_owned()), "{report:#}");
+
+    // A hardened trail and bucket, made by hand: compliant, exit 0.
+    let settings = trailwarden::trail::TrailSettings {
+        bucket: bucket.clone(),
+        key_prefix: None,
+        sns_topic: None,
+        kms_key: None,
+        log_file_validation: true,
+        include_global_service_events: true,
+        multi_region: true,
+        organization: false,
+        cloud_watch_logs: None,
+    };
+    use trailwarden::aws::AwsPort;
+    aws.create_trail(&scope, &name, &settings, &Default::default()).await.unwrap();
+    aws.start_logging(&scope, &trail_arn).await.unwrap();
+    aws.block_public_access(&scope, &bucket).await.unwrap();
+    aws.enable_bucket_versioning(&scope, &bucket).await.unwrap();
+    let policy = trailwarden::posture::document::Document::empty()
+        .with_our_statements(trailwarden::posture::document::bucket_statements(&bucket, None, &account, &trail_arn))
+        .to_json();
+    aws.put_bucket_policy(&scope, &bucket, &policy).await.unwrap();
+    let out = check("table");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(table.lines().next().unwrap().ends_with("  COMPLIANT") && table.contains("BKT-CLOUDTRAIL-POLICY"), "{table}");
+    println!("{table}");
+}

@@ -170,7 +170,9 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     assert!(scrape.contains(&format!("trailwarden_trail_logging{{policy=\"{name}\"}} 1")), "{scrape}");
     assert!(scrape.contains(&format!("trailwarden_trail_in_sync{{policy=\"{name}\"}} 1")), "{scrape}");
     assert!(scrape.contains("trailwarden_heal_seconds_count 2"), "creation and the heal: {scrape}");
-    assert!(scrape.contains(&format!("trailwarden_trail_compliant{{policy=\"{name}\"}} 1")), "{scrape}");
+    // The bucket here is not hardened, so the policy is judged, and not compliant.
+    assert!(scrape.contains(&format!("trailwarden_trail_compliant{{policy=\"{name}\"}} 0")), "{scrape}");
+    assert!(scrape.contains(&format!("trailwarden_compliance_check{{check=\"CT-LOGGING\",policy=\"{name}\"}} 1")), "{scrape}");
     assert!(scrape.contains("trailwarden_aws_requests_total{operation=\"StartLogging\",outcome=\"success\",service=\"CloudTrail\"}"));
     let bed = PathBuf::from(std::env::var("TRAILWARDEN_BED_DIR").unwrap());
     std::fs::write(bed.join("metrics.prom"), &scrape).unwrap();
