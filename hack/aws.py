@@ -22,11 +22,17 @@ def client(service):
 def main(command, arg, extra=None):
     ct = client("cloudtrail")
     if command == "setup":
-        client("s3").create_bucket(Bucket=arg)
+        s3 = client("s3")
+        s3.create_bucket(Bucket=arg)
+        s3.create_bucket(Bucket=f"{arg}-access", ACL="log-delivery-write")
+        s3.put_bucket_logging(
+            Bucket=arg,
+            BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": f"{arg}-access", "TargetPrefix": f"{arg}/"}},
+        )
         kms = client("kms")
         key = kms.create_key(Description="trailwarden demo")["KeyMetadata"]["Arn"]
         kms.create_alias(AliasName=extra, TargetKeyId=key)
-        print(f"bucket {arg}, key {key} ({extra})")
+        print(f"bucket {arg} (access logs to {arg}-access), key {key} ({extra})")
     elif command == "status":
         trails = [t for t in ct.describe_trails()["trailList"] if t["Name"] == arg]
         if not trails:

@@ -31,7 +31,7 @@ say "install the CRD"
 "$bin" crd | kubectl apply -f -
 kubectl wait --for condition=established crd/trailpolicies.trailwarden.dev --timeout=30s
 
-say "an S3 bucket and a KMS key for the trail (in the emulator)"
+say "an S3 bucket (with access logging) and a KMS key for the trail, in the emulator; both weak"
 aws setup trailwarden-demo-logs alias/trailwarden-demo
 
 http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -76,6 +76,9 @@ kubectl get events --field-selector involvedObject.name=demo-audit \
   -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message --sort-by=.metadata.creationTimestamp
 kubectl get tp demo-audit -o jsonpath='{.status.remediationCount} remediations; last: {.status.lastRemediation.actions}{"\n"}'
 kubectl get tp demo-audit -o jsonpath='{range .status.compliance[*]}{.status}{"\t"}{.id}{"\t"}{.controls}{"\n"}{end}'
+
+say "trailwarden check: the same judgement from a CI pipeline, without a cluster"
+"$bin" check -f examples/demo.yaml | head -n 4 || true
 
 say "what Prometheus scrapes"
 curl -s "http://127.0.0.1:$http_port/metrics" \
