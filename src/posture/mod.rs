@@ -131,6 +131,23 @@ fn records_s3_data_events(selectors: &Selectors, write: bool) -> bool {
     }
 }
 
+/// CloudWatch Logs: configured, and (as CloudTrail.5 asks) delivered to within a day.
+fn cloud_watch_delivery(trail: &ObservedTrail, now: Timestamp) -> Result<Result<String, String>, String> {
+    let Some(target) = &trail.description.settings.cloud_watch_logs else {
+        return Ok(Err("events are not delivered to CloudWatch Logs".into()));
+    };
+    let delivery = &trail.status.delivery;
+    if let Some(error) = &delivery.latest_cloud_watch_logs_delivery_error {
+        return Ok(Err(format!("delivery to {} fails: {error}", target.log_group_arn)));
+    }
+    match &delivery.latest_cloud_watch_logs_delivery_time {
+        Some(t) if now.duration_since(t.0) <= DELIVERY_MAX_AGE => Ok(Ok(format!("delivers to {}", target.log_group_arn))),
+        Some(t) => Ok(Err(format!("no delivery to {} since {}", target.log_group_arn, t.0))),
+        // A new trail has not delivered yet; neither pass nor fail until it reports.
+        None => Err(format!("configured for {}, but CloudTrail has reported no delivery yet", target.log_group_arn)),
+    }
+}
+
 /// Evaluates every trail check. `trail` is the trail as it stands after this pass.
 pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec<Check> {
     let settings = &trail.description.settings;
@@ -180,14 +197,11 @@ pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec
                 None => Err("log files are not encrypted with a customer-managed KMS key".into()),
             },
         ),
-        check(
+        check_known(
             "CT-CLOUDWATCH-LOGS",
             &["CloudTrail.5", "CIS v1.4 3.4"],
             desired.settings.cloud_watch_logs.is_some(),
-            match &settings.cloud_watch_logs {
-                Some(c) => Ok(format!("delivers to {}", c.log_group_arn)),
-                None => Err("events are not delivered to CloudWatch Logs".into()),
-            },
+            cloud_watch_delivery(trail, now),
         ),
         check(
             "CT-INSIGHTS",
@@ -352,6 +366,11 @@ mod tests {
         let mut t = trail(&d);
         t.insights = Insights::new();
         t.description.settings.cloud_watch_logs = None;
+        assert_eq!(
+            status_of(&evaluate(&d, &trail(&d), Timestamp::now()), "CT-CLOUDWATCH-LOGS").finding.status,
+            CheckStatus::Unknown,
+            "configured but never delivered"
+        );
         let checks = evaluate(&d, &t, Timestamp::now());
         let (compliant, message) = verdict_of(&checks);
         assert_eq!(compliant, Some(false));
