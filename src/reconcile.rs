@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
+use kube::ResourceExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{Mode, OWNER_TAG, OWNER_UID_TAG, Remediation, TrailPolicy, TrailPolicyStatus};
@@ -111,15 +112,8 @@ pub async fn reconcile<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestam
 async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, now: Timestamp) -> Result<(), ReconcileError> {
     let generation = policy.metadata.generation;
     let previous_arn = policy.status.as_ref().and_then(|s| s.trail_arn.clone());
-    let desired = Desired::from_policy(policy)?;
-    outcome.status.trail_name = Some(desired.trail_name.clone());
-
-    // The key is described once: its ARN is what AWS reports, and its facts feed posture.
-    let key = match &desired.settings.kms_key {
-        Some(declared) => Some(port.describe_key(&desired.scope, declared).await?),
-        None => None,
-    };
-    let desired = desired.with_kms_key_arn(key.as_ref().map(|k| k.arn.clone()));
+    outcome.status.trail_name = Some(policy.spec.effective_trail_name(&policy.name_any()).to_owned());
+    let (desired, key) = resolve(port, policy).await?;
     let observed = observe(port, &desired).await?;
     let plan = plan(&desired, &observed);
     let (mut trail_arn, mut trail_status) = match &observed {
@@ -168,7 +162,7 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
                 action: "Correct",
                 note: fixes.iter().map(Fix::name).collect::<Vec<_>>().join(", "),
             });
-            facts = PostureFacts::read(port, &desired, facts.key.clone()).await;
+            facts = facts.reread(port, &desired).await;
         }
         outcome.status.remediation_count += 1;
         outcome.status.last_remediation =
@@ -206,12 +200,7 @@ pub struct Judgement {
 
 /// Evaluates every posture check of one policy against AWS, reading only.
 pub async fn judge<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestamp) -> Result<Judgement, ReconcileError> {
-    let desired = Desired::from_policy(policy)?;
-    let key = match &desired.settings.kms_key {
-        Some(declared) => Some(port.describe_key(&desired.scope, declared).await?),
-        None => None,
-    };
-    let desired = desired.with_kms_key_arn(key.as_ref().map(|k| k.arn.clone()));
+    let (desired, key) = resolve(port, policy).await?;
     let observed = observe(port, &desired).await?;
     let account = port.account_id(&desired.scope).await?;
     let facts = PostureFacts::read(port, &desired, key).await;
@@ -234,6 +223,17 @@ pub async fn judge<P: AwsPort>(port: &P, policy: &TrailPolicy, now: Timestamp) -
         compliant,
         findings: checks.into_iter().map(|c| c.finding).collect(),
     })
+}
+
+/// The policy as Desired, its KMS key described once: the key's ARN is what AWS reports
+/// (so it replaces the alias or id declared), and its facts feed the posture checks.
+async fn resolve<P: AwsPort>(port: &P, policy: &TrailPolicy) -> Result<(Desired, Option<KeyFacts>), ReconcileError> {
+    let desired = Desired::from_policy(policy)?;
+    let key = match &desired.settings.kms_key {
+        Some(declared) => Some(port.describe_key(&desired.scope, declared).await?),
+        None => None,
+    };
+    Ok((desired.with_kms_key_arn(key.as_ref().map(|k| k.arn.clone())), key))
 }
 
 /// The ARN CloudTrail will give the trail once created.
@@ -259,6 +259,15 @@ impl PostureFacts {
     async fn read<P: AwsPort>(port: &P, desired: &Desired, key: Option<KeyFacts>) -> Self {
         let bucket = port.describe_bucket(&desired.scope, &desired.settings.bucket).await.map_err(|e| e.to_string());
         PostureFacts { bucket, key }
+    }
+
+    /// Reads both again after fixes, so the report shows what is now true.
+    async fn reread<P: AwsPort>(self, port: &P, desired: &Desired) -> Self {
+        let key = match self.key {
+            Some(old) => Some(port.describe_key(&desired.scope, &old.arn).await.unwrap_or(old)),
+            None => None,
+        };
+        Self::read(port, desired, key).await
     }
 
     fn trail_ref<'a>(desired: &'a Desired, trail_arn: &'a str, account: &'a str) -> TrailRef<'a> {
