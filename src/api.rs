@@ -157,10 +157,26 @@ pub struct TrailPolicySpec {
     #[serde(default)]
     pub posture: Posture,
 
+    /// Where to announce each remediation and each newly failing required check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+
     /// Seconds between two looks at the trail when nothing else prompts one.
     #[serde(default = "default_resync_seconds")]
     #[schemars(range(min = 5, max = 86400))]
     pub resync_seconds: u32,
+}
+
+/// Notifications: one JSON message per remediation or newly failing check. Never sent in
+/// Audit mode, which writes nothing to AWS.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Notify {
+    /// SNS topic to publish to (e.g. one that feeds chat through AWS Chatbot or a Lambda).
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$')")
+        .message("notify.snsTopicArn must be an SNS topic ARN such as arn:aws:sns:us-east-1:111122223333:trail-alerts"))]
+    pub sns_topic_arn: String,
 }
 
 fn yes() -> bool {

@@ -15,6 +15,7 @@ mod fixtures;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod notify;
 pub mod observe;
 pub mod plan;
 pub mod posture;

@@ -183,8 +183,45 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
     } else {
         outcome.report_not_judged(generation, now);
     }
+    if !audit {
+        notify(port, policy, &desired, &account, &plan, outcome, now).await;
+    }
     outcome.plan = Some(plan);
     Ok(())
+}
+
+/// Announces this pass's remediations and newly failing checks on the policy's topic.
+/// Best effort: a refused publish is reported as a warning Event, never fails the pass.
+async fn notify<P: AwsPort>(
+    port: &P,
+    policy: &TrailPolicy,
+    desired: &Desired,
+    account: &str,
+    plan: &Plan,
+    outcome: &mut Outcome,
+    now: Timestamp,
+) {
+    let Some(topic) = policy.spec.notify.as_ref().map(|n| n.sns_topic_arn.as_str()) else { return };
+    let before = policy.status.as_ref().map(|s| s.compliance.as_slice()).unwrap_or_default();
+    let trail_arn = outcome.status.trail_arn.clone().unwrap_or_default();
+    let cx = crate::notify::Context {
+        policy: &desired.policy_name,
+        trail_arn: &trail_arn,
+        account,
+        region: &desired.scope.region,
+        now,
+    };
+    let corrected = if outcome.applied.is_empty() { &[][..] } else { &plan.drift[..] };
+    for message in crate::notify::messages(&cx, &outcome.applied, corrected, before, &outcome.status.compliance) {
+        if let Err(e) = port.publish(&desired.scope, topic, &message.subject(), &message.body()).await {
+            outcome.notices.push(Notice {
+                severity: Severity::Warning,
+                reason: "NotificationFailed",
+                action: "Notify",
+                note: format!("could not publish to {topic}: {e}"),
+            });
+        }
+    }
 }
 
 /// One policy judged without changing anything: what `trailwarden check` prints.

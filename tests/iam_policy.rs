@@ -30,6 +30,7 @@ fn iam_action(recorded: &str) -> String {
         "KMS" => "kms",
         "STS" => "sts",
         "S3" => "s3",
+        "SNS" => "sns",
         other => panic!("unexpected service {other} in the call record"),
     };
     format!("{prefix}:{operation}")

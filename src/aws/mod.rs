@@ -110,4 +110,6 @@ pub trait AwsPort: Send + Sync + 'static {
     fn put_bucket_policy(&self, scope: &Scope, bucket: &str, policy: &str) -> impl Future<Output = AwsResult<()>> + Send;
     fn enable_key_rotation(&self, scope: &Scope, key_arn: &str) -> impl Future<Output = AwsResult<()>> + Send;
     fn put_key_policy(&self, scope: &Scope, key_arn: &str, policy: &str) -> impl Future<Output = AwsResult<()>> + Send;
+    /// Publishes one message to an SNS topic (in the topic's own region).
+    fn publish(&self, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> impl Future<Output = AwsResult<()>> + Send;
 }

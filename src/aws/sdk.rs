@@ -38,6 +38,7 @@ struct Clients {
     cloudtrail: aws_sdk_cloudtrail::Client,
     kms: aws_sdk_kms::Client,
     s3: aws_sdk_s3::Client,
+    sns: aws_sdk_sns::Client,
     sts: aws_sdk_sts::Client,
 }
 
@@ -123,7 +124,10 @@ impl SdkAws {
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&config).interceptor(RecordCalls(self.calls.clone())).build(),
         );
-        let clients = Clients { config, cloudtrail, kms, s3, sts };
+        let sns = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&config).interceptor(RecordCalls(self.calls.clone())).build(),
+        );
+        let clients = Clients { config, cloudtrail, kms, s3, sns, sts };
         cache.insert(scope.clone(), clients.clone());
         clients
     }
@@ -798,6 +802,22 @@ impl AwsPort for SdkAws {
             .send()
             .await
             .map_err(|e| aws_error("KMS", "EnableKeyRotation", e))?;
+        Ok(())
+    }
+
+    async fn publish(&self, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> AwsResult<()> {
+        let region = topic_arn.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or(&scope.region);
+        let topic_scope = Scope { region: region.to_owned(), ..scope.clone() };
+        self.clients(&topic_scope)
+            .await
+            .sns
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| aws_error("SNS", "Publish", e))?;
         Ok(())
     }
 

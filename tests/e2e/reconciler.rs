@@ -517,3 +517,60 @@ async fn a_policy_that_says_logging_false_stops_a_logging_trail() {
     assert_eq!(condition(&p, "Logging").map(|c| c.0), Some("False".into()));
     assert_eq!(p.status.unwrap().observed_generation, p.metadata.generation, "the spec change was seen");
 }
+
+#[tokio::test]
+async fn remediations_and_newly_failing_checks_are_announced_on_sns() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 1, 0).await;
+    // A topic with a queue subscribed, so the test can read what was published.
+    let topic = support::create_sns_topic(&acct.id, &support::unique_name("trail-alerts"));
+    let queue_name = support::unique_name("alerts");
+    let created = support::moto_query(&acct.id, "sqs", &[("Action", "CreateQueue"), ("QueueName", &queue_name)]);
+    let queue_url = support::xml_value(&created, "QueueUrl").unwrap_or_else(|| panic!("{created}"));
+    let queue_arn = format!("arn:aws:sqs:{}:{}:{queue_name}", support::REGION, acct.id);
+    let subscribed = support::moto_query(&acct.id, "sns", &[
+        ("Action", "Subscribe"), ("TopicArn", &topic), ("Protocol", "sqs"), ("Endpoint", &queue_arn),
+        ("Attributes.entry.1.key", "RawMessageDelivery"), ("Attributes.entry.1.value", "true"),
+    ]);
+    assert!(subscribed.contains("SubscriptionArn"), "{subscribed}");
+
+    let name = support::unique_name("notify");
+    create_policy(&client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": role(&acct), "s3": {"bucketName": acct.buckets[0]},
+        "notify": {"snsTopicArn": topic}, "resyncSeconds": 5,
+    })))
+    .await;
+    let arn = wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+    aws.stop_logging(&acct.scope, &arn).await.unwrap();
+
+    // Received messages leave the queue, so keep every one seen.
+    let mut messages: Vec<serde_json::Value> = vec![];
+    let deadline = tokio::time::Instant::now() + HEAL_TIMEOUT;
+    let restarted = |m: &serde_json::Value| m["kind"] == "Remediation" && m["drift"][0]["field"] == "logging";
+    while !messages.iter().any(restarted) {
+        assert!(tokio::time::Instant::now() < deadline, "no restart announced; got {messages:#?}");
+        let body = support::moto_query(&acct.id, "sqs", &[
+            ("Action", "ReceiveMessage"), ("QueueUrl", &queue_url), ("MaxNumberOfMessages", "10"),
+        ]);
+        messages.extend(
+            body.split("<Body>")
+                .skip(1)
+                .filter_map(|b| b.split("</Body>").next())
+                .map(|b| b.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+                .filter_map(|b| serde_json::from_str(&b).ok()),
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let created = messages.iter().find(|m| m["kind"] == "Remediation" && m["actions"][0] == "CreateTrail");
+    assert!(created.is_some(), "the creation was announced too: {messages:#?}");
+    let failing = messages.iter().find(|m| m["kind"] == "ChecksFailing").expect("the weak bucket's failing checks announced");
+    assert!(failing["failedChecks"].as_array().unwrap().iter().any(|c| c["id"] == "BKT-CLOUDTRAIL-POLICY"), "{failing:#}");
+    let restart = messages.iter().find(|m| restarted(m)).expect("restart message");
+    assert_eq!(restart["actions"], json!(["StartLogging"]));
+    assert_eq!(restart["trailArn"], arn.as_str());
+    assert_eq!(restart["account"], acct.id.as_str());
+    assert_eq!(restart["policy"], name.as_str());
+    assert!(restart["time"].as_str().is_some());
+}

@@ -168,21 +168,33 @@ pub async fn event_reasons(client: &Client, policy: &str) -> Vec<String> {
     list.items.into_iter().filter_map(|e| e.reason).collect()
 }
 
-/// Creates an SNS topic in the emulator account (no SNS crate is a dependency: the
-/// emulator takes the Query API over plain HTTP).
-pub fn create_sns_topic(account: &str, name: &str) -> String {
+/// One call of an AWS Query API (SNS, SQS) on the emulator, in `account`, over plain HTTP:
+/// the tests need a topic and a queue, and no SNS or SQS crate is worth a dependency.
+pub fn moto_query(account: &str, service: &str, params: &[(&str, &str)]) -> String {
     let endpoint = bed_env("TRAILWARDEN_AWS_ENDPOINT");
-    let out = std::process::Command::new("curl")
+    let mut command = std::process::Command::new("curl");
+    command
         .args(["-sS", "-X", "POST", &format!("{endpoint}/")])
         .args(["-H", &format!("x-moto-account-id: {account}")])
-        .args(["-H", "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0"])
-        .args(["-H", "Content-Type: application/x-www-form-urlencoded"])
-        .args(["-d", &format!("Action=CreateTopic&Name={name}&Version=2010-03-31")])
-        .output()
-        .expect("curl runs");
-    let body = String::from_utf8_lossy(&out.stdout);
-    assert!(body.contains("<TopicArn>"), "CreateTopic failed: {body}");
-    format!("arn:aws:sns:{REGION}:{account}:{name}")
+        .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0")]);
+    for (key, value) in params {
+        command.args(["--data-urlencode", &format!("{key}={value}")]);
+    }
+    let out = command.output().expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The text of the first `<tag>` element of an XML answer.
+pub fn xml_value(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+/// Creates an SNS topic in the emulator account and returns its ARN.
+pub fn create_sns_topic(account: &str, name: &str) -> String {
+    let body = moto_query(account, "sns", &[("Action", "CreateTopic"), ("Name", name), ("Version", "2010-03-31")]);
+    xml_value(&body, "TopicArn").unwrap_or_else(|| panic!("CreateTopic failed: {body}"))
 }
 
 /// Sends each bucket's server access logs to a fresh log bucket, as a hardened setup does.
