@@ -156,17 +156,7 @@ async fn check_command_gates_on_required_checks() {
     assert!(failing(&report).contains(&"CT-EXISTS".to_owned()), "{report:#}");
 
     // A hardened trail and bucket, made by hand: compliant, exit 0.
-    let settings = trailwarden::trail::TrailSettings {
-        bucket: bucket.clone(),
-        key_prefix: None,
-        sns_topic: None,
-        kms_key: None,
-        log_file_validation: true,
-        include_global_service_events: true,
-        multi_region: true,
-        organization: false,
-        cloud_watch_logs: None,
-    };
+    let settings = support::plain_settings(&bucket);
     use trailwarden::aws::AwsPort;
     aws.create_trail(&scope, &name, &settings, &Default::default()).await.unwrap();
     aws.start_logging(&scope, &trail_arn).await.unwrap();

@@ -325,17 +325,7 @@ async fn audit_mode_reports_drift_and_never_writes() {
     let acct = account(&aws, 1, 0).await;
     let name = support::unique_name("audit");
     // A weak trail that exists before any policy: not logging, no validation.
-    let weak = TrailSettings {
-        bucket: acct.buckets[0].clone(),
-        key_prefix: None,
-        sns_topic: None,
-        kms_key: None,
-        log_file_validation: false,
-        include_global_service_events: true,
-        multi_region: true,
-        organization: false,
-        cloud_watch_logs: None,
-    };
+    let weak = TrailSettings { log_file_validation: false, ..support::plain_settings(&acct.buckets[0]) };
     let arn = aws.create_trail(&acct.scope, &name, &weak, &BTreeMap::new()).await.unwrap();
     let policy = controller.policy(&name, json!({
         "region": support::REGION, "account": role(&acct), "mode": "Audit", "adoption": "Always",
@@ -416,17 +406,7 @@ async fn adoption_follows_the_policy() {
     let aws = support::aws().await;
     let controller = Controller::start(client.clone()).await;
     let acct = account(&aws, 1, 0).await;
-    let settings = TrailSettings {
-        bucket: acct.buckets[0].clone(),
-        key_prefix: None,
-        sns_topic: None,
-        kms_key: None,
-        log_file_validation: true,
-        include_global_service_events: true,
-        multi_region: true,
-        organization: false,
-        cloud_watch_logs: None,
-    };
+    let settings = support::plain_settings(&acct.buckets[0]);
     // (adoption, tag the existing trail for the policy?, expected to be adopted?)
     let cases = [("Never", true, false), ("IfTagged", false, false), ("IfTagged", true, true), ("Always", false, true)];
     let mut names = vec![];

@@ -214,3 +214,19 @@ pub async fn enable_access_logging(aws: &SdkAws, scope: &Scope, buckets: &[Strin
     }
     target
 }
+
+/// Trail settings with nothing but a bucket: multi-region, global events and validation
+/// on, no prefix, topic, key or CloudWatch Logs. Tests change what they need from here.
+pub fn plain_settings(bucket: &str) -> trailwarden::trail::TrailSettings {
+    trailwarden::trail::TrailSettings {
+        bucket: bucket.to_owned(),
+        key_prefix: None,
+        sns_topic: None,
+        kms_key: None,
+        log_file_validation: true,
+        include_global_service_events: true,
+        multi_region: true,
+        organization: false,
+        cloud_watch_logs: None,
+    }
+}
