@@ -1,9 +1,11 @@
 //! trailwarden keeps AWS CloudTrail trails the way `TrailPolicy` resources declare them.
 //!
 //! The reconcile is a one-way pipeline:
-//! `TrailPolicy → Desired` ([`desired`]), `AWS → Observed` ([`observe`]),
+//! `TrailPolicy → Desired` ([`desired`]), `AWS → Observed` ([`observe`], [`resources`]),
 //! `plan(Desired, Observed) → Plan` ([`plan`], pure), `apply(Plan)` through the AWS port
-//! ([`aws`]), then status, Events and metrics ([`reconcile`], [`controller`]).
+//! ([`aws`]), then posture ([`posture`], pure), notifications ([`notify`]) and status,
+//! Events and metrics ([`reconcile`], [`controller`], [`metrics`]). [`leader`] and
+//! [`http`] make it a well-behaved replica.
 #![forbid(unsafe_code)]
 
 pub mod api;
