@@ -93,9 +93,6 @@ pub async fn run<P: AwsPort>(
         watch = watch.labels(selector);
     }
     let reporter = Reporter { controller: "trailwarden".into(), instance: Some(options.instance.clone()) };
-    // Our own status writes change the object too; reconciling on them would loop. Spec
-    // changes (generation, which deletion also bumps) and finalizer changes are what
-    // matter; AWS-side drift is found by the periodic resync.
     let (reader, writer) = reflector::store();
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
@@ -124,6 +121,9 @@ pub async fn run<P: AwsPort>(
             break;
         }
     });
+    // Our own status writes change the object too; reconciling on them would loop. Spec
+    // changes (generation, which deletion also bumps) and finalizer changes are what
+    // matter; AWS-side drift is found by the periodic resync.
     let triggers = watcher(policies, watch)
         .default_backoff()
         .reflect(writer)
