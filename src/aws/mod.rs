@@ -63,12 +63,6 @@ pub struct AwsError {
     pub message: String,
 }
 
-impl AwsError {
-    pub fn is(&self, kind: ErrorKind) -> bool {
-        self.kind == kind
-    }
-}
-
 pub type AwsResult<T> = Result<T, AwsError>;
 
 /// Everything trailwarden asks of AWS. Trails are addressed by ARN once known (organization
