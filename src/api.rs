@@ -23,6 +23,8 @@ pub const OWNER_UID_TAG: &str = "trailwarden.dev/policy-uid";
 pub const FINALIZER: &str = "trailwarden.dev/cleanup";
 
 /// Desired state of one CloudTrail trail.
+// Each printcolumn(...) repeats `type_`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "trailwarden.dev",

@@ -13,7 +13,7 @@ pub enum Observed {
     /// A multi-region trail of that name exists, but its home is another region: this
     /// region only holds its shadow, which cannot be changed from here.
     Shadow { arn: String, home_region: String },
-    Present(ObservedTrail),
+    Present(Box<ObservedTrail>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -53,5 +53,5 @@ pub async fn observe<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Obser
     } else {
         Insights::new()
     };
-    Ok(Observed::Present(ObservedTrail { description, status, selectors, insights, tags }))
+    Ok(Observed::Present(Box::new(ObservedTrail { description, status, selectors, insights, tags })))
 }

@@ -357,7 +357,7 @@ mod tests {
     fn plan_with(d: &Desired, change: impl FnOnce(&mut ObservedTrail)) -> Plan {
         let mut trail = in_sync(d);
         change(&mut trail);
-        plan(d, &Observed::Present(trail))
+        plan(d, &Observed::Present(Box::new(trail)))
     }
 
     fn fields(p: &Plan) -> Vec<&str> {

@@ -170,7 +170,7 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
     }
 
     let judged = match (&observed, outcome.applied.is_empty()) {
-        (Observed::Present(t), true) => Some(t.clone()),
+        (Observed::Present(t), true) => Some(t.as_ref().clone()),
         (_, false) => trail_arn.clone().map(|arn| trail_after(&desired, &observed, arn, trail_status.clone())),
         _ => None,
     };
@@ -378,7 +378,7 @@ async fn apply_fixes<P: AwsPort>(
 /// The trail as it stands once every planned action has succeeded.
 fn trail_after(desired: &Desired, observed: &Observed, arn: String, status: Option<TrailStatus>) -> ObservedTrail {
     let mut trail = match observed {
-        Observed::Present(t) => t.clone(),
+        Observed::Present(t) => t.as_ref().clone(),
         _ => ObservedTrail {
             description: crate::trail::TrailDescription {
                 name: desired.trail_name.clone(),

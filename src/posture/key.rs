@@ -86,10 +86,10 @@ pub fn fixes(facts: &KeyFacts, trail_arn: &str, account: &str, posture: &KmsPost
     if posture.require_rotation && facts.rotation_enabled == Ok(false) {
         fixes.push(Fix::EnableKeyRotation);
     }
-    if matches!(cloudtrail_policy(facts, trail_arn, account), Ok(Err(_))) {
-        if let Ok(doc) = facts.policy.as_ref().map_err(Clone::clone).and_then(|p| Document::parse(p)) {
-            fixes.push(Fix::PutKeyPolicy(doc.with_our_statements(document::key_statements(account, trail_arn)).to_json()));
-        }
+    if matches!(cloudtrail_policy(facts, trail_arn, account), Ok(Err(_)))
+        && let Ok(doc) = facts.policy.as_ref().map_err(Clone::clone).and_then(|p| Document::parse(p))
+    {
+        fixes.push(Fix::PutKeyPolicy(doc.with_our_statements(document::key_statements(account, trail_arn)).to_json()));
     }
     fixes
 }

@@ -292,10 +292,10 @@ async fn an_in_sync_trail_costs_no_writes_and_few_reads() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while seen.len() < 3 {
         assert!(tokio::time::Instant::now() < deadline, "three more reconciles within 40s; saw {}", seen.len());
-        if let Some(t) = get(&client, &name).await.status.and_then(|s| s.last_reconcile_time) {
-            if t.0 > since {
-                seen.insert(t.0);
-            }
+        if let Some(t) = get(&client, &name).await.status.and_then(|s| s.last_reconcile_time)
+            && t.0 > since
+        {
+            seen.insert(t.0);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
