@@ -5,7 +5,7 @@ use crate::api::{Adoption, DeletionPolicy, Mode};
 use crate::aws::Scope;
 use crate::desired::Desired;
 use crate::observe::ObservedTrail;
-use crate::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
+use crate::trail::{Insights, Selectors, Tags, TrailSettings, TrailStatus};
 
 pub const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
 pub const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -41,18 +41,6 @@ pub fn desired() -> Desired {
 
 /// The trail exactly as `d` wants it, created by that policy.
 pub fn in_sync(d: &Desired) -> ObservedTrail {
-    ObservedTrail {
-        description: TrailDescription {
-            name: d.trail_name.clone(),
-            arn: TRAIL_ARN.into(),
-            home_region: d.scope.region.clone(),
-            settings: d.settings.clone(),
-            has_custom_event_selectors: !d.selectors.is_aws_default(),
-            has_insight_selectors: !d.insights.is_empty(),
-        },
-        status: TrailStatus { is_logging: d.logging, delivery: Default::default() },
-        selectors: d.selectors.clone(),
-        insights: d.insights.clone(),
-        tags: d.all_tags(),
-    }
+    let status = TrailStatus { is_logging: d.logging, delivery: Default::default() };
+    ObservedTrail::as_desired(d, TRAIL_ARN.into(), status)
 }

@@ -29,6 +29,25 @@ impl ObservedTrail {
     pub fn arn(&self) -> &str {
         &self.description.arn
     }
+
+    /// The trail exactly as `desired` declares it, with this ARN and status: what AWS
+    /// reports once every planned action has succeeded.
+    pub fn as_desired(desired: &Desired, arn: String, status: TrailStatus) -> Self {
+        ObservedTrail {
+            description: TrailDescription {
+                name: desired.trail_name.clone(),
+                arn,
+                home_region: desired.scope.region.clone(),
+                settings: desired.settings.clone(),
+                has_custom_event_selectors: !desired.selectors.is_aws_default(),
+                has_insight_selectors: !desired.insights.is_empty(),
+            },
+            status,
+            selectors: desired.selectors.clone(),
+            insights: desired.insights.clone(),
+            tags: desired.all_tags(),
+        }
+    }
 }
 
 pub async fn observe<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Observed> {

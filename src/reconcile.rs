@@ -171,7 +171,9 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
 
     let judged = match (&observed, outcome.applied.is_empty()) {
         (Observed::Present(t), true) => Some(t.as_ref().clone()),
-        (_, false) => trail_arn.clone().map(|arn| trail_after(&desired, &observed, arn, trail_status.clone())),
+        (_, false) => {
+            trail_arn.clone().map(|arn| ObservedTrail::as_desired(&desired, arn, trail_status.clone().unwrap_or_default()))
+        }
         _ => None,
     };
     outcome.report_trail(trail_arn, trail_status, &plan, generation, now);
@@ -373,35 +375,6 @@ async fn apply_fixes<P: AwsPort>(
         outcome.applied.push(fix.name());
     }
     Ok(())
-}
-
-/// The trail as it stands once every planned action has succeeded.
-fn trail_after(desired: &Desired, observed: &Observed, arn: String, status: Option<TrailStatus>) -> ObservedTrail {
-    let mut trail = match observed {
-        Observed::Present(t) => t.as_ref().clone(),
-        _ => ObservedTrail {
-            description: crate::trail::TrailDescription {
-                name: desired.trail_name.clone(),
-                arn: arn.clone(),
-                home_region: desired.scope.region.clone(),
-                settings: desired.settings.clone(),
-                has_custom_event_selectors: !desired.selectors.is_aws_default(),
-                has_insight_selectors: !desired.insights.is_empty(),
-            },
-            status: TrailStatus::default(),
-            selectors: desired.selectors.clone(),
-            insights: desired.insights.clone(),
-            tags: desired.all_tags(),
-        },
-    };
-    trail.description.arn = arn;
-    trail.description.settings = desired.settings.clone();
-    trail.selectors = desired.selectors.clone();
-    trail.insights = desired.insights.clone();
-    if let Some(status) = status {
-        trail.status = status;
-    }
-    trail
 }
 
 impl Outcome {
