@@ -116,6 +116,8 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
     let (desired, key) = resolve(port, policy).await?;
     let observed = observe(port, &desired).await?;
     let plan = plan(&desired, &observed);
+    // Kept in the outcome from here on, so even a failed pass reports what it planned.
+    outcome.plan = Some(plan.clone());
     let (mut trail_arn, mut trail_status) = match &observed {
         Observed::Present(t) => (Some(t.arn().to_owned()), Some(t.status.clone())),
         Observed::Shadow { arn, .. } => (Some(arn.clone()), None),
@@ -125,7 +127,6 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
 
     if let Some(blocked) = &plan.blocked {
         outcome.report_blocked(blocked, generation, now);
-        outcome.plan = Some(plan);
         return Ok(());
     }
 
@@ -135,6 +136,8 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
     let audit = desired.mode == Mode::Audit;
     let fixes = if audit { vec![] } else { facts.fixes(&desired, &arn_for_posture, &account) };
 
+    // What differs stays in the status unless this pass corrects it.
+    outcome.status.drift = plan.drift.clone();
     if audit || (plan.actions.is_empty() && fixes.is_empty()) {
         if audit && !plan.drift.is_empty() {
             outcome.notices.push(Notice {
@@ -144,10 +147,7 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
                 note: format!("audit mode, nothing changed: {}", describe_drift(&plan)),
             });
         }
-        outcome.status.drift = plan.drift.clone();
     } else {
-        outcome.status.drift = plan.drift.clone();
-        outcome.plan = Some(plan.clone());
         let recreated = matches!(observed, Observed::Absent) && previous_arn.is_some();
         // Posture first: a bucket or key that locks CloudTrail out makes CreateTrail fail.
         apply_fixes(port, &desired, &facts, &fixes, outcome).await?;
@@ -188,7 +188,6 @@ async fn run<P: AwsPort>(port: &P, policy: &TrailPolicy, outcome: &mut Outcome, 
     if !audit {
         notify(port, policy, &desired, &account, &plan, outcome, now).await;
     }
-    outcome.plan = Some(plan);
     Ok(())
 }
 
