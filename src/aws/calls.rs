@@ -54,15 +54,15 @@ impl CallLog {
         self.snapshot().iter().filter(|(c, _)| !is_write(&c.operation)).map(|(_, n)| n).sum()
     }
 
-    /// An operation made by an SDK component that bypasses our interceptor.
-    pub(crate) fn record_external(&self, service: &str, operation: &str) {
+    /// Counts one operation. The port calls it directly only for operations an SDK
+    /// component makes past our interceptor.
+    pub(crate) fn count(&self, service: &str, operation: &str) {
         let key = CallRecord { service: service.to_owned(), operation: operation.to_owned() };
         *self.counts.lock().expect("call log lock").entry(key).or_default() += 1;
     }
 
     fn record(&self, service: &str, operation: &str, outcome: Outcome, seconds: f64) {
-        let key = CallRecord { service: service.to_owned(), operation: operation.to_owned() };
-        *self.counts.lock().expect("call log lock").entry(key).or_default() += 1;
+        self.count(service, operation);
         if let Some(metrics) = &self.metrics {
             metrics.record(service, operation, outcome.label(), seconds, outcome == Outcome::Throttled);
         }

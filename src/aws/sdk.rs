@@ -103,7 +103,7 @@ impl SdkAws {
             let provider = provider.configure(&self.base).build().await;
             // The provider's own STS client does not pass through our interceptor; the
             // role is assumed for this scope's calls, so record that here.
-            self.calls.record_external("STS", "AssumeRole");
+            self.calls.count("STS", "AssumeRole");
             builder.set_credentials_provider(Some(aws_credential_types::provider::SharedCredentialsProvider::new(
                 provider,
             )));
@@ -144,27 +144,25 @@ impl SdkAws {
     }
 }
 
-/// Reads one bucket fact: the answer, a default when AWS says "not configured", or why not.
-fn fact<T, E, R>(result: Result<T, SdkError<E, R>>, operation: &'static str, not_configured: &[&str], default: T) -> Known<T>
+/// Reads one posture fact: the answer, or why it could not be read. `unconfigured` names
+/// the error codes by which AWS says "nothing configured", and what that means.
+fn fact<T, E, R>(
+    service: &'static str,
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+    unconfigured: Option<(&[&str], T)>,
+) -> Known<T>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    match result {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let e = aws_error("S3", operation, e);
-            if not_configured.contains(&e.code.as_str()) { Ok(default) } else { Err(e.to_string()) }
+    result.or_else(|e| {
+        let e = aws_error(service, operation, e);
+        match unconfigured {
+            Some((codes, meaning)) if codes.contains(&e.code.as_str()) => Ok(meaning),
+            _ => Err(e.to_string()),
         }
-    }
-}
-
-fn kms_fact<T, E, R>(result: Result<T, SdkError<E, R>>, operation: &'static str) -> Known<T>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    result.map_err(|e| aws_error("KMS", operation, e).to_string())
+    })
 }
 
 const PUBLIC_GRANTEES: &[&str] = &[
@@ -646,6 +644,8 @@ impl AwsPort for SdkAws {
             Some(other) => other.to_owned(),
         };
         let public_access_block = fact(
+            "S3",
+            "GetPublicAccessBlock",
             s3.get_public_access_block().bucket(bucket).send().await.map(|o| {
                 let c = o.public_access_block_configuration();
                 let flag = |f: Option<bool>| f.unwrap_or(false);
@@ -656,17 +656,17 @@ impl AwsPort for SdkAws {
                     flag(c.and_then(|c| c.restrict_public_buckets())),
                 ]
             }),
-            "GetPublicAccessBlock",
-            &["NoSuchPublicAccessBlockConfiguration"],
-            [false; 4],
+            Some((&["NoSuchPublicAccessBlockConfiguration"], [false; 4])),
         );
         let policy = fact(
-            s3.get_bucket_policy().bucket(bucket).send().await.map(|o| o.policy().map(str::to_owned)),
+            "S3",
             "GetBucketPolicy",
-            &["NoSuchBucketPolicy"],
-            None,
+            s3.get_bucket_policy().bucket(bucket).send().await.map(|o| o.policy().map(str::to_owned)),
+            Some((&["NoSuchBucketPolicy"], None)),
         );
         let public_acl_grantees = fact(
+            "S3",
+            "GetBucketAcl",
             s3.get_bucket_acl().bucket(bucket).send().await.map(|o| {
                 o.grants()
                     .iter()
@@ -675,9 +675,7 @@ impl AwsPort for SdkAws {
                     .map(str::to_owned)
                     .collect()
             }),
-            "GetBucketAcl",
-            &[],
-            vec![],
+            None,
         );
         let versioning = s3.get_bucket_versioning().bucket(bucket).send().await;
         let (versioning_enabled, mfa_delete_enabled) = match versioning {
@@ -691,13 +689,13 @@ impl AwsPort for SdkAws {
             }
         };
         let access_log_target = fact(
+            "S3",
+            "GetBucketLogging",
             s3.get_bucket_logging()
                 .bucket(bucket)
                 .send()
                 .await
                 .map(|o| o.logging_enabled().map(|l| l.target_bucket().to_owned())),
-            "GetBucketLogging",
-            &[],
             None,
         );
         Ok(BucketFacts {
@@ -733,8 +731,8 @@ impl AwsPort for SdkAws {
         // The rotation and policy APIs take a key id or ARN, never an alias.
         let arn = meta.arn().unwrap_or(key_arn).to_owned();
         let rotation_enabled =
-            kms_fact(kms.get_key_rotation_status().key_id(&arn).send().await, "GetKeyRotationStatus").map(|o| o.key_rotation_enabled());
-        let policy = kms_fact(kms.get_key_policy().key_id(&arn).policy_name("default").send().await, "GetKeyPolicy")
+            fact("KMS", "GetKeyRotationStatus", kms.get_key_rotation_status().key_id(&arn).send().await, None).map(|o| o.key_rotation_enabled());
+        let policy = fact("KMS", "GetKeyPolicy", kms.get_key_policy().key_id(&arn).policy_name("default").send().await, None)
             .map(|o| o.policy().unwrap_or_default().to_owned());
         Ok(KeyFacts {
             arn,
