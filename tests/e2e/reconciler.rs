@@ -153,83 +153,65 @@ async fn every_kind_of_drift_is_healed_and_reported() {
         ("CloudWatch Logs removed", changed(&|s| s.cloud_watch_logs = None)),
     ];
 
-    let mut heal_times = vec![];
-    let mut report = vec![];
-    let count_before = |p: &TrailPolicy| p.status.as_ref().map(|s| s.remediation_count).unwrap_or(0);
+    let mut heals = Heals { client: &client, name: &name, times: vec![] };
 
-    // Logging stopped.
-    let before = count_before(&get(&client, &name).await);
+    let before = heals.start().await;
     aws.stop_logging(scope, &arn).await.unwrap();
-    let (_, t) = eventually("logging restarted", HEAL_TIMEOUT, || async {
-        aws.get_trail_status(scope, &arn).await.unwrap().is_logging.then_some(())
-    })
-    .await;
-    heal_times.push(t);
-    report.push(format!("logging stopped: {t:?}"));
-    let reported = wait_remediation(&client, &name, before).await;
-    assert!(reported.contains(&"StartLogging".to_owned()), "{reported:?}");
+    let ((), actions) = heals
+        .finish("logging stopped", before, || async { aws.get_trail_status(scope, &arn).await.unwrap().is_logging.then_some(()) })
+        .await;
+    assert!(actions.contains(&"StartLogging".to_owned()), "{actions:?}");
 
     for (what, broken) in setting_breaks {
-        let before = count_before(&get(&client, &name).await);
+        let before = heals.start().await;
         aws.update_trail(scope, &arn, &broken).await.unwrap_or_else(|e| panic!("breaking {what}: {e}"));
         assert_ne!(trail(&aws, scope, &name).await.unwrap().settings, good.settings, "{what}: the break took");
-        let (_, t) = eventually(what, HEAL_TIMEOUT, || async {
-            (trail(&aws, scope, &name).await.unwrap().settings == good.settings).then_some(())
-        })
-        .await;
-        heal_times.push(t);
-        report.push(format!("{what}: {t:?}"));
-        let reported = wait_remediation(&client, &name, before).await;
-        assert_eq!(reported, ["UpdateTrail"], "{what}");
+        let ((), actions) = heals
+            .finish(what, before, || async { (trail(&aws, scope, &name).await.unwrap().settings == good.settings).then_some(()) })
+            .await;
+        assert_eq!(actions, ["UpdateTrail"], "{what}");
     }
 
-    // Selectors replaced by the default ones.
-    let before = count_before(&get(&client, &name).await);
+    let before = heals.start().await;
     aws.put_event_selectors(scope, &arn, &Selectors::aws_default()).await.unwrap();
-    let (_, t) = eventually("selectors restored", HEAL_TIMEOUT, || async {
-        (!aws.get_event_selectors(scope, &arn).await.unwrap().is_aws_default()).then_some(())
-    })
-    .await;
-    heal_times.push(t);
-    report.push(format!("selectors replaced: {t:?}"));
-    assert_eq!(wait_remediation(&client, &name, before).await, ["PutEventSelectors"]);
+    let ((), actions) = heals
+        .finish("selectors replaced", before, || async {
+            (!aws.get_event_selectors(scope, &arn).await.unwrap().is_aws_default()).then_some(())
+        })
+        .await;
+    assert_eq!(actions, ["PutEventSelectors"]);
 
-    // Insights removed.
-    let before = count_before(&get(&client, &name).await);
+    let before = heals.start().await;
     aws.put_insight_selectors(scope, &arn, &Insights::new()).await.unwrap();
-    let (_, t) = eventually("insights restored", HEAL_TIMEOUT, || async {
-        (!aws.get_insight_selectors(scope, &arn).await.unwrap().is_empty()).then_some(())
-    })
-    .await;
-    heal_times.push(t);
-    report.push(format!("insights removed: {t:?}"));
-    assert_eq!(wait_remediation(&client, &name, before).await, ["PutInsightSelectors"]);
+    let ((), actions) = heals
+        .finish("insights removed", before, || async {
+            (!aws.get_insight_selectors(scope, &arn).await.unwrap().is_empty()).then_some(())
+        })
+        .await;
+    assert_eq!(actions, ["PutInsightSelectors"]);
 
     // A declared tag changed; a tag the policy does not declare is left alone.
-    let before = count_before(&get(&client, &name).await);
+    let before = heals.start().await;
     let tampered = BTreeMap::from([("team".to_owned(), "nobody".to_owned()), ("cost-center".to_owned(), "42".to_owned())]);
     aws.add_tags(scope, &arn, &tampered).await.unwrap();
-    let (tags, t) = eventually("declared tag restored", HEAL_TIMEOUT, || async {
-        let tags = aws.list_tags(scope, &arn).await.unwrap();
-        (tags.get("team").map(String::as_str) == Some("security")).then_some(tags)
-    })
-    .await;
-    heal_times.push(t);
-    report.push(format!("declared tag changed: {t:?}"));
+    let (tags, actions) = heals
+        .finish("declared tag changed", before, || async {
+            let tags = aws.list_tags(scope, &arn).await.unwrap();
+            (tags.get("team").map(String::as_str) == Some("security")).then_some(tags)
+        })
+        .await;
     assert_eq!(tags.get("cost-center").map(String::as_str), Some("42"), "undeclared tags survive");
-    assert_eq!(wait_remediation(&client, &name, before).await, ["AddTags"]);
+    assert_eq!(actions, ["AddTags"]);
 
-    // Trail deleted.
-    let before = count_before(&get(&client, &name).await);
+    let before = heals.start().await;
     aws.delete_trail(scope, &arn).await.unwrap();
-    let (_, t) = eventually("trail recreated and logging", HEAL_TIMEOUT, || async {
-        let t = trail(&aws, scope, &name).await?;
-        aws.get_trail_status(scope, &t.arn).await.unwrap().is_logging.then_some(())
-    })
-    .await;
-    heal_times.push(t);
-    report.push(format!("trail deleted: {t:?}"));
-    assert_eq!(wait_remediation(&client, &name, before).await[0], "CreateTrail");
+    let ((), actions) = heals
+        .finish("trail deleted", before, || async {
+            let t = trail(&aws, scope, &name).await?;
+            aws.get_trail_status(scope, &t.arn).await.unwrap().is_logging.then_some(())
+        })
+        .await;
+    assert_eq!(actions[0], "CreateTrail");
 
     let reasons = support::event_reasons(&client, &name).await;
     for reason in ["TrailCreated", "LoggingRestarted", "DriftCorrected", "TrailRecreated"] {
@@ -249,14 +231,46 @@ async fn every_kind_of_drift_is_healed_and_reported() {
     assert_eq!(condition(&final_policy, "Compliant").map(|c| c.1), Some("ChecksUnknown".into()));
     assert!(final_status.drift.is_empty());
     assert!(final_status.compliance.iter().any(|c| c.id == "CT-KMS-ENCRYPTION" && c.controls.contains(&"CloudTrail.2".to_owned())));
-    println!(
-        "heal times at resyncSeconds=5 over {} drift kinds: min {:?}, median {:?}, max {:?}\n  {}",
-        heal_times.len(),
-        heal_times.iter().min().unwrap(),
-        median(heal_times.clone()),
-        heal_times.iter().max().unwrap(),
-        report.join("\n  ")
-    );
+    heals.report();
+}
+
+/// Times each break-and-heal of one policy's trail, and what trailwarden said it did.
+struct Heals<'a> {
+    client: &'a kube::Client,
+    name: &'a str,
+    times: Vec<(String, Duration)>,
+}
+
+impl Heals<'_> {
+    /// Call before breaking the trail: the remediation count to look past.
+    async fn start(&self) -> u64 {
+        get(self.client, self.name).await.status.map(|s| s.remediation_count).unwrap_or(0)
+    }
+
+    /// After the break: waits for `healed`, records how long it took, and returns its
+    /// value with the actions of the remediation the status then reports.
+    async fn finish<T, F, Fut>(&mut self, what: &str, before: u64, healed: F) -> (T, Vec<String>)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let (value, took) = eventually(what, HEAL_TIMEOUT, healed).await;
+        self.times.push((what.to_owned(), took));
+        (value, wait_remediation(self.client, self.name, before).await)
+    }
+
+    fn report(&self) {
+        let times: Vec<Duration> = self.times.iter().map(|(_, t)| *t).collect();
+        let lines: Vec<String> = self.times.iter().map(|(what, t)| format!("{what}: {t:?}")).collect();
+        println!(
+            "heal times at resyncSeconds=5 over {} drift kinds: min {:?}, median {:?}, max {:?}\n  {}",
+            times.len(),
+            times.iter().min().unwrap(),
+            median(times.clone()),
+            times.iter().max().unwrap(),
+            lines.join("\n  ")
+        );
+    }
 }
 
 /// Waits until the policy's remediation count passes `before`; returns the actions.
