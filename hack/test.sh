@@ -10,8 +10,8 @@ bed=$root/.bed
 step() { printf '\n== %s\n' "$*"; }
 t0=$(date +%s)
 
-step "build (cargo build --all-targets --locked)"
-cargo build --all-targets --locked
+step "build (cargo build --workspace --all-targets --locked)"
+cargo build --workspace --all-targets --locked
 
 step "test bed: build or reuse kube-apiserver, etcd, moto; start them"
 trap '"$root/hack/bed/down.sh" "$bed"' EXIT
@@ -20,7 +20,7 @@ trap '"$root/hack/bed/down.sh" "$bed"' EXIT
 source "$bed/env"
 
 step "tests (unit + integration against the bed)"
-cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-4}" --show-output
+cargo test --workspace --all-targets --locked -- --test-threads "${TEST_THREADS:-4}" --show-output
 
 step "IAM policy against the AWS operations the suite performed"
 cargo test --locked --test iam_policy -- --show-output

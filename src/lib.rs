@@ -1,26 +1,23 @@
 //! trailwarden keeps AWS CloudTrail trails the way `TrailPolicy` resources declare them.
 //!
-//! The reconcile is a one-way pipeline:
-//! `TrailPolicy → Desired` ([`desired`]), `AWS → Observed` ([`observe`], [`resources`]),
-//! `plan(Desired, Observed) → Plan` ([`plan`], pure), `apply(Plan)` through the AWS port
-//! ([`aws`]), then posture ([`posture`], pure), notifications ([`notify`]) and status,
-//! Events and metrics ([`reconcile`], [`controller`], [`metrics`]). [`leader`] and
-//! [`http`] make it a well-behaved replica.
+//! ```text
+//! triggers ──► k8s::controller ──► pass: resolve → observe → plan → apply → report
+//!  (policy watch,     │                 │          │                 │
+//!   resync, …)        │                 └── aws (the port) ──────────┘
+//!                     └── k8s::status ◄── Report (trailwarden_core)
+//! ```
+//!
+//! The domain — desired state, observed state, the pure plan, posture checks and fixes,
+//! the report — is the `trailwarden-core` crate, which knows neither Kubernetes nor AWS.
+//! [`aws`] is the port to AWS and its SDK adapter; [`k8s`] the CRD, its mappings and the
+//! controller; [`triggers`] the reasons to reconcile; [`pass`] one policy's reconcile;
+//! [`ops`] metrics and health.
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod aws;
-pub mod controller;
-pub mod desired;
-#[cfg(test)]
-mod fixtures;
-pub mod http;
-pub mod leader;
-pub mod metrics;
-pub mod notify;
-pub mod observe;
-pub mod plan;
-pub mod posture;
-pub mod reconcile;
-pub mod resources;
-pub mod trail;
+pub mod k8s;
+pub mod ops;
+pub mod pass;
+pub mod triggers;
+
+pub use k8s::api;

@@ -1,46 +1,42 @@
 //! The AWS port: every call trailwarden makes to AWS goes through [`AwsPort`].
 //!
-//! The reconciler only sees this trait and the value types of [`crate::trail`]; the SDK
-//! implementation ([`sdk::SdkAws`]) owns clients, credentials, endpoint overrides, the
-//! per-account-and-region rate limits and the call log.
+//! The pass only sees this trait and the domain's value types; the SDK adapter
+//! ([`sdk::SdkAws`], one file per service) owns clients, credentials, endpoint overrides,
+//! the per-account-and-region pacing and the call log. [`memory::MemoryAws`] is the same
+//! port over plain maps, for unit tests of the pass.
 
 mod calls;
+mod clients;
+mod cloudtrail;
+mod error;
+mod kms;
 mod limiter;
+pub mod memory;
+mod s3;
 pub mod sdk;
+mod sns;
+mod sts;
 
 use std::future::Future;
 
-use crate::api::AccountRef;
-use crate::resources::{BucketFacts, KeyFacts};
-use crate::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
+use trailwarden_core::Scope;
+use trailwarden_core::report::Failure;
+use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
+use trailwarden_core::posture::key::{KeyFacts, KeyFix};
+use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
 
 pub use calls::{CallLog, CallRecord, is_write as is_write_operation};
 pub use limiter::RateLimits;
 
-/// Where a call acts: an account (the controller's own, or one reached by assuming a
-/// role) and a region. Clients, credentials and rate limits are kept per scope.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub role_arn: Option<String>,
-    pub external_id: Option<String>,
-    pub region: String,
-}
-
-impl Scope {
-    pub fn new(account: Option<&AccountRef>, region: &str) -> Self {
-        Scope {
-            role_arn: account.map(|a| a.role_arn.clone()),
-            external_id: account.and_then(|a| a.external_id.clone()),
-            region: region.to_owned(),
-        }
-    }
-}
-
-/// How an AWS call failed, reduced to what the reconciler decides on.
+/// How an AWS call failed, reduced to what the pass decides and reports on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// The named trail, key, bucket or topic does not exist.
+    /// The named trail or topic does not exist.
     NotFound,
+    /// The log bucket does not exist.
+    BucketNotFound,
+    /// The KMS key does not exist or cannot be used.
+    KeyNotFound,
     /// Credentials were refused or lack the permission.
     AccessDenied,
     /// AWS asked us to slow down.
@@ -61,6 +57,23 @@ pub struct AwsError {
     /// AWS's error code, e.g. TrailNotFoundException.
     pub code: String,
     pub message: String,
+}
+
+impl AwsError {
+    /// The failure category this error is reported under (condition reason, Event
+    /// reason, metric label): decided once, from the kind the adapter classified.
+    pub fn category(&self) -> Failure {
+        match self.kind {
+            ErrorKind::NotFound => Failure::NotFound,
+            ErrorKind::BucketNotFound => Failure::BucketNotFound,
+            ErrorKind::KeyNotFound => Failure::KmsKeyNotFound,
+            ErrorKind::AccessDenied => Failure::AccessDenied,
+            ErrorKind::Throttled => Failure::Throttled,
+            ErrorKind::Invalid => Failure::InvalidConfiguration,
+            ErrorKind::Unavailable => Failure::AwsUnavailable,
+            ErrorKind::Other => Failure::AwsError,
+        }
+    }
 }
 
 pub type AwsResult<T> = Result<T, AwsError>;
@@ -97,13 +110,11 @@ pub trait AwsPort: Send + Sync + 'static {
     /// Posture facts of the log bucket. Fails only when the bucket cannot be found at all.
     fn describe_bucket(&self, scope: &Scope, bucket: &str) -> impl Future<Output = AwsResult<BucketFacts>> + Send;
     /// A KMS key's ARN and posture facts; `key` may be an alias, a key id or an ARN.
-    fn describe_key(&self, scope: &Scope, key_arn: &str) -> impl Future<Output = AwsResult<KeyFacts>> + Send;
-    /// Turns on all four Block Public Access settings of the bucket.
-    fn block_public_access(&self, scope: &Scope, bucket: &str) -> impl Future<Output = AwsResult<()>> + Send;
-    fn enable_bucket_versioning(&self, scope: &Scope, bucket: &str) -> impl Future<Output = AwsResult<()>> + Send;
-    fn put_bucket_policy(&self, scope: &Scope, bucket: &str, policy: &str) -> impl Future<Output = AwsResult<()>> + Send;
-    fn enable_key_rotation(&self, scope: &Scope, key_arn: &str) -> impl Future<Output = AwsResult<()>> + Send;
-    fn put_key_policy(&self, scope: &Scope, key_arn: &str, policy: &str) -> impl Future<Output = AwsResult<()>> + Send;
+    fn describe_key(&self, scope: &Scope, key: &str) -> impl Future<Output = AwsResult<KeyFacts>> + Send;
+    /// Carries out one posture correction of the bucket.
+    fn fix_bucket(&self, scope: &Scope, bucket: &str, fix: &BucketFix) -> impl Future<Output = AwsResult<()>> + Send;
+    /// Carries out one posture correction of the key (by ARN).
+    fn fix_key(&self, scope: &Scope, key_arn: &str, fix: &KeyFix) -> impl Future<Output = AwsResult<()>> + Send;
     /// Publishes one message to an SNS topic (in the topic's own region).
     fn publish(&self, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> impl Future<Output = AwsResult<()>> + Send;
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use trailwarden::aws::AwsPort;
-use trailwarden::trail::{Selectors, TrailSettings};
+use trailwarden_core::trail::{Selectors, TrailSettings};
 
 use crate::support;
 

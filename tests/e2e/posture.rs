@@ -160,12 +160,13 @@ async fn check_command_gates_on_required_checks() {
     use trailwarden::aws::AwsPort;
     aws.create_trail(&scope, &name, &settings, &Default::default()).await.unwrap();
     aws.start_logging(&scope, &trail_arn).await.unwrap();
-    aws.block_public_access(&scope, &bucket).await.unwrap();
-    aws.enable_bucket_versioning(&scope, &bucket).await.unwrap();
-    let policy = trailwarden::posture::document::Document::empty()
-        .with_our_statements(trailwarden::posture::document::bucket_statements(&bucket, None, &account, &trail_arn))
+    use trailwarden_core::posture::bucket::BucketFix;
+    aws.fix_bucket(&scope, &bucket, &BucketFix::BlockPublicAccess).await.unwrap();
+    aws.fix_bucket(&scope, &bucket, &BucketFix::EnableVersioning).await.unwrap();
+    let policy = trailwarden_core::posture::document::Document::empty()
+        .with_our_statements(trailwarden_core::posture::document::bucket_statements(&bucket, None, &account, &trail_arn))
         .to_json();
-    aws.put_bucket_policy(&scope, &bucket, &policy).await.unwrap();
+    aws.fix_bucket(&scope, &bucket, &BucketFix::PutBucketPolicy(policy)).await.unwrap();
     let out = check("table");
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}{}", String::from_utf8_lossy(&out.stderr));

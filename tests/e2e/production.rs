@@ -93,7 +93,7 @@ impl Replica {
     }
 }
 
-async fn account_with_bucket(aws: &trailwarden::aws::sdk::SdkAws) -> (String, trailwarden::aws::Scope, String) {
+async fn account_with_bucket(aws: &trailwarden::aws::sdk::SdkAws) -> (String, trailwarden_core::Scope, String) {
     let (id, scope) = support::fresh_account();
     let bucket = support::unique_name("logs");
     aws.s3(&scope).await.create_bucket().bucket(&bucket).send().await.unwrap();

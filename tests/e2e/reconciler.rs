@@ -9,9 +9,10 @@ use std::time::Duration;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 use trailwarden::api::{OWNER_TAG, OWNER_UID_TAG, TrailPolicy};
-use trailwarden::aws::{AwsPort, Scope};
+use trailwarden::aws::AwsPort;
+use trailwarden_core::Scope;
 use trailwarden::aws::sdk::SdkAws;
-use trailwarden::trail::{Insights, Selectors, TrailDescription, TrailSettings};
+use trailwarden_core::trail::{Insights, Selectors, TrailDescription, TrailSettings};
 
 use crate::support::{self, Controller, condition, eventually};
 

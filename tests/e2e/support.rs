@@ -10,7 +10,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, CustomResourceExt};
 use tokio::sync::OnceCell;
 use trailwarden::api::TrailPolicy;
-use trailwarden::aws::Scope;
+use trailwarden_core::Scope;
 use trailwarden::aws::sdk::{AwsOptions, SdkAws};
 
 pub const REGION: &str = "us-east-1";
@@ -88,13 +88,13 @@ impl Controller {
     pub async fn start(client: Client) -> Self {
         let label = unique_name("run");
         let port = aws().await;
-        let options = trailwarden::controller::ControllerOptions {
+        let options = trailwarden::k8s::controller::ControllerOptions {
             label_selector: Some(format!("{TEST_LABEL}={label}")),
             instance: label.clone(),
-            metrics: trailwarden::metrics::Metrics::new(),
+            metrics: trailwarden::ops::metrics::Metrics::new(),
             readiness: Default::default(),
         };
-        let task = tokio::spawn(trailwarden::controller::run(client, port.clone(), options, std::future::pending()));
+        let task = tokio::spawn(trailwarden::k8s::controller::run(client, port.clone(), options, std::future::pending()));
         Controller { label, port, task }
     }
 
@@ -217,8 +217,8 @@ pub async fn enable_access_logging(aws: &SdkAws, scope: &Scope, buckets: &[Strin
 
 /// Trail settings with nothing but a bucket: multi-region, global events and validation
 /// on, no prefix, topic, key or CloudWatch Logs. Tests change what they need from here.
-pub fn plain_settings(bucket: &str) -> trailwarden::trail::TrailSettings {
-    trailwarden::trail::TrailSettings {
+pub fn plain_settings(bucket: &str) -> trailwarden_core::trail::TrailSettings {
+    trailwarden_core::trail::TrailSettings {
         bucket: bucket.to_owned(),
         key_prefix: None,
         sns_topic: None,

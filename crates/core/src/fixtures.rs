@@ -1,0 +1,50 @@
+//! Test fixtures shared by the pure modules' unit tests: a hardened policy and the trail
+//! exactly as it asks.
+
+use crate::observed::ObservedTrail;
+use crate::policy::{Adoption, DeletionPolicy, Desired, Mode, Scope};
+use crate::trail::{Insights, Selectors, Tags, TrailSettings};
+
+pub const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
+pub const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// Policy "audit" (uid "uid-1"): multi-region, validated, KMS-encrypted, tagged team=security.
+pub fn desired() -> Desired {
+    Desired {
+        policy_name: "audit".into(),
+        policy_uid: "uid-1".into(),
+        trail_name: "audit".into(),
+        scope: Scope { role_arn: None, external_id: None, region: "us-east-1".into() },
+        mode: Mode::Enforce,
+        adoption: Adoption::Never,
+        deletion_policy: DeletionPolicy::Retain,
+        logging: true,
+        settings: TrailSettings {
+            bucket: "logs".into(),
+            key_prefix: Some("audit".into()),
+            sns_topic: None,
+            kms_key: Some(KEY_ARN.into()),
+            log_file_validation: true,
+            include_global_service_events: true,
+            multi_region: true,
+            organization: false,
+            cloud_watch_logs: None,
+        },
+        selectors: Selectors::aws_default(),
+        insights: Insights::new(),
+        tags: Tags::from([("team".into(), "security".into())]),
+        posture: Default::default(),
+        notify_topic: None,
+    }
+}
+
+/// The trail exactly as `d` wants it, created by that policy.
+pub fn in_sync(d: &Desired) -> ObservedTrail {
+    let mut trail = ObservedTrail::created(&d.trail_name, TRAIL_ARN.into(), &d.scope.region, &d.settings, &d.all_tags());
+    trail.description.has_custom_event_selectors = !d.selectors.is_aws_default();
+    trail.description.has_insight_selectors = !d.insights.is_empty();
+    trail.selectors = d.selectors.clone();
+    trail.insights = d.insights.clone();
+    trail.status.is_logging = d.logging;
+    trail
+}

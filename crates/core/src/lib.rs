@@ -1,0 +1,29 @@
+//! trailwarden's domain, with no Kubernetes, AWS SDK or async runtime in sight.
+//!
+//! ```text
+//! policy::Desired ─┐
+//!                  ├─► plan::plan ─► Plan { drift, actions, blocked }      (pure)
+//! observed::Observed┘
+//! posture::{trail, bucket, key} ─► checks (findings) and fixes             (pure)
+//! report::Report ◄── what a pass applied and saw                           (pure)
+//! notify::messages ◄── what a pass corrected and newly failed               (pure)
+//! ```
+//!
+//! Everything here is plain data and pure functions: the binary crate reads AWS into
+//! these types, carries out the plan through its AWS port, and maps the report onto the
+//! `TrailPolicy` status.
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+mod fixtures;
+pub mod notify;
+pub mod observed;
+pub mod plan;
+pub mod policy;
+pub mod posture;
+pub mod report;
+pub mod trail;
+
+pub use observed::{Observed, ObservedTrail};
+pub use plan::{Action, Blocked, Drift, Plan, plan};
+pub use policy::{Adoption, DeletionPolicy, Desired, Mode, OWNER_TAG, OWNER_UID_TAG, Scope};

@@ -1,0 +1,381 @@
+//! The trail's log bucket: not public, access-logged, versioned, and open to CloudTrail
+//! for exactly this trail.
+
+use strum::IntoStaticStr;
+
+use super::document::{self, CLOUDTRAIL, Document};
+use super::{Check, CheckId, TrailRef, Verdict, check_known};
+
+/// A fact, or why it could not be read (no permission, a bucket in another account).
+pub type Known<T> = Result<T, String>;
+
+/// What trailwarden reads about the log bucket. Each fact is read on its own, so one
+/// that cannot be read makes only its own checks Unknown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketFacts {
+    pub name: String,
+    /// The bucket's region (GetBucketLocation; an empty constraint means us-east-1).
+    pub region: String,
+    /// BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets
+    /// (all false when the bucket has no configuration).
+    pub public_access_block: Known<[bool; 4]>,
+    /// The bucket policy document, if the bucket has one.
+    pub policy: Known<Option<String>>,
+    /// ACL grantees that make the bucket public (AllUsers, AuthenticatedUsers).
+    pub public_acl_grantees: Known<Vec<String>>,
+    pub versioning_enabled: Known<bool>,
+    pub mfa_delete_enabled: Known<bool>,
+    /// The bucket server access logs go to, if any.
+    pub access_log_target: Known<Option<String>>,
+}
+
+/// What the policy requires of the log bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketPosture {
+    /// trailwarden may fix the bucket, not only report on it.
+    pub manage: bool,
+    pub require_public_access_block: bool,
+    pub require_versioning: bool,
+    pub require_mfa_delete: bool,
+    pub require_access_logging: bool,
+}
+
+impl Default for BucketPosture {
+    fn default() -> Self {
+        BucketPosture {
+            manage: false,
+            require_public_access_block: true,
+            require_versioning: true,
+            require_mfa_delete: false,
+            require_access_logging: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, IntoStaticStr)]
+pub enum BucketCheck {
+    #[strum(serialize = "BKT-READABLE")]
+    Readable,
+    #[strum(serialize = "BKT-PUBLIC-ACCESS-BLOCK")]
+    PublicAccessBlock,
+    #[strum(serialize = "BKT-NOT-PUBLIC")]
+    NotPublic,
+    #[strum(serialize = "BKT-ACCESS-LOGGING")]
+    AccessLogging,
+    #[strum(serialize = "BKT-VERSIONING")]
+    Versioning,
+    #[strum(serialize = "BKT-MFA-DELETE")]
+    MfaDelete,
+    #[strum(serialize = "BKT-CLOUDTRAIL-POLICY")]
+    CloudTrailPolicy,
+}
+
+impl CheckId for BucketCheck {
+    fn controls(self) -> &'static [&'static str] {
+        match self {
+            BucketCheck::Readable => &["CloudTrail.6", "CloudTrail.7"],
+            BucketCheck::PublicAccessBlock => &["CloudTrail.6", "CIS v1.4 3.3", "S3.8"],
+            BucketCheck::NotPublic => &["CloudTrail.6", "CIS v1.4 3.3"],
+            BucketCheck::AccessLogging => &["CloudTrail.7", "CIS v1.4 3.6", "CIS 3.4"],
+            BucketCheck::Versioning => &["S3.14"],
+            BucketCheck::MfaDelete => &["CIS 2.1.2"],
+            BucketCheck::CloudTrailPolicy => &["CloudTrail delivery"],
+        }
+    }
+}
+
+/// A correction to the bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BucketFix {
+    /// Turn on all four Block Public Access settings.
+    BlockPublicAccess,
+    EnableVersioning,
+    /// The whole new bucket policy: the old one with our statements replaced.
+    PutBucketPolicy(String),
+}
+
+impl BucketFix {
+    /// The S3 operation that carries it out.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BucketFix::BlockPublicAccess => "PutPublicAccessBlock",
+            BucketFix::EnableVersioning => "PutBucketVersioning",
+            BucketFix::PutBucketPolicy(_) => "PutBucketPolicy",
+        }
+    }
+
+    /// The facts once this fix has been carried out.
+    pub fn applied_to(&self, mut facts: BucketFacts) -> BucketFacts {
+        match self {
+            BucketFix::BlockPublicAccess => facts.public_access_block = Ok([true; 4]),
+            BucketFix::EnableVersioning => facts.versioning_enabled = Ok(true),
+            BucketFix::PutBucketPolicy(policy) => facts.policy = Ok(Some(policy.clone())),
+        }
+        facts
+    }
+}
+
+/// The placeholder organization id used to ask whether the org-trail path is covered.
+const ORG_PLACEHOLDER: &str = "o-0123456789";
+
+pub fn checks(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) -> Vec<Check> {
+    let name = &facts.name;
+    vec![
+        check_known(
+            BucketCheck::PublicAccessBlock,
+            posture.require_public_access_block,
+            facts.public_access_block.as_ref().map(|flags| {
+                if flags.iter().all(|f| *f) {
+                    Ok(format!("bucket {name} blocks public access (all four settings)"))
+                } else {
+                    Err(format!("bucket {name} does not turn on all four Block Public Access settings"))
+                }
+            }),
+        ),
+        check_known(
+            BucketCheck::NotPublic, true, not_public(facts)),
+        check_known(
+            BucketCheck::AccessLogging,
+            posture.require_access_logging,
+            facts.access_log_target.as_ref().map(|target| match target {
+                Some(t) if t != name => Ok(format!("server access logs go to {t}")),
+                Some(_) => Err(format!("bucket {name} logs access into itself")),
+                None => Err(format!("bucket {name} has no server access logging")),
+            }),
+        ),
+        check_known(
+            BucketCheck::Versioning,
+            posture.require_versioning,
+            facts.versioning_enabled.as_ref().map(|on| {
+                if *on { Ok("versioning is enabled".into()) } else { Err(format!("bucket {name} is not versioned")) }
+            }),
+        ),
+        check_known(
+            BucketCheck::MfaDelete,
+            posture.require_mfa_delete,
+            facts.mfa_delete_enabled.as_ref().map(|on| {
+                if *on {
+                    Ok("MFA delete is enabled".into())
+                } else {
+                    Err("MFA delete is off (only the root user with MFA can turn it on; trailwarden reports it only)".into())
+                }
+            }),
+        ),
+        check_known(
+            BucketCheck::CloudTrailPolicy, true, cloudtrail_policy(facts, trail)),
+    ]
+}
+
+fn parsed(facts: &BucketFacts) -> Result<Option<Document>, String> {
+    match facts.policy.as_ref().map_err(Clone::clone)? {
+        Some(text) => Document::parse(text).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn not_public(facts: &BucketFacts) -> Result<Verdict, String> {
+    let doc = parsed(facts)?;
+    let grantees = facts.public_acl_grantees.as_ref().map_err(Clone::clone)?;
+    let mut problems = vec![];
+    if let Some(doc) = &doc {
+        for (i, s) in doc.statements().iter().enumerate() {
+            if s.allows() && s.anyone() && (s.has_not_principal() || !s.has_conditions()) {
+                problems.push(format!("policy statement {} allows anyone", s.sid().map(str::to_owned).unwrap_or(i.to_string())));
+            }
+        }
+    }
+    problems.extend(grantees.iter().map(|g| format!("the ACL grants {g}")));
+    Ok(if problems.is_empty() { Ok("no public policy statement or ACL grant".into()) } else { Err(problems.join("; ")) })
+}
+
+fn cloudtrail_policy(facts: &BucketFacts, trail: TrailRef<'_>) -> Result<Verdict, String> {
+    let doc = parsed(facts)?.unwrap_or_else(Document::empty);
+    let partition = trail.arn.split(':').nth(1).unwrap_or("aws");
+    let bucket_arn = format!("arn:{partition}:s3:::{}", facts.name);
+    let object = |path: String| format!("{bucket_arn}/{path}trailwarden-probe.json.gz");
+    let for_cloudtrail = |action: &str| -> Vec<_> {
+        doc.statements().into_iter().filter(|s| s.allows() && s.to_service(CLOUDTRAIL) && s.grants_action(action)).collect()
+    };
+    let mut missing = vec![];
+    if !for_cloudtrail("s3:GetBucketAcl").iter().any(|s| s.covers(&bucket_arn) && s.limited_to_source(trail.arn)) {
+        missing.push("s3:GetBucketAcl on the bucket for cloudtrail.amazonaws.com, limited by aws:SourceArn to this trail".to_owned());
+    }
+    let writes = for_cloudtrail("s3:PutObject");
+    let owner_acl = |s: &document::Statement<'_>| s.condition(&["StringEquals"], "s3:x-amz-acl").contains(&"bucket-owner-full-control");
+    let path = document::log_path(trail.prefix, trail.account);
+    if !writes.iter().any(|s| s.covers(&object(path.clone())) && owner_acl(s) && s.limited_to_source(trail.arn)) {
+        missing.push(format!(
+            "s3:PutObject on {bucket_arn}/{path}* for cloudtrail.amazonaws.com with s3:x-amz-acl=bucket-owner-full-control, limited by aws:SourceArn to this trail"
+        ));
+    }
+    if trail.organization {
+        let org_path = document::log_path(trail.prefix, &format!("{ORG_PLACEHOLDER}/{}", trail.account));
+        if !writes.iter().any(|s| s.covers(&object(org_path.clone())) && owner_acl(s)) {
+            missing.push(format!("s3:PutObject on the organization path {bucket_arn}/[prefix/]AWSLogs/<org-id>/* for cloudtrail.amazonaws.com"));
+        }
+    }
+    Ok(if missing.is_empty() {
+        Ok("CloudTrail may check the ACL and write this trail's logs, and only this trail".into())
+    } else {
+        Err(format!("the bucket policy lacks: {}", missing.join("; ")))
+    })
+}
+
+/// Corrections `manage: true` allows, for checks that failed on facts we could read.
+pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) -> Vec<BucketFix> {
+    let mut fixes = vec![];
+    if !posture.manage {
+        return fixes;
+    }
+    if posture.require_public_access_block && facts.public_access_block.as_ref().is_ok_and(|f| !f.iter().all(|x| *x)) {
+        fixes.push(BucketFix::BlockPublicAccess);
+    }
+    if posture.require_versioning && facts.versioning_enabled == Ok(false) {
+        fixes.push(BucketFix::EnableVersioning);
+    }
+    if matches!(cloudtrail_policy(facts, trail), Ok(Err(_))) {
+        // Only a policy we could read and parse is rewritten: never overwrite the unknown.
+        if let Ok(doc) = parsed(facts) {
+            let doc = doc.unwrap_or_else(Document::empty);
+            let ours = document::bucket_statements(&facts.name, trail.prefix, trail.account, trail.arn);
+            fixes.push(BucketFix::PutBucketPolicy(doc.with_our_statements(ours).to_json()));
+        }
+    }
+    fixes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::posture::CheckStatus;
+    use serde_json::json;
+
+    const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
+
+    fn trail() -> TrailRef<'static> {
+        TrailRef { arn: TRAIL, account: "111122223333", prefix: Some("audit"), organization: false }
+    }
+
+    fn good_policy() -> String {
+        Document::empty().with_our_statements(document::bucket_statements("logs", Some("audit"), "111122223333", TRAIL)).to_json()
+    }
+
+    fn facts(policy: Option<String>) -> BucketFacts {
+        BucketFacts {
+            name: "logs".into(),
+            region: "us-east-1".into(),
+            public_access_block: Ok([true; 4]),
+            policy: Ok(policy),
+            public_acl_grantees: Ok(vec![]),
+            versioning_enabled: Ok(true),
+            mfa_delete_enabled: Ok(false),
+            access_log_target: Ok(Some("access-logs".into())),
+        }
+    }
+
+    fn status(checks: &[Check], id: &str) -> (CheckStatus, String) {
+        let c = checks.iter().find(|c| c.id == id).unwrap();
+        (c.status, c.message.clone())
+    }
+
+    fn with_statements(statements: serde_json::Value) -> String {
+        json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+    }
+
+    #[test]
+    fn a_hardened_bucket_passes_every_required_check() {
+        let checks = checks(&facts(Some(good_policy())), trail(), &BucketPosture::default());
+        let failing: Vec<_> = checks.iter().filter(|c| c.required && c.status != CheckStatus::Pass).collect();
+        assert!(failing.is_empty(), "{failing:#?}");
+    }
+
+    #[test]
+    fn a_statement_without_source_arn_is_not_enough() {
+        let policy = with_statements(json!([
+            {"Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:GetBucketAcl", "Resource": "arn:aws:s3:::logs"},
+            {"Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject",
+             "Resource": "arn:aws:s3:::logs/audit/AWSLogs/111122223333/*",
+             "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}},
+        ]));
+        let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(message.contains("aws:SourceArn"), "{message}");
+    }
+
+    #[test]
+    fn a_policy_for_another_prefix_does_not_cover_this_trail() {
+        let policy = Document::empty()
+            .with_our_statements(document::bucket_statements("logs", Some("other"), "111122223333", TRAIL))
+            .to_json();
+        let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(message.contains("audit/AWSLogs/111122223333/"), "{message}");
+    }
+
+    #[test]
+    fn a_wildcard_principal_makes_the_bucket_public() {
+        let policy = with_statements(json!([{"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/*"}]));
+        let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC");
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(message.contains("Open"));
+    }
+
+    #[test]
+    fn the_not_principal_trick_is_public_too() {
+        let policy = with_statements(json!([{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]));
+        assert_eq!(status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC").0, CheckStatus::Fail);
+    }
+
+    #[test]
+    fn a_public_acl_grant_fails_and_unreadable_facts_are_unknown() {
+        let mut f = facts(Some(good_policy()));
+        f.public_acl_grantees = Ok(vec!["http://acs.amazonaws.com/groups/global/AllUsers".into()]);
+        assert_eq!(status(&checks(&f, trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC").0, CheckStatus::Fail);
+        f.policy = Err("AccessDenied".into());
+        let checks = checks(&f, trail(), &BucketPosture::default());
+        let (s, message) = status(&checks, "BKT-CLOUDTRAIL-POLICY");
+        assert_eq!(s, CheckStatus::Unknown);
+        assert!(message.contains("AccessDenied"));
+    }
+
+    #[test]
+    fn org_trails_need_the_organization_path() {
+        let org = TrailRef { organization: true, ..trail() };
+        let (s, _) = status(&checks(&facts(Some(good_policy())), org, &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
+        assert_eq!(s, CheckStatus::Fail);
+        let mut statements = document::bucket_statements("logs", Some("audit"), "111122223333", TRAIL);
+        statements.push(json!({"Sid": "OrgWrite", "Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::logs/audit/AWSLogs/o-*", "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}}));
+        let policy = with_statements(serde_json::Value::Array(statements));
+        assert_eq!(status(&checks(&facts(Some(policy)), org, &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn fixes_only_when_managed_and_keep_foreign_statements() {
+        let foreign = json!({"Sid": "DenyInsecure", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::logs/*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}});
+        let mut f = facts(Some(with_statements(json!([foreign.clone()]))));
+        f.public_access_block = Ok([true, true, false, true]);
+        f.versioning_enabled = Ok(false);
+        assert!(fixes(&f, trail(), &BucketPosture::default()).is_empty(), "manage is off by default");
+        let managed = BucketPosture { manage: true, ..Default::default() };
+        let planned = fixes(&f, trail(), &managed);
+        assert_eq!(planned[..2], [super::BucketFix::BlockPublicAccess, super::BucketFix::EnableVersioning]);
+        let super::BucketFix::PutBucketPolicy(policy) = &planned[2] else { panic!("{planned:?}") };
+        let doc: serde_json::Value = serde_json::from_str(policy).unwrap();
+        assert_eq!(doc["Statement"][0], foreign, "foreign statement kept as it was");
+        let mut fixed = f.clone();
+        fixed.policy = Ok(Some(policy.clone()));
+        assert_eq!(status(&checks(&fixed, trail(), &managed), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn an_unparsable_policy_is_never_overwritten() {
+        let mut f = facts(Some("{not json".into()));
+        f.versioning_enabled = Ok(true);
+        let managed = BucketPosture { manage: true, ..Default::default() };
+        assert!(fixes(&f, trail(), &managed).is_empty());
+        assert_eq!(status(&checks(&f, trail(), &managed), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Unknown);
+    }
+}

@@ -1,0 +1,260 @@
+//! The KMS key that encrypts the trail's log files: usable, rotated, in the bucket's
+//! region, and open to CloudTrail for exactly this trail.
+
+use strum::IntoStaticStr;
+
+use super::bucket::Known;
+use super::document::{self, CLOUDTRAIL, Document};
+use super::{Check, CheckId, TrailRef, Verdict, check_known};
+
+/// What trailwarden reads about the trail's KMS key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub arn: String,
+    /// KeyState, e.g. Enabled, Disabled, PendingDeletion.
+    pub state: Known<String>,
+    /// KeySpec, e.g. SYMMETRIC_DEFAULT.
+    pub spec: Known<String>,
+    pub rotation_enabled: Known<bool>,
+    /// The key's default policy document.
+    pub policy: Known<String>,
+}
+
+/// What the policy requires of the KMS key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KmsPosture {
+    /// trailwarden may fix the key, not only report on it.
+    pub manage: bool,
+    pub require_rotation: bool,
+}
+
+impl Default for KmsPosture {
+    fn default() -> Self {
+        KmsPosture { manage: false, require_rotation: true }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, IntoStaticStr)]
+pub enum KeyCheck {
+    #[strum(serialize = "KMS-KEY-READABLE")]
+    Readable,
+    #[strum(serialize = "KMS-KEY-ENABLED")]
+    Enabled,
+    #[strum(serialize = "KMS-KEY-SYMMETRIC")]
+    Symmetric,
+    #[strum(serialize = "KMS-KEY-ROTATION")]
+    Rotation,
+    #[strum(serialize = "KMS-KEY-CLOUDTRAIL-POLICY")]
+    CloudTrailPolicy,
+    #[strum(serialize = "KMS-KEY-REGION")]
+    Region,
+}
+
+impl CheckId for KeyCheck {
+    fn controls(self) -> &'static [&'static str] {
+        match self {
+            KeyCheck::Readable => &["CloudTrail.2"],
+            KeyCheck::Enabled => &["KMS.3"],
+            KeyCheck::Symmetric => &["CloudTrail.2"],
+            KeyCheck::Rotation => &["CIS 3.6", "CIS v1.4 3.8", "KMS.4"],
+            KeyCheck::CloudTrailPolicy | KeyCheck::Region => &["CloudTrail delivery"],
+        }
+    }
+}
+
+/// A correction to the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyFix {
+    EnableKeyRotation,
+    /// The whole new key policy: the old one with our statements replaced.
+    PutKeyPolicy(String),
+}
+
+impl KeyFix {
+    /// The KMS operation that carries it out.
+    pub fn name(&self) -> &'static str {
+        match self {
+            KeyFix::EnableKeyRotation => "EnableKeyRotation",
+            KeyFix::PutKeyPolicy(_) => "PutKeyPolicy",
+        }
+    }
+
+    /// The facts once this fix has been carried out.
+    pub fn applied_to(&self, mut facts: KeyFacts) -> KeyFacts {
+        match self {
+            KeyFix::EnableKeyRotation => facts.rotation_enabled = Ok(true),
+            KeyFix::PutKeyPolicy(policy) => facts.policy = Ok(policy.clone()),
+        }
+        facts
+    }
+}
+
+fn region_of(arn: &str) -> &str {
+    arn.split(':').nth(3).unwrap_or_default()
+}
+
+pub fn checks(facts: &KeyFacts, trail: TrailRef<'_>, bucket_region: Option<&str>, posture: &KmsPosture) -> Vec<Check> {
+    let key = &facts.arn;
+    let mut checks = vec![
+        check_known(
+            KeyCheck::Enabled,
+            true,
+            facts.state.as_ref().map(|s| {
+                if s == "Enabled" { Ok(format!("key {key} is enabled")) } else { Err(format!("key {key} is {s}: CloudTrail cannot encrypt with it")) }
+            }),
+        ),
+        check_known(
+            KeyCheck::Symmetric,
+            true,
+            facts.spec.as_ref().map(|s| {
+                if s == "SYMMETRIC_DEFAULT" { Ok("symmetric key".into()) } else { Err(format!("key spec {s}: CloudTrail needs a symmetric key")) }
+            }),
+        ),
+        check_known(
+            KeyCheck::Rotation,
+            posture.require_rotation,
+            facts.rotation_enabled.as_ref().map(|on| {
+                if *on { Ok("automatic rotation is on".into()) } else { Err(format!("key {key} does not rotate")) }
+            }),
+        ),
+        check_known(KeyCheck::CloudTrailPolicy, true, cloudtrail_policy(facts, trail.arn, trail.account)),
+    ];
+    if let Some(region) = bucket_region {
+        let verdict = if region_of(key) == region {
+            Ok(format!("key and bucket are both in {region}"))
+        } else {
+            Err(format!("key is in {} but the bucket is in {region}: CloudTrail needs them in one region", region_of(key)))
+        };
+        checks.push(check_known(KeyCheck::Region, true, Ok::<_, String>(verdict)));
+    }
+    checks
+}
+
+fn cloudtrail_policy(facts: &KeyFacts, trail_arn: &str, account: &str) -> Result<Verdict, String> {
+    let doc = Document::parse(facts.policy.as_ref().map_err(Clone::clone)?)?;
+    let statements = doc.statements();
+    let for_cloudtrail = |action: &'static str| {
+        statements.iter().filter(move |s| s.allows() && s.to_service(CLOUDTRAIL) && s.grants_action(action))
+    };
+    let context_ok = |s: &document::Statement<'_>| {
+        let values = s.condition(&["StringLike", "StringEquals", "ArnLike", "ArnEquals"], "kms:EncryptionContext:aws:cloudtrail:arn");
+        values.iter().any(|v| document::glob(v, trail_arn))
+    };
+    let mut missing = vec![];
+    if !for_cloudtrail("kms:GenerateDataKey").any(|s| context_ok(s) && s.limited_to_source(trail_arn)) {
+        missing.push(format!(
+            "kms:GenerateDataKey* for cloudtrail.amazonaws.com with the kms:EncryptionContext:aws:cloudtrail:arn condition (arn:…:cloudtrail:*:{account}:trail/*) and aws:SourceArn limited to this trail"
+        ));
+    }
+    if for_cloudtrail("kms:DescribeKey").next().is_none() {
+        missing.push("kms:DescribeKey for cloudtrail.amazonaws.com".into());
+    }
+    Ok(if missing.is_empty() {
+        Ok("CloudTrail may encrypt this trail's logs with the key".into())
+    } else {
+        Err(format!("the key policy lacks: {}", missing.join("; ")))
+    })
+}
+
+/// Corrections `manage: true` allows. The account-root statement, like every statement
+/// that is not ours, is kept: only trailwarden's own statement ids are replaced.
+pub fn fixes(facts: &KeyFacts, trail: TrailRef<'_>, posture: &KmsPosture) -> Vec<KeyFix> {
+    let (trail_arn, account) = (trail.arn, trail.account);
+    let mut fixes = vec![];
+    if !posture.manage {
+        return fixes;
+    }
+    if posture.require_rotation && facts.rotation_enabled == Ok(false) {
+        fixes.push(KeyFix::EnableKeyRotation);
+    }
+    if matches!(cloudtrail_policy(facts, trail_arn, account), Ok(Err(_)))
+        && let Ok(doc) = facts.policy.as_ref().map_err(Clone::clone).and_then(|p| Document::parse(p))
+    {
+        fixes.push(KeyFix::PutKeyPolicy(doc.with_our_statements(document::key_statements(account, trail_arn)).to_json()));
+    }
+    fixes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::posture::CheckStatus;
+    use serde_json::json;
+
+    const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn trail() -> TrailRef<'static> {
+        TrailRef { arn: TRAIL, account: "111122223333", prefix: None, organization: false }
+    }
+
+    fn root_only() -> serde_json::Value {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}
+        ]})
+    }
+
+    fn facts(policy: String) -> KeyFacts {
+        KeyFacts {
+            arn: KEY.into(),
+            state: Ok("Enabled".into()),
+            spec: Ok("SYMMETRIC_DEFAULT".into()),
+            rotation_enabled: Ok(true),
+            policy: Ok(policy),
+        }
+    }
+
+    fn status(checks: &[Check], id: &str) -> CheckStatus {
+        checks.iter().find(|c| c.id == id).unwrap().status
+    }
+
+    fn good() -> String {
+        Document::parse(&root_only().to_string()).unwrap().with_our_statements(document::key_statements("111122223333", TRAIL)).to_json()
+    }
+
+    #[test]
+    fn a_hardened_key_passes() {
+        let checks = checks(&facts(good()), trail(), Some("us-east-1"), &KmsPosture::default());
+        assert!(checks.iter().all(|c| c.status == CheckStatus::Pass), "{checks:#?}");
+    }
+
+    #[test]
+    fn the_default_key_policy_locks_cloudtrail_out() {
+        let checks = checks(&facts(root_only().to_string()), trail(), None, &KmsPosture::default());
+        assert_eq!(status(&checks, "KMS-KEY-CLOUDTRAIL-POLICY"), CheckStatus::Fail);
+    }
+
+    #[test]
+    fn encryption_context_for_another_account_does_not_count() {
+        let mut policy = root_only();
+        policy["Statement"].as_array_mut().unwrap().extend(document::key_statements("999999999999", TRAIL.replace("111122223333", "999999999999").as_str()));
+        let checks = checks(&facts(policy.to_string()), trail(), None, &KmsPosture::default());
+        assert_eq!(status(&checks, "KMS-KEY-CLOUDTRAIL-POLICY"), CheckStatus::Fail);
+    }
+
+    #[test]
+    fn pending_deletion_rotation_off_and_wrong_region_fail() {
+        let mut f = facts(good());
+        f.state = Ok("PendingDeletion".into());
+        f.rotation_enabled = Ok(false);
+        let checks = checks(&f, trail(), Some("eu-west-1"), &KmsPosture::default());
+        assert_eq!(status(&checks, "KMS-KEY-ENABLED"), CheckStatus::Fail);
+        assert_eq!(status(&checks, "KMS-KEY-ROTATION"), CheckStatus::Fail);
+        assert_eq!(status(&checks, "KMS-KEY-REGION"), CheckStatus::Fail);
+    }
+
+    #[test]
+    fn fixes_keep_the_root_statement() {
+        let mut f = facts(root_only().to_string());
+        f.rotation_enabled = Ok(false);
+        let managed = KmsPosture { manage: true, ..Default::default() };
+        let planned = fixes(&f, trail(), &managed);
+        assert_eq!(planned[0], KeyFix::EnableKeyRotation);
+        let KeyFix::PutKeyPolicy(policy) = &planned[1] else { panic!("{planned:?}") };
+        let doc: serde_json::Value = serde_json::from_str(policy).unwrap();
+        assert_eq!(doc["Statement"][0], root_only()["Statement"][0]);
+        f.policy = Ok(policy.clone());
+        f.rotation_enabled = Ok(true);
+        assert!(fixes(&f, trail(), &managed).is_empty(), "fixed key needs nothing more");
+    }
+}

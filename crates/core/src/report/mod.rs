@@ -1,0 +1,373 @@
+//! What a pass tells the world — conditions, Events, drift and findings — judged from
+//! what the pass saw and what its writes did. Pure: the Kubernetes side maps a
+//! [`Report`] onto the policy's status and publishes its notices.
+
+use strum::{EnumIter, IntoStaticStr};
+
+use crate::observed::{Observed, ObservedTrail};
+use crate::plan::{Blocked, Drift, Plan};
+use crate::posture::{Check, verdict_of};
+use crate::trail::Delivery;
+
+/// The stages of a pass that write or read on their own; each reports its own failure
+/// and none stops the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, IntoStaticStr, EnumIter)]
+#[strum(serialize_all = "kebab-case")]
+pub enum Stage {
+    /// Resolving the declared KMS key to its ARN.
+    Resolve,
+    /// Reading the trail.
+    Observe,
+    /// Creating or adopting the trail.
+    Trail,
+    /// StartLogging / StopLogging.
+    Logging,
+    /// UpdateTrail.
+    Settings,
+    /// Event selectors and Insights.
+    Selectors,
+    Tags,
+    BucketPosture,
+    KeyPosture,
+    Notify,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Condition types on a policy's status, in the order they are listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, IntoStaticStr, EnumIter)]
+pub enum ConditionType {
+    Ready,
+    Synced,
+    Logging,
+    Compliant,
+}
+
+/// Reasons that are not failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, IntoStaticStr, EnumIter)]
+pub enum Reason {
+    Reconciled,
+    InSync,
+    DriftDetected,
+    Logging,
+    NotLogging,
+    TrailAbsent,
+    ChecksPass,
+    ChecksFailing,
+    ChecksUnknown,
+    NotEvaluated,
+    NotOwned,
+    ShadowTrail,
+    NotObserved,
+    DriftObserved,
+    TrailCreated,
+    TrailRecreated,
+    TrailAdopted,
+    LoggingRestarted,
+    DriftCorrected,
+    PostureCorrected,
+    NotificationFailed,
+    Released,
+    TrailLeftAlone,
+    TrailRetained,
+    TrailDeleted,
+}
+
+/// Why something failed: the condition reason, the Event reason and the metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, IntoStaticStr, EnumIter)]
+pub enum Failure {
+    InvalidSpec,
+    DeletionPending,
+    BucketNotFound,
+    KmsKeyNotFound,
+    NotFound,
+    AccessDenied,
+    Throttled,
+    InvalidConfiguration,
+    AwsUnavailable,
+    AwsError,
+    KubernetesApi,
+    Finalizer,
+}
+
+impl Failure {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// One stage that failed in a pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageFailure {
+    pub stage: Stage,
+    pub failure: Failure,
+    pub message: String,
+}
+
+impl std::fmt::Display for StageFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.stage.name(), self.message)
+    }
+}
+
+/// One AWS write that succeeded, and the stage that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Write {
+    pub stage: Stage,
+    pub operation: &'static str,
+}
+
+/// A condition's state: True, False or Unknown (`None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionState {
+    pub type_: ConditionType,
+    pub status: Option<bool>,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Normal,
+    Warning,
+}
+
+/// Something worth a Kubernetes Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub severity: Severity,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+/// What one pass established and did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub trail_arn: Option<String>,
+    /// None when the pass could not tell (AWS unreadable, trail not ours).
+    pub is_logging: Option<bool>,
+    pub delivery: Option<Delivery>,
+    /// What still differs after this pass.
+    pub drift: Vec<Drift>,
+    /// What this pass corrected.
+    pub corrected: Vec<Drift>,
+    /// AWS writes that succeeded, in order.
+    pub applied: Vec<Write>,
+    pub failures: Vec<StageFailure>,
+    /// Empty when nothing could be judged.
+    pub findings: Vec<Check>,
+    pub conditions: Vec<ConditionState>,
+    pub notices: Vec<Notice>,
+}
+
+/// What a pass saw and did, as the report needs it.
+pub struct PassResult<'a> {
+    pub audit: bool,
+    pub observed: &'a Observed,
+    pub plan: &'a Plan,
+    /// The trail as the writes that succeeded left it (None: there is none).
+    pub trail: Option<&'a ObservedTrail>,
+    /// What still differs from the policy on that trail.
+    pub remaining: Vec<Drift>,
+    /// Whether the policy had a trail before (a missing one was then deleted out of band).
+    pub had_trail: bool,
+    pub applied: Vec<Write>,
+    pub failures: Vec<StageFailure>,
+    /// None when there is no trail of ours to judge.
+    pub checks: Option<Vec<Check>>,
+}
+
+fn condition(type_: ConditionType, status: Option<bool>, reason: impl Into<&'static str>, message: impl Into<String>) -> ConditionState {
+    ConditionState { type_, status, reason: reason.into(), message: message.into() }
+}
+
+fn not_judged() -> ConditionState {
+    condition(ConditionType::Compliant, None, Reason::NotEvaluated, "no trail of this policy could be judged in this pass")
+}
+
+fn describe(drift: &[Drift]) -> String {
+    drift.iter().map(|d| format!("{} (want {}, found {})", d.field, d.desired, d.observed)).collect::<Vec<_>>().join("; ")
+}
+
+impl Report {
+    /// AWS could not be read: nothing is known, and nothing is claimed.
+    pub fn unobserved(failure: StageFailure) -> Report {
+        let reason = failure.failure.name();
+        Report {
+            trail_arn: None,
+            is_logging: None,
+            delivery: None,
+            drift: vec![],
+            corrected: vec![],
+            applied: vec![],
+            conditions: vec![
+                condition(ConditionType::Ready, Some(false), reason, failure.to_string()),
+                condition(ConditionType::Synced, None, reason, "could not compare the trail with the policy"),
+                condition(ConditionType::Logging, None, Reason::NotObserved, "could not read the trail's logging state"),
+                not_judged(),
+            ],
+            notices: vec![Notice { severity: Severity::Warning, reason, action: failure.stage.name(), note: failure.to_string() }],
+            failures: vec![failure],
+            findings: vec![],
+        }
+    }
+
+    /// The trail may not be touched by this policy.
+    pub fn blocked(blocked: &Blocked, arn: Option<String>) -> Report {
+        let reason = blocked.reason();
+        Report {
+            trail_arn: arn,
+            is_logging: None,
+            delivery: None,
+            drift: vec![],
+            corrected: vec![],
+            applied: vec![],
+            failures: vec![],
+            findings: vec![],
+            conditions: vec![
+                condition(ConditionType::Ready, Some(false), reason, blocked.to_string()),
+                condition(ConditionType::Synced, None, reason, "not managed by this policy"),
+                condition(ConditionType::Logging, None, reason, "not managed by this policy"),
+                not_judged(),
+            ],
+            notices: vec![Notice { severity: Severity::Warning, reason: reason.into(), action: "Reconcile", note: blocked.to_string() }],
+        }
+    }
+
+    /// A pass that observed the trail and acted (or, in audit mode, only looked).
+    pub fn of(pass: PassResult<'_>) -> Report {
+        if let Some(blocked) = &pass.plan.blocked {
+            return Report::blocked(blocked, pass.observed.arn().map(str::to_owned));
+        }
+        let corrected: Vec<Drift> = if pass.applied.is_empty() {
+            vec![]
+        } else {
+            pass.plan.drift.iter().filter(|d| !pass.remaining.iter().any(|r| r.field == d.field)).cloned().collect()
+        };
+        let mut conditions = vec![];
+        let mut notices = vec![];
+        if pass.failures.is_empty() {
+            conditions.push(condition(ConditionType::Ready, Some(true), Reason::Reconciled, "the trail is managed by this policy"));
+        } else {
+            let message = pass.failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            conditions.push(condition(ConditionType::Ready, Some(false), pass.failures[0].failure, message));
+        }
+        if pass.remaining.is_empty() {
+            conditions.push(condition(ConditionType::Synced, Some(true), Reason::InSync, "the trail matches the policy"));
+        } else {
+            let mode = if pass.audit { "audit mode: " } else { "" };
+            let message = format!("{mode}{} setting(s) differ: {}", pass.remaining.len(), describe(&pass.remaining));
+            conditions.push(condition(ConditionType::Synced, Some(false), Reason::DriftDetected, message));
+        }
+        conditions.push(match pass.trail.map(|t| t.status.is_logging) {
+            Some(true) => condition(ConditionType::Logging, Some(true), Reason::Logging, "the trail is logging"),
+            Some(false) => condition(ConditionType::Logging, Some(false), Reason::NotLogging, "the trail is not logging"),
+            None => condition(ConditionType::Logging, None, Reason::TrailAbsent, "the trail does not exist"),
+        });
+        let findings = match &pass.checks {
+            Some(checks) => {
+                let (compliant, message) = verdict_of(checks);
+                let reason = match compliant {
+                    Some(true) => Reason::ChecksPass,
+                    Some(false) => Reason::ChecksFailing,
+                    None => Reason::ChecksUnknown,
+                };
+                conditions.push(condition(ConditionType::Compliant, compliant, reason, message));
+                checks.clone()
+            }
+            None => {
+                conditions.push(not_judged());
+                vec![]
+            }
+        };
+        if pass.audit && !pass.plan.drift.is_empty() {
+            notices.push(Notice {
+                severity: Severity::Warning,
+                reason: Reason::DriftObserved.into(),
+                action: "Audit",
+                note: format!("audit mode, nothing changed: {}", describe(&pass.plan.drift)),
+            });
+        }
+        notices.extend(remediation_notices(&pass, &corrected));
+        for failure in &pass.failures {
+            notices.push(Notice {
+                severity: Severity::Warning,
+                reason: failure.failure.name(),
+                action: failure.stage.name(),
+                note: failure.to_string(),
+            });
+        }
+        Report {
+            trail_arn: pass.trail.map(|t| t.arn().to_owned()).or_else(|| pass.observed.arn().map(str::to_owned)),
+            is_logging: pass.trail.map(|t| t.status.is_logging),
+            delivery: pass.trail.map(|t| t.status.delivery.clone()),
+            drift: pass.remaining,
+            corrected,
+            applied: pass.applied,
+            failures: pass.failures,
+            findings,
+            conditions,
+            notices,
+        }
+    }
+
+    pub fn condition(&self, type_: ConditionType) -> Option<&ConditionState> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+fn remediation_notices(pass: &PassResult<'_>, corrected: &[Drift]) -> Vec<Notice> {
+    let done = |name: &str| pass.applied.iter().any(|w| w.operation == name);
+    let mut notices = vec![];
+    if done("CreateTrail") {
+        let (reason, what) =
+            if pass.had_trail { (Reason::TrailRecreated, "recreated after it was deleted") } else { (Reason::TrailCreated, "created") };
+        let names = pass.applied.iter().map(|w| w.operation).collect::<Vec<_>>().join(", ");
+        notices.push(Notice { severity: Severity::Normal, reason: reason.into(), action: "CreateTrail", note: format!("trail {what}: {names}") });
+    }
+    let edited = !done("CreateTrail");
+    if edited && done("AdoptTrail") {
+        notices.push(Notice {
+            severity: Severity::Normal,
+            reason: Reason::TrailAdopted.into(),
+            action: "AdoptTrail",
+            note: "existing trail adopted and tagged as managed by this policy".into(),
+        });
+    }
+    if edited && done("StartLogging") {
+        notices.push(Notice {
+            severity: Severity::Normal,
+            reason: Reason::LoggingRestarted.into(),
+            action: "StartLogging",
+            note: "logging was stopped; restarted".into(),
+        });
+    }
+    let settings: Vec<&Drift> = corrected.iter().filter(|d| d.field != "logging").collect();
+    if edited && !settings.is_empty() {
+        let note = settings.iter().map(|d| format!("{}: {} -> {}", d.field, d.observed, d.desired)).collect::<Vec<_>>().join("; ");
+        notices.push(Notice { severity: Severity::Normal, reason: Reason::DriftCorrected.into(), action: "Correct", note });
+    }
+    let fixes: Vec<&str> = pass
+        .applied
+        .iter()
+        .filter(|w| matches!(w.stage, Stage::BucketPosture | Stage::KeyPosture))
+        .map(|w| w.operation)
+        .collect();
+    if !fixes.is_empty() {
+        notices.push(Notice {
+            severity: Severity::Normal,
+            reason: Reason::PostureCorrected.into(),
+            action: "Correct",
+            note: fixes.join(", "),
+        });
+    }
+    notices
+}
+
+#[cfg(test)]
+mod tests;

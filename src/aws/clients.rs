@@ -1,0 +1,91 @@
+//! One set of service clients per [`Scope`]: the scope's region and, for a scope that
+//! names a role, credentials from STS AssumeRole. Every client records its calls.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::region::Region;
+use tokio::sync::Mutex;
+use trailwarden_core::Scope;
+
+use super::CallLog;
+use super::calls::RecordCalls;
+
+/// The clients of one scope. Cloning is cheap: each client is a shared handle.
+#[derive(Clone)]
+pub(super) struct Clients {
+    pub(super) config: SdkConfig,
+    pub(super) cloudtrail: aws_sdk_cloudtrail::Client,
+    pub(super) kms: aws_sdk_kms::Client,
+    pub(super) s3: aws_sdk_s3::Client,
+    pub(super) sns: aws_sdk_sns::Client,
+    pub(super) sts: aws_sdk_sts::Client,
+}
+
+/// A service as errors name it, and which of a scope's clients calls it.
+pub(super) struct Service<C> {
+    pub(super) name: &'static str,
+    pub(super) client: fn(&Clients) -> C,
+}
+
+/// Builds each scope's clients once and keeps them.
+pub(super) struct ClientCache {
+    base: SdkConfig,
+    /// S3 addressed by path rather than host name, as emulators behind an endpoint override need.
+    s3_path_style: bool,
+    calls: CallLog,
+    by_scope: Mutex<HashMap<Scope, Clients>>,
+}
+
+impl ClientCache {
+    pub(super) fn new(base: SdkConfig, s3_path_style: bool, calls: CallLog) -> Self {
+        ClientCache { base, s3_path_style, calls, by_scope: Mutex::default() }
+    }
+
+    pub(super) async fn get(&self, scope: &Scope) -> Clients {
+        // Held while building, so concurrent first calls of a scope assume its role once.
+        let mut by_scope = self.by_scope.lock().await;
+        if let Some(clients) = by_scope.get(scope) {
+            return clients.clone();
+        }
+        let clients = self.build(scope).await;
+        by_scope.insert(scope.clone(), clients.clone());
+        clients
+    }
+
+    async fn build(&self, scope: &Scope) -> Clients {
+        let region = Region::new(scope.region.clone());
+        let mut builder = self.base.to_builder();
+        builder.set_region(Some(region.clone()));
+        if let Some(role_arn) = &scope.role_arn {
+            let mut provider =
+                aws_config::sts::AssumeRoleProvider::builder(role_arn).session_name("trailwarden").region(region);
+            if let Some(external_id) = &scope.external_id {
+                provider = provider.external_id(external_id);
+            }
+            let provider = provider.configure(&self.base).build().await;
+            // The provider's own STS client does not pass through our interceptor; the
+            // role is assumed for this scope's calls, so record that here.
+            self.calls.count("STS", "AssumeRole");
+            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
+        }
+        let config = builder.build();
+        let record = || RecordCalls(self.calls.clone());
+        Clients {
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
+                aws_sdk_cloudtrail::config::Builder::from(&config).interceptor(record()).build(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&config).interceptor(record()).build()),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(self.s3_path_style)
+                    .interceptor(record())
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&config).interceptor(record()).build()),
+            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(record()).build()),
+            config,
+        }
+    }
+}

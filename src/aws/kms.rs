@@ -1,0 +1,67 @@
+//! KMS: the trail key's ARN and posture facts, and its corrections.
+
+use trailwarden_core::Scope;
+use trailwarden_core::posture::key::{KeyFacts, KeyFix};
+
+use super::clients::Service;
+use super::error::fact;
+use super::sdk::SdkAws;
+use super::{AwsError, AwsResult, ErrorKind};
+
+const KMS: Service<aws_sdk_kms::Client> = Service { name: "KMS", client: |c| c.kms.clone() };
+
+/// The key policy KMS keeps; keys have no other.
+const POLICY_NAME: &str = "default";
+
+/// `key` may be an alias, a key id or an ARN; the facts name the key by its ARN.
+pub(super) async fn describe_key(aws: &SdkAws, scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
+    let operation = "DescribeKey";
+    let described = aws.call(scope, &KMS, operation, |kms| kms.describe_key().key_id(key).send()).await?;
+    let Some(meta) = described.key_metadata else {
+        return Err(AwsError {
+            service: KMS.name,
+            operation,
+            kind: ErrorKind::KeyNotFound,
+            code: "NoKeyMetadata".into(),
+            message: format!("DescribeKey returned nothing for {key}"),
+        });
+    };
+    // The rotation and policy APIs take a key id or ARN, never an alias.
+    let arn = meta.arn().unwrap_or(key).to_owned();
+    let rotation_enabled = fact(
+        aws.call(scope, &KMS, "GetKeyRotationStatus", |kms| kms.get_key_rotation_status().key_id(&arn).send())
+            .await
+            .map(|o| o.key_rotation_enabled()),
+        None,
+    );
+    let policy = fact(
+        aws.call(scope, &KMS, "GetKeyPolicy", |kms| kms.get_key_policy().key_id(&arn).policy_name(POLICY_NAME).send())
+            .await
+            .map(|o| o.policy().unwrap_or_default().to_owned()),
+        None,
+    );
+    Ok(KeyFacts {
+        state: meta.key_state().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeyState".into()),
+        spec: meta.key_spec().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeySpec".into()),
+        arn,
+        rotation_enabled,
+        policy,
+    })
+}
+
+/// Carries out one correction, through the KMS operation the fix names.
+pub(super) async fn fix_key(aws: &SdkAws, scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
+    let operation = fix.name();
+    match fix {
+        KeyFix::EnableKeyRotation => {
+            aws.call(scope, &KMS, operation, |kms| kms.enable_key_rotation().key_id(key_arn).send()).await?;
+        }
+        KeyFix::PutKeyPolicy(document) => {
+            aws.call(scope, &KMS, operation, |kms| {
+                kms.put_key_policy().key_id(key_arn).policy_name(POLICY_NAME).policy(document).send()
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}

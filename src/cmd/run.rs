@@ -1,0 +1,145 @@
+//! `trailwarden run`: the controller, alone or as one replica behind a leader lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+use trailwarden::api::TrailPolicy;
+use trailwarden::aws::RateLimits;
+use trailwarden::aws::sdk::{AwsOptions, SdkAws};
+use trailwarden::k8s::controller::{self, ControllerOptions};
+use trailwarden::k8s::leader::{LeaderElector, LeaseConfig};
+use trailwarden::ops::http::{self, Readiness};
+use trailwarden::ops::metrics::Metrics;
+
+use crate::{LogFormat, RunArgs};
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Resolves once `stop` turns true.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let metrics = Metrics::new();
+    let readiness = Arc::new(Readiness::default());
+    tokio::spawn(http::serve(args.http_addr, metrics.clone(), readiness.clone()).await?);
+
+    let client = kube::Client::try_default().await?;
+    let port = SdkAws::new(AwsOptions {
+        endpoint_url: args.aws_endpoint_url,
+        max_attempts: args.aws_max_attempts,
+        rate_limits: RateLimits {
+            reads_per_second: args.aws_reads_per_second,
+            writes_per_second: args.aws_writes_per_second,
+        },
+        metrics: Some(metrics.aws.clone()),
+    })
+    .await;
+    let instance = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "trailwarden".into());
+    let options = ControllerOptions {
+        label_selector: args.selector,
+        instance: instance.clone(),
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+
+    if !args.leader_election {
+        metrics.leader.set(1);
+        return controller::run(client, port, options, stopped(stop)).await;
+    }
+
+    // A standby is ready once the CRD is served; the leader once its watch has synced.
+    kube::Api::<TrailPolicy>::all(client.clone())
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .context("cannot list TrailPolicies: is the CRD installed?")?;
+    readiness.set(true);
+    let namespace = args
+        .lease_namespace
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".into());
+    let elector = Arc::new(LeaderElector::new(
+        client.clone(),
+        LeaseConfig {
+            name: args.lease_name,
+            namespace,
+            identity: instance,
+            duration: Duration::from_secs(args.lease_duration_seconds.max(2)),
+        },
+    ));
+    info!(lease = %elector.config().name, namespace = %elector.config().namespace, "waiting to become leader");
+    tokio::select! {
+        acquired = elector.acquire() => acquired?,
+        _ = stopped(stop.clone()) => return Ok(()),
+    }
+    metrics.leader.set(1);
+
+    let (lost_tx, lost) = watch::channel(false);
+    let renewer = {
+        let elector = elector.clone();
+        tokio::spawn(async move {
+            let config = elector.config().clone();
+            let mut renewed = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(config.renew_every()).await;
+                match elector.renew().await {
+                    Ok(true) => renewed = tokio::time::Instant::now(),
+                    Ok(false) => break,
+                    Err(e) if renewed.elapsed() < config.duration => warn!(error = %e, "lease renewal failed; retrying"),
+                    Err(e) => {
+                        warn!(error = %e, "could not renew the lease for a whole lease duration");
+                        break;
+                    }
+                }
+            }
+            let _ = lost_tx.send(true);
+        })
+    };
+    let lost_or_stopped = {
+        let (stop, lost) = (stop.clone(), lost.clone());
+        async move {
+            tokio::select! {
+                _ = stopped(stop) => {}
+                _ = stopped(lost) => {}
+            }
+        }
+    };
+    controller::run(client, port, options, lost_or_stopped).await?;
+    renewer.abort();
+    metrics.leader.set(0);
+    if *lost.borrow() {
+        anyhow::bail!("lost the leader lease; exiting so a restart rejoins as a standby");
+    }
+    elector.release().await?;
+    Ok(())
+}
+

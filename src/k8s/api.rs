@@ -1,0 +1,520 @@
+//! The `TrailPolicy` custom resource (`trailwarden.dev/v1alpha1`): what a user declares
+//! about one CloudTrail trail, and what trailwarden reports back.
+//!
+//! Admission-time validation lives here too, as OpenAPI constraints and CEL rules, so a
+//! malformed policy is refused by the API server before the controller ever sees it.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use trailwarden_core::{OWNER_TAG, OWNER_UID_TAG};
+
+/// Finalizer that lets trailwarden honour `deletionPolicy` before a policy disappears.
+pub const FINALIZER: &str = "trailwarden.dev/cleanup";
+
+/// Desired state of one CloudTrail trail.
+// Each printcolumn(...) repeats `type_`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "trailwarden.dev",
+    version = "v1alpha1",
+    kind = "TrailPolicy",
+    plural = "trailpolicies",
+    shortname = "tp",
+    category = "trailwarden",
+    status = "TrailPolicyStatus",
+    doc = "A TrailPolicy declares how one AWS CloudTrail trail must be; trailwarden keeps it that way.",
+    printcolumn(name = "Trail", type_ = "string", json_path = ".status.trailName"),
+    printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(name = "Logging", type_ = "string", json_path = ".status.conditions[?(@.type==\"Logging\")].status"),
+    printcolumn(name = "Synced", type_ = "string", json_path = ".status.conditions[?(@.type==\"Synced\")].status"),
+    printcolumn(name = "Compliant", type_ = "string", json_path = ".status.conditions[?(@.type==\"Compliant\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.trailName) == has(oldSelf.trailName) && (!has(self.trailName) || self.trailName == oldSelf.trailName)")
+        .message("trailName is immutable (it defaults to metadata.name): create a new TrailPolicy to manage another trail"),
+    validation = Rule::new("!(has(self.eventSelectors) && size(self.eventSelectors) > 0 && has(self.advancedEventSelectors) && size(self.advancedEventSelectors) > 0)")
+        .message("eventSelectors and advancedEventSelectors are mutually exclusive: a trail uses one kind or the other")
+)]
+pub struct TrailPolicySpec {
+    /// Name of the trail. Defaults to the policy's metadata.name. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    #[x_kube(
+        validation = Rule::new("size(self) >= 3").message("trailName must be 3 to 128 characters long"),
+        validation = Rule::new("self.matches('^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$')")
+            .message("trailName may hold only letters, digits, '.', '_' and '-', must begin and end with a letter or digit, and may not have two of '.', '_', '-' in a row"),
+        validation = Rule::new("!self.matches('^[0-9]{1,3}([.][0-9]{1,3}){3}$')")
+            .message("trailName must not look like an IP address")
+    )]
+    pub trail_name: Option<String>,
+
+    /// The trail's home region: every write to the trail happens there. Immutable.
+    #[schemars(length(max = 32))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^[a-z]{2}(-[a-z]+)+-[0-9]+$')").message("region must be an AWS region name such as us-east-1"),
+        validation = Rule::new("self == oldSelf").message("region is immutable: create a new TrailPolicy to manage a trail in another region")
+    )]
+    pub region: String,
+
+    /// Act in another AWS account by assuming this role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountRef>,
+
+    /// Enforce corrects drift; Audit only observes and reports, and never writes to AWS.
+    #[serde(default)]
+    pub mode: Mode,
+
+    /// What happens to the trail when this policy is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Whether trailwarden may take over an existing trail it did not create.
+    #[serde(default)]
+    pub adoption: Adoption,
+
+    /// Desired logging state of the trail.
+    #[serde(default = "yes")]
+    pub logging: bool,
+
+    /// Record events in every region.
+    #[serde(default = "yes")]
+    pub multi_region: bool,
+
+    /// Trail for every account of the AWS Organization (from the management or delegated admin account).
+    #[serde(default)]
+    pub organization: bool,
+
+    /// Record events of global services such as IAM.
+    #[serde(default = "yes")]
+    pub include_global_service_events: bool,
+
+    /// Deliver digest files so log files can be proved untampered.
+    #[serde(default = "yes")]
+    pub log_file_validation: bool,
+
+    /// Where the trail delivers its log files.
+    pub s3: S3Destination,
+
+    /// KMS key that encrypts the log files: an alias (alias/name), a key id, or a key or alias ARN.
+    /// Absent means no KMS encryption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(
+        "self.matches('^(alias/[A-Za-z0-9/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})|alias/[A-Za-z0-9/_-]+))$')"
+    ).message("kmsKeyId must be an alias (alias/name), a key id, or a key or alias ARN"))]
+    pub kms_key_id: Option<String>,
+
+    /// SNS topic notified of each log file delivery: a topic name or ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new(
+        "self.matches('^([A-Za-z0-9_-]{1,256}|arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256})$')"
+    ).message("snsTopicName must be an SNS topic name or topic ARN"))]
+    pub sns_topic_name: Option<String>,
+
+    /// Also deliver events to a CloudWatch Logs group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_logs: Option<CloudWatchLogs>,
+
+    /// Basic event selectors (at most 5). Exclusive with advancedEventSelectors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub event_selectors: Vec<EventSelector>,
+
+    /// Advanced event selectors. Exclusive with eventSelectors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500))]
+    pub advanced_event_selectors: Vec<AdvancedEventSelector>,
+
+    /// CloudTrail Insights types to enable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub insights: Vec<InsightType>,
+
+    /// Tags the trail must carry. Tags not named here are left alone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 49))]
+    #[x_kube(
+        validation = Rule::new("self.all(k, !k.startsWith('aws:'))").message("tag keys starting with 'aws:' are reserved by AWS"),
+        validation = Rule::new("self.all(k, !k.startsWith('trailwarden.dev/'))").message("tag keys under trailwarden.dev/ are set by trailwarden itself")
+    )]
+    pub tags: BTreeMap<String, String>,
+
+    /// Requirements on the log bucket and the KMS key.
+    #[serde(default)]
+    pub posture: Posture,
+
+    /// Where to announce each remediation and each newly failing required check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+
+    /// Seconds between two looks at the trail when nothing else prompts one.
+    #[serde(default = "default_resync_seconds")]
+    #[schemars(range(min = 5, max = 86400))]
+    pub resync_seconds: u32,
+}
+
+/// Notifications: one JSON message per remediation or newly failing check. Never sent in
+/// Audit mode, which writes nothing to AWS.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Notify {
+    /// SNS topic to publish to (e.g. one that feeds chat through AWS Chatbot or a Lambda).
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$')")
+        .message("notify.snsTopicArn must be an SNS topic ARN such as arn:aws:sns:us-east-1:111122223333:trail-alerts"))]
+    pub sns_topic_arn: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_resync_seconds() -> u32 {
+    60
+}
+
+const ROLE_ARN_RULE: &str = "self.matches('^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$')";
+
+/// Another AWS account to act in.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRef {
+    /// Role trailwarden assumes (through STS) to manage the trail.
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(ROLE_ARN_RULE).message("account.roleArn must be an IAM role ARN such as arn:aws:iam::111122223333:role/trailwarden"))]
+    pub role_arn: String,
+    /// External id the role's trust policy requires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1224))]
+    #[x_kube(validation = Rule::new("size(self) >= 2 && self.matches('^[A-Za-z0-9+=,.@:/_-]+$')")
+        .message("account.externalId must be 2 to 1224 characters of letters, digits and +=,.@:/_-"))]
+    pub external_id: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Audit,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    #[default]
+    Retain,
+    Delete,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Adoption {
+    #[default]
+    Never,
+    IfTagged,
+    Always,
+}
+
+/// The trail's S3 destination.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Destination {
+    /// Bucket that receives the log files.
+    #[schemars(length(max = 63))]
+    #[x_kube(
+        validation = Rule::new("size(self) >= 3").message("s3.bucketName must be 3 to 63 characters long"),
+        validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]*[a-z0-9]$')")
+            .message("s3.bucketName may hold only lowercase letters, digits, '.' and '-', and must begin and end with a letter or digit"),
+        validation = Rule::new("!self.contains('..')").message("s3.bucketName must not contain two periods in a row"),
+        validation = Rule::new("!self.matches('^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$')").message("s3.bucketName must not look like an IP address"),
+        validation = Rule::new("!(self.startsWith('xn--') || self.startsWith('sthree-') || self.startsWith('amzn-s3-demo-') || self.endsWith('-s3alias') || self.endsWith('--ol-s3') || self.endsWith('.mrap') || self.endsWith('--x-s3') || self.endsWith('--table-s3'))")
+            .message("s3.bucketName uses a prefix or suffix that S3 reserves")
+    )]
+    pub bucket_name: String,
+    /// Key prefix for the log files inside the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200))]
+    pub key_prefix: Option<String>,
+}
+
+/// CloudWatch Logs delivery: CloudTrail takes the group and the role together.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.logGroupArn) == has(self.roleArn)")
+    .message("cloudWatchLogs needs both logGroupArn and roleArn: CloudTrail takes them together"))]
+pub struct CloudWatchLogs {
+    /// ARN of the log group, e.g. arn:aws:logs:us-east-1:111122223333:log-group:cloudtrail:*
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new("self.matches('^arn:aws[a-z-]*:logs:[a-z0-9-]+:[0-9]{12}:log-group:[A-Za-z0-9._/#-]+(:[*])?$')")
+        .message("cloudWatchLogs.logGroupArn must be a log group ARN such as arn:aws:logs:us-east-1:111122223333:log-group:cloudtrail:*"))]
+    pub log_group_arn: Option<String>,
+    /// Role CloudTrail assumes to write to the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(ROLE_ARN_RULE).message("cloudWatchLogs.roleArn must be an IAM role ARN"))]
+    pub role_arn: Option<String>,
+}
+
+/// A basic event selector.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSelector {
+    #[serde(default)]
+    pub read_write_type: ReadWriteType,
+    #[serde(default = "yes")]
+    pub include_management_events: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_management_event_sources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_resources: Vec<DataResource>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadWriteType {
+    ReadOnly,
+    WriteOnly,
+    #[default]
+    All,
+}
+
+/// Data events of one resource type, e.g. AWS::S3::Object with ARN prefixes.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct DataResource {
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// An advanced event selector.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvancedEventSelector {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[schemars(length(min = 1))]
+    pub field_selectors: Vec<AdvancedFieldSelector>,
+}
+
+/// One condition of an advanced event selector.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvancedFieldSelector {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub equals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub starts_with: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ends_with: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_equals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_starts_with: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_ends_with: Vec<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InsightType {
+    ApiCallRateInsight,
+    ApiErrorRateInsight,
+}
+
+/// Requirements on what the trail depends on.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Posture {
+    #[serde(default)]
+    pub bucket: BucketPosture,
+    #[serde(default)]
+    pub kms: KmsPosture,
+}
+
+/// Requirements on the log bucket.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketPosture {
+    /// Let trailwarden fix the bucket, not only report on it.
+    #[serde(default)]
+    pub manage: bool,
+    #[serde(default = "yes")]
+    pub require_public_access_block: bool,
+    #[serde(default = "yes")]
+    pub require_versioning: bool,
+    #[serde(default)]
+    pub require_mfa_delete: bool,
+    #[serde(default = "yes")]
+    pub require_access_logging: bool,
+}
+
+impl Default for BucketPosture {
+    fn default() -> Self {
+        Self {
+            manage: false,
+            require_public_access_block: true,
+            require_versioning: true,
+            require_mfa_delete: false,
+            require_access_logging: true,
+        }
+    }
+}
+
+/// Requirements on the KMS key.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KmsPosture {
+    /// Let trailwarden fix the key, not only report on it.
+    #[serde(default)]
+    pub manage: bool,
+    #[serde(default = "yes")]
+    pub require_rotation: bool,
+}
+
+impl Default for KmsPosture {
+    fn default() -> Self {
+        Self { manage: false, require_rotation: true }
+    }
+}
+
+/// What trailwarden saw and did at its last look.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrailPolicyStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The trail's name as resolved from the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_logging: Option<bool>,
+    /// Ready, Synced, Logging and Compliant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Settings that differed from the spec at the last look.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_remediation: Option<Remediation>,
+    #[serde(default)]
+    pub remediation_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compliance: Vec<ComplianceFinding>,
+}
+
+/// One setting whose observed value differed from the desired one.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    pub field: String,
+    pub desired: String,
+    pub observed: String,
+}
+
+/// The last set of corrections trailwarden made.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Remediation {
+    pub time: Time,
+    pub actions: Vec<String>,
+}
+
+/// Delivery health as reported by CloudTrail's GetTrailStatus.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_delivery_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_delivery_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_digest_delivery_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_digest_delivery_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_cloud_watch_logs_delivery_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_cloud_watch_logs_delivery_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_notification_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_notification_error: Option<String>,
+}
+
+/// The verdict of one posture check.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ComplianceFinding {
+    pub id: String,
+    pub status: CheckStatus,
+    pub controls: Vec<String>,
+    pub message: String,
+    /// Whether the policy asks for this check to pass (a failing required check makes
+    /// the policy not Compliant; the others are reported for information).
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Unknown,
+}
+
+impl TrailPolicySpec {
+    /// The trail's name: `trailName`, or the policy's own name when absent.
+    pub fn effective_trail_name<'a>(&'a self, policy_name: &'a str) -> &'a str {
+        self.trail_name.as_deref().unwrap_or(policy_name)
+    }
+}
+
+/// The CRD as YAML, exactly as `trailwarden crd` prints it and `crds/` holds it.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    serde_yaml::to_string(&TrailPolicy::crd()).expect("the CRD always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_crd_matches_generated() {
+        let committed = include_str!("../../crds/trailpolicy.yaml");
+        assert!(
+            committed == crd_yaml(),
+            "crds/trailpolicy.yaml is stale: regenerate it with `cargo run -- crd > crds/trailpolicy.yaml`"
+        );
+    }
+
+    #[test]
+    fn minimal_spec_takes_documented_defaults() {
+        let spec: TrailPolicySpec =
+            serde_json::from_value(serde_json::json!({"region": "us-east-1", "s3": {"bucketName": "logs"}}))
+                .unwrap();
+        assert_eq!(spec.mode, Mode::Enforce);
+        assert_eq!(spec.deletion_policy, DeletionPolicy::Retain);
+        assert_eq!(spec.adoption, Adoption::Never);
+        assert!(spec.logging && spec.multi_region && spec.include_global_service_events && spec.log_file_validation);
+        assert!(!spec.organization);
+        assert_eq!(spec.resync_seconds, 60);
+        assert_eq!(spec.posture, Posture::default());
+        assert_eq!(spec.effective_trail_name("audit"), "audit");
+    }
+}

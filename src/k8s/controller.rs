@@ -1,0 +1,309 @@
+//! Kubernetes wiring: the kube-rs Controller over TrailPolicies, fed by the trigger
+//! sources; the finalizer that honours `deletionPolicy`; status writes, Events, metrics,
+//! and the requeue and back-off policy. Every decision is made by the pass
+//! ([`crate::pass`]); this module only carries them out.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use jiff::Timestamp;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::{reflector, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, debug, info, info_span, warn};
+use trailwarden_core::report::{Failure, Notice, Report, Severity, StageFailure};
+
+use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
+use super::desired::{InvalidSpec, desired};
+use super::status;
+use crate::aws::AwsPort;
+use crate::ops::http::Readiness;
+use crate::ops::metrics::Metrics;
+use crate::pass::{self, cleanup::CleanupError};
+use crate::triggers::{self, SourceContext};
+
+/// Field manager for the status we write with server-side apply.
+const MANAGER: &str = "trailwarden";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    InvalidSpec(#[from] InvalidSpec),
+    /// The pass ran to its end, but a stage failed (already in the status).
+    #[error("{0}")]
+    Stage(StageFailure),
+    #[error(transparent)]
+    Cleanup(#[from] CleanupError),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Finalizer(Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// Category for logs, Events and metrics.
+    pub fn category(&self) -> Failure {
+        match self {
+            Error::InvalidSpec(_) => Failure::InvalidSpec,
+            Error::Stage(f) => f.failure,
+            Error::Cleanup(e) => e.category(),
+            Error::Kube(_) => Failure::KubernetesApi,
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.category(),
+                _ => Failure::Finalizer,
+            },
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ControllerOptions {
+    /// Only watch TrailPolicies with these labels (e.g. to shard, or to isolate tests).
+    pub label_selector: Option<String>,
+    /// This replica's name in Events (the pod name in a cluster).
+    pub instance: String,
+    pub metrics: Metrics,
+    /// Set once the CRD is served and the watch has listed every policy.
+    pub readiness: Arc<Readiness>,
+}
+
+struct Context<P> {
+    client: Client,
+    port: P,
+    recorder: Recorder,
+    metrics: Metrics,
+    policies: reflector::Store<TrailPolicy>,
+    /// Consecutive failures per policy uid, for exponential back-off.
+    failures: Mutex<HashMap<String, u32>>,
+    /// When drift was first seen per policy uid, until it is corrected (heal time).
+    drift_seen: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+/// Runs the controller until `shutdown` completes.
+pub async fn run<P: AwsPort>(
+    client: Client,
+    port: P,
+    options: ControllerOptions,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let policies = Api::<TrailPolicy>::all(client.clone());
+    policies
+        .list(&ListParams::default().limit(1))
+        .await
+        .context("cannot list TrailPolicies: is the CRD installed (`trailwarden crd | kubectl apply -f -`) and may we read it?")?;
+    let mut watch = watcher::Config::default();
+    if let Some(selector) = &options.label_selector {
+        watch = watch.labels(selector);
+    }
+    let reporter = Reporter { controller: "trailwarden".into(), instance: Some(options.instance.clone()) };
+    let (reader, writer) = reflector::store();
+    let context = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        port,
+        metrics: options.metrics.clone(),
+        policies: reader.clone(),
+        failures: Mutex::default(),
+        drift_seen: Mutex::default(),
+    });
+    info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
+    let readiness = options.readiness.clone();
+    let synced = reader.clone();
+    tokio::spawn(async move {
+        // The Controller waits on the same store; with two waiters one wake-up can be
+        // lost (seen with kube-runtime 5.0), so look again every second.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), synced.wait_until_ready()).await {
+                Err(_elapsed) => continue,
+                Ok(Ok(())) => {
+                    info!("watch synced; ready");
+                    readiness.set(true);
+                }
+                Ok(Err(e)) => warn!(error = %e, "watch never synced"),
+            }
+            break;
+        }
+    });
+    let sources = SourceContext {
+        client: context.client.clone(),
+        policies: reader.clone(),
+        label_selector: options.label_selector.clone(),
+    };
+    let mut controller = Controller::for_stream(triggers::policy::changes(policies, watch, writer), reader);
+    for requests in triggers::sources(&sources) {
+        controller = controller.reconcile_on(requests);
+    }
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_policy, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((policy, _)) => debug!(policy = %policy.name, "reconciled"),
+                Err(e) => debug!(error = %e, "reconcile failed"),
+            }
+        })
+        .await;
+    info!("controller stopped");
+    Ok(())
+}
+
+async fn reconcile_policy<P: AwsPort>(policy: Arc<TrailPolicy>, ctx: Arc<Context<P>>) -> Result<Action, Error> {
+    let api = Api::<TrailPolicy>::all(ctx.client.clone());
+    let span = info_span!("reconcile", policy = %policy.name_any(), region = %policy.spec.region);
+    finalizer(&api, FINALIZER, policy, |event| async {
+        match event {
+            Finalizer::Apply(policy) => apply(&policy, &ctx).await,
+            Finalizer::Cleanup(policy) => cleanup(&policy, &ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let desired = match desired(policy) {
+        Ok(desired) => desired,
+        Err(e) => {
+            let note = e.to_string();
+            publish(ctx, policy, &[Notice { severity: Severity::Warning, reason: Failure::InvalidSpec.name(), action: "Reconcile", note }]).await;
+            write_status(ctx, policy, &status::failed(policy, Failure::InvalidSpec.name(), &e.to_string(), Timestamp::now())).await?;
+            return Err(e.into());
+        }
+    };
+    let trail_name = desired.trail_name.clone();
+    let account = desired.scope.role_account().unwrap_or("self").to_owned();
+    let history = status::history(policy.status.as_ref());
+    let report = pass::run(&ctx.port, desired, &history, Timestamp::now()).await;
+    let healed_after = heal_time(ctx, policy, &report, started);
+    ctx.metrics.reconcile.observe(&policy.name_any(), &report, started.elapsed().as_secs_f64(), healed_after);
+    ctx.metrics.policies.set(ctx.policies.state().len() as i64);
+    log(&report, &account, started);
+    // Events first: they are the other record, so they go out even when the status
+    // cannot be written, and whoever sees the status change finds its Events already there.
+    publish(ctx, policy, &report.notices).await;
+    write_status(ctx, policy, &status::status(policy, &trail_name, &report, Timestamp::now())).await?;
+    if let Some(failure) = report.failures.into_iter().next() {
+        return Err(Error::Stage(failure));
+    }
+    ctx.failures.lock().expect("failures lock").remove(&policy.uid().unwrap_or_default());
+    let seed = policy.uid().unwrap_or_default();
+    Ok(Action::requeue(triggers::resync::next_resync(policy.spec.resync_seconds, &seed, Timestamp::now())))
+}
+
+fn log(report: &Report, account: &str, started: std::time::Instant) {
+    let trail_arn = report.trail_arn.as_deref().unwrap_or("");
+    let actions: Vec<&str> = report.applied.iter().map(|w| w.operation).collect();
+    let drift: Vec<&str> = report.drift.iter().map(|d| d.field.as_str()).collect();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    for failure in &report.failures {
+        warn!(trail_arn, account, stage = failure.stage.name(), reason = failure.failure.name(), error = %failure.message, "stage failed");
+    }
+    if !actions.is_empty() {
+        info!(trail_arn, account, ?actions, elapsed_ms, "trail remediated");
+    } else if !drift.is_empty() {
+        info!(trail_arn, account, ?drift, "drift observed, not corrected");
+    } else {
+        debug!(trail_arn, account, elapsed_ms, "reconcile finished");
+    }
+}
+
+async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Action, Error> {
+    let desired = desired(policy)?;
+    let done = pass::cleanup(&ctx.port, &desired).await?;
+    info!(outcome = ?done, deletion_policy = ?policy.spec.deletion_policy, "policy deleted");
+    publish(ctx, policy, &[done.notice()]).await;
+    let checks: Vec<String> = policy.status.iter().flat_map(|s| s.compliance.iter().map(|c| c.id.clone())).collect();
+    ctx.metrics.reconcile.forget(&policy.name_any(), &checks);
+    ctx.drift_seen.lock().expect("drift lock").remove(&policy.uid().unwrap_or_default());
+    Ok(Action::await_change())
+}
+
+/// Seconds from when this policy's drift was first seen to now, when this pass corrected
+/// all of it. Drift that persists (audit mode, AWS refusing) keeps its first-seen time.
+fn heal_time<P>(ctx: &Context<P>, policy: &TrailPolicy, report: &Report, now: std::time::Instant) -> Option<f64> {
+    let uid = policy.uid().unwrap_or_default();
+    let mut seen = ctx.drift_seen.lock().expect("drift lock");
+    if report.drift.is_empty() && report.corrected.is_empty() {
+        seen.remove(&uid);
+        return None;
+    }
+    let first = *seen.entry(uid.clone()).or_insert(now);
+    if report.drift.is_empty() {
+        seen.remove(&uid);
+        return Some(first.elapsed().as_secs_f64());
+    }
+    None
+}
+
+async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: &TrailPolicyStatus) -> Result<(), Error> {
+    let api = Api::<TrailPolicy>::all(ctx.client.clone());
+    let body = json!({
+        "apiVersion": "trailwarden.dev/v1alpha1",
+        "kind": "TrailPolicy",
+        "status": status,
+    });
+    api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)).await?;
+    Ok(())
+}
+
+async fn publish<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) {
+    let reference = policy.object_ref(&());
+    for notice in notices {
+        let event = Event {
+            type_: match notice.severity {
+                Severity::Normal => EventType::Normal,
+                Severity::Warning => EventType::Warning,
+            },
+            reason: notice.reason.into(),
+            note: Some(notice.note.chars().take(1000).collect()),
+            action: notice.action.into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            warn!(error = %e, reason = notice.reason, "could not publish event");
+        }
+    }
+}
+
+/// Exponential back-off per policy: 2 s, 4 s, 8 s … capped at 5 minutes, so a refusing
+/// AWS is retried without ever hot-looping.
+fn error_policy<P>(policy: Arc<TrailPolicy>, error: &Error, ctx: Arc<Context<P>>) -> Action {
+    let failures = {
+        let mut map = ctx.failures.lock().expect("failures lock");
+        let n = map.entry(policy.uid().unwrap_or_default()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = backoff(failures);
+    warn!(policy = %policy.name_any(), reason = error.category().name(), error = %error, failures, retry_in_s = delay.as_secs(), "will retry");
+    Action::requeue(delay)
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(failures.min(16)).min(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(2), Duration::from_secs(4));
+        assert_eq!(backoff(8), Duration::from_secs(256));
+        assert_eq!(backoff(9), Duration::from_secs(300));
+        assert_eq!(backoff(100), Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,164 @@
+//! `Report → TrailPolicyStatus`: the one place the domain's report becomes the CRD's
+//! status — conditions with their transition times, the remediation record, delivery
+//! and findings in the CRD's wire types.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use strum::IntoEnumIterator;
+use trailwarden_core::posture::{Check, CheckStatus};
+use trailwarden_core::report::{ConditionState, ConditionType, Report};
+use trailwarden_core::trail::Delivery;
+
+use super::api::{self, TrailPolicy, TrailPolicyStatus};
+use crate::pass::History;
+
+/// What the next pass needs to remember from this status.
+pub fn history(status: Option<&TrailPolicyStatus>) -> History {
+    let Some(status) = status else { return History::default() };
+    History {
+        had_trail: status.trail_arn.is_some(),
+        failing_before: status
+            .compliance
+            .iter()
+            .filter(|f| f.required && f.status == api::CheckStatus::Fail)
+            .map(|f| f.id.clone())
+            .collect(),
+    }
+}
+
+/// The status after a pass: the previous one carried forward with this report applied.
+pub fn status(policy: &TrailPolicy, trail_name: &str, report: &Report, now: Timestamp) -> TrailPolicyStatus {
+    let generation = policy.metadata.generation;
+    let mut s = policy.status.clone().unwrap_or_default();
+    s.observed_generation = generation;
+    s.trail_name = Some(trail_name.to_owned());
+    s.home_region = Some(policy.spec.region.clone());
+    s.last_reconcile_time = Some(Time(now));
+    if report.trail_arn.is_some() {
+        s.trail_arn = report.trail_arn.clone();
+    }
+    s.is_logging = report.is_logging;
+    if let Some(delivery) = &report.delivery {
+        s.delivery = Some(self::delivery(delivery));
+    }
+    s.drift = report.drift.iter().map(drift).collect();
+    s.compliance = report.findings.iter().map(finding).collect();
+    if !report.applied.is_empty() {
+        s.remediation_count += 1;
+        s.last_remediation = Some(api::Remediation {
+            time: Time(now),
+            actions: report.applied.iter().map(|w| w.operation.to_owned()).collect(),
+        });
+    }
+    for condition in &report.conditions {
+        set_condition(&mut s, condition, generation, now);
+    }
+    s
+}
+
+/// The status when the pass could not even start (the spec is unusable, the API refused).
+pub fn failed(policy: &TrailPolicy, reason: &'static str, message: &str, now: Timestamp) -> TrailPolicyStatus {
+    let generation = policy.metadata.generation;
+    let mut s = policy.status.clone().unwrap_or_default();
+    s.observed_generation = generation;
+    s.last_reconcile_time = Some(Time(now));
+    s.is_logging = None;
+    let state = |type_, status| ConditionState { type_, status, reason, message: message.to_owned() };
+    set_condition(&mut s, &state(ConditionType::Ready, Some(false)), generation, now);
+    for type_ in [ConditionType::Synced, ConditionType::Logging, ConditionType::Compliant] {
+        set_condition(&mut s, &state(type_, None), generation, now);
+    }
+    s
+}
+
+fn drift(d: &trailwarden_core::Drift) -> api::Drift {
+    api::Drift { field: d.field.clone(), desired: d.desired.clone(), observed: d.observed.clone() }
+}
+
+fn finding(c: &Check) -> api::ComplianceFinding {
+    api::ComplianceFinding {
+        id: c.id.to_owned(),
+        status: match c.status {
+            CheckStatus::Pass => api::CheckStatus::Pass,
+            CheckStatus::Fail => api::CheckStatus::Fail,
+            CheckStatus::Unknown => api::CheckStatus::Unknown,
+        },
+        controls: c.controls.iter().map(|c| (*c).to_owned()).collect(),
+        message: c.message.clone(),
+        required: c.required,
+    }
+}
+
+fn delivery(d: &Delivery) -> api::Delivery {
+    let t = |t: &Option<Timestamp>| t.map(Time);
+    api::Delivery {
+        latest_delivery_time: t(&d.latest_delivery_time),
+        latest_delivery_error: d.latest_delivery_error.clone(),
+        latest_digest_delivery_time: t(&d.latest_digest_delivery_time),
+        latest_digest_delivery_error: d.latest_digest_delivery_error.clone(),
+        latest_cloud_watch_logs_delivery_time: t(&d.latest_cloud_watch_logs_delivery_time),
+        latest_cloud_watch_logs_delivery_error: d.latest_cloud_watch_logs_delivery_error.clone(),
+        latest_notification_time: t(&d.latest_notification_time),
+        latest_notification_error: d.latest_notification_error.clone(),
+    }
+}
+
+/// Sets a condition, keeping its transition time when its status did not change.
+pub fn set_condition(status: &mut TrailPolicyStatus, state: &ConditionState, generation: Option<i64>, now: Timestamp) {
+    let type_: &'static str = state.type_.into();
+    let value = match state.status {
+        Some(true) => "True",
+        Some(false) => "False",
+        None => "Unknown",
+    };
+    let transition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == value)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    status.conditions.retain(|c| c.type_ != type_);
+    status.conditions.push(Condition {
+        type_: type_.to_owned(),
+        status: value.to_owned(),
+        reason: state.reason.to_owned(),
+        message: state.message.chars().take(32_000).collect(),
+        observed_generation: generation,
+        last_transition_time: transition,
+    });
+    let order = |t: &str| ConditionType::iter().position(|c| <&str>::from(c) == t).unwrap_or(usize::MAX);
+    status.conditions.sort_by_key(|c| order(&c.type_));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(status: Option<bool>, reason: &'static str) -> ConditionState {
+        ConditionState { type_: ConditionType::Ready, status, reason, message: "m".into() }
+    }
+
+    #[test]
+    fn condition_keeps_transition_time_while_status_holds() {
+        let t0 = Timestamp::from_second(1_000).unwrap();
+        let t1 = Timestamp::from_second(2_000).unwrap();
+        let mut status = TrailPolicyStatus::default();
+        set_condition(&mut status, &ready(Some(true), "Reconciled"), Some(1), t0);
+        set_condition(&mut status, &ready(Some(true), "Reconciled"), Some(2), t1);
+        assert_eq!(status.conditions[0].last_transition_time, Time(t0));
+        set_condition(&mut status, &ready(Some(false), "NotOwned"), Some(2), t1);
+        assert_eq!(status.conditions[0].last_transition_time, Time(t1));
+        assert_eq!(status.conditions.len(), 1);
+    }
+
+    #[test]
+    fn conditions_are_listed_in_a_stable_order() {
+        let now = Timestamp::from_second(1_000).unwrap();
+        let mut status = TrailPolicyStatus::default();
+        for type_ in [ConditionType::Compliant, ConditionType::Logging, ConditionType::Ready, ConditionType::Synced] {
+            set_condition(&mut status, &ConditionState { type_, status: None, reason: "X", message: String::new() }, None, now);
+        }
+        let types: Vec<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Ready", "Synced", "Logging", "Compliant"]);
+    }
+}

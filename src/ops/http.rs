@@ -1,0 +1,93 @@
+//! `/metrics`, `/healthz` and `/readyz` on one small HTTP/1 listener.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::{debug, info};
+
+use crate::ops::metrics::Metrics;
+
+/// Whether this replica is ready: the CRD is served and, when leading, the watch has
+/// listed every policy once.
+#[derive(Debug, Default)]
+pub struct Readiness(AtomicBool);
+
+impl Readiness {
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
+fn route(path: &str, metrics: &Metrics, readiness: &Readiness) -> Response<Full<Bytes>> {
+    match path {
+        "/metrics" => respond(StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+        "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" if readiness.get() => respond(StatusCode::OK, "text/plain", "ready\n".into()),
+        "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".into()),
+        _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    }
+}
+
+/// Binds `addr` (so a bad address fails at start-up) and serves until the task is dropped.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Metrics,
+    readiness: Arc<Readiness>,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let listener = TcpListener::bind(addr).await?;
+    info!(addr = %listener.local_addr()?, "serving /metrics /healthz /readyz");
+    Ok(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let (metrics, readiness) = (metrics.clone(), readiness.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let response = route(request.uri().path(), &metrics, &readiness);
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                    debug!(error = %e, "http connection ended");
+                }
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readyz_follows_readiness_and_metrics_render() {
+        let metrics = Metrics::new();
+        let readiness = Readiness::default();
+        assert_eq!(route("/readyz", &metrics, &readiness).status(), StatusCode::SERVICE_UNAVAILABLE);
+        readiness.set(true);
+        assert_eq!(route("/readyz", &metrics, &readiness).status(), StatusCode::OK);
+        assert_eq!(route("/healthz", &metrics, &readiness).status(), StatusCode::OK);
+        assert_eq!(route("/nope", &metrics, &readiness).status(), StatusCode::NOT_FOUND);
+        assert!(metrics.render().contains("trailwarden_build_info{version=\"0.1.0\"} 1"));
+    }
+}

@@ -1,0 +1,218 @@
+//! Prometheus metrics. Each group registers itself into one registry that `/metrics`
+//! serves; the controller, the reconcile outcome and the AWS port feed them.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use strum::IntoEnumIterator;
+use trailwarden_core::posture::CheckStatus;
+use trailwarden_core::report::{ConditionType, Failure, Report};
+
+const HEAL_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Every collector trailwarden exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub reconcile: ReconcileMetrics,
+    pub aws: AwsMetrics,
+    pub policies: IntGauge,
+    pub leader: IntGauge,
+}
+
+/// What the reconciler did, per outcome, field, action and policy.
+#[derive(Clone)]
+pub struct ReconcileMetrics {
+    reconciles: IntCounterVec,
+    duration: Histogram,
+    errors: IntCounterVec,
+    drift: IntCounterVec,
+    remediations: IntCounterVec,
+    logging: IntGaugeVec,
+    in_sync: IntGaugeVec,
+    compliant: IntGaugeVec,
+    compliance_check: IntGaugeVec,
+    heal: Histogram,
+}
+
+/// Calls to AWS, recorded by the port's interceptor.
+#[derive(Clone)]
+pub struct AwsMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    throttled: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter");
+    registry.register(Box::new(c.clone())).expect("metric registered once");
+    c
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
+    registry.register(Box::new(g.clone())).expect("metric registered once");
+    g
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid gauge");
+    registry.register(Box::new(g.clone())).expect("metric registered once");
+    g
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())).expect("valid histogram");
+    registry.register(Box::new(h.clone())).expect("metric registered once");
+    h
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let reconcile = ReconcileMetrics {
+            reconciles: counter(&r, "trailwarden_reconciles_total", "Reconciles by result (success, error).", &["result"]),
+            duration: histogram(&r, "trailwarden_reconcile_duration_seconds", "Time one reconcile took.", LATENCY_BUCKETS),
+            errors: counter(&r, "trailwarden_reconcile_errors_total", "Failed reconciles by reason.", &["reason"]),
+            drift: counter(&r, "trailwarden_drift_detected_total", "Settings seen to differ from their policy, by field.", &["field"]),
+            remediations: counter(&r, "trailwarden_remediations_total", "AWS corrections made, by action.", &["action"]),
+            logging: gauge_vec(&r, "trailwarden_trail_logging", "1 when the policy's trail is logging.", &["policy"]),
+            in_sync: gauge_vec(&r, "trailwarden_trail_in_sync", "1 when the policy's trail matches it.", &["policy"]),
+            compliant: gauge_vec(&r, "trailwarden_trail_compliant", "1 when every required posture check passes.", &["policy"]),
+            compliance_check: gauge_vec(
+                &r,
+                "trailwarden_compliance_check",
+                "1 when the posture check passes, 0 when it fails (absent when unknown).",
+                &["policy", "check"],
+            ),
+            heal: histogram(
+                &r,
+                "trailwarden_heal_seconds",
+                "From the moment drift was first seen to the moment it was corrected.",
+                HEAL_BUCKETS,
+            ),
+        };
+        let aws = AwsMetrics {
+            requests: counter(
+                &r,
+                "trailwarden_aws_requests_total",
+                "AWS API calls by service, operation and outcome.",
+                &["service", "operation", "outcome"],
+            ),
+            duration: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new("trailwarden_aws_request_duration_seconds", "AWS API call latency, retries included.")
+                        .buckets(LATENCY_BUCKETS.to_vec()),
+                    &["service", "operation"],
+                )
+                .expect("valid histogram");
+                r.register(Box::new(h.clone())).expect("metric registered once");
+                h
+            },
+            throttled: counter(&r, "trailwarden_aws_throttled_total", "AWS calls refused as throttled.", &["service"]),
+        };
+        let policies = gauge(&r, "trailwarden_policies", "TrailPolicies this controller watches.");
+        let leader = gauge(&r, "trailwarden_leader", "1 while this replica holds the leader lease.");
+        // Series that exist from the start, so dashboards and alerts see zeros, not gaps.
+        for result in ["success", "error"] {
+            reconcile.reconciles.with_label_values(&[result]);
+        }
+        for reason in Failure::iter() {
+            reconcile.errors.with_label_values(&[reason.name()]);
+        }
+        for service in ["CloudTrail", "KMS", "S3", "STS"] {
+            aws.throttled.with_label_values(&[service]);
+        }
+        let build = gauge_vec(&r, "trailwarden_build_info", "Build information.", &["version"]);
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Metrics { registry: r, reconcile, aws, policies, leader }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = vec![];
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+impl ReconcileMetrics {
+    /// Records one reconcile: its result, drift, corrections and the policy's state.
+    /// `healed_after` is how long the corrected drift had been known, when it was corrected.
+    /// A state the pass could not establish (Unknown) removes its series rather than
+    /// keeping the last value: an alert on a stale 1 would stay silent while logging is off.
+    pub fn observe(&self, policy: &str, report: &Report, seconds: f64, healed_after: Option<f64>) {
+        self.duration.observe(seconds);
+        match report.failures.first() {
+            None => self.reconciles.with_label_values(&["success"]).inc(),
+            Some(failure) => {
+                self.reconciles.with_label_values(&["error"]).inc();
+                for failure in std::iter::once(failure).chain(report.failures.iter().skip(1)) {
+                    self.errors.with_label_values(&[failure.failure.name()]).inc();
+                }
+            }
+        }
+        for drift in report.corrected.iter().chain(&report.drift) {
+            self.drift.with_label_values(&[drift.field.split('.').next().unwrap_or(&drift.field)]).inc();
+        }
+        for write in &report.applied {
+            self.remediations.with_label_values(&[write.operation]).inc();
+        }
+        if let Some(after) = healed_after {
+            self.heal.observe(after);
+        }
+        for condition in &report.conditions {
+            let gauge = match condition.type_ {
+                ConditionType::Logging => &self.logging,
+                ConditionType::Synced => &self.in_sync,
+                ConditionType::Compliant => &self.compliant,
+                ConditionType::Ready => continue,
+            };
+            match condition.status {
+                Some(value) => gauge.with_label_values(&[policy]).set(i64::from(value)),
+                None => {
+                    let _ = gauge.remove_label_values(&[policy]);
+                }
+            }
+        }
+        for finding in &report.findings {
+            let value = match finding.status {
+                CheckStatus::Pass => 1,
+                CheckStatus::Fail => 0,
+                CheckStatus::Unknown => {
+                    let _ = self.compliance_check.remove_label_values(&[policy, finding.id]);
+                    continue;
+                }
+            };
+            self.compliance_check.with_label_values(&[policy, finding.id]).set(value);
+        }
+    }
+
+    /// Drops a deleted policy's series.
+    pub fn forget(&self, policy: &str, checks: &[String]) {
+        for gauge in [&self.logging, &self.in_sync, &self.compliant] {
+            let _ = gauge.remove_label_values(&[policy]);
+        }
+        for check in checks {
+            let _ = self.compliance_check.remove_label_values(&[policy, check]);
+        }
+    }
+}
+
+impl AwsMetrics {
+    pub fn record(&self, service: &str, operation: &str, outcome: &str, seconds: f64, throttled: bool) {
+        self.requests.with_label_values(&[service, operation, outcome]).inc();
+        self.duration.with_label_values(&[service, operation]).observe(seconds);
+        if throttled {
+            self.throttled.with_label_values(&[service]).inc();
+        }
+    }
+}

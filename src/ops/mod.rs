@@ -1,0 +1,4 @@
+//! Operating the controller: `/metrics`, `/healthz`, `/readyz`, and the Prometheus metrics.
+
+pub mod http;
+pub mod metrics;

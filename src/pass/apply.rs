@@ -1,0 +1,146 @@
+//! Stage `apply`: carry out the plan, logging first, each stage on its own.
+//!
+//! Order (see the design notes): logging is restarted before anything else is attempted
+//! on an existing trail, and waits on nothing that can fail for another reason. Then
+//! trail settings, selectors and Insights, tags, bucket posture and key posture run in
+//! turn; a write that fails is recorded under its stage and the next one still runs.
+//! Only a trail that does not exist (CreateTrail refused) skips the trail's writes.
+//!
+//! The one exception to "logging first" is a trail that must be created: CloudTrail
+//! refuses CreateTrail while the bucket or key policy locks it out, so managed posture
+//! fixes go first then — and their failure still does not stop the attempt to create.
+
+use trailwarden_core::observed::ObservedTrail;
+use trailwarden_core::posture::PostureFacts;
+use trailwarden_core::posture::bucket::BucketFix;
+use trailwarden_core::posture::key::KeyFix;
+use trailwarden_core::report::{Stage, StageFailure, Write};
+use trailwarden_core::{Action, Desired, Observed};
+
+use super::failed;
+use super::observe::Observation;
+use super::plan::Planned;
+use super::resolve::Resolved;
+use crate::aws::{AwsPort, AwsResult, ErrorKind};
+
+/// What the writes of this pass did. Only [`apply`] makes one, so a report can only be
+/// built from writes that were actually attempted.
+pub struct Applied {
+    /// The trail as the successful writes left it (None: there is none).
+    pub(super) trail: Option<ObservedTrail>,
+    /// The bucket and key facts as the successful fixes left them.
+    pub(super) facts: PostureFacts,
+    pub(super) writes: Vec<Write>,
+    pub(super) failures: Vec<StageFailure>,
+}
+
+pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Observation, planned: &Planned) -> Applied {
+    let desired = &resolved.desired;
+    let mut applied = Applied {
+        trail: observation.observed.trail().cloned(),
+        facts: observation.facts.clone(),
+        writes: vec![],
+        failures: resolved.key_error().map(|e| failed(Stage::Resolve, e)).into_iter().collect(),
+    };
+    // Audit mode writes nothing, whatever was planned; a blocked plan plans nothing.
+    if desired.audit() || planned.trail.blocked.is_some() {
+        return applied;
+    }
+    let creates = matches!(observation.observed, Observed::Absent);
+    if creates {
+        if resolved.key_error().is_some_and(|e| e.kind == ErrorKind::KeyNotFound) {
+            // A key known not to exist is never written into a trail (AWS would refuse
+            // it; an emulator might not). The resolve failure already says why.
+            return applied;
+        }
+        fix_posture(port, desired, planned, &mut applied).await;
+    }
+    for action in ordered(&planned.trail.actions, creates) {
+        let stage = action.stage();
+        if stage == Stage::Settings && resolved.key_error().is_some() {
+            // The declared key could not be resolved to the ARN AWS reports: comparing or
+            // writing it now would "correct" a key that may well be right.
+            continue;
+        }
+        let Some(trail) = applied.trail.take() else {
+            if let Action::CreateTrail { name, settings, tags } = action {
+                match port.create_trail(&desired.scope, name, settings, tags).await {
+                    Ok(arn) => {
+                        applied.trail = Some(ObservedTrail::created(name, arn, &desired.scope.region, settings, tags));
+                        applied.writes.push(Write { stage, operation: action.name() });
+                    }
+                    Err(e) => applied.failures.push(failed(stage, &e)),
+                }
+            }
+            // No trail (creation refused): nothing else can be written to it.
+            continue;
+        };
+        match act(port, desired, trail.arn(), action).await {
+            Ok(()) => {
+                applied.trail = Some(trail.after(action));
+                applied.writes.push(Write { stage, operation: action.name() });
+            }
+            Err(e) => {
+                applied.trail = Some(trail);
+                applied.failures.push(failed(stage, &e));
+            }
+        }
+    }
+    if !creates {
+        fix_posture(port, desired, planned, &mut applied).await;
+    }
+    applied
+}
+
+/// The order the trail's actions run in. On an existing trail: by stage, logging first.
+/// On a trail being created, in the plan's order (create, selectors, start logging,
+/// Insights), so a new trail never records a single event under the wrong selectors;
+/// a failed selector write still does not keep logging from starting.
+fn ordered(actions: &[Action], creates: bool) -> Vec<&Action> {
+    const STAGES: [Stage; 5] = [Stage::Trail, Stage::Logging, Stage::Settings, Stage::Selectors, Stage::Tags];
+    let mut ordered: Vec<&Action> = actions.iter().collect();
+    if !creates {
+        ordered.sort_by_key(|a| STAGES.iter().position(|s| *s == a.stage()));
+    }
+    ordered
+}
+
+/// One write to an existing trail, addressed by ARN.
+async fn act<P: AwsPort>(port: &P, desired: &Desired, arn: &str, action: &Action) -> AwsResult<()> {
+    let scope = &desired.scope;
+    match action {
+        Action::CreateTrail { .. } => Ok(()),
+        Action::AdoptTrail { tags } | Action::AddTags(tags) => port.add_tags(scope, arn, tags).await,
+        Action::UpdateTrail(settings) => port.update_trail(scope, arn, settings).await,
+        Action::PutEventSelectors(selectors) => port.put_event_selectors(scope, arn, selectors).await,
+        Action::StartLogging => port.start_logging(scope, arn).await,
+        Action::StopLogging => port.stop_logging(scope, arn).await,
+        Action::PutInsightSelectors(insights) => port.put_insight_selectors(scope, arn, insights).await,
+    }
+}
+
+/// Stages `bucket-posture` and `key-posture`: each fix on its own.
+async fn fix_posture<P: AwsPort>(port: &P, desired: &Desired, planned: &Planned, applied: &mut Applied) {
+    let scope = &desired.scope;
+    for fix in &planned.bucket_fixes {
+        match port.fix_bucket(scope, &desired.settings.bucket, fix).await {
+            Ok(()) => {
+                applied.facts.bucket = applied.facts.bucket.clone().map(|facts| fix.applied_to(facts));
+                applied.writes.push(Write { stage: Stage::BucketPosture, operation: BucketFix::name(fix) });
+            }
+            Err(e) => applied.failures.push(failed(Stage::BucketPosture, &e)),
+        }
+    }
+    let Some(Ok(key)) = applied.facts.key.clone() else { return };
+    for fix in &planned.key_fixes {
+        match port.fix_key(scope, &key.arn, fix).await {
+            Ok(()) => {
+                if let Some(Ok(facts)) = applied.facts.key.take() {
+                    applied.facts.key = Some(Ok(fix.applied_to(facts)));
+                }
+                applied.writes.push(Write { stage: Stage::KeyPosture, operation: KeyFix::name(fix) });
+            }
+            Err(e) => applied.failures.push(failed(Stage::KeyPosture, &e)),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! One policy, one pass, as named stages, each in its own file:
+//!
+//! ```text
+//! resolve  the declared KMS key → its ARN and facts          (a failure is reported, never fatal)
+//! observe  AWS → Observed trail, account, bucket facts         (fatal: nothing known, nothing claimed)
+//! plan     pure: drift, trail actions, posture fixes           (trailwarden_core)
+//! apply    logging first, then each stage on its own           (skipped whole in Audit mode)
+//! report   built from what apply returned (`Applied`), never from the plan
+//! ```
+//!
+//! The pass touches AWS only through the port and knows nothing of Kubernetes: the
+//! controller maps the [`Report`] onto the policy's status and Events.
+
+mod apply;
+pub mod cleanup;
+mod judge;
+mod notify;
+mod observe;
+mod plan;
+mod report;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+use jiff::Timestamp;
+use trailwarden_core::Desired;
+use trailwarden_core::report::{Report, Stage, StageFailure};
+
+use crate::aws::{AwsError, AwsPort};
+
+pub use cleanup::{Cleanup, cleanup};
+pub use judge::{Judgement, judge};
+
+/// What the pass needs to know from before it: the previous status's memory.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// The policy had a trail at its last look (so a missing one was deleted out of band).
+    pub had_trail: bool,
+    /// Ids of the required checks that failed at the last look.
+    pub failing_before: Vec<String>,
+}
+
+/// A failed AWS call, reported under the stage that made it.
+pub(crate) fn failed(stage: Stage, error: &AwsError) -> StageFailure {
+    StageFailure { stage, failure: error.category(), message: error.to_string() }
+}
+
+/// Reconciles one policy against AWS: `resolve → observe → plan → apply → report`, then
+/// announces what changed on the policy's topic.
+pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
+    let resolved = resolve::resolve(port, desired).await;
+    let observation = match observe::observe(port, &resolved).await {
+        Ok(observation) => observation,
+        Err(error) => return Report::unobserved(failed(Stage::Observe, &error)),
+    };
+    let plan = plan::plan(&resolved, &observation);
+    let applied = apply::apply(port, &resolved, &observation, &plan).await;
+    let mut report = report::report(&resolved, &observation, &plan, applied, history, now);
+    notify::announce(port, &resolved.desired, &observation, history, &mut report, now).await;
+    report
+}

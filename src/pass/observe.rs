@@ -1,0 +1,60 @@
+//! Stage `observe`: what the trail, the account and the log bucket look like now, read
+//! with as few calls as possible. DescribeTrails, GetTrailStatus and ListTags are always
+//! needed; selectors and insights are read only when the trail reports custom ones or
+//! the policy declares some.
+
+use trailwarden_core::posture::PostureFacts;
+use trailwarden_core::trail::{Insights, Selectors};
+use trailwarden_core::{Desired, Observed, ObservedTrail};
+
+use super::resolve::Resolved;
+use crate::aws::{AwsPort, AwsResult};
+
+pub struct Observation {
+    pub observed: Observed,
+    /// The account the trail lives in.
+    pub account: String,
+    pub facts: PostureFacts,
+}
+
+impl Observation {
+    /// The trail's ARN: as observed, or as CloudTrail will name it once created.
+    pub fn trail_arn(&self, desired: &Desired) -> String {
+        self.observed.arn().map(str::to_owned).unwrap_or_else(|| desired.expected_trail_arn(&self.account))
+    }
+}
+
+pub async fn observe<P: AwsPort>(port: &P, resolved: &Resolved) -> AwsResult<Observation> {
+    let desired = &resolved.desired;
+    let observed = trail(port, desired).await?;
+    let account = port.account_id(&desired.scope).await?;
+    let bucket = port.describe_bucket(&desired.scope, &desired.settings.bucket).await.map_err(|e| e.to_string());
+    let key = resolved.key.as_ref().map(|k| k.clone().map_err(|e| e.to_string()));
+    Ok(Observation { observed, account, facts: PostureFacts { bucket, key } })
+}
+
+/// The policy's trail as AWS shows it now.
+pub async fn trail<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Observed> {
+    let scope = &desired.scope;
+    let trails = port.describe_trails(scope).await?;
+    let Some(description) = trails.into_iter().find(|t| t.name == desired.trail_name) else {
+        return Ok(Observed::Absent);
+    };
+    if description.home_region != scope.region {
+        return Ok(Observed::Shadow { arn: description.arn, home_region: description.home_region });
+    }
+    let arn = description.arn.as_str();
+    let status = port.get_trail_status(scope, arn).await?;
+    let tags = port.list_tags(scope, arn).await?;
+    let selectors = if description.has_custom_event_selectors || !desired.selectors.is_aws_default() {
+        port.get_event_selectors(scope, arn).await?
+    } else {
+        Selectors::aws_default()
+    };
+    let insights = if description.has_insight_selectors || !desired.insights.is_empty() {
+        port.get_insight_selectors(scope, arn).await?
+    } else {
+        Insights::new()
+    };
+    Ok(Observed::Present(Box::new(ObservedTrail { description, status, selectors, insights, tags })))
+}

@@ -1,0 +1,29 @@
+//! Stage `plan`: the trail's plan (drift and ordered actions) and the posture fixes that
+//! `manage` allows. Pure; the rules live in `trailwarden_core`.
+
+use trailwarden_core::Plan;
+use trailwarden_core::posture::TrailRef;
+use trailwarden_core::posture::bucket::BucketFix;
+use trailwarden_core::posture::key::KeyFix;
+
+use super::observe::Observation;
+use super::resolve::Resolved;
+
+/// Everything the pass means to write.
+pub struct Planned {
+    pub trail: Plan,
+    pub bucket_fixes: Vec<BucketFix>,
+    pub key_fixes: Vec<KeyFix>,
+}
+
+pub fn plan(resolved: &Resolved, observation: &Observation) -> Planned {
+    let desired = &resolved.desired;
+    let trail = trailwarden_core::plan(desired, &observation.observed);
+    let arn = observation.trail_arn(desired);
+    let (bucket_fixes, key_fixes) = if desired.audit() || trail.blocked.is_some() {
+        (vec![], vec![])
+    } else {
+        observation.facts.fixes(desired, TrailRef::new(desired, &arn, &observation.account))
+    };
+    Planned { trail, bucket_fixes, key_fixes }
+}

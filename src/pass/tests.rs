@@ -1,0 +1,247 @@
+//! The pass over the in-memory port: ordering, independent stages, partial failure,
+//! audit mode and adoption, in milliseconds. What only the real apiserver and the
+//! emulator can show stays in `tests/e2e`.
+
+use jiff::Timestamp;
+use trailwarden_core::observed::ObservedTrail;
+use trailwarden_core::posture::bucket::{BucketFacts, BucketPosture};
+use trailwarden_core::posture::key::KeyFacts;
+use trailwarden_core::report::{ConditionType, Report, Stage};
+use trailwarden_core::trail::{Insights, Selectors, Tags, TrailSettings};
+use trailwarden_core::{Adoption, DeletionPolicy, Desired, Mode, OWNER_TAG, Scope};
+
+use super::{History, run};
+use crate::aws::ErrorKind;
+use crate::aws::memory::MemoryAws;
+
+const ACCOUNT: &str = "111122223333";
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn scope() -> Scope {
+    Scope { role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/trailwarden")), external_id: None, region: "us-east-1".into() }
+}
+
+fn desired() -> Desired {
+    Desired {
+        policy_name: "audit".into(),
+        policy_uid: "uid-1".into(),
+        trail_name: "audit".into(),
+        scope: scope(),
+        mode: Mode::Enforce,
+        adoption: Adoption::Never,
+        deletion_policy: DeletionPolicy::Retain,
+        logging: true,
+        settings: TrailSettings {
+            bucket: "logs".into(),
+            key_prefix: None,
+            sns_topic: None,
+            kms_key: None,
+            log_file_validation: true,
+            include_global_service_events: true,
+            multi_region: true,
+            organization: false,
+            cloud_watch_logs: None,
+        },
+        selectors: Selectors::aws_default(),
+        insights: Insights::new(),
+        tags: Tags::from([("team".into(), "security".into())]),
+        posture: Default::default(),
+        notify_topic: None,
+    }
+}
+
+fn bucket() -> BucketFacts {
+    BucketFacts {
+        name: "logs".into(),
+        region: "us-east-1".into(),
+        public_access_block: Ok([true; 4]),
+        policy: Ok(None),
+        public_acl_grantees: Ok(vec![]),
+        versioning_enabled: Ok(true),
+        mfa_delete_enabled: Ok(false),
+        access_log_target: Ok(Some("access-logs".into())),
+    }
+}
+
+fn key() -> KeyFacts {
+    KeyFacts {
+        arn: KEY_ARN.into(),
+        state: Ok("Enabled".into()),
+        spec: Ok("SYMMETRIC_DEFAULT".into()),
+        rotation_enabled: Ok(true),
+        policy: Ok(r#"{"Statement": []}"#.into()),
+    }
+}
+
+/// The trail exactly as `d` declares it, ours, in the given logging state.
+fn trail(d: &Desired, logging: bool) -> ObservedTrail {
+    let arn = d.expected_trail_arn(ACCOUNT);
+    let mut t = ObservedTrail::created(&d.trail_name, arn, &d.scope.region, &d.settings, &d.all_tags());
+    t.status.is_logging = logging;
+    t
+}
+
+fn aws_with(t: Option<ObservedTrail>) -> MemoryAws {
+    let aws = MemoryAws::new().with_bucket(bucket()).with_key(Some("alias/cloudtrail"), key());
+    if let Some(t) = t {
+        aws.put_trail(&scope(), t);
+    }
+    aws
+}
+
+async fn pass(aws: &MemoryAws, d: Desired) -> Report {
+    run(aws, d, &History { had_trail: true, failing_before: vec![] }, Timestamp::now()).await
+}
+
+fn condition(report: &Report, type_: ConditionType) -> (Option<bool>, &'static str) {
+    let c = report.condition(type_).expect("condition");
+    (c.status, c.reason)
+}
+
+fn stages(report: &Report) -> Vec<Stage> {
+    report.failures.iter().map(|f| f.stage).collect()
+}
+
+#[tokio::test]
+async fn a_deleted_trail_is_recreated_then_logging_started() {
+    let aws = aws_with(None);
+    let report = pass(&aws, desired()).await;
+    assert_eq!(aws.writes(), ["CreateTrail", "StartLogging"]);
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(true), "Logging"));
+    assert_eq!(condition(&report, ConditionType::Synced), (Some(true), "InSync"));
+    assert_eq!(report.notices[0].reason, "TrailRecreated");
+    assert!(aws.trail(&scope(), "audit").expect("created").status.is_logging);
+}
+
+#[tokio::test]
+async fn an_in_sync_trail_costs_no_write() {
+    let aws = aws_with(Some(trail(&desired(), true)));
+    let report = pass(&aws, desired()).await;
+    assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(true), "Reconciled"));
+    assert!(report.notices.is_empty(), "{:?}", report.notices);
+}
+
+#[tokio::test]
+async fn logging_is_restored_although_the_key_cannot_be_described() {
+    let mut d = desired();
+    d.settings.kms_key = Some("alias/cloudtrail".into());
+    let mut resolved = d.clone();
+    resolved.settings.kms_key = Some(KEY_ARN.into());
+    let aws = aws_with(Some(trail(&resolved, false)));
+    aws.fail("DescribeKey", ErrorKind::AccessDenied);
+    let report = pass(&aws, d).await;
+    assert_eq!(aws.writes(), ["StartLogging"], "settings wait for the key; logging does not");
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(true), "Logging"));
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "AccessDenied"));
+    assert_eq!(stages(&report), [Stage::Resolve]);
+    assert!(report.condition(ConditionType::Ready).unwrap().message.starts_with("resolve: KMS.DescribeKey"));
+}
+
+#[tokio::test]
+async fn a_refused_update_stops_neither_logging_nor_selectors_nor_tags() {
+    let d = desired();
+    let mut t = trail(&d, false);
+    t.description.settings.log_file_validation = false;
+    t.tags.insert("team".into(), "someone-else".into());
+    t.selectors = Selectors::Basic(vec![]);
+    t.description.has_custom_event_selectors = true;
+    let aws = aws_with(Some(t));
+    aws.fail("UpdateTrail", ErrorKind::Invalid);
+    let report = pass(&aws, d).await;
+    assert_eq!(aws.writes(), ["StartLogging", "UpdateTrail", "AddTags"]);
+    assert_eq!(stages(&report), [Stage::Settings]);
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(true), "Logging"));
+    assert_eq!(report.drift.iter().map(|d| d.field.as_str()).collect::<Vec<_>>(), ["logFileValidation"]);
+    assert!(report.corrected.iter().any(|d| d.field == "logging") && report.corrected.iter().any(|d| d.field == "tags.team"));
+    assert_eq!(report.applied.iter().map(|w| w.operation).collect::<Vec<_>>(), ["StartLogging", "AddTags"]);
+}
+
+#[tokio::test]
+async fn a_refused_bucket_policy_write_does_not_keep_logging_off() {
+    let mut d = desired();
+    d.posture.bucket = BucketPosture { manage: true, ..Default::default() };
+    let aws = aws_with(Some(trail(&d, false)));
+    aws.fail("PutBucketPolicy", ErrorKind::AccessDenied);
+    let report = pass(&aws, d).await;
+    assert_eq!(aws.writes(), ["StartLogging", "PutBucketPolicy"]);
+    assert_eq!(stages(&report), [Stage::BucketPosture]);
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(true), "Logging"));
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "AccessDenied"));
+}
+
+#[tokio::test]
+async fn audit_mode_writes_nothing_and_says_what_differs() {
+    let mut d = desired();
+    d.mode = Mode::Audit;
+    d.posture.bucket = BucketPosture { manage: true, ..Default::default() };
+    let aws = aws_with(Some(trail(&d, false)));
+    let report = pass(&aws, d).await;
+    assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(false), "NotLogging"));
+    assert_eq!(condition(&report, ConditionType::Synced), (Some(false), "DriftDetected"));
+    assert_eq!(report.notices.iter().map(|n| n.reason).collect::<Vec<_>>(), ["DriftObserved"]);
+}
+
+#[tokio::test]
+async fn unreadable_aws_claims_nothing_and_writes_nothing() {
+    let aws = aws_with(Some(trail(&desired(), false)));
+    aws.fail("DescribeTrails", ErrorKind::Throttled);
+    let report = pass(&aws, desired()).await;
+    assert!(aws.writes().is_empty());
+    assert_eq!(report.is_logging, None);
+    assert_eq!(condition(&report, ConditionType::Logging), (None, "NotObserved"));
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "Throttled"));
+}
+
+#[tokio::test]
+async fn a_refused_create_writes_nothing_more() {
+    let aws = MemoryAws::new();
+    let report = pass(&aws, desired()).await;
+    assert_eq!(aws.calls().iter().filter(|c| **c == "StartLogging").count(), 0);
+    assert_eq!(condition(&report, ConditionType::Logging), (None, "TrailAbsent"));
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "BucketNotFound"));
+}
+
+#[tokio::test]
+async fn a_foreign_trail_is_left_alone_unless_adoption_allows_it() {
+    let d = desired();
+    let mut foreign = trail(&d, false);
+    foreign.tags = Tags::from([(OWNER_TAG.into(), "audit".into())]);
+    let aws = aws_with(Some(foreign));
+    let report = pass(&aws, d.clone()).await;
+    assert!(aws.writes().is_empty());
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "NotOwned"));
+
+    let mut if_tagged = d;
+    if_tagged.adoption = Adoption::IfTagged;
+    let report = pass(&aws, if_tagged).await;
+    assert_eq!(aws.writes(), ["AddTags", "StartLogging", "AddTags"]);
+    assert_eq!(report.notices[0].reason, "TrailAdopted");
+    assert_eq!(condition(&report, ConditionType::Synced), (Some(true), "InSync"));
+}
+
+#[tokio::test]
+async fn a_deleted_trail_is_recreated_even_when_its_key_cannot_be_described() {
+    let mut d = desired();
+    d.settings.kms_key = Some("alias/cloudtrail".into());
+    let aws = aws_with(None);
+    aws.fail("DescribeKey", ErrorKind::AccessDenied);
+    let report = pass(&aws, d).await;
+    assert_eq!(aws.writes(), ["CreateTrail", "StartLogging"]);
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(true), "Logging"));
+    assert_eq!(stages(&report), [Stage::Resolve]);
+    let created = aws.trail(&scope(), "audit").expect("recreated");
+    assert_eq!(created.description.settings.kms_key.as_deref(), Some(KEY_ARN), "created with the declared key");
+}
+
+#[tokio::test]
+async fn a_key_that_does_not_exist_is_never_written_into_a_trail() {
+    let mut d = desired();
+    d.settings.kms_key = Some("alias/does-not-exist".into());
+    let aws = aws_with(None);
+    let report = pass(&aws, d).await;
+    assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "KmsKeyNotFound"));
+    assert!(report.condition(ConditionType::Ready).unwrap().message.contains("alias/does-not-exist"));
+}
