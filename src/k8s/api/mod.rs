@@ -6,12 +6,16 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use selectors::{AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, InsightType, ReadWriteType};
+pub use status::{CheckStatus, ComplianceFinding, Delivery, Drift, Remediation, TrailPolicyStatus};
 pub use trailwarden_core::{OWNER_TAG, OWNER_UID_TAG};
+
+mod selectors;
+mod status;
 
 /// Finalizer that lets trailwarden honour `deletionPolicy` before a policy disappears.
 pub const FINALIZER: &str = "trailwarden.dev/cleanup";
@@ -264,72 +268,6 @@ pub struct CloudWatchLogs {
     pub role_arn: Option<String>,
 }
 
-/// A basic event selector.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EventSelector {
-    #[serde(default)]
-    pub read_write_type: ReadWriteType,
-    #[serde(default = "yes")]
-    pub include_management_events: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exclude_management_event_sources: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub data_resources: Vec<DataResource>,
-}
-
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ReadWriteType {
-    ReadOnly,
-    WriteOnly,
-    #[default]
-    All,
-}
-
-/// Data events of one resource type, e.g. AWS::S3::Object with ARN prefixes.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct DataResource {
-    #[serde(rename = "type")]
-    pub type_: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<String>,
-}
-
-/// An advanced event selector.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct AdvancedEventSelector {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[schemars(length(min = 1))]
-    pub field_selectors: Vec<AdvancedFieldSelector>,
-}
-
-/// One condition of an advanced event selector.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct AdvancedFieldSelector {
-    pub field: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub equals: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub starts_with: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ends_with: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub not_equals: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub not_starts_with: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub not_ends_with: Vec<String>,
-}
-
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum InsightType {
-    ApiCallRateInsight,
-    ApiErrorRateInsight,
-}
-
 /// Requirements on what the trail depends on.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -386,97 +324,6 @@ impl Default for KmsPosture {
     }
 }
 
-/// What trailwarden saw and did at its last look.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct TrailPolicyStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// The trail's name as resolved from the spec.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trail_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trail_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub home_region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_logging: Option<bool>,
-    /// Ready, Synced, Logging and Compliant.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-    /// Settings that differed from the spec at the last look.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<Drift>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reconcile_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_remediation: Option<Remediation>,
-    #[serde(default)]
-    pub remediation_count: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<Delivery>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compliance: Vec<ComplianceFinding>,
-}
-
-/// One setting whose observed value differed from the desired one.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Drift {
-    pub field: String,
-    pub desired: String,
-    pub observed: String,
-}
-
-/// The last set of corrections trailwarden made.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Remediation {
-    pub time: Time,
-    pub actions: Vec<String>,
-}
-
-/// Delivery health as reported by CloudTrail's GetTrailStatus.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Delivery {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_delivery_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_delivery_error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_digest_delivery_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_digest_delivery_error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_cloud_watch_logs_delivery_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_cloud_watch_logs_delivery_error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_notification_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_notification_error: Option<String>,
-}
-
-/// The verdict of one posture check.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct ComplianceFinding {
-    pub id: String,
-    pub status: CheckStatus,
-    pub controls: Vec<String>,
-    pub message: String,
-    /// Whether the policy asks for this check to pass (a failing required check makes
-    /// the policy not Compliant; the others are reported for information).
-    #[serde(default)]
-    pub required: bool,
-}
-
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckStatus {
-    Pass,
-    Fail,
-    Unknown,
-}
-
 impl TrailPolicySpec {
     /// The trail's name: `trailName`, or the policy's own name when absent.
     pub fn effective_trail_name<'a>(&'a self, policy_name: &'a str) -> &'a str {
@@ -496,7 +343,7 @@ mod tests {
 
     #[test]
     fn committed_crd_matches_generated() {
-        let committed = include_str!("../../crds/trailpolicy.yaml");
+        let committed = include_str!("../../../crds/trailpolicy.yaml");
         assert!(
             committed == crd_yaml(),
             "crds/trailpolicy.yaml is stale: regenerate it with `cargo run -- crd > crds/trailpolicy.yaml`"
