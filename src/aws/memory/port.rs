@@ -133,15 +133,15 @@ impl AwsPort for MemoryAws {
         let public_acl_grantees = call.fact("GetBucketAcl", stored.public_acl_grantees);
         let versioning = call.fact("GetBucketVersioning", Ok(()));
         let access_log_target = call.fact("GetBucketLogging", stored.access_log_target);
+        // Facts not read one by one above come as stored, so a new fact needs nothing here.
         Ok(BucketFacts {
-            name: stored.name,
-            region: stored.region,
             public_access_block,
             policy,
             public_acl_grantees,
-            versioning_enabled: versioning.clone().and(stored.versioning_enabled),
-            mfa_delete_enabled: versioning.and(stored.mfa_delete_enabled),
+            versioning_enabled: versioning.clone().and(stored.versioning_enabled.clone()),
+            mfa_delete_enabled: versioning.and(stored.mfa_delete_enabled.clone()),
             access_log_target,
+            ..stored
         })
     }
 
