@@ -1,6 +1,9 @@
 //! S3: the log bucket's posture facts, read one call per fact, and its corrections.
 
-use aws_sdk_s3::types::{BucketVersioningStatus, MfaDeleteStatus, PublicAccessBlockConfiguration, VersioningConfiguration};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, MfaDeleteStatus, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    PublicAccessBlockConfiguration, VersioningConfiguration,
+};
 use trailwarden_core::Scope;
 use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
 
@@ -72,6 +75,12 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
             .map(|o| o.logging_enabled().map(|l| l.target_bucket().to_owned())),
         None,
     );
+    let object_ownership = fact(
+        aws.call(scope, &S3, "GetBucketOwnershipControls", |s3| s3.get_bucket_ownership_controls().bucket(bucket).send())
+            .await
+            .map(|o| o.ownership_controls().and_then(|c| c.rules().first()).map(|r| r.object_ownership().as_str().to_owned())),
+        Some((&["OwnershipControlsNotFoundError"], None)),
+    );
     Ok(BucketFacts {
         name: bucket.to_owned(),
         region,
@@ -81,6 +90,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
         versioning_enabled,
         mfa_delete_enabled,
         access_log_target,
+        object_ownership,
     })
 }
 
@@ -109,6 +119,17 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
         }
         BucketFix::PutBucketPolicy(document) => {
             aws.call(scope, &S3, operation, |s3| s3.put_bucket_policy().bucket(bucket).policy(document).send()).await?;
+        }
+        BucketFix::DisableAcls => {
+            let rule = OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                .build()
+                .expect("the rule names its ownership");
+            let controls = OwnershipControls::builder().rules(rule).build().expect("the controls hold a rule");
+            aws.call(scope, &S3, operation, |s3| {
+                s3.put_bucket_ownership_controls().bucket(bucket).ownership_controls(controls).send()
+            })
+            .await?;
         }
     }
     Ok(())

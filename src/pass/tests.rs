@@ -60,6 +60,7 @@ fn bucket() -> BucketFacts {
         versioning_enabled: Ok(true),
         mfa_delete_enabled: Ok(false),
         access_log_target: Ok(Some("access-logs".into())),
+        object_ownership: Ok(Some("BucketOwnerEnforced".into())),
     }
 }
 

@@ -95,7 +95,10 @@ async fn a_weak_bucket_and_key_are_reported_then_fixed_keeping_foreign_statement
     .await;
     assert!(support::event_reasons(&client, &name).await.iter().any(|r| r == "PostureCorrected"));
     let actions = p.status.unwrap().last_remediation.unwrap().actions;
-    assert_eq!(actions, ["PutPublicAccessBlock", "PutBucketVersioning", "PutBucketPolicy", "EnableKeyRotation", "PutKeyPolicy"]);
+    assert_eq!(
+        actions,
+        ["PutPublicAccessBlock", "PutBucketVersioning", "PutBucketPolicy", "PutBucketOwnershipControls", "EnableKeyRotation", "PutKeyPolicy"]
+    );
 
     let bucket_policy: Value =
         serde_json::from_str(&s3.get_bucket_policy().bucket(&bucket).send().await.unwrap().policy.unwrap()).unwrap();

@@ -120,6 +120,7 @@ async fn every_kind_of_drift_is_healed_and_reported() {
             "PutPublicAccessBlock",
             "PutBucketVersioning",
             "PutBucketPolicy",
+            "PutBucketOwnershipControls",
             "EnableKeyRotation",
             "PutKeyPolicy",
             "CreateTrail",

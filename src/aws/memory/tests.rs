@@ -16,6 +16,7 @@ fn bucket(name: &str) -> BucketFacts {
         versioning_enabled: Ok(false),
         mfa_delete_enabled: Ok(false),
         access_log_target: Ok(None),
+        object_ownership: Ok(None),
     }
 }
 

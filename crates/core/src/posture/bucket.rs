@@ -27,6 +27,9 @@ pub struct BucketFacts {
     pub mfa_delete_enabled: Known<bool>,
     /// The bucket server access logs go to, if any.
     pub access_log_target: Known<Option<String>>,
+    /// The Object Ownership setting (None: no ownership controls, which S3 treats as
+    /// ObjectWriter, ACLs honoured).
+    pub object_ownership: Known<Option<String>>,
 }
 
 /// What the policy requires of the log bucket.
@@ -68,6 +71,8 @@ pub enum BucketCheck {
     MfaDelete,
     #[strum(serialize = "BKT-CLOUDTRAIL-POLICY")]
     CloudTrailPolicy,
+    #[strum(serialize = "BKT-ACLS-DISABLED")]
+    AclsDisabled,
 }
 
 impl CheckId for BucketCheck {
@@ -80,9 +85,13 @@ impl CheckId for BucketCheck {
             BucketCheck::Versioning => &["S3.14"],
             BucketCheck::MfaDelete => &["CIS 2.1.2"],
             BucketCheck::CloudTrailPolicy => &["CloudTrail delivery"],
+            BucketCheck::AclsDisabled => &["S3.12"],
         }
     }
 }
+
+/// The Object Ownership setting that turns ACLs off.
+const OWNER_ENFORCED: &str = "BucketOwnerEnforced";
 
 /// A correction to the bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +101,9 @@ pub enum BucketFix {
     EnableVersioning,
     /// The whole new bucket policy: the old one with our statements replaced.
     PutBucketPolicy(String),
+    /// Object Ownership BucketOwnerEnforced: ACLs off. CloudTrail's
+    /// `bucket-owner-full-control` writes are still accepted.
+    DisableAcls,
 }
 
 impl BucketFix {
@@ -101,6 +113,7 @@ impl BucketFix {
             BucketFix::BlockPublicAccess => "PutPublicAccessBlock",
             BucketFix::EnableVersioning => "PutBucketVersioning",
             BucketFix::PutBucketPolicy(_) => "PutBucketPolicy",
+            BucketFix::DisableAcls => "PutBucketOwnershipControls",
         }
     }
 
@@ -110,6 +123,7 @@ impl BucketFix {
             BucketFix::BlockPublicAccess => facts.public_access_block = Ok([true; 4]),
             BucketFix::EnableVersioning => facts.versioning_enabled = Ok(true),
             BucketFix::PutBucketPolicy(policy) => facts.policy = Ok(Some(policy.clone())),
+            BucketFix::DisableAcls => facts.object_ownership = Ok(Some(OWNER_ENFORCED.into())),
         }
         facts
     }
@@ -161,8 +175,16 @@ pub fn checks(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture)
                 }
             }),
         ),
+        check_known(BucketCheck::CloudTrailPolicy, true, cloudtrail_policy(facts, trail)),
+        // Reported for information; under `manage` trailwarden also turns ACLs off.
         check_known(
-            BucketCheck::CloudTrailPolicy, true, cloudtrail_policy(facts, trail)),
+            BucketCheck::AclsDisabled,
+            false,
+            facts.object_ownership.as_ref().map(|ownership| match ownership.as_deref() {
+                Some(OWNER_ENFORCED) => Ok("ACLs are disabled (Object Ownership BucketOwnerEnforced)".into()),
+                other => Err(format!("bucket {name} still honours ACLs (Object Ownership {})", other.unwrap_or("not set"))),
+            }),
+        ),
     ]
 }
 
@@ -241,6 +263,9 @@ pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) 
             fixes.push(BucketFix::PutBucketPolicy(doc.with_our_statements(ours).to_json()));
         }
     }
+    if facts.object_ownership.as_ref().is_ok_and(|o| o.as_deref() != Some(OWNER_ENFORCED)) {
+        fixes.push(BucketFix::DisableAcls);
+    }
     fixes
 }
 
@@ -270,6 +295,7 @@ mod tests {
             versioning_enabled: Ok(true),
             mfa_delete_enabled: Ok(false),
             access_log_target: Ok(Some("access-logs".into())),
+            object_ownership: Ok(Some("BucketOwnerEnforced".into())),
         }
     }
 
@@ -377,5 +403,26 @@ mod tests {
         let managed = BucketPosture { manage: true, ..Default::default() };
         assert!(fixes(&f, trail(), &managed).is_empty());
         assert_eq!(status(&checks(&f, trail(), &managed), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Unknown);
+    }
+
+    #[test]
+    fn acls_left_on_are_reported_and_turned_off_only_under_manage() {
+        let mut f = facts(Some(good_policy()));
+        f.object_ownership = Ok(None);
+        let checks = checks(&f, trail(), &BucketPosture::default());
+        let (s, message) = status(&checks, "BKT-ACLS-DISABLED");
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(message.contains("not set"), "{message}");
+        assert!(!checks.iter().find(|c| c.id == "BKT-ACLS-DISABLED").unwrap().required, "reported for information");
+        assert!(fixes(&f, trail(), &BucketPosture::default()).is_empty());
+        let managed = BucketPosture { manage: true, ..Default::default() };
+        assert_eq!(fixes(&f, trail(), &managed), [BucketFix::DisableAcls]);
+        let fixed = BucketFix::DisableAcls.applied_to(f);
+        assert_eq!(status(&checks_of(&fixed), "BKT-ACLS-DISABLED").0, CheckStatus::Pass);
+        assert!(fixes(&fixed, trail(), &managed).is_empty(), "no write loop once fixed");
+    }
+
+    fn checks_of(f: &BucketFacts) -> Vec<Check> {
+        checks(f, trail(), &BucketPosture::default())
     }
 }
