@@ -2,6 +2,7 @@
 //!
 //! - [`policy`]: the TrailPolicy watch — a spec change or a finalizer change (the
 //!   primary stream; it also fills the reflector store every other source reads);
+//! - [`requested`]: the annotation `trailwarden.dev/reconcile-at` set to a new value;
 //! - [`resync`]: the periodic look after each pass, `resyncSeconds` plus jitter — the
 //!   guarantee that drift is found even when nothing announces it;
 //! - [`sources`]: every further source, each a stream of policy references. Requests
@@ -10,6 +11,7 @@
 //! Adding a source is one file here and one line in [`sources`].
 
 pub mod policy;
+pub mod requested;
 pub mod resync;
 
 use futures::stream::BoxStream;
@@ -31,6 +33,6 @@ pub struct SourceContext {
 }
 
 /// The sources besides the policy watch and the resync.
-pub fn sources(_cx: &SourceContext) -> Vec<Requests> {
-    vec![]
+pub fn sources(cx: &SourceContext) -> Vec<Requests> {
+    vec![requested::requests(cx)]
 }

@@ -9,3 +9,4 @@ mod aws_roundtrip;
 mod posture;
 mod production;
 mod reconciler;
+mod triggers;
