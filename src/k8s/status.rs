@@ -100,6 +100,8 @@ fn delivery(d: &Delivery) -> api::Delivery {
         latest_cloud_watch_logs_delivery_error: d.latest_cloud_watch_logs_delivery_error.clone(),
         latest_notification_time: t(&d.latest_notification_time),
         latest_notification_error: d.latest_notification_error.clone(),
+        start_logging_time: t(&d.start_logging_time),
+        stop_logging_time: t(&d.stop_logging_time),
     }
 }
 

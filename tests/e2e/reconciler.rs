@@ -163,6 +163,12 @@ async fn every_kind_of_drift_is_healed_and_reported() {
         .finish("logging stopped", before, || async { aws.get_trail_status(scope, &arn).await.unwrap().is_logging.then_some(()) })
         .await;
     assert!(actions.contains(&"StartLogging".to_owned()), "{actions:?}");
+    // The status says when logging was stopped, and (from the next look) restarted after it.
+    eventually("the stop and the restart in status.delivery", HEAL_TIMEOUT, || async {
+        let delivery = get(&client, &name).await.status?.delivery?;
+        (delivery.start_logging_time? > delivery.stop_logging_time?).then_some(())
+    })
+    .await;
 
     for (what, broken) in setting_breaks {
         let before = heals.start().await;

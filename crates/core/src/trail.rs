@@ -276,6 +276,10 @@ pub struct Delivery {
     pub latest_cloud_watch_logs_delivery_error: Option<String>,
     pub latest_notification_time: Option<Timestamp>,
     pub latest_notification_error: Option<String>,
+    /// When logging was last started, and last stopped: a stop later than the start is a
+    /// window in which nothing was recorded.
+    pub start_logging_time: Option<Timestamp>,
+    pub stop_logging_time: Option<Timestamp>,
 }
 
 pub type Tags = BTreeMap<String, String>;

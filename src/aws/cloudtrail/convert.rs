@@ -58,6 +58,8 @@ pub(super) fn trail_status(out: &GetTrailStatusOutput) -> TrailStatus {
             latest_cloud_watch_logs_delivery_error: non_empty(out.latest_cloud_watch_logs_delivery_error()),
             latest_notification_time: timestamp(out.latest_notification_time()),
             latest_notification_error: non_empty(out.latest_notification_error()),
+            start_logging_time: timestamp(out.start_logging_time()),
+            stop_logging_time: timestamp(out.stop_logging_time()),
         },
     }
 }

@@ -73,6 +73,13 @@ pub struct Delivery {
     pub latest_notification_time: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_notification_error: Option<String>,
+    /// When logging was last started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_logging_time: Option<Time>,
+    /// When logging was last stopped: a stop later than the start is a window in which
+    /// nothing was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_logging_time: Option<Time>,
 }
 
 /// The verdict of one posture check.
