@@ -6,6 +6,7 @@ mod support;
 
 mod admission;
 mod aws_roundtrip;
+mod drift;
 mod posture;
 mod production;
 mod reconciler;

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+use trailwarden::aws::AwsPort;
+use trailwarden_core::trail::TrailDescription;
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, CustomResourceExt};
 use tokio::sync::OnceCell;
@@ -229,4 +232,67 @@ pub fn plain_settings(bucket: &str) -> trailwarden_core::trail::TrailSettings {
         organization: false,
         cloud_watch_logs: None,
     }
+}
+
+/// How long a heal may take on the bed before a test calls it failed.
+pub const HEAL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An account with a bucket (or several) and a KMS key behind an alias.
+pub struct Account {
+    pub id: String,
+    pub scope: Scope,
+    pub buckets: Vec<String>,
+    pub key_alias: String,
+    pub key_arns: Vec<String>,
+}
+
+pub async fn account(aws: &SdkAws, buckets: usize, keys: usize) -> Account {
+    let (id, scope) = fresh_account();
+    let s3 = aws.s3(&scope).await;
+    let mut names = vec![];
+    for _ in 0..buckets {
+        let bucket = unique_name("logs");
+        s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+        names.push(bucket);
+    }
+    let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&scope).await);
+    let mut key_arns = vec![];
+    for _ in 0..keys {
+        let key = kms.create_key().send().await.expect("create key");
+        key_arns.push(key.key_metadata().and_then(|m| m.arn()).unwrap().to_owned());
+    }
+    let key_alias = format!("alias/{}", unique_name("trail-key"));
+    if keys > 0 {
+        kms.create_alias().alias_name(&key_alias).target_key_id(&key_arns[0]).send().await.unwrap();
+    }
+    Account { id, scope, buckets: names, key_alias, key_arns }
+}
+
+pub fn role(account: &Account) -> serde_json::Value {
+    json!({"roleArn": format!("arn:aws:iam::{}:role/trailwarden", account.id)})
+}
+
+pub async fn trail(aws: &SdkAws, scope: &Scope, name: &str) -> Option<TrailDescription> {
+    aws.describe_trails(scope).await.unwrap().into_iter().find(|t| t.name == name)
+}
+
+pub async fn create_policy(client: &kube::Client, policy: &TrailPolicy) -> String {
+    let api = Api::<TrailPolicy>::all(client.clone());
+    api.create(&PostParams::default(), policy).await.expect("policy accepted");
+    policy.metadata.name.clone().unwrap()
+}
+
+pub async fn get(client: &kube::Client, name: &str) -> TrailPolicy {
+    Api::<TrailPolicy>::all(client.clone()).get(name).await.unwrap()
+}
+
+pub async fn wait_synced(client: &kube::Client, name: &str) -> TrailPolicy {
+    eventually(&format!("{name} Ready and Synced"), HEAL_TIMEOUT, || async {
+        let p = get(client, name).await;
+        let ok = condition(&p, "Ready").map(|c| c.0) == Some("True".into())
+            && condition(&p, "Synced").map(|c| c.0) == Some("True".into());
+        ok.then_some(p)
+    })
+    .await
+    .0
 }

@@ -1,0 +1,224 @@
+//! Every kind of drift, broken through the AWS API one after another on one trail, healed
+//! and reported: the trail as declared again, the remediation in status and Events.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+use trailwarden::aws::AwsPort;
+use trailwarden_core::trail::{Insights, Selectors, TrailSettings};
+
+use crate::support::{self, Controller, HEAL_TIMEOUT, account, condition, create_policy, eventually, get, role, trail, wait_synced};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn every_kind_of_drift_is_healed_and_reported() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let acct = account(&aws, 2, 2).await;
+    support::enable_access_logging(&aws, &acct.scope, &acct.buckets).await;
+    let topic = support::create_sns_topic(&acct.id, &support::unique_name("deliveries"));
+    let other_topic = support::create_sns_topic(&acct.id, &support::unique_name("other"));
+    let name = support::unique_name("heal");
+    let log_group = format!("arn:aws:logs:us-east-1:{}:log-group:cloudtrail:*", acct.id);
+    let cw_role = format!("arn:aws:iam::{}:role/CloudTrail_CloudWatchLogs", acct.id);
+    let policy = controller.policy(&name, json!({
+        "region": support::REGION,
+        "account": role(&acct),
+        "s3": {"bucketName": acct.buckets[0], "keyPrefix": "audit"},
+        "kmsKeyId": acct.key_alias,
+        "snsTopicName": topic.rsplit(':').next().unwrap(),
+        "cloudWatchLogs": {"logGroupArn": log_group, "roleArn": cw_role},
+        "eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": true,
+            "dataResources": [{"type": "AWS::S3::Object", "values": [format!("arn:aws:s3:::{}/", acct.buckets[0])]}]}],
+        "insights": ["ApiCallRateInsight"],
+        "tags": {"team": "security"},
+        "posture": {"bucket": {"manage": true}, "kms": {"manage": true}},
+        "resyncSeconds": 5,
+    }));
+    create_policy(&client, &policy).await;
+    let synced = wait_synced(&client, &name).await;
+    let status = synced.status.unwrap();
+    let arn = status.trail_arn.clone().expect("trail ARN in status");
+    assert_eq!(status.is_logging, Some(true));
+    assert_eq!(
+        status.last_remediation.unwrap().actions,
+        [
+            "PutPublicAccessBlock",
+            "PutBucketVersioning",
+            "PutBucketPolicy",
+            "PutBucketOwnershipControls",
+            "EnableKeyRotation",
+            "PutKeyPolicy",
+            "CreateTrail",
+            "PutEventSelectors",
+            "StartLogging",
+            "PutInsightSelectors"
+        ],
+        "the bucket and key are readied for CloudTrail before the trail is created"
+    );
+
+    let scope = &acct.scope;
+    let good = trail(&aws, scope, &name).await.expect("trail created");
+    assert_eq!(good.settings.kms_key.as_deref(), Some(acct.key_arns[0].as_str()), "alias resolved to the key ARN");
+    assert_eq!(good.settings.sns_topic.as_deref(), Some(topic.as_str()));
+
+    // Each break: a change made behind trailwarden's back, and the check that it is undone.
+    type Break = (&'static str, TrailSettings);
+    let changed = |f: &dyn Fn(&mut TrailSettings)| {
+        let mut s = good.settings.clone();
+        f(&mut s);
+        s
+    };
+    let setting_breaks: Vec<Break> = vec![
+        ("log-file validation off", changed(&|s| s.log_file_validation = false)),
+        ("KMS key removed", changed(&|s| s.kms_key = None)),
+        ("KMS key changed", changed(&|s| s.kms_key = Some(acct.key_arns[1].clone()))),
+        ("multi-region off", changed(&|s| s.multi_region = false)),
+        ("global service events off", changed(&|s| s.include_global_service_events = false)),
+        ("bucket changed", changed(&|s| s.bucket = acct.buckets[1].clone())),
+        ("prefix changed", changed(&|s| s.key_prefix = Some("elsewhere".into()))),
+        ("SNS topic changed", changed(&|s| s.sns_topic = Some(other_topic.clone()))),
+        ("CloudWatch Logs removed", changed(&|s| s.cloud_watch_logs = None)),
+    ];
+
+    let mut heals = Heals { client: &client, name: &name, times: vec![] };
+
+    let before = heals.start().await;
+    aws.stop_logging(scope, &arn).await.unwrap();
+    let ((), actions) = heals
+        .finish("logging stopped", before, || async { aws.get_trail_status(scope, &arn).await.unwrap().is_logging.then_some(()) })
+        .await;
+    assert!(actions.contains(&"StartLogging".to_owned()), "{actions:?}");
+    // The status says when logging was stopped, and (from the next look) restarted after it.
+    eventually("the stop and the restart in status.delivery", HEAL_TIMEOUT, || async {
+        let delivery = get(&client, &name).await.status?.delivery?;
+        (delivery.start_logging_time? > delivery.stop_logging_time?).then_some(())
+    })
+    .await;
+
+    for (what, broken) in setting_breaks {
+        let before = heals.start().await;
+        aws.update_trail(scope, &arn, &broken).await.unwrap_or_else(|e| panic!("breaking {what}: {e}"));
+        assert_ne!(trail(&aws, scope, &name).await.unwrap().settings, good.settings, "{what}: the break took");
+        let ((), actions) = heals
+            .finish(what, before, || async { (trail(&aws, scope, &name).await.unwrap().settings == good.settings).then_some(()) })
+            .await;
+        assert_eq!(actions, ["UpdateTrail"], "{what}");
+    }
+
+    let before = heals.start().await;
+    aws.put_event_selectors(scope, &arn, &Selectors::aws_default()).await.unwrap();
+    let ((), actions) = heals
+        .finish("selectors replaced", before, || async {
+            (!aws.get_event_selectors(scope, &arn).await.unwrap().is_aws_default()).then_some(())
+        })
+        .await;
+    assert_eq!(actions, ["PutEventSelectors"]);
+
+    let before = heals.start().await;
+    aws.put_insight_selectors(scope, &arn, &Insights::new()).await.unwrap();
+    let ((), actions) = heals
+        .finish("insights removed", before, || async {
+            (!aws.get_insight_selectors(scope, &arn).await.unwrap().is_empty()).then_some(())
+        })
+        .await;
+    assert_eq!(actions, ["PutInsightSelectors"]);
+
+    // A declared tag changed; a tag the policy does not declare is left alone.
+    let before = heals.start().await;
+    let tampered = BTreeMap::from([("team".to_owned(), "nobody".to_owned()), ("cost-center".to_owned(), "42".to_owned())]);
+    aws.add_tags(scope, &arn, &tampered).await.unwrap();
+    let (tags, actions) = heals
+        .finish("declared tag changed", before, || async {
+            let tags = aws.list_tags(scope, &arn).await.unwrap();
+            (tags.get("team").map(String::as_str) == Some("security")).then_some(tags)
+        })
+        .await;
+    assert_eq!(tags.get("cost-center").map(String::as_str), Some("42"), "undeclared tags survive");
+    assert_eq!(actions, ["AddTags"]);
+
+    let before = heals.start().await;
+    aws.delete_trail(scope, &arn).await.unwrap();
+    let ((), actions) = heals
+        .finish("trail deleted", before, || async {
+            let t = trail(&aws, scope, &name).await?;
+            aws.get_trail_status(scope, &t.arn).await.unwrap().is_logging.then_some(())
+        })
+        .await;
+    assert_eq!(actions[0], "CreateTrail");
+
+    let reasons = support::event_reasons(&client, &name).await;
+    for reason in ["TrailCreated", "LoggingRestarted", "DriftCorrected", "TrailRecreated"] {
+        assert!(reasons.iter().any(|r| r == reason), "no {reason} event in {reasons:?}");
+    }
+    let final_policy = wait_synced(&client, &name).await;
+    let final_status = final_policy.status.clone().unwrap();
+    // Every required check passes but CloudWatch Logs delivery, which the emulator never
+    // reports: that one is Unknown, so the policy is not called compliant either way.
+    let not_passing: Vec<_> = final_status
+        .compliance
+        .iter()
+        .filter(|c| c.required && c.status != trailwarden::api::CheckStatus::Pass)
+        .map(|c| (c.id.as_str(), c.status))
+        .collect();
+    assert_eq!(not_passing, [("CT-CLOUDWATCH-LOGS", trailwarden::api::CheckStatus::Unknown)], "{:#?}", final_status.compliance);
+    assert_eq!(condition(&final_policy, "Compliant").map(|c| c.1), Some("ChecksUnknown".into()));
+    assert!(final_status.drift.is_empty());
+    assert!(final_status.compliance.iter().any(|c| c.id == "CT-KMS-ENCRYPTION" && c.controls.contains(&"CloudTrail.2".to_owned())));
+    heals.report();
+}
+
+/// Times each break-and-heal of one policy's trail, and what trailwarden said it did.
+struct Heals<'a> {
+    client: &'a kube::Client,
+    name: &'a str,
+    times: Vec<(String, Duration)>,
+}
+
+impl Heals<'_> {
+    /// Call before breaking the trail: the remediation count to look past.
+    async fn start(&self) -> u64 {
+        get(self.client, self.name).await.status.map(|s| s.remediation_count).unwrap_or(0)
+    }
+
+    /// After the break: waits for `healed`, records how long it took, and returns its
+    /// value with the actions of the remediation the status then reports.
+    async fn finish<T, F, Fut>(&mut self, what: &str, before: u64, healed: F) -> (T, Vec<String>)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let (value, took) = eventually(what, HEAL_TIMEOUT, healed).await;
+        self.times.push((what.to_owned(), took));
+        (value, wait_remediation(self.client, self.name, before).await)
+    }
+
+    fn report(&self) {
+        let times: Vec<Duration> = self.times.iter().map(|(_, t)| *t).collect();
+        let lines: Vec<String> = self.times.iter().map(|(what, t)| format!("{what}: {t:?}")).collect();
+        println!(
+            "heal times at resyncSeconds=5 over {} drift kinds: min {:?}, median {:?}, max {:?}\n  {}",
+            times.len(),
+            times.iter().min().unwrap(),
+            median(times.clone()),
+            times.iter().max().unwrap(),
+            lines.join("\n  ")
+        );
+    }
+}
+
+/// Waits until the policy's remediation count passes `before`; returns the actions.
+async fn wait_remediation(client: &kube::Client, name: &str, before: u64) -> Vec<String> {
+    eventually("remediation recorded in status", HEAL_TIMEOUT, || async {
+        let status = get(client, name).await.status?;
+        (status.remediation_count > before).then(|| status.last_remediation.map(|r| r.actions).unwrap_or_default())
+    })
+    .await
+    .0
+}
