@@ -1,10 +1,13 @@
 //! `trailwarden check`: judge the trails of TrailPolicy manifests against AWS once,
 //! without a cluster and without changing anything.
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 use trailwarden::api::TrailPolicy;
 use trailwarden::aws::RateLimits;
 use trailwarden::aws::sdk::{AwsOptions, SdkAws};
+use trailwarden::pass::Judgement;
 
 use crate::{CheckArgs, Output};
 
@@ -45,25 +48,34 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitC
         let desired = trailwarden::k8s::desired::desired(policy)?;
         judgements.push(trailwarden::pass::judge(&port, desired, jiff::Timestamp::now()).await?);
     }
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&judgements)?),
-        Output::Table => {
-            for j in &judgements {
-                let verdict = match j.compliant {
-                    Some(true) => "COMPLIANT",
-                    Some(false) => "NOT COMPLIANT",
-                    None => "UNKNOWN",
-                };
-                println!("{}  {}  {verdict}", j.policy, j.trail_arn);
-                println!("  {:<8} {:<9} {:<27} {:<40} MESSAGE", "STATUS", "REQUIRED", "CHECK", "CONTROLS");
-                for f in &j.findings {
-                    let required = if f.required { "yes" } else { "no" };
-                    println!("  {:<8} {:<9} {:<27} {:<40} {}", format!("{:?}", f.status), required, f.id, f.controls.join(", "), f.message);
-                }
-            }
-        }
+    let text = match args.output {
+        Output::Json => serde_json::to_string_pretty(&judgements)? + "\n",
+        Output::Table => table(&judgements),
+    };
+    // A reader that has seen enough (`| head`) is no error of ours.
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
     let failing = judgements.iter().any(|j| j.compliant == Some(false));
     Ok(if failing { std::process::ExitCode::from(1) } else { std::process::ExitCode::SUCCESS })
 }
 
+fn table(judgements: &[Judgement]) -> String {
+    let mut out = String::new();
+    for j in judgements {
+        let verdict = match j.compliant {
+            Some(true) => "COMPLIANT",
+            Some(false) => "NOT COMPLIANT",
+            None => "UNKNOWN",
+        };
+        out += &format!("{}  {}  {verdict}\n", j.policy, j.trail_arn);
+        out += &format!("  {:<8} {:<9} {:<27} {:<40} MESSAGE\n", "STATUS", "REQUIRED", "CHECK", "CONTROLS");
+        for f in &j.findings {
+            let required = if f.required { "yes" } else { "no" };
+            let status = format!("{:?}", f.status);
+            out += &format!("  {status:<8} {required:<9} {:<27} {:<40} {}\n", f.id, f.controls.join(", "), f.message);
+        }
+    }
+    out
+}
