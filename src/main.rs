@@ -79,6 +79,10 @@ pub(crate) struct RunArgs {
     /// Seconds a leader's lease lasts without renewal; a standby takes over after that.
     #[arg(long, env = "TRAILWARDEN_LEASE_DURATION_SECONDS", default_value_t = 15)]
     pub(crate) lease_duration_seconds: u64,
+    /// Seconds a leader keeps leading without a successful renewal before it stops at once
+    /// (default: two thirds of the lease duration; must be shorter than it).
+    #[arg(long, env = "TRAILWARDEN_LEASE_RENEW_DEADLINE_SECONDS")]
+    pub(crate) lease_renew_deadline_seconds: Option<f64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

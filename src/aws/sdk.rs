@@ -13,6 +13,7 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tracing::debug;
 use trailwarden_core::Scope;
 use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
 use trailwarden_core::posture::key::{KeyFacts, KeyFix};
@@ -92,9 +93,14 @@ impl SdkAws {
         E: ProvideErrorMetadata + Error + 'static,
         R: Debug,
     {
+        let write = is_write(operation);
         let pacing_key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
-        self.limiter.acquire(pacing_key, is_write(operation)).await;
+        self.limiter.acquire(pacing_key, write).await;
         let client = (service.client)(&self.clients.get(scope).await);
+        if write {
+            // The moment a write leaves: what an audit of "who changed the trail when" needs.
+            debug!(service = service.name, operation, role = scope.role_arn.as_deref().unwrap_or("self"), region = %scope.region, "AWS write");
+        }
         send(client).await.map_err(|e| aws_error(service.name, operation, e))
     }
 }

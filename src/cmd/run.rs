@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::info;
 use tracing_subscriber::EnvFilter;
 use trailwarden::api::TrailPolicy;
 use trailwarden::aws::RateLimits;
@@ -87,57 +87,40 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         .lease_namespace
         .or_else(|| std::env::var("POD_NAMESPACE").ok())
         .unwrap_or_else(|| "default".into());
-    let elector = Arc::new(LeaderElector::new(
+    let duration = Duration::from_secs(args.lease_duration_seconds.max(2));
+    let renew_deadline = match args.lease_renew_deadline_seconds {
+        Some(seconds) => Duration::from_secs_f64(seconds),
+        None => LeaseConfig::default_renew_deadline(duration),
+    };
+    anyhow::ensure!(
+        renew_deadline < duration && !renew_deadline.is_zero(),
+        "--lease-renew-deadline-seconds must be above 0 and below --lease-duration-seconds ({}s)",
+        duration.as_secs()
+    );
+    let elector = LeaderElector::new(
         client.clone(),
-        LeaseConfig {
-            name: args.lease_name,
-            namespace,
-            identity: instance,
-            duration: Duration::from_secs(args.lease_duration_seconds.max(2)),
-        },
-    ));
+        LeaseConfig { name: args.lease_name, namespace, identity: instance, duration, renew_deadline },
+    );
     info!(lease = %elector.config().name, namespace = %elector.config().namespace, "waiting to become leader");
-    tokio::select! {
-        acquired = elector.acquire() => acquired?,
+    let acquired = tokio::select! {
+        acquired = elector.acquire() => acquired,
         _ = stopped(stop.clone()) => return Ok(()),
-    }
+    };
     metrics.leader.set(1);
 
-    let (lost_tx, lost) = watch::channel(false);
-    let renewer = {
-        let elector = elector.clone();
-        tokio::spawn(async move {
-            let config = elector.config().clone();
-            let mut renewed = tokio::time::Instant::now();
-            loop {
-                tokio::time::sleep(config.renew_every()).await;
-                match elector.renew().await {
-                    Ok(true) => renewed = tokio::time::Instant::now(),
-                    Ok(false) => break,
-                    Err(e) if renewed.elapsed() < config.duration => warn!(error = %e, "lease renewal failed; retrying"),
-                    Err(e) => {
-                        warn!(error = %e, "could not renew the lease for a whole lease duration");
-                        break;
-                    }
-                }
-            }
-            let _ = lost_tx.send(true);
-        })
-    };
-    let lost_or_stopped = {
-        let (stop, lost) = (stop.clone(), lost.clone());
-        async move {
-            tokio::select! {
-                _ = stopped(stop) => {}
-                _ = stopped(lost) => {}
-            }
+    // The controller runs as its own task so that losing the lease can abort it on the
+    // spot — reconciles in flight included — instead of letting them drain.
+    let mut leading = tokio::spawn(controller::run(client, port, options, stopped(stop.clone())));
+    tokio::select! {
+        lost = elector.hold(acquired) => {
+            leading.abort();
+            metrics.leader.set(0);
+            anyhow::bail!("lost the leader lease ({lost:?}); stopped at once, exiting so a restart rejoins as a standby");
         }
-    };
-    controller::run(client, port, options, lost_or_stopped).await?;
-    renewer.abort();
-    metrics.leader.set(0);
-    if *lost.borrow() {
-        anyhow::bail!("lost the leader lease; exiting so a restart rejoins as a standby");
+        finished = &mut leading => {
+            metrics.leader.set(0);
+            finished??;
+        }
     }
     elector.release().await?;
     Ok(())

@@ -172,6 +172,7 @@ async fn reconcile_policy<P: AwsPort>(policy: Arc<TrailPolicy>, ctx: Arc<Context
 
 async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
+    debug!("reconcile started");
     let desired = match desired(policy) {
         Ok(desired) => desired,
         Err(e) => {

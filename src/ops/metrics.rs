@@ -30,6 +30,8 @@ pub struct ReconcileMetrics {
     errors: IntCounterVec,
     drift: IntCounterVec,
     remediations: IntCounterVec,
+    stage_failures: IntCounterVec,
+    ready: IntGaugeVec,
     logging: IntGaugeVec,
     in_sync: IntGaugeVec,
     compliant: IntGaugeVec,
@@ -84,7 +86,19 @@ impl Metrics {
             errors: counter(&r, "trailwarden_reconcile_errors_total", "Failed reconciles by reason.", &["reason"]),
             drift: counter(&r, "trailwarden_drift_detected_total", "Settings seen to differ from their policy, by field.", &["field"]),
             remediations: counter(&r, "trailwarden_remediations_total", "AWS corrections made, by action.", &["action"]),
-            logging: gauge_vec(&r, "trailwarden_trail_logging", "1 when the policy's trail is logging.", &["policy"]),
+            stage_failures: counter(
+                &r,
+                "trailwarden_stage_failures_total",
+                "Pass stages that failed, by stage and reason (the other stages still ran).",
+                &["stage", "reason"],
+            ),
+            ready: gauge_vec(&r, "trailwarden_policy_ready", "1 when the policy's last pass succeeded in every stage.", &["policy"]),
+            logging: gauge_vec(
+                &r,
+                "trailwarden_trail_logging",
+                "1 when the policy's trail is logging (absent while trailwarden cannot tell).",
+                &["policy"],
+            ),
             in_sync: gauge_vec(&r, "trailwarden_trail_in_sync", "1 when the policy's trail matches it.", &["policy"]),
             compliant: gauge_vec(&r, "trailwarden_trail_compliant", "1 when every required posture check passes.", &["policy"]),
             compliance_check: gauge_vec(
@@ -153,10 +167,11 @@ impl ReconcileMetrics {
         self.duration.observe(seconds);
         match report.failures.first() {
             None => self.reconciles.with_label_values(&["success"]).inc(),
-            Some(failure) => {
+            Some(first) => {
                 self.reconciles.with_label_values(&["error"]).inc();
-                for failure in std::iter::once(failure).chain(report.failures.iter().skip(1)) {
-                    self.errors.with_label_values(&[failure.failure.name()]).inc();
+                self.errors.with_label_values(&[first.failure.name()]).inc();
+                for failure in &report.failures {
+                    self.stage_failures.with_label_values(&[failure.stage.name(), failure.failure.name()]).inc();
                 }
             }
         }
@@ -174,7 +189,7 @@ impl ReconcileMetrics {
                 ConditionType::Logging => &self.logging,
                 ConditionType::Synced => &self.in_sync,
                 ConditionType::Compliant => &self.compliant,
-                ConditionType::Ready => continue,
+                ConditionType::Ready => &self.ready,
             };
             match condition.status {
                 Some(value) => gauge.with_label_values(&[policy]).set(i64::from(value)),
@@ -198,7 +213,7 @@ impl ReconcileMetrics {
 
     /// Drops a deleted policy's series.
     pub fn forget(&self, policy: &str, checks: &[String]) {
-        for gauge in [&self.logging, &self.in_sync, &self.compliant] {
+        for gauge in [&self.ready, &self.logging, &self.in_sync, &self.compliant] {
             let _ = gauge.remove_label_values(&[policy]);
         }
         for check in checks {

@@ -9,5 +9,7 @@ mod aws_roundtrip;
 mod drift;
 mod posture;
 mod production;
+mod partition;
 mod reconciler;
+mod replica;
 mod triggers;
