@@ -52,6 +52,10 @@ pub(crate) struct RunArgs {
     /// Attempts per AWS call, the first included (the SDK's standard retry with back-off).
     #[arg(long, env = "TRAILWARDEN_AWS_MAX_ATTEMPTS", default_value_t = 3)]
     pub(crate) aws_max_attempts: u32,
+    /// The AWS SDK's retry strategy: standard (back-off with jitter) or adaptive (also
+    /// slows its own sending while AWS throttles).
+    #[arg(long, env = "TRAILWARDEN_AWS_RETRY_MODE", value_enum, default_value_t = RetryModeArg::Standard)]
+    pub(crate) aws_retry_mode: RetryModeArg,
     /// Our own pace for each CloudTrail read API, per account and region (AWS allows about 10/s, shared).
     #[arg(long, env = "TRAILWARDEN_AWS_READS_PER_SECOND", default_value_t = 10.0)]
     pub(crate) aws_reads_per_second: f64,
@@ -83,6 +87,12 @@ pub(crate) struct RunArgs {
     /// (default: two thirds of the lease duration; must be shorter than it).
     #[arg(long, env = "TRAILWARDEN_LEASE_RENEW_DEADLINE_SECONDS")]
     pub(crate) lease_renew_deadline_seconds: Option<f64>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum RetryModeArg {
+    Standard,
+    Adaptive,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

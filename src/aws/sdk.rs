@@ -32,9 +32,29 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Attempts per call, the first included; 1 turns retries off.
     pub max_attempts: u32,
+    /// The SDK's retry strategy: standard (exponential back-off with jitter) or adaptive
+    /// (the same, plus client-side rate limiting that slows down while AWS throttles).
+    pub retry_mode: RetryMode,
     pub rate_limits: RateLimits,
     /// Where to count calls, latencies and throttles.
     pub metrics: Option<crate::ops::metrics::AwsMetrics>,
+}
+
+/// Which of the SDK's own retry strategies to use; neither is written by hand here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RetryMode {
+    #[default]
+    Standard,
+    Adaptive,
+}
+
+impl RetryMode {
+    fn config(self) -> RetryConfig {
+        match self {
+            RetryMode::Standard => RetryConfig::standard(),
+            RetryMode::Adaptive => RetryConfig::adaptive(),
+        }
+    }
 }
 
 /// The SDK-backed port. Cheap to clone; clones share clients, limits and the call log.
@@ -49,7 +69,7 @@ impl SdkAws {
     /// Loads credentials and settings the standard way (env, profile, web identity, IMDS).
     pub async fn new(options: AwsOptions) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)));
+            .retry_config(options.retry_mode.config().with_max_attempts(options.max_attempts.max(1)));
         if let Some(url) = &options.endpoint_url {
             loader = loader.endpoint_url(url);
         }

@@ -39,6 +39,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitC
     let port = SdkAws::new(AwsOptions {
         endpoint_url: args.aws_endpoint_url,
         max_attempts: 3,
+        retry_mode: Default::default(),
         rate_limits: RateLimits::default(),
         metrics: None,
     })

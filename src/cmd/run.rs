@@ -9,13 +9,13 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 use trailwarden::api::TrailPolicy;
 use trailwarden::aws::RateLimits;
-use trailwarden::aws::sdk::{AwsOptions, SdkAws};
+use trailwarden::aws::sdk::{AwsOptions, RetryMode, SdkAws};
 use trailwarden::k8s::controller::{self, ControllerOptions};
 use trailwarden::k8s::leader::{LeaderElector, LeaseConfig};
 use trailwarden::ops::http::{self, Readiness};
 use trailwarden::ops::metrics::Metrics;
 
-use crate::{LogFormat, RunArgs};
+use crate::{LogFormat, RetryModeArg, RunArgs};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -50,6 +50,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let port = SdkAws::new(AwsOptions {
         endpoint_url: args.aws_endpoint_url,
         max_attempts: args.aws_max_attempts,
+        retry_mode: match args.aws_retry_mode {
+            RetryModeArg::Standard => RetryMode::Standard,
+            RetryModeArg::Adaptive => RetryMode::Adaptive,
+        },
         rate_limits: RateLimits {
             reads_per_second: args.aws_reads_per_second,
             writes_per_second: args.aws_writes_per_second,
