@@ -1,7 +1,9 @@
-//! One leader at a time, even when the leader is cut off from the apiserver: it stops at
-//! its renew deadline — reconciles in flight included — before the standby may take the
-//! lease, so the AWS writes of the two never overlap.
+//! The apiserver out of reach. A leader cut off from it stops at its renew deadline —
+//! reconciles in flight included — before the standby may take the lease, so the AWS
+//! writes of the two never overlap. A single replica rides an outage out: it keeps
+//! healing from what it knows, and resumes watching when the apiserver is back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,21 +16,27 @@ use trailwarden::aws::AwsPort;
 use crate::replica::{Replica, WAIT, account_with_bucket, policy, wait_synced};
 use crate::support::{self, eventually};
 
-/// A TCP proxy between one replica and the apiserver; `cut` closes every connection and
-/// refuses new ones, as a network partition would.
+/// A TCP proxy between one replica and the apiserver. Down, it drops every connection
+/// and every new one at once, as a partition or a stopped apiserver would; up again, it
+/// relays as before.
 struct Link {
     port: u16,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    up: Arc<AtomicBool>,
+    relays: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Link {
     async fn to(target: String) -> Link {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let registry = tasks.clone();
-        let accept = tokio::spawn(async move {
+        let up = Arc::new(AtomicBool::new(true));
+        let relays: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (is_up, registry) = (up.clone(), relays.clone());
+        tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if !is_up.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
                 let target = target.clone();
                 let relay = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(&target).await {
@@ -38,14 +46,18 @@ impl Link {
                 registry.lock().unwrap().push(relay);
             }
         });
-        tasks.lock().unwrap().push(accept);
-        Link { port, tasks }
+        Link { port, up, relays }
     }
 
-    fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for relay in self.relays.lock().unwrap().drain(..) {
+            relay.abort();
         }
+    }
+
+    fn up(&self) {
+        self.up.store(true, Ordering::SeqCst);
     }
 }
 
@@ -98,7 +110,7 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_another_starts
     };
     tokio::time::sleep(Duration::from_secs(6)).await;
     let cut_at = jiff::Timestamp::now();
-    link.cut();
+    link.down();
     eventually("the standby takes over", WAIT, || async { new.is_leader().await.then_some(()) }).await;
     let exit = tokio::time::timeout(WAIT, old.child.wait()).await.expect("the cut-off leader exits").unwrap();
     assert!(!exit.success(), "a leader that lost its lease exits non-zero, to restart as a standby: {exit}");
@@ -118,4 +130,55 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_another_starts
     assert!(last_old < first_new, "the old leader wrote at {last_old}, after the new one started at {first_new}");
     let logged = std::fs::read_to_string(&old.log).unwrap();
     assert!(logged.contains("renew deadline"), "the old leader says why it stopped");
+}
+
+#[tokio::test]
+async fn a_lone_controller_rides_out_an_apiserver_outage_and_resumes_watching() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let target = std::fs::read_to_string(std::env::var("KUBECONFIG").unwrap())
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: https://"))
+        .unwrap()
+        .to_owned();
+    let link = Link::to(target).await;
+    let (kubeconfig, _) = kubeconfig_through(&link);
+    let label = support::unique_name("outage");
+    let mut lone = Replica::start_with(&format!("{label}-lone"), &label, &[], &[("KUBECONFIG", &kubeconfig)]);
+    let (account, scope, bucket) = account_with_bucket(&aws).await;
+    let name = support::unique_name("outage");
+    let api = Api::<TrailPolicy>::all(client.clone());
+    api.create(&PostParams::default(), &policy(&name, &label, &account, &bucket)).await.unwrap();
+    wait_synced(&api, &name).await;
+    let arn = api.get(&name).await.unwrap().status.unwrap().trail_arn.unwrap();
+    let starts = |r: &Replica| r.writes().iter().filter(|(_, op)| op == "StartLogging").count();
+    let before = starts(&lone);
+
+    // 20 s without the apiserver; logging is stopped in the middle of it.
+    link.down();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    aws.stop_logging(&scope, &arn).await.unwrap();
+    let ((), healed) = eventually("healed while the apiserver is away", WAIT, || async {
+        aws.get_trail_status(&scope, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(15).saturating_sub(healed)).await;
+    assert!(lone.child.try_wait().unwrap().is_none(), "the controller keeps running through the outage");
+    link.up();
+
+    // Back: the watch resumes (a spec change is acted on) and the break was written once.
+    let tags = serde_json::json!({"spec": {"tags": {"outage": "over"}}});
+    api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&tags)).await.unwrap();
+    eventually("the watch resumed: a new declared tag is applied", WAIT, || async {
+        (aws.list_tags(&scope, &arn).await.ok()?.get("outage").map(String::as_str) == Some("over")).then_some(())
+    })
+    .await;
+    wait_synced(&api, &name).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(starts(&lone) - before, 1, "one StartLogging for one stop: no duplicate writes after the outage");
+    let writes = lone.writes().len();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(lone.writes().len(), writes, "in sync after the outage: no writes");
+    println!("apiserver outage of 20 s: logging restored {:.1} s after the stop, during the outage", healed.as_secs_f64());
 }
