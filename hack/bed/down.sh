@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what hack/bed/up.sh started in DIR (default: .bed).
+# Stops what hack/bed/up.sh started in DIR (default: .bed): etcd, kube-apiserver, moto and
+# the fault proxy, all listed in DIR/pids (the proxy exits cleanly on SIGTERM).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:-$here/../../.bed}
@@ -11,4 +12,4 @@ for _ in $(seq 1 50); do
   [ $alive = 0 ] && break; sleep 0.1
 done
 kill -9 $pids 2>/dev/null
-rm -f "$dir/pids"
+rm -f "$dir/pids" "$dir/fault-proxy.port"

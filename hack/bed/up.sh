@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Starts the test bed on loopback: etcd, kube-apiserver (RBAC, TLS, client-cert admin)
-# and the moto AWS emulator. Usage: hack/bed/up.sh [DIR]   (default: .bed)
-# Writes DIR/env (source it: KUBECONFIG, TRAILWARDEN_AWS_ENDPOINT, AWS_*), DIR/pids and
-# a log per process. hack/bed/down.sh DIR stops everything it started.
+# the moto AWS emulator, and a fault-injecting proxy in front of moto (fault_proxy.py).
+# Usage: hack/bed/up.sh [DIR]   (default: .bed)
+# Writes DIR/env (source it: KUBECONFIG, TRAILWARDEN_AWS_ENDPOINT, AWS_*, and the proxy's
+# TRAILWARDEN_FAULTY_AWS_ENDPOINT / TRAILWARDEN_FAULT_CONTROL), DIR/pids and a log per
+# process. hack/bed/down.sh DIR stops everything it started.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:-$here/../../.bed}
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 if [ -f "$dir/pids" ]; then "$here/down.sh" "$dir"; fi
-rm -rf "$dir"/{etcd-data,certs,*.log,env,pids,kubeconfig,aws-calls,metrics.prom}
+rm -rf "$dir"/{etcd-data,certs,*.log,env,pids,kubeconfig,aws-calls,metrics.prom,fault-proxy.port}
 mkdir -p "$dir/certs"
 started=$(date +%s%N)
 
@@ -56,6 +58,13 @@ echo $! >> "$dir/pids"
 TZ=UTC "$venv/bin/python" "$here/moto_server.py" 127.0.0.1 "$moto_port" > "$dir/moto.log" 2>&1 &
 echo $! >> "$dir/pids"
 
+# The fault proxy forwards to moto and may answer as AWS does when it fails (throttling,
+# 5xx, AccessDenied, resets, latency) by rules set at run time; it picks a free port and
+# writes it to DIR/fault-proxy.port. See fault_proxy.py for its control API.
+python3 "$here/fault_proxy.py" --upstream "http://127.0.0.1:$moto_port" --port-file "$dir/fault-proxy.port" \
+  > "$dir/fault-proxy.log" 2>&1 &
+echo $! >> "$dir/pids"
+
 cat > "$dir/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
@@ -89,16 +98,23 @@ wait_for() { # name url [curl args...]
 wait_for etcd "http://127.0.0.1:$etcd_client/health"
 wait_for kube-apiserver "https://127.0.0.1:$api_port/readyz" --cacert "$c/ca.crt" --cert "$c/admin.crt" --key "$c/admin.key"
 wait_for moto "http://127.0.0.1:$moto_port/moto-api/"
+for _ in $(seq 1 100); do [ -s "$dir/fault-proxy.port" ] && break; sleep 0.05; done
+proxy_port=$(cat "$dir/fault-proxy.port" 2>/dev/null || true)
+wait_for fault-proxy "http://127.0.0.1:${proxy_port:-0}/__health"
 
 cat > "$dir/env" <<ENV
 export TRAILWARDEN_BED_DIR=$dir
 export KUBECONFIG=$dir/kubeconfig
 export TRAILWARDEN_AWS_ENDPOINT=http://127.0.0.1:$moto_port
+# moto behind the fault proxy (tests/e2e/faults.rs): transparent until a rule is set at
+# TRAILWARDEN_FAULT_CONTROL (PUT/DELETE /__faults[/NAME]); counts and writes at /__stats.
+export TRAILWARDEN_FAULTY_AWS_ENDPOINT=http://127.0.0.1:$proxy_port
+export TRAILWARDEN_FAULT_CONTROL=http://127.0.0.1:$proxy_port/__faults
 export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 ENV
 elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
-printf 'bed: up in %d.%03ds (apiserver https://127.0.0.1:%s, moto http://127.0.0.1:%s); source %s/env\n' \
-  $((elapsed_ms / 1000)) $((elapsed_ms % 1000)) "$api_port" "$moto_port" "$dir"
+printf 'bed: up in %d.%03ds (apiserver https://127.0.0.1:%s, moto http://127.0.0.1:%s, fault proxy :%s); source %s/env\n' \
+  $((elapsed_ms / 1000)) $((elapsed_ms % 1000)) "$api_port" "$moto_port" "$proxy_port" "$dir"

@@ -52,7 +52,11 @@ pub(super) fn classify(service: &str, code: &str) -> ErrorKind {
         | "NotOrganizationMasterAccountException" | "InsufficientDependencyServiceAccessPermissionException" => {
             ErrorKind::AccessDenied
         }
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" => ErrorKind::Throttled,
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" | "SlowDown" => {
+            ErrorKind::Throttled
+        }
+        "InternalFailure" | "InternalError" | "InternalErrorException" | "ServiceUnavailable" | "ServiceUnavailableException"
+        | "KMSInternalException" | "CloudTrailInternalException" => ErrorKind::Unavailable,
         c if c.starts_with("Invalid")
             || c.starts_with("Insufficient")
             || c.contains("DoesNotExist")
@@ -84,6 +88,9 @@ mod tests {
         assert_eq!(classify("CloudTrail", "ThrottlingException"), ErrorKind::Throttled);
         assert_eq!(classify("CloudTrail", "InvalidTrailNameException"), ErrorKind::Invalid);
         assert_eq!(classify("CloudTrail", "SomethingNew"), ErrorKind::Other);
+        assert_eq!(classify("S3", "SlowDown"), ErrorKind::Throttled, "S3 throttles in its own words");
+        assert_eq!(classify("CloudTrail", "InternalFailure"), ErrorKind::Unavailable);
+        assert_eq!(classify("S3", "InternalError"), ErrorKind::Unavailable);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::json;
 use trailwarden::aws::AwsPort;
 use trailwarden_core::trail::{Insights, Selectors, TrailSettings};
 
+use crate::faults::{self, Faults};
 use crate::support::{self, Controller, HEAL_TIMEOUT, account, condition, create_policy, eventually, get, role, trail, wait_synced};
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -18,9 +19,27 @@ fn median(mut v: Vec<Duration>) -> Duration {
 #[tokio::test]
 async fn every_kind_of_drift_is_healed_and_reported() {
     let client = support::kube().await;
-    let aws = support::aws().await;
     let controller = Controller::start(client.clone()).await;
+    every_kind_of_drift(client, controller, None).await;
+}
+
+/// The same, with 10 % of the controller's AWS calls throttled and 5 % answered 500: the
+/// SDK's own retry (standard mode, jittered back-off) absorbs them.
+#[tokio::test]
+async fn every_kind_of_drift_is_healed_under_throttling_and_errors() {
+    let client = support::kube().await;
+    let controller = Controller::start_with(client.clone(), faults::faulty_aws().await);
+    every_kind_of_drift(client, controller, Some(json!({"throttle": 0.10, "error5xx": 0.05}))).await;
+}
+
+async fn every_kind_of_drift(client: kube::Client, controller: Controller, faults: Option<serde_json::Value>) {
+    let aws = support::aws().await;
     let acct = account(&aws, 2, 2).await;
+    let faults = faults.map(|rule| {
+        let scoped = Faults::for_account(&acct.id);
+        scoped.set(rule);
+        scoped
+    });
     support::enable_access_logging(&aws, &acct.scope, &acct.buckets).await;
     let topic = support::create_sns_topic(&acct.id, &support::unique_name("deliveries"));
     let other_topic = support::create_sns_topic(&acct.id, &support::unique_name("other"));
@@ -171,7 +190,12 @@ async fn every_kind_of_drift_is_healed_and_reported() {
     assert_eq!(condition(&final_policy, "Compliant").map(|c| c.1), Some("ChecksUnknown".into()));
     assert!(final_status.drift.is_empty());
     assert!(final_status.compliance.iter().any(|c| c.id == "CT-KMS-ENCRYPTION" && c.controls.contains(&"CloudTrail.2".to_owned())));
-    heals.report();
+    heals.report(if faults.is_some() { "under 10% throttling + 5% 5xx" } else { "without faults" });
+    if let Some(faults) = faults {
+        let stats = faults.stats();
+        println!("faults injected into the controller's calls: {:?} of {} requests", stats.faults, stats.requests);
+        assert!(stats.faults_of("throttle") > 0 && stats.faults_of("error5xx") > 0, "the faults were there: {:?}", stats.faults);
+    }
 }
 
 /// Times each break-and-heal of one policy's trail, and what trailwarden said it did.
@@ -199,11 +223,11 @@ impl Heals<'_> {
         (value, wait_remediation(self.client, self.name, before).await)
     }
 
-    fn report(&self) {
+    fn report(&self, conditions: &str) {
         let times: Vec<Duration> = self.times.iter().map(|(_, t)| *t).collect();
         let lines: Vec<String> = self.times.iter().map(|(what, t)| format!("{what}: {t:?}")).collect();
         println!(
-            "heal times at resyncSeconds=5 over {} drift kinds: min {:?}, median {:?}, max {:?}\n  {}",
+            "heal times at resyncSeconds=5 over {} drift kinds, {conditions}: min {:?}, median {:?}, max {:?}\n  {}",
             times.len(),
             times.iter().min().unwrap(),
             median(times.clone()),

@@ -7,6 +7,7 @@ mod support;
 mod admission;
 mod aws_roundtrip;
 mod drift;
+mod faults;
 mod posture;
 mod production;
 mod partition;

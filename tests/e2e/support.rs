@@ -90,8 +90,12 @@ pub struct Controller {
 
 impl Controller {
     pub async fn start(client: Client) -> Self {
+        Self::start_with(client, aws().await)
+    }
+
+    /// A controller acting through `port` (the fault proxy, say).
+    pub fn start_with(client: Client, port: SdkAws) -> Self {
         let label = unique_name("run");
-        let port = aws().await;
         let options = trailwarden::k8s::controller::ControllerOptions {
             label_selector: Some(format!("{TEST_LABEL}={label}")),
             instance: label.clone(),
