@@ -10,11 +10,15 @@ behaviour): PutInsightSelectors replaces the trail's insight selectors (moto app
 PutEventSelectors with one kind of selector clears the other kind (moto keeps both);
 DescribeTrails reports HasCustomEventSelectors / HasInsightSelectors (moto always says
 false); DeleteTrail takes a trail ARN as well as a name, and refuses an unknown trail
-(moto ignores ARNs and unknown names alike).
+(moto ignores ARNs and unknown names alike); GetEventSelectors on a trail nobody put
+selectors on answers the selector AWS records by default (ReadWriteType All, management
+events included, nothing excluded; moto answers none), while DescribeTrails still says
+HasCustomEventSelectors false for it, as AWS does.
 
 Usage: moto_server.py HOST PORT
 """
 
+import copy
 import sys
 
 import moto.core.utils as moto_utils
@@ -39,6 +43,15 @@ def _load_with_s3_roots(service_name, model_name):
 
 
 moto_utils._load_service_model = _load_with_s3_roots
+
+
+# What GetEventSelectors answers for a trail nobody put selectors on.
+DEFAULT_EVENT_SELECTOR = {
+    "ReadWriteType": "All",
+    "IncludeManagementEvents": True,
+    "DataResources": [],
+    "ExcludeManagementEventSources": [],
+}
 
 
 def _patch_cloudtrail():
@@ -69,7 +82,15 @@ def _patch_cloudtrail():
         desc["HasInsightSelectors"] = bool(self.insight_selectors)
         return desc
 
+    def get_event_selectors(self):
+        # Both lists are empty only until the first PutEventSelectors (put_event_selectors
+        # above never empties both), so this is "nobody put selectors on this trail".
+        if not self.event_selectors and not self.advanced_event_selectors:
+            return [copy.deepcopy(DEFAULT_EVENT_SELECTOR)], []
+        return self.event_selectors, self.advanced_event_selectors
+
     Trail.put_event_selectors = put_event_selectors
+    Trail.get_event_selectors = get_event_selectors
     Trail.put_insight_selectors = put_insight_selectors
     Trail.description = description
 

@@ -201,8 +201,11 @@ fn not_public(facts: &BucketFacts) -> Result<Verdict, String> {
     let mut problems = vec![];
     if let Some(doc) = &doc {
         for (i, s) in doc.statements().iter().enumerate() {
-            if s.allows() && s.anyone() && (s.has_not_principal() || !s.has_conditions()) {
-                problems.push(format!("policy statement {} allows anyone", s.sid().map(str::to_owned).unwrap_or(i.to_string())));
+            // Each reads what it cannot evaluate as public; only the conditions S3 itself
+            // counts as limiting (a fixed source ARN, account, VPC, a narrow IP range...) keep
+            // a grant to anyone private.
+            if s.may_allow() && s.anyone() && (s.has_not_principal() || !s.limits_public_access()) {
+                problems.push(format!("policy statement {} allows anyone", s.label(i)));
             }
         }
     }
@@ -212,35 +215,59 @@ fn not_public(facts: &BucketFacts) -> Result<Verdict, String> {
 
 fn cloudtrail_policy(facts: &BucketFacts, trail: TrailRef<'_>) -> Result<Verdict, String> {
     let doc = parsed(facts)?.unwrap_or_else(Document::empty);
+    Ok(cloudtrail_policy_of(&doc, &facts.name, trail))
+}
+
+/// Whether `doc` lets CloudTrail check the ACL and write this trail's logs. A grant counts
+/// only if it surely applies (see [`document::Statement`]); a Deny without conditions that
+/// may apply takes it away.
+fn cloudtrail_policy_of(doc: &Document, bucket: &str, trail: TrailRef<'_>) -> Verdict {
+    let statements = doc.statements();
     let partition = trail.arn.split(':').nth(1).unwrap_or("aws");
-    let bucket_arn = format!("arn:{partition}:s3:::{}", facts.name);
-    let object = |path: String| format!("{bucket_arn}/{path}trailwarden-probe.json.gz");
+    let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
+    let object = |path: &str| format!("{bucket_arn}/{path}trailwarden-probe.json.gz");
     let for_cloudtrail = |action: &str| -> Vec<_> {
-        doc.statements().into_iter().filter(|s| s.allows() && s.to_service(CLOUDTRAIL) && s.grants_action(action)).collect()
+        statements.iter().filter(|s| s.allows() && s.to_service(CLOUDTRAIL) && s.grants_action(action)).collect()
+    };
+    let mut denied = vec![];
+    let mut deny = |action: &str, resource: &str, what: &str| {
+        let by: Vec<String> =
+            statements.iter().enumerate().filter(|(_, s)| s.denies(CLOUDTRAIL, action, resource)).map(|(i, s)| s.label(i)).collect();
+        if !by.is_empty() {
+            denied.push(format!("{action} on {what} is denied to cloudtrail.amazonaws.com by statement {}", by.join(", ")));
+        }
     };
     let mut missing = vec![];
     if !for_cloudtrail("s3:GetBucketAcl").iter().any(|s| s.covers(&bucket_arn) && s.limited_to_source(trail.arn)) {
         missing.push("s3:GetBucketAcl on the bucket for cloudtrail.amazonaws.com, limited by aws:SourceArn to this trail".to_owned());
     }
+    deny("s3:GetBucketAcl", &bucket_arn, "the bucket");
     let writes = for_cloudtrail("s3:PutObject");
     let owner_acl = |s: &document::Statement<'_>| s.condition(&["StringEquals"], "s3:x-amz-acl").contains(&"bucket-owner-full-control");
     let path = document::log_path(trail.prefix, trail.account);
-    if !writes.iter().any(|s| s.covers(&object(path.clone())) && owner_acl(s) && s.limited_to_source(trail.arn)) {
+    if !writes.iter().any(|s| s.covers(&object(&path)) && owner_acl(s) && s.limited_to_source(trail.arn)) {
         missing.push(format!(
             "s3:PutObject on {bucket_arn}/{path}* for cloudtrail.amazonaws.com with s3:x-amz-acl=bucket-owner-full-control, limited by aws:SourceArn to this trail"
         ));
     }
+    deny("s3:PutObject", &object(&path), &format!("{bucket_arn}/{path}*"));
     if trail.organization {
         let org_path = document::log_path(trail.prefix, &format!("{ORG_PLACEHOLDER}/{}", trail.account));
-        if !writes.iter().any(|s| s.covers(&object(org_path.clone())) && owner_acl(s)) {
+        if !writes.iter().any(|s| s.covers(&object(&org_path)) && owner_acl(s)) {
             missing.push(format!("s3:PutObject on the organization path {bucket_arn}/[prefix/]AWSLogs/<org-id>/* for cloudtrail.amazonaws.com"));
         }
+        deny("s3:PutObject", &object(&org_path), "the organization path");
     }
-    Ok(if missing.is_empty() {
+    let mut problems = vec![];
+    if !missing.is_empty() {
+        problems.push(format!("the bucket policy lacks: {}", missing.join("; ")));
+    }
+    problems.extend(denied);
+    if problems.is_empty() {
         Ok("CloudTrail may check the ACL and write this trail's logs, and only this trail".into())
     } else {
-        Err(format!("the bucket policy lacks: {}", missing.join("; ")))
-    })
+        Err(problems.join("; "))
+    }
 }
 
 /// Corrections `manage: true` allows, for checks that failed on facts we could read.
@@ -257,10 +284,15 @@ pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) 
     }
     if matches!(cloudtrail_policy(facts, trail), Ok(Err(_))) {
         // Only a policy we could read and parse is rewritten: never overwrite the unknown.
+        // And only when our statements are enough: a foreign Deny stays (it is not ours to
+        // remove), so rewriting around it would be a write every pass that fixes nothing.
         if let Ok(doc) = parsed(facts) {
             let doc = doc.unwrap_or_else(Document::empty);
             let ours = document::bucket_statements(&facts.name, trail.prefix, trail.account, trail.arn);
-            fixes.push(BucketFix::PutBucketPolicy(doc.with_our_statements(ours).to_json()));
+            let repaired = doc.with_our_statements(ours);
+            if cloudtrail_policy_of(&repaired, &facts.name, trail).is_ok() {
+                fixes.push(BucketFix::PutBucketPolicy(repaired.to_json()));
+            }
         }
     }
     if facts.object_ownership.as_ref().is_ok_and(|o| o.as_deref() != Some(OWNER_ENFORCED)) {
@@ -270,159 +302,4 @@ pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::posture::CheckStatus;
-    use serde_json::json;
-
-    const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
-
-    fn trail() -> TrailRef<'static> {
-        TrailRef { arn: TRAIL, account: "111122223333", prefix: Some("audit"), organization: false }
-    }
-
-    fn good_policy() -> String {
-        Document::empty().with_our_statements(document::bucket_statements("logs", Some("audit"), "111122223333", TRAIL)).to_json()
-    }
-
-    fn facts(policy: Option<String>) -> BucketFacts {
-        BucketFacts {
-            name: "logs".into(),
-            region: "us-east-1".into(),
-            public_access_block: Ok([true; 4]),
-            policy: Ok(policy),
-            public_acl_grantees: Ok(vec![]),
-            versioning_enabled: Ok(true),
-            mfa_delete_enabled: Ok(false),
-            access_log_target: Ok(Some("access-logs".into())),
-            object_ownership: Ok(Some("BucketOwnerEnforced".into())),
-        }
-    }
-
-    fn status(checks: &[Check], id: &str) -> (CheckStatus, String) {
-        let c = checks.iter().find(|c| c.id == id).unwrap();
-        (c.status, c.message.clone())
-    }
-
-    fn with_statements(statements: serde_json::Value) -> String {
-        json!({"Version": "2012-10-17", "Statement": statements}).to_string()
-    }
-
-    #[test]
-    fn a_hardened_bucket_passes_every_required_check() {
-        let checks = checks(&facts(Some(good_policy())), trail(), &BucketPosture::default());
-        let failing: Vec<_> = checks.iter().filter(|c| c.required && c.status != CheckStatus::Pass).collect();
-        assert!(failing.is_empty(), "{failing:#?}");
-    }
-
-    #[test]
-    fn a_statement_without_source_arn_is_not_enough() {
-        let policy = with_statements(json!([
-            {"Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:GetBucketAcl", "Resource": "arn:aws:s3:::logs"},
-            {"Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject",
-             "Resource": "arn:aws:s3:::logs/audit/AWSLogs/111122223333/*",
-             "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}},
-        ]));
-        let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
-        assert_eq!(s, CheckStatus::Fail);
-        assert!(message.contains("aws:SourceArn"), "{message}");
-    }
-
-    #[test]
-    fn a_policy_for_another_prefix_does_not_cover_this_trail() {
-        let policy = Document::empty()
-            .with_our_statements(document::bucket_statements("logs", Some("other"), "111122223333", TRAIL))
-            .to_json();
-        let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
-        assert_eq!(s, CheckStatus::Fail);
-        assert!(message.contains("audit/AWSLogs/111122223333/"), "{message}");
-    }
-
-    #[test]
-    fn a_wildcard_principal_makes_the_bucket_public() {
-        let policy = with_statements(json!([{"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/*"}]));
-        let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC");
-        assert_eq!(s, CheckStatus::Fail);
-        assert!(message.contains("Open"));
-    }
-
-    #[test]
-    fn the_not_principal_trick_is_public_too() {
-        let policy = with_statements(json!([{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"},
-            "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]));
-        assert_eq!(status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC").0, CheckStatus::Fail);
-    }
-
-    #[test]
-    fn a_public_acl_grant_fails_and_unreadable_facts_are_unknown() {
-        let mut f = facts(Some(good_policy()));
-        f.public_acl_grantees = Ok(vec!["http://acs.amazonaws.com/groups/global/AllUsers".into()]);
-        assert_eq!(status(&checks(&f, trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC").0, CheckStatus::Fail);
-        f.policy = Err("AccessDenied".into());
-        let checks = checks(&f, trail(), &BucketPosture::default());
-        let (s, message) = status(&checks, "BKT-CLOUDTRAIL-POLICY");
-        assert_eq!(s, CheckStatus::Unknown);
-        assert!(message.contains("AccessDenied"));
-    }
-
-    #[test]
-    fn org_trails_need_the_organization_path() {
-        let org = TrailRef { organization: true, ..trail() };
-        let (s, _) = status(&checks(&facts(Some(good_policy())), org, &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
-        assert_eq!(s, CheckStatus::Fail);
-        let mut statements = document::bucket_statements("logs", Some("audit"), "111122223333", TRAIL);
-        statements.push(json!({"Sid": "OrgWrite", "Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject",
-            "Resource": "arn:aws:s3:::logs/audit/AWSLogs/o-*", "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}}));
-        let policy = with_statements(serde_json::Value::Array(statements));
-        assert_eq!(status(&checks(&facts(Some(policy)), org, &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Pass);
-    }
-
-    #[test]
-    fn fixes_only_when_managed_and_keep_foreign_statements() {
-        let foreign = json!({"Sid": "DenyInsecure", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::logs/*",
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}});
-        let mut f = facts(Some(with_statements(json!([foreign.clone()]))));
-        f.public_access_block = Ok([true, true, false, true]);
-        f.versioning_enabled = Ok(false);
-        assert!(fixes(&f, trail(), &BucketPosture::default()).is_empty(), "manage is off by default");
-        let managed = BucketPosture { manage: true, ..Default::default() };
-        let planned = fixes(&f, trail(), &managed);
-        assert_eq!(planned[..2], [super::BucketFix::BlockPublicAccess, super::BucketFix::EnableVersioning]);
-        let super::BucketFix::PutBucketPolicy(policy) = &planned[2] else { panic!("{planned:?}") };
-        let doc: serde_json::Value = serde_json::from_str(policy).unwrap();
-        assert_eq!(doc["Statement"][0], foreign, "foreign statement kept as it was");
-        let mut fixed = f.clone();
-        fixed.policy = Ok(Some(policy.clone()));
-        assert_eq!(status(&checks(&fixed, trail(), &managed), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Pass);
-    }
-
-    #[test]
-    fn an_unparsable_policy_is_never_overwritten() {
-        let mut f = facts(Some("{not json".into()));
-        f.versioning_enabled = Ok(true);
-        let managed = BucketPosture { manage: true, ..Default::default() };
-        assert!(fixes(&f, trail(), &managed).is_empty());
-        assert_eq!(status(&checks(&f, trail(), &managed), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Unknown);
-    }
-
-    #[test]
-    fn acls_left_on_are_reported_and_turned_off_only_under_manage() {
-        let mut f = facts(Some(good_policy()));
-        f.object_ownership = Ok(None);
-        let checks = checks(&f, trail(), &BucketPosture::default());
-        let (s, message) = status(&checks, "BKT-ACLS-DISABLED");
-        assert_eq!(s, CheckStatus::Fail);
-        assert!(message.contains("not set"), "{message}");
-        assert!(!checks.iter().find(|c| c.id == "BKT-ACLS-DISABLED").unwrap().required, "reported for information");
-        assert!(fixes(&f, trail(), &BucketPosture::default()).is_empty());
-        let managed = BucketPosture { manage: true, ..Default::default() };
-        assert_eq!(fixes(&f, trail(), &managed), [BucketFix::DisableAcls]);
-        let fixed = BucketFix::DisableAcls.applied_to(f);
-        assert_eq!(status(&checks_of(&fixed), "BKT-ACLS-DISABLED").0, CheckStatus::Pass);
-        assert!(fixes(&fixed, trail(), &managed).is_empty(), "no write loop once fixed");
-    }
-
-    fn checks_of(f: &BucketFacts) -> Vec<Check> {
-        checks(f, trail(), &BucketPosture::default())
-    }
-}
+mod tests;

@@ -1,7 +1,20 @@
 //! Reading IAM policy documents (bucket and key policies) the way the posture checks need,
 //! and writing CloudTrail's statements into them without touching anyone else's.
+//!
+//! Policies are written by whoever may edit them, so reading one must stay cheap whatever
+//! it holds: a document is refused past [`MAX_DOCUMENT_BYTES`] or [`MAX_STATEMENTS`],
+//! wildcards are matched in time bounded by the product of the lengths ([`wildcard`]),
+//! and a pattern or text past [`MAX_MATCH_BYTES`] is not evaluated at all. Whatever cannot
+//! be evaluated is read on the side that cannot make a check pass wrongly (see
+//! [`Statement`]).
+
+mod wildcard;
 
 use serde_json::{Value, json};
+
+#[cfg(test)]
+pub(crate) use wildcard::glob_steps;
+pub use wildcard::{MAX_MATCH_BYTES, Match, glob, wildcard, wildcard_ignore_case};
 
 /// Statement ids trailwarden owns; repairing a policy replaces exactly these.
 pub const BUCKET_ACL_SID: &str = "TrailwardenCloudTrailAclCheck";
@@ -12,33 +25,72 @@ const OUR_SIDS: &[&str] = &[BUCKET_ACL_SID, BUCKET_WRITE_SID, KEY_ENCRYPT_SID, K
 
 pub const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 
+/// The largest policy document read, in bytes. AWS caps a bucket policy at 20 KB and a
+/// key policy at 32 KB; a larger one did not come from AWS as it stands, and is refused
+/// (the checks that need it are Unknown, never Pass, and no fix rewrites it).
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// The most statements read from one document. The smallest useful statement takes some
+/// 65 bytes, so even a 32 KB key policy holds fewer than 500.
+pub const MAX_STATEMENTS: usize = 1000;
+
 /// A parsed policy document.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Document(Value);
 
-fn strings(v: &Value) -> Vec<&str> {
+/// The string values of an element that IAM accepts as a string or a list of strings.
+/// `None` when the element has any other shape (a number, an object, a list holding a
+/// non-string): it cannot be evaluated, and each caller reads that on its safe side.
+fn strings(v: &Value) -> Option<Vec<&str>> {
     match v {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
+        Value::String(s) => Some(vec![s.as_str()]),
+        Value::Array(a) => a.iter().map(Value::as_str).collect(),
+        _ => None,
     }
 }
 
-/// IAM-style wildcard match: `*` any run, `?` one character; case-sensitive.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
+/// Whether any of `patterns` matches `target`: `Yes` if one surely does, else `TooLong`
+/// if one could not be evaluated, else `No`.
+fn any_match(patterns: &Value, target: &str, matcher: fn(&str, &str) -> Match) -> Match {
+    let Some(patterns) = strings(patterns) else { return Match::TooLong };
+    let mut verdict = Match::No;
+    for p in patterns {
+        match matcher(p, target) {
+            Match::Yes => return Match::Yes,
+            Match::TooLong => verdict = Match::TooLong,
+            Match::No => {}
         }
     }
-    go(pattern.as_bytes(), text.as_bytes())
+    verdict
+}
+
+/// An IP address or a CIDR no wider than /8 (IPv4) or /32 (IPv6).
+fn narrow_cidr(value: &str) -> bool {
+    let (address, bits) = match value.split_once('/') {
+        Some((a, b)) => match b.parse::<u8>() {
+            Ok(bits) => (a, Some(bits)),
+            Err(_) => return false,
+        },
+        None => (value, None),
+    };
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => bits.is_none_or(|b| (8..=32).contains(&b)),
+        Ok(std::net::IpAddr::V6(_)) => bits.is_none_or(|b| (32..=128).contains(&b)),
+        Err(_) => false,
+    }
 }
 
 /// One statement, read leniently (IAM accepts a string or a list almost everywhere).
+///
+/// Each question a check asks has a safe side, and an element that cannot be evaluated
+/// (an odd shape, or a wildcard pattern longer than [`MAX_MATCH_BYTES`]) is read on it:
+/// - may it open the bucket to anyone? ([`Statement::anyone`], [`Statement::may_allow`],
+///   [`Statement::limits_public_access`]): yes, so a public bucket never looks private;
+/// - does it grant CloudTrail what it needs? ([`Statement::allows`],
+///   [`Statement::grants_action`], [`Statement::covers`], [`Statement::to_service`],
+///   [`Statement::limited_to_source`], a condition value that must match): no, so a
+///   missing grant never looks present;
+/// - may a Deny take that grant away? ([`Statement::denies`]): yes, for the same reason.
 pub struct Statement<'a>(&'a Value);
 
 impl<'a> Statement<'a> {
@@ -46,76 +98,187 @@ impl<'a> Statement<'a> {
         self.0.get("Sid").and_then(Value::as_str)
     }
 
+    /// Effect Allow, exactly: what a grant needs.
     pub fn allows(&self) -> bool {
         self.0.get("Effect").and_then(Value::as_str) == Some("Allow")
     }
 
-    /// Grants `action` (wildcards in the statement honoured; NotAction counts as a grant
-    /// of everything it does not name).
+    /// Anything but Effect Deny. IAM accepts no other Effect; a document that has one
+    /// anyway is not trusted to deny.
+    pub fn may_allow(&self) -> bool {
+        self.0.get("Effect").and_then(Value::as_str) != Some("Deny")
+    }
+
+    /// A short name for messages: the Sid, or the statement's position.
+    pub fn label(&self, index: usize) -> String {
+        self.sid().map(str::to_owned).unwrap_or_else(|| index.to_string())
+    }
+
+    /// How `Action`/`NotAction` (or `Resource`/`NotResource`) apply to `target`: `Yes`
+    /// when the statement surely applies, `No` when it surely does not, `TooLong` when
+    /// that cannot be told (an odd shape, a pattern over the cap, neither or both of the
+    /// pair present).
+    fn applies(&self, positive: &str, negative: &str, target: &str, matcher: fn(&str, &str) -> Match) -> Match {
+        match (self.0.get(positive), self.0.get(negative)) {
+            (Some(v), None) => any_match(v, target, matcher),
+            (None, Some(not)) => match any_match(not, target, matcher) {
+                Match::Yes => Match::No,
+                Match::No => Match::Yes,
+                Match::TooLong => Match::TooLong,
+            },
+            _ => Match::TooLong,
+        }
+    }
+
+    /// Surely grants `action` (wildcards honoured, case-insensitively as IAM does; a
+    /// NotAction grants everything it surely does not name).
     pub fn grants_action(&self, action: &str) -> bool {
-        if let Some(actions) = self.0.get("Action") {
-            return strings(actions).iter().any(|a| glob(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()));
-        }
-        if let Some(not) = self.0.get("NotAction") {
-            return !strings(not).iter().any(|a| glob(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()));
-        }
-        false
+        self.applies("Action", "NotAction", action, wildcard_ignore_case).sure()
     }
 
-    /// Covers `resource` (wildcards in the statement honoured).
+    /// Surely covers `resource` (wildcards honoured; NotResource as NotAction).
     pub fn covers(&self, resource: &str) -> bool {
-        self.0.get("Resource").is_some_and(|r| strings(r).iter().any(|p| glob(p, resource)))
+        self.applies("Resource", "NotResource", resource, wildcard).sure()
     }
 
+    /// Names `service` as a service principal.
     pub fn to_service(&self, service: &str) -> bool {
-        self.0.get("Principal").and_then(|p| p.get("Service")).is_some_and(|s| strings(s).contains(&service))
+        self.0
+            .get("Principal")
+            .and_then(|p| p.get("Service"))
+            .and_then(strings)
+            .is_some_and(|s| s.contains(&service))
     }
 
-    /// Open to anyone: a `*` principal, or a NotPrincipal (everyone but the few named).
-    pub fn anyone(&self) -> bool {
-        if self.0.get("NotPrincipal").is_some() {
-            return true;
+    /// Whether the principal cannot be read: IAM accepts only `"*"` as a bare string, and
+    /// otherwise a non-empty object of strings or string lists.
+    fn principal_unreadable(&self) -> bool {
+        match self.0.get("Principal") {
+            Some(Value::String(s)) => s != "*",
+            Some(Value::Object(map)) => map.is_empty() || map.values().any(|v| strings(v).is_none()),
+            Some(_) | None => true,
         }
+    }
+
+    fn principal_is_everyone(&self) -> bool {
         match self.0.get("Principal") {
             Some(Value::String(s)) => s == "*",
-            Some(p) => p.get("AWS").is_some_and(|a| strings(a).contains(&"*")),
+            Some(p) => p.get("AWS").and_then(strings).is_some_and(|a| a.contains(&"*")),
             None => false,
         }
+    }
+
+    /// Open to anyone: a `*` principal, a NotPrincipal (everyone but the few named), or
+    /// a principal that cannot be read.
+    pub fn anyone(&self) -> bool {
+        self.has_not_principal() || self.principal_is_everyone() || self.principal_unreadable()
+    }
+
+    /// May apply to the service principal `service`: a `*` principal, the service named,
+    /// a NotPrincipal that does not surely name it, or a principal that cannot be read.
+    fn may_reach_service(&self, service: &str) -> bool {
+        if let Some(not) = self.0.get("NotPrincipal") {
+            return !not.get("Service").and_then(strings).is_some_and(|s| s.contains(&service));
+        }
+        self.principal_is_everyone() || self.principal_unreadable() || self.to_service(service)
+    }
+
+    /// A Deny without conditions that may take `action` on `resource` away from the
+    /// service principal `service`. A Deny with conditions (the usual one refusing
+    /// requests without `aws:SecureTransport`) is taken not to apply to CloudTrail's own
+    /// requests: judging conditions is beyond these checks.
+    pub fn denies(&self, service: &str, action: &str, resource: &str) -> bool {
+        !self.may_allow()
+            && !self.has_conditions()
+            && self.may_reach_service(service)
+            && self.applies("Action", "NotAction", action, wildcard_ignore_case).may()
+            && self.applies("Resource", "NotResource", resource, wildcard).may()
     }
 
     pub fn has_not_principal(&self) -> bool {
         self.0.get("NotPrincipal").is_some()
     }
 
+    /// Has conditions: a non-empty Condition object. (A Condition of any other shape is not
+    /// one IAM accepts and counts as none, the safe reading for a public grant.)
     pub fn has_conditions(&self) -> bool {
         self.0.get("Condition").and_then(Value::as_object).is_some_and(|c| !c.is_empty())
     }
 
+    /// Whether the conditions keep a grant to `*` from being public, as S3 defines it ("The
+    /// meaning of public"): some condition pins a fixed value (no wildcard) of
+    /// `aws:SourceArn`, `aws:SourceVpc`, `aws:SourceVpce`, `aws:SourceOwner`,
+    /// `aws:SourceAccount`, `aws:userid` or `s3:x-amz-server-side-encryption-aws-kms-key-id`
+    /// under a positive operator, or limits `aws:SourceIp` to CIDRs no wider than /8 (IPv4)
+    /// or /32 (IPv6). Anything else (`aws:SecureTransport`, a negated or `IfExists`
+    /// operator, a wildcard, an odd shape) leaves the grant public.
+    pub fn limits_public_access(&self) -> bool {
+        const FIXED_KEYS: &[&str] = &[
+            "aws:sourcearn",
+            "aws:sourcevpc",
+            "aws:sourcevpce",
+            "aws:sourceowner",
+            "aws:sourceaccount",
+            "aws:userid",
+            "s3:x-amz-server-side-encryption-aws-kms-key-id",
+        ];
+        const POSITIVE: &[&str] = &["StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike"];
+        let Some(conditions) = self.0.get("Condition").and_then(Value::as_object) else { return false };
+        conditions.iter().any(|(operator, block)| {
+            let Some(block) = block.as_object() else { return false };
+            block.iter().any(|(key, values)| {
+                let Some(values) = strings(values).filter(|v| !v.is_empty()) else { return false };
+                let key = key.to_ascii_lowercase();
+                if key == "aws:sourceip" {
+                    operator == "IpAddress" && values.iter().all(|v| narrow_cidr(v))
+                } else {
+                    POSITIVE.contains(&operator.as_str())
+                        && FIXED_KEYS.contains(&key.as_str())
+                        && values.iter().all(|v| !v.is_empty() && !v.contains(['*', '?']))
+                }
+            })
+        })
+    }
+
     /// The values a condition key must equal or match, under any of the operators given.
+    /// A value of an odd shape is left out, so it cannot help a grant count.
     pub fn condition(&self, operators: &[&str], key: &str) -> Vec<&'a str> {
         let Some(conditions) = self.0.get("Condition").and_then(Value::as_object) else { return vec![] };
         operators
             .iter()
             .filter_map(|op| conditions.get(*op))
             .filter_map(|block| block.get(key))
-            .flat_map(strings)
+            .flat_map(|v| strings(v).unwrap_or_default())
             .collect()
     }
 
-    /// Limited to exactly this source ARN (equality, or a pattern matching only it).
+    /// Limited to this source ARN: there is an `aws:SourceArn` condition and each of its
+    /// values surely matches the ARN (a value over the cap cannot be shown to).
     pub fn limited_to_source(&self, arn: &str) -> bool {
         let values = self.condition(&["StringEquals", "ArnEquals", "StringLike", "ArnLike"], "aws:SourceArn");
-        !values.is_empty() && values.iter().all(|v| glob(v, arn))
+        !values.is_empty() && values.iter().all(|v| wildcard(v, arn).sure())
     }
 }
 
 impl Document {
+    /// Parses a policy document, refusing one larger than [`MAX_DOCUMENT_BYTES`] or with
+    /// more than [`MAX_STATEMENTS`] statements. Nesting deeper than serde_json's recursion
+    /// limit (128 levels) is refused by the parser before it could exhaust the stack.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("the policy is not JSON: {e}"))?;
-        if !value.get("Statement").is_some_and(|s| s.is_array() || s.is_object()) {
-            return Err("the policy has no Statement".into());
+        if text.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!(
+                "the policy is {} bytes, more than the {MAX_DOCUMENT_BYTES} trailwarden reads (AWS allows 20 KB for a bucket policy, 32 KB for a key policy)",
+                text.len()
+            ));
         }
-        Ok(Document(value))
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("the policy is not JSON: {e}"))?;
+        match value.get("Statement") {
+            Some(Value::Array(list)) if list.len() > MAX_STATEMENTS => {
+                Err(format!("the policy has {} statements, more than the {MAX_STATEMENTS} trailwarden reads", list.len()))
+            }
+            Some(s) if s.is_array() || s.is_object() => Ok(Document(value)),
+            _ => Err("the policy has no Statement".into()),
+        }
     }
 
     /// A document with no statements yet (for a bucket without a policy).
@@ -218,56 +381,6 @@ pub fn key_statements(account: &str, trail_arn: &str) -> Vec<Value> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glob_follows_iam_wildcards() {
-        assert!(glob("kms:GenerateDataKey*", "kms:GenerateDataKey"));
-        assert!(glob("s3:*", "s3:PutObject"));
-        assert!(glob("arn:aws:s3:::b/AWSLogs/*", "arn:aws:s3:::b/AWSLogs/1/x"));
-        assert!(!glob("arn:aws:s3:::b/other/*", "arn:aws:s3:::b/AWSLogs/1/x"));
-        assert!(glob("arn:aws:cloudtrail:?s-east-1:*", "arn:aws:cloudtrail:us-east-1:1:trail/t"));
-    }
-
-    #[test]
-    fn repair_replaces_only_our_statements_and_keeps_the_rest_verbatim() {
-        let original = json!({
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "kms:*", "Resource": "*"},
-                {"Sid": KEY_DESCRIBE_SID, "Effect": "Deny", "Principal": "*", "Action": "kms:DescribeKey", "Resource": "*"},
-                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:role/ops"}, "Action": ["kms:Decrypt"], "Resource": "*",
-                 "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
-            ]
-        });
-        let doc = Document::parse(&original.to_string()).unwrap();
-        let repaired = doc.with_our_statements(key_statements("1", "arn:aws:cloudtrail:us-east-1:1:trail/t"));
-        let list = repaired.value()["Statement"].as_array().unwrap();
-        assert_eq!(list.len(), 4);
-        assert_eq!(list[0], original["Statement"][0], "root statement untouched");
-        assert_eq!(list[1], original["Statement"][2], "foreign statement untouched, in order");
-        assert_eq!(list[3]["Sid"], KEY_DESCRIBE_SID);
-        assert_eq!(list[3]["Effect"], "Allow", "our broken statement replaced");
-    }
-
-    #[test]
-    fn a_single_statement_object_is_read_as_a_list() {
-        let doc = Document::parse(r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}}"#).unwrap();
-        assert_eq!(doc.statements().len(), 1);
-        assert!(doc.statements()[0].anyone());
-    }
-
-    #[test]
-    fn not_json_is_an_error_not_a_pass() {
-        assert!(Document::parse("not json").is_err());
-        assert!(Document::parse("{}").is_err());
-    }
-
-    #[test]
-    fn log_path_handles_prefix_slashes() {
-        assert_eq!(log_path(Some("/audit/"), "1"), "audit/AWSLogs/1/");
-        assert_eq!(log_path(Some(""), "1"), "AWSLogs/1/");
-        assert_eq!(log_path(None, "1"), "AWSLogs/1/");
-    }
-}
+mod crafted_policies;
+#[cfg(test)]
+mod tests;

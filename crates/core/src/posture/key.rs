@@ -132,13 +132,21 @@ pub fn checks(facts: &KeyFacts, trail: TrailRef<'_>, bucket_region: Option<&str>
 
 fn cloudtrail_policy(facts: &KeyFacts, trail_arn: &str, account: &str) -> Result<Verdict, String> {
     let doc = Document::parse(facts.policy.as_ref().map_err(Clone::clone)?)?;
+    Ok(cloudtrail_policy_of(&doc, &facts.arn, trail_arn, account))
+}
+
+/// Whether `doc` lets CloudTrail encrypt this trail's logs with the key. A grant counts
+/// only if it surely applies (see [`document::Statement`]); a Deny without conditions that
+/// may apply takes it away.
+fn cloudtrail_policy_of(doc: &Document, key_arn: &str, trail_arn: &str, account: &str) -> Verdict {
     let statements = doc.statements();
     let for_cloudtrail = |action: &'static str| {
         statements.iter().filter(move |s| s.allows() && s.to_service(CLOUDTRAIL) && s.grants_action(action))
     };
+    // Each value must surely match: one over the length cap does not count.
     let context_ok = |s: &document::Statement<'_>| {
         let values = s.condition(&["StringLike", "StringEquals", "ArnLike", "ArnEquals"], "kms:EncryptionContext:aws:cloudtrail:arn");
-        values.iter().any(|v| document::glob(v, trail_arn))
+        values.iter().any(|v| document::wildcard(v, trail_arn).sure())
     };
     let mut missing = vec![];
     if !for_cloudtrail("kms:GenerateDataKey").any(|s| context_ok(s) && s.limited_to_source(trail_arn)) {
@@ -149,11 +157,18 @@ fn cloudtrail_policy(facts: &KeyFacts, trail_arn: &str, account: &str) -> Result
     if for_cloudtrail("kms:DescribeKey").next().is_none() {
         missing.push("kms:DescribeKey for cloudtrail.amazonaws.com".into());
     }
-    Ok(if missing.is_empty() {
-        Ok("CloudTrail may encrypt this trail's logs with the key".into())
-    } else {
-        Err(format!("the key policy lacks: {}", missing.join("; ")))
-    })
+    let mut problems = vec![];
+    if !missing.is_empty() {
+        problems.push(format!("the key policy lacks: {}", missing.join("; ")));
+    }
+    for action in ["kms:GenerateDataKey", "kms:DescribeKey"] {
+        let by: Vec<String> =
+            statements.iter().enumerate().filter(|(_, s)| s.denies(CLOUDTRAIL, action, key_arn)).map(|(i, s)| s.label(i)).collect();
+        if !by.is_empty() {
+            problems.push(format!("{action} is denied to cloudtrail.amazonaws.com by statement {}", by.join(", ")));
+        }
+    }
+    if problems.is_empty() { Ok("CloudTrail may encrypt this trail's logs with the key".into()) } else { Err(problems.join("; ")) }
 }
 
 /// Corrections `manage: true` allows. The account-root statement, like every statement
@@ -167,10 +182,15 @@ pub fn fixes(facts: &KeyFacts, trail: TrailRef<'_>, posture: &KmsPosture) -> Vec
     if posture.require_rotation && facts.rotation_enabled == Ok(false) {
         fixes.push(KeyFix::EnableKeyRotation);
     }
+    // Only a policy we could read and parse is rewritten, and only when our statements are
+    // enough (a foreign Deny stays: rewriting around it would fix nothing, every pass).
     if matches!(cloudtrail_policy(facts, trail_arn, account), Ok(Err(_)))
         && let Ok(doc) = facts.policy.as_ref().map_err(Clone::clone).and_then(|p| Document::parse(p))
     {
-        fixes.push(KeyFix::PutKeyPolicy(doc.with_our_statements(document::key_statements(account, trail_arn)).to_json()));
+        let repaired = doc.with_our_statements(document::key_statements(account, trail_arn));
+        if cloudtrail_policy_of(&repaired, &facts.arn, trail_arn, account).is_ok() {
+            fixes.push(KeyFix::PutKeyPolicy(repaired.to_json()));
+        }
     }
     fixes
 }

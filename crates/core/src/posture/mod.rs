@@ -5,12 +5,15 @@
 //!
 //! Each subject owns its checks end to end: [`bucket`] holds the bucket's facts, its
 //! check ids, checks and fixes; [`key`] the same for the KMS key; [`trail`] the trail's
-//! checks. A new check with a new fact and fix is a change to one of those files and to
+//! checks, with [`selectors`] judging what its event selectors let through (a trail can
+//! log and still be blind). [`document`] reads bucket and key policies, bounded in size
+//! and time whatever their authors put in them. A new check with a new fact and fix is a change to one of those files and to
 //! the AWS adapter that reads the fact and carries out the fix.
 
 pub mod bucket;
 pub mod document;
 pub mod key;
+pub mod selectors;
 pub mod trail;
 
 use serde::Serialize;

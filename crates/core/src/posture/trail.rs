@@ -3,10 +3,9 @@
 use jiff::{SignedDuration, Timestamp};
 use strum::IntoStaticStr;
 
-use super::{Check, CheckId, Verdict, check, check_known, verdict};
+use super::{Check, CheckId, Verdict, check, check_known, selectors, verdict};
 use crate::observed::ObservedTrail;
 use crate::policy::Desired;
-use crate::trail::{EventSelector, ReadWriteType, Selectors};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, IntoStaticStr)]
 pub enum TrailCheck {
@@ -60,47 +59,6 @@ pub fn missing(why: String) -> Check {
 /// How old the latest delivery may be while the trail logs, before delivery is suspect.
 const DELIVERY_MAX_AGE: SignedDuration = SignedDuration::from_hours(24);
 
-fn basic(selectors: &Selectors) -> &[EventSelector] {
-    match selectors {
-        Selectors::Basic(b) => b,
-        Selectors::Advanced(_) => &[],
-    }
-}
-
-/// All management events, read and write, none excluded.
-fn records_all_management_events(selectors: &Selectors) -> bool {
-    match selectors {
-        Selectors::Basic(b) => b.iter().any(|s| {
-            s.include_management_events && s.read_write_type == ReadWriteType::All && s.exclude_management_event_sources.is_empty()
-        }),
-        Selectors::Advanced(a) => a.iter().any(|s| {
-            let category = s.field_selectors.iter().find(|f| f.field == "eventCategory");
-            let management = category.is_some_and(|f| f.equals.iter().any(|v| v == "Management"));
-            let narrowed = s.field_selectors.iter().any(|f| f.field == "readOnly" || f.field == "eventSource");
-            management && !narrowed
-        }),
-    }
-}
-
-/// S3 object-level data events for writes (`write = true`) or reads.
-fn records_s3_data_events(selectors: &Selectors, write: bool) -> bool {
-    let direction_ok = |rw: ReadWriteType| rw == ReadWriteType::All || (rw == ReadWriteType::WriteOnly) == write;
-    match selectors {
-        Selectors::Basic(_) => basic(selectors).iter().any(|s| {
-            direction_ok(s.read_write_type) && s.data_resources.iter().any(|d| d.type_ == "AWS::S3::Object")
-        }),
-        Selectors::Advanced(a) => a.iter().any(|s| {
-            let s3 = s.field_selectors.iter().any(|f| f.field == "resources.type" && f.equals.iter().any(|v| v == "AWS::S3::Object"));
-            let read_only = s.field_selectors.iter().find(|f| f.field == "readOnly").map(|f| f.equals.clone());
-            let direction = match read_only.as_deref() {
-                None | Some([]) => true,
-                Some(values) => values.iter().any(|v| v == if write { "false" } else { "true" }),
-            };
-            s3 && direction
-        }),
-    }
-}
-
 /// CloudWatch Logs: configured, and (as CloudTrail.5 asks) delivered to within a day.
 fn cloud_watch_delivery(trail: &ObservedTrail, now: Timestamp) -> Result<Verdict, String> {
     let Some(target) = &trail.description.settings.cloud_watch_logs else {
@@ -141,12 +99,8 @@ pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec
         ),
         check(
             TrailCheck::ManagementEvents,
-            records_all_management_events(wanted_selectors),
-            verdict(
-                records_all_management_events(&trail.selectors),
-                "records all management events, read and write",
-                "does not record all management events (read and write, none excluded)",
-            ),
+            selectors::management_events(wanted_selectors).is_ok(),
+            selectors::management_events(&trail.selectors),
         ),
         check(
             TrailCheck::LogValidation,
@@ -177,13 +131,13 @@ pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec
         ),
         check(
             TrailCheck::S3DataEventsWrite,
-            records_s3_data_events(wanted_selectors, true),
-            verdict(records_s3_data_events(&trail.selectors, true), "records S3 object-level writes", "S3 object-level write events are not recorded"),
+            selectors::s3_object_events(wanted_selectors, true).is_ok(),
+            selectors::s3_object_events(&trail.selectors, true),
         ),
         check(
             TrailCheck::S3DataEventsRead,
-            records_s3_data_events(wanted_selectors, false),
-            verdict(records_s3_data_events(&trail.selectors, false), "records S3 object-level reads", "S3 object-level read events are not recorded"),
+            selectors::s3_object_events(wanted_selectors, false).is_ok(),
+            selectors::s3_object_events(&trail.selectors, false),
         ),
     ];
 
@@ -213,7 +167,7 @@ pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trail::{DataResource, InsightType};
+    use crate::trail::{DataResource, EventSelector, InsightType, ReadWriteType, Selectors};
     use crate::fixtures::{desired, in_sync};
     use crate::trail::{CloudWatchTarget, Insights};
     use crate::posture::{CheckStatus, verdict_of};
@@ -269,6 +223,31 @@ mod tests {
         }]);
         let checks = evaluate(&d, &t, Timestamp::now());
         assert_eq!(status_of(&checks, "CT-MANAGEMENT-EVENTS").status, CheckStatus::Fail);
+    }
+
+    #[test]
+    fn selectors_that_blind_a_logging_trail_fail_and_name_the_trick() {
+        use crate::trail::{AdvancedEventSelector, AdvancedFieldSelector};
+        let d = desired();
+        let mut t = trail(&d);
+        t.selectors = Selectors::Advanced(vec![AdvancedEventSelector {
+            name: Some("Management events selector".into()),
+            field_selectors: vec![
+                AdvancedFieldSelector { field: "eventCategory".into(), equals: vec!["Management".into()], ..Default::default() },
+                AdvancedFieldSelector { field: "eventName".into(), not_starts_with: vec!["Get".into()], ..Default::default() },
+            ],
+        }]);
+        let checks = evaluate(&d, &t, Timestamp::now());
+        assert_eq!(status_of(&checks, "CT-LOGGING").status, CheckStatus::Pass, "still logging");
+        let management = status_of(&checks, "CT-MANAGEMENT-EVENTS");
+        assert_eq!(management.status, CheckStatus::Fail);
+        assert!(management.required, "the policy asks for the AWS default");
+        assert!(
+            management.message.contains("selector 'Management events selector' narrows management events by eventName (NotStartsWith [Get])"),
+            "{}",
+            management.message
+        );
+        assert_eq!(verdict_of(&checks).0, Some(false));
     }
 
     #[test]

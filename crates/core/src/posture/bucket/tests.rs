@@ -1,0 +1,154 @@
+use super::*;
+use crate::posture::CheckStatus;
+use serde_json::json;
+
+const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
+
+fn trail() -> TrailRef<'static> {
+    TrailRef { arn: TRAIL, account: "111122223333", prefix: Some("audit"), organization: false }
+}
+
+fn good_policy() -> String {
+    Document::empty().with_our_statements(document::bucket_statements("logs", Some("audit"), "111122223333", TRAIL)).to_json()
+}
+
+fn facts(policy: Option<String>) -> BucketFacts {
+    BucketFacts {
+        name: "logs".into(),
+        region: "us-east-1".into(),
+        public_access_block: Ok([true; 4]),
+        policy: Ok(policy),
+        public_acl_grantees: Ok(vec![]),
+        versioning_enabled: Ok(true),
+        mfa_delete_enabled: Ok(false),
+        access_log_target: Ok(Some("access-logs".into())),
+        object_ownership: Ok(Some("BucketOwnerEnforced".into())),
+    }
+}
+
+fn status(checks: &[Check], id: &str) -> (CheckStatus, String) {
+    let c = checks.iter().find(|c| c.id == id).unwrap();
+    (c.status, c.message.clone())
+}
+
+fn with_statements(statements: serde_json::Value) -> String {
+    json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+#[test]
+fn a_hardened_bucket_passes_every_required_check() {
+    let checks = checks(&facts(Some(good_policy())), trail(), &BucketPosture::default());
+    let failing: Vec<_> = checks.iter().filter(|c| c.required && c.status != CheckStatus::Pass).collect();
+    assert!(failing.is_empty(), "{failing:#?}");
+}
+
+#[test]
+fn a_statement_without_source_arn_is_not_enough() {
+    let policy = with_statements(json!([
+        {"Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:GetBucketAcl", "Resource": "arn:aws:s3:::logs"},
+        {"Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject",
+         "Resource": "arn:aws:s3:::logs/audit/AWSLogs/111122223333/*",
+         "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}},
+    ]));
+    let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
+    assert_eq!(s, CheckStatus::Fail);
+    assert!(message.contains("aws:SourceArn"), "{message}");
+}
+
+#[test]
+fn a_policy_for_another_prefix_does_not_cover_this_trail() {
+    let policy = Document::empty()
+        .with_our_statements(document::bucket_statements("logs", Some("other"), "111122223333", TRAIL))
+        .to_json();
+    let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
+    assert_eq!(s, CheckStatus::Fail);
+    assert!(message.contains("audit/AWSLogs/111122223333/"), "{message}");
+}
+
+#[test]
+fn a_wildcard_principal_makes_the_bucket_public() {
+    let policy = with_statements(json!([{"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/*"}]));
+    let (s, message) = status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC");
+    assert_eq!(s, CheckStatus::Fail);
+    assert!(message.contains("Open"));
+}
+
+#[test]
+fn the_not_principal_trick_is_public_too() {
+    let policy = with_statements(json!([{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"},
+        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]));
+    assert_eq!(status(&checks(&facts(Some(policy)), trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC").0, CheckStatus::Fail);
+}
+
+#[test]
+fn a_public_acl_grant_fails_and_unreadable_facts_are_unknown() {
+    let mut f = facts(Some(good_policy()));
+    f.public_acl_grantees = Ok(vec!["http://acs.amazonaws.com/groups/global/AllUsers".into()]);
+    assert_eq!(status(&checks(&f, trail(), &BucketPosture::default()), "BKT-NOT-PUBLIC").0, CheckStatus::Fail);
+    f.policy = Err("AccessDenied".into());
+    let checks = checks(&f, trail(), &BucketPosture::default());
+    let (s, message) = status(&checks, "BKT-CLOUDTRAIL-POLICY");
+    assert_eq!(s, CheckStatus::Unknown);
+    assert!(message.contains("AccessDenied"));
+}
+
+#[test]
+fn org_trails_need_the_organization_path() {
+    let org = TrailRef { organization: true, ..trail() };
+    let (s, _) = status(&checks(&facts(Some(good_policy())), org, &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY");
+    assert_eq!(s, CheckStatus::Fail);
+    let mut statements = document::bucket_statements("logs", Some("audit"), "111122223333", TRAIL);
+    statements.push(json!({"Sid": "OrgWrite", "Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::logs/audit/AWSLogs/o-*", "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}}));
+    let policy = with_statements(serde_json::Value::Array(statements));
+    assert_eq!(status(&checks(&facts(Some(policy)), org, &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Pass);
+}
+
+#[test]
+fn fixes_only_when_managed_and_keep_foreign_statements() {
+    let foreign = json!({"Sid": "DenyInsecure", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::logs/*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}});
+    let mut f = facts(Some(with_statements(json!([foreign.clone()]))));
+    f.public_access_block = Ok([true, true, false, true]);
+    f.versioning_enabled = Ok(false);
+    assert!(fixes(&f, trail(), &BucketPosture::default()).is_empty(), "manage is off by default");
+    let managed = BucketPosture { manage: true, ..Default::default() };
+    let planned = fixes(&f, trail(), &managed);
+    assert_eq!(planned[..2], [super::BucketFix::BlockPublicAccess, super::BucketFix::EnableVersioning]);
+    let super::BucketFix::PutBucketPolicy(policy) = &planned[2] else { panic!("{planned:?}") };
+    let doc: serde_json::Value = serde_json::from_str(policy).unwrap();
+    assert_eq!(doc["Statement"][0], foreign, "foreign statement kept as it was");
+    let mut fixed = f.clone();
+    fixed.policy = Ok(Some(policy.clone()));
+    assert_eq!(status(&checks(&fixed, trail(), &managed), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Pass);
+}
+
+#[test]
+fn an_unparsable_policy_is_never_overwritten() {
+    let mut f = facts(Some("{not json".into()));
+    f.versioning_enabled = Ok(true);
+    let managed = BucketPosture { manage: true, ..Default::default() };
+    assert!(fixes(&f, trail(), &managed).is_empty());
+    assert_eq!(status(&checks(&f, trail(), &managed), "BKT-CLOUDTRAIL-POLICY").0, CheckStatus::Unknown);
+}
+
+#[test]
+fn acls_left_on_are_reported_and_turned_off_only_under_manage() {
+    let mut f = facts(Some(good_policy()));
+    f.object_ownership = Ok(None);
+    let checks = checks(&f, trail(), &BucketPosture::default());
+    let (s, message) = status(&checks, "BKT-ACLS-DISABLED");
+    assert_eq!(s, CheckStatus::Fail);
+    assert!(message.contains("not set"), "{message}");
+    assert!(!checks.iter().find(|c| c.id == "BKT-ACLS-DISABLED").unwrap().required, "reported for information");
+    assert!(fixes(&f, trail(), &BucketPosture::default()).is_empty());
+    let managed = BucketPosture { manage: true, ..Default::default() };
+    assert_eq!(fixes(&f, trail(), &managed), [BucketFix::DisableAcls]);
+    let fixed = BucketFix::DisableAcls.applied_to(f);
+    assert_eq!(status(&checks_of(&fixed), "BKT-ACLS-DISABLED").0, CheckStatus::Pass);
+    assert!(fixes(&fixed, trail(), &managed).is_empty(), "no write loop once fixed");
+}
+
+fn checks_of(f: &BucketFacts) -> Vec<Check> {
+    checks(f, trail(), &BucketPosture::default())
+}
