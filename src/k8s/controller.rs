@@ -86,6 +86,10 @@ struct Context<P> {
     failures: Mutex<HashMap<String, u32>>,
     /// When drift was first seen per policy uid, until it is corrected (heal time).
     drift_seen: Mutex<HashMap<String, std::time::Instant>>,
+    /// The status this replica last wrote per policy uid. A pass may start from a cached
+    /// object that does not show our previous write yet; building on it would lose that
+    /// write (the remediation count, whether the policy had a trail, what was failing).
+    written: Mutex<HashMap<String, TrailPolicyStatus>>,
 }
 
 /// Runs the controller until `shutdown` completes.
@@ -114,6 +118,7 @@ pub async fn run<P: AwsPort>(
         policies: reader.clone(),
         failures: Mutex::default(),
         drift_seen: Mutex::default(),
+        written: Mutex::default(),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
     let readiness = options.readiness.clone();
@@ -177,14 +182,17 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
         Ok(desired) => desired,
         Err(e) => {
             let note = e.to_string();
-            publish(ctx, policy, &[Notice { severity: Severity::Warning, reason: Failure::InvalidSpec.name(), action: "Reconcile", note }]).await;
-            write_status(ctx, policy, &status::failed(policy, Failure::InvalidSpec.name(), &e.to_string(), Timestamp::now())).await?;
+            let notice = Notice { severity: Severity::Warning, reason: Failure::InvalidSpec.name(), action: "Reconcile", note: note.clone() };
+            publish(ctx, policy, &[notice]).await;
+            let failed = status::failed(policy, previous_status(ctx, policy), Failure::InvalidSpec.name(), &note, Timestamp::now());
+            write_status(ctx, policy, failed).await?;
             return Err(e.into());
         }
     };
     let trail_name = desired.trail_name.clone();
     let account = desired.scope.role_account().unwrap_or("self").to_owned();
-    let history = status::history(policy.status.as_ref());
+    let previous = previous_status(ctx, policy);
+    let history = status::history(previous.as_ref());
     let report = pass::run(&ctx.port, desired, &history, Timestamp::now()).await;
     let healed_after = heal_time(ctx, policy, &report, started);
     ctx.metrics.reconcile.observe(&policy.name_any(), &report, started.elapsed().as_secs_f64(), healed_after);
@@ -193,7 +201,7 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     // Events first: they are the other record, so they go out even when the status
     // cannot be written, and whoever sees the status change finds its Events already there.
     publish(ctx, policy, &report.notices).await;
-    write_status(ctx, policy, &status::status(policy, &trail_name, &report, Timestamp::now())).await?;
+    write_status(ctx, policy, status::status(policy, previous, &trail_name, &report, Timestamp::now())).await?;
     if let Some(failure) = report.failures.into_iter().next() {
         return Err(Error::Stage(failure));
     }
@@ -226,7 +234,9 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
     publish(ctx, policy, &[done.notice()]).await;
     let checks: Vec<String> = policy.status.iter().flat_map(|s| s.compliance.iter().map(|c| c.id.clone())).collect();
     ctx.metrics.reconcile.forget(&policy.name_any(), &checks);
-    ctx.drift_seen.lock().expect("drift lock").remove(&policy.uid().unwrap_or_default());
+    let uid = policy.uid().unwrap_or_default();
+    ctx.drift_seen.lock().expect("drift lock").remove(&uid);
+    ctx.written.lock().expect("status lock").remove(&uid);
     Ok(Action::await_change())
 }
 
@@ -247,7 +257,13 @@ fn heal_time<P>(ctx: &Context<P>, policy: &TrailPolicy, report: &Report, now: st
     None
 }
 
-async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: &TrailPolicyStatus) -> Result<(), Error> {
+/// The status to build on: the one this replica last wrote, else the object's.
+fn previous_status<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPolicyStatus> {
+    let written = ctx.written.lock().expect("status lock").get(&policy.uid().unwrap_or_default()).cloned();
+    written.or_else(|| policy.status.clone())
+}
+
+async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: TrailPolicyStatus) -> Result<(), Error> {
     let api = Api::<TrailPolicy>::all(ctx.client.clone());
     let body = json!({
         "apiVersion": "trailwarden.dev/v1alpha1",
@@ -255,6 +271,7 @@ async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: &TrailP
         "status": status,
     });
     api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)).await?;
+    ctx.written.lock().expect("status lock").insert(policy.uid().unwrap_or_default(), status);
     Ok(())
 }
 
@@ -278,7 +295,9 @@ async fn publish<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) 
 }
 
 /// Exponential back-off per policy: 2 s, 4 s, 8 s … capped at 5 minutes, so a refusing
-/// AWS is retried without ever hot-looping.
+/// AWS is retried without ever hot-looping — but never later than the policy's resync: a
+/// stage that keeps failing must not stretch the time in which new drift (logging
+/// stopped, say) is healed.
 fn error_policy<P>(policy: Arc<TrailPolicy>, error: &Error, ctx: Arc<Context<P>>) -> Action {
     let failures = {
         let mut map = ctx.failures.lock().expect("failures lock");
@@ -286,7 +305,8 @@ fn error_policy<P>(policy: Arc<TrailPolicy>, error: &Error, ctx: Arc<Context<P>>
         *n = n.saturating_add(1);
         *n
     };
-    let delay = backoff(failures);
+    let resync = triggers::resync::next_resync(policy.spec.resync_seconds, &policy.uid().unwrap_or_default(), Timestamp::now());
+    let delay = backoff(failures).min(resync);
     warn!(policy = %policy.name_any(), reason = error.category().name(), error = %error, failures, retry_in_s = delay.as_secs(), "will retry");
     Action::requeue(delay)
 }

@@ -26,10 +26,17 @@ pub fn history(status: Option<&TrailPolicyStatus>) -> History {
     }
 }
 
-/// The status after a pass: the previous one carried forward with this report applied.
-pub fn status(policy: &TrailPolicy, trail_name: &str, report: &Report, now: Timestamp) -> TrailPolicyStatus {
+/// The status after a pass: `previous` (the status as last written) carried forward with
+/// this report applied.
+pub fn status(
+    policy: &TrailPolicy,
+    previous: Option<TrailPolicyStatus>,
+    trail_name: &str,
+    report: &Report,
+    now: Timestamp,
+) -> TrailPolicyStatus {
     let generation = policy.metadata.generation;
-    let mut s = policy.status.clone().unwrap_or_default();
+    let mut s = previous.unwrap_or_default();
     s.observed_generation = generation;
     s.trail_name = Some(trail_name.to_owned());
     s.home_region = Some(policy.spec.region.clone());
@@ -57,9 +64,15 @@ pub fn status(policy: &TrailPolicy, trail_name: &str, report: &Report, now: Time
 }
 
 /// The status when the pass could not even start (the spec is unusable, the API refused).
-pub fn failed(policy: &TrailPolicy, reason: &'static str, message: &str, now: Timestamp) -> TrailPolicyStatus {
+pub fn failed(
+    policy: &TrailPolicy,
+    previous: Option<TrailPolicyStatus>,
+    reason: &'static str,
+    message: &str,
+    now: Timestamp,
+) -> TrailPolicyStatus {
     let generation = policy.metadata.generation;
-    let mut s = policy.status.clone().unwrap_or_default();
+    let mut s = previous.unwrap_or_default();
     s.observed_generation = generation;
     s.last_reconcile_time = Some(Time(now));
     s.is_logging = None;

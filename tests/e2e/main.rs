@@ -6,6 +6,7 @@ mod support;
 
 mod admission;
 mod aws_roundtrip;
+mod blockers;
 mod drift;
 mod faults;
 mod posture;
