@@ -22,6 +22,9 @@ source "$bed/env"
 step "tests (unit + integration against the bed)"
 cargo test --workspace --all-targets --locked -- --test-threads "${TEST_THREADS:-4}" --show-output
 
+step "the emulator restarted under a running controller (alone: it stops the shared moto)"
+cargo test --locked --test emulator_restart -- --show-output
+
 step "IAM policy against the AWS operations the suite performed"
 cargo test --locked --test iam_policy -- --show-output
 
