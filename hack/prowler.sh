@@ -18,6 +18,8 @@
 #                      and the emulator's DescribeRegions lists; the multi-region checks
 #                      are judged per region, so narrowing this weakens them)
 #   PROWLER_ROLE_NAME  role assumed in ACCOUNT_ID (default: prowler-audit)
+#   PROWLER_RESOURCE_ARN  judge only this trail (Prowler's --resource-arn): region-level
+#                      verdicts are then about it, and prowler_compare.py compares them
 #   PROWLER_MOTO_SHIM  1 (default) or 0, see "Emulator shim" below
 #   PROWLER_PYTHON     interpreter for the venv (default: python3; Prowler wants 3.10-3.13)
 #
@@ -103,6 +105,9 @@ args=(aws --check "${checks[@]}"
   --no-banner --no-color --ignore-exit-code-3 --log-level ERROR --log-file "$out/prowler.log")
 if [ -n "$account" ]; then
   args+=(--role "arn:aws:iam::$account:role/${PROWLER_ROLE_NAME:-prowler-audit}")
+fi
+if [ -n "${PROWLER_RESOURCE_ARN:-}" ]; then
+  args+=(--resource-arn "$PROWLER_RESOURCE_ARN")
 fi
 if [ -n "${PROWLER_REGIONS:-}" ]; then
   # shellcheck disable=SC2206
