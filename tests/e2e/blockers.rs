@@ -84,6 +84,12 @@ fn drift_fields(policy: &TrailPolicy) -> Vec<String> {
 async fn describe_key_denied() {
     let case = Case::new(json!({})).await;
     case.faults.set(json!({"deny": {"DescribeKey": true}}));
+    // A pass that resolved the key before the denial could still correct the break below;
+    // once a denied DescribeKey is seen, that pass is over (passes of a policy never overlap).
+    eventually("a pass meets the denial", HEAL_TIMEOUT, || async {
+        (case.faults.stats().count("KMS/DescribeKey", "deny") > 0).then_some(())
+    })
+    .await;
     let weak = TrailSettings { log_file_validation: false, ..case.settings().await };
     case.aws.update_trail(&case.acct.scope, &case.arn, &weak).await.unwrap();
     let policy = case.stop_and_heal(("False", "AccessDenied"), "resolve: KMS.DescribeKey").await;
@@ -120,9 +126,10 @@ async fn bucket_policy_write_refused() {
     let foreign = json!({"Version": "2012-10-17", "Statement": [{"Sid": "Foreign", "Effect": "Deny", "Principal": "*",
         "Action": "s3:DeleteBucket", "Resource": format!("arn:aws:s3:::{}", case.acct.buckets[0])}]})
     .to_string();
+    // Denied first: from then on no pass can write the bucket policy, however it is timed.
+    case.faults.set(json!({"deny": {"S3/PutBucketPolicy": true}}));
     let s3 = case.aws.s3(&case.acct.scope).await;
     s3.put_bucket_policy().bucket(&case.acct.buckets[0]).policy(&foreign).send().await.unwrap();
-    case.faults.set(json!({"deny": {"S3/PutBucketPolicy": true}}));
     case.stop_and_heal(("False", "AccessDenied"), "bucket-posture: S3.PutBucketPolicy").await;
     let now = s3.get_bucket_policy().bucket(&case.acct.buckets[0]).send().await.unwrap();
     assert_eq!(now.policy(), Some(foreign.as_str()), "the refused bucket policy is left as it was");
