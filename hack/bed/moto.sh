@@ -10,16 +10,17 @@ port=$(sed -n 's|^export TRAILWARDEN_AWS_ENDPOINT=http://127.0.0.1:||p' "$dir/en
 
 case "${1:-}" in
   stop)
-    pids=$(pgrep -f "moto_server.py 127.0.0.1 $port\$" || true)
-    [ -n "$pids" ] || exit 0
-    kill $pids
-    for _ in $(seq 1 100); do kill -0 $pids 2>/dev/null || exit 0; sleep 0.05; done
-    kill -9 $pids 2>/dev/null || true
+    pid=$(cat "$dir/moto.pid" 2>/dev/null || true)
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || exit 0
+    kill "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null || true
     ;;
   start)
     venv=$("$here/moto-venv.sh")
     TZ=UTC "$venv/bin/python" "$here/moto_server.py" 127.0.0.1 "$port" >> "$dir/moto.log" 2>&1 &
     echo $! >> "$dir/pids"
+    echo $! > "$dir/moto.pid"
     for _ in $(seq 1 200); do
       curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && exit 0
       sleep 0.05

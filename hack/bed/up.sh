@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:-$here/../../.bed}
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 if [ -f "$dir/pids" ]; then "$here/down.sh" "$dir"; fi
-rm -rf "$dir"/{etcd-data,certs,*.log,env,pids,kubeconfig,aws-calls,metrics.prom,fault-proxy.port}
+rm -rf "$dir"/{etcd-data,certs,*.log,env,pids,kubeconfig,aws-calls,metrics.prom,fault-proxy.port,moto.pid}
 mkdir -p "$dir/certs"
 started=$(date +%s%N)
 
@@ -57,6 +57,7 @@ echo $! >> "$dir/pids"
 # moto answers in UTC so CloudTrail timestamps parse the same everywhere.
 TZ=UTC "$venv/bin/python" "$here/moto_server.py" 127.0.0.1 "$moto_port" > "$dir/moto.log" 2>&1 &
 echo $! >> "$dir/pids"
+echo $! > "$dir/moto.pid"   # for hack/bed/moto.sh, which restarts moto alone
 
 # The fault proxy forwards to moto and may answer as AWS does when it fails (throttling,
 # 5xx, AccessDenied, resets, latency) by rules set at run time; it picks a free port and
