@@ -7,8 +7,9 @@ use trailwarden_core::observed::ObservedTrail;
 use trailwarden_core::posture::bucket::{BucketFacts, BucketPosture};
 use trailwarden_core::posture::key::KeyFacts;
 use trailwarden_core::report::{ConditionType, Report, Stage};
-use trailwarden_core::trail::{Insights, Selectors, Tags, TrailSettings};
-use trailwarden_core::{Adoption, DeletionPolicy, Desired, Mode, OWNER_TAG, Scope};
+use trailwarden_core::testing;
+use trailwarden_core::trail::{Selectors, Tags};
+use trailwarden_core::{Adoption, Desired, Mode, OWNER_TAG, Scope};
 
 use super::{History, run};
 use crate::aws::ErrorKind;
@@ -21,57 +22,22 @@ fn scope() -> Scope {
     Scope { role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/trailwarden")), external_id: None, region: "us-east-1".into() }
 }
 
+/// The hardened policy of the domain's fixtures, in an account reached through a role,
+/// with no key and no prefix unless a test adds them.
 fn desired() -> Desired {
-    Desired {
-        policy_name: "audit".into(),
-        policy_uid: "uid-1".into(),
-        trail_name: "audit".into(),
-        scope: scope(),
-        mode: Mode::Enforce,
-        adoption: Adoption::Never,
-        deletion_policy: DeletionPolicy::Retain,
-        logging: true,
-        settings: TrailSettings {
-            bucket: "logs".into(),
-            key_prefix: None,
-            sns_topic: None,
-            kms_key: None,
-            log_file_validation: true,
-            include_global_service_events: true,
-            multi_region: true,
-            organization: false,
-            cloud_watch_logs: None,
-        },
-        selectors: Selectors::aws_default(),
-        insights: Insights::new(),
-        tags: Tags::from([("team".into(), "security".into())]),
-        posture: Default::default(),
-        notify_topic: None,
-    }
+    let mut d = testing::desired();
+    d.scope = scope();
+    d.settings.kms_key = None;
+    d.settings.key_prefix = None;
+    d
 }
 
 fn bucket() -> BucketFacts {
-    BucketFacts {
-        name: "logs".into(),
-        region: "us-east-1".into(),
-        public_access_block: Ok([true; 4]),
-        policy: Ok(None),
-        public_acl_grantees: Ok(vec![]),
-        versioning_enabled: Ok(true),
-        mfa_delete_enabled: Ok(false),
-        access_log_target: Ok(Some("access-logs".into())),
-        object_ownership: Ok(Some("BucketOwnerEnforced".into())),
-    }
+    testing::bucket("logs")
 }
 
 fn key() -> KeyFacts {
-    KeyFacts {
-        arn: KEY_ARN.into(),
-        state: Ok("Enabled".into()),
-        spec: Ok("SYMMETRIC_DEFAULT".into()),
-        rotation_enabled: Ok(true),
-        policy: Ok(r#"{"Statement": []}"#.into()),
-    }
+    KeyFacts { arn: KEY_ARN.into(), ..testing::key(r#"{"Statement": []}"#) }
 }
 
 /// The trail exactly as `d` declares it, ours, in the given logging state.

@@ -14,14 +14,14 @@
 //! `TrailPolicy` status.
 #![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod fixtures;
 pub mod notify;
 pub mod observed;
 pub mod plan;
 pub mod policy;
 pub mod posture;
 pub mod report;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod trail;
 
 pub use observed::{Observed, ObservedTrail};

@@ -89,7 +89,7 @@ impl ObservedTrail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{desired, in_sync};
+    use crate::testing::{desired, in_sync};
 
     #[test]
     fn each_successful_write_shows_in_the_trail() {

@@ -125,7 +125,7 @@ impl Desired {
 
 #[cfg(test)]
 mod tests {
-    use crate::fixtures::desired;
+    use crate::testing::desired;
 
     #[test]
     fn our_tags_name_the_policy_and_its_uid() {

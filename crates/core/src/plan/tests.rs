@@ -3,7 +3,7 @@
 use super::*;
 use crate::trail::{AdvancedEventSelector, AdvancedFieldSelector, CloudWatchTarget, DataResource, EventSelector, InsightType, ReadWriteType};
 
-use crate::fixtures::{KEY_ARN, TRAIL_ARN as ARN, desired, in_sync};
+use crate::testing::{KEY_ARN, TRAIL_ARN as ARN, desired, in_sync};
 
 fn plan_with(d: &Desired, change: impl FnOnce(&mut ObservedTrail)) -> Plan {
     let mut trail = in_sync(d);

@@ -168,7 +168,7 @@ pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec
 mod tests {
     use super::*;
     use crate::trail::{DataResource, EventSelector, InsightType, ReadWriteType, Selectors};
-    use crate::fixtures::{desired, in_sync};
+    use crate::testing::{desired, in_sync};
     use crate::trail::{CloudWatchTarget, Insights};
     use crate::posture::{CheckStatus, verdict_of};
 

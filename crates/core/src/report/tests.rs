@@ -1,7 +1,7 @@
 //! How a pass's results become conditions and Events.
 
 use super::*;
-use crate::fixtures::{desired, in_sync};
+use crate::testing::{desired, in_sync};
 use crate::plan::plan;
 
 fn write(stage: Stage, operation: &'static str) -> Write {

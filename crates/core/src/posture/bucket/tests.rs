@@ -2,10 +2,10 @@ use super::*;
 use crate::posture::CheckStatus;
 use serde_json::json;
 
-const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
+const TRAIL: &str = crate::testing::TRAIL_ARN;
 
 fn trail() -> TrailRef<'static> {
-    TrailRef { arn: TRAIL, account: "111122223333", prefix: Some("audit"), organization: false }
+    crate::testing::trail_ref()
 }
 
 fn good_policy() -> String {
@@ -13,17 +13,7 @@ fn good_policy() -> String {
 }
 
 fn facts(policy: Option<String>) -> BucketFacts {
-    BucketFacts {
-        name: "logs".into(),
-        region: "us-east-1".into(),
-        public_access_block: Ok([true; 4]),
-        policy: Ok(policy),
-        public_acl_grantees: Ok(vec![]),
-        versioning_enabled: Ok(true),
-        mfa_delete_enabled: Ok(false),
-        access_log_target: Ok(Some("access-logs".into())),
-        object_ownership: Ok(Some("BucketOwnerEnforced".into())),
-    }
+    BucketFacts { policy: Ok(policy), ..crate::testing::bucket("logs") }
 }
 
 fn status(checks: &[Check], id: &str) -> (CheckStatus, String) {

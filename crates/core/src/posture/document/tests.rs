@@ -7,7 +7,7 @@ use crate::posture::bucket::{self, BucketFacts, BucketPosture};
 use crate::posture::key::KeyFacts;
 use crate::posture::{CheckStatus, TrailRef};
 
-const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
+const TRAIL: &str = crate::testing::TRAIL_ARN;
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 // --- IAM semantics -----------------------------------------------------------------------
@@ -345,31 +345,15 @@ fn not_json_is_an_error_not_a_pass() {
 // --- fixtures shared with the crafted policies -----------------------------------------
 
 pub(super) fn trail() -> TrailRef<'static> {
-    TrailRef { arn: TRAIL, account: "111122223333", prefix: Some("audit"), organization: false }
+    crate::testing::trail_ref()
 }
 
 pub(super) fn bucket_facts(policy: Option<String>) -> BucketFacts {
-    BucketFacts {
-        name: "logs".into(),
-        region: "us-east-1".into(),
-        public_access_block: Ok([true; 4]),
-        policy: Ok(policy),
-        public_acl_grantees: Ok(vec![]),
-        versioning_enabled: Ok(true),
-        mfa_delete_enabled: Ok(false),
-        access_log_target: Ok(Some("access-logs".into())),
-        object_ownership: Ok(Some("BucketOwnerEnforced".into())),
-    }
+    BucketFacts { policy: Ok(policy), ..crate::testing::bucket("logs") }
 }
 
 pub(super) fn key_facts(policy: String) -> KeyFacts {
-    KeyFacts {
-        arn: KEY.into(),
-        state: Ok("Enabled".into()),
-        spec: Ok("SYMMETRIC_DEFAULT".into()),
-        rotation_enabled: Ok(true),
-        policy: Ok(policy),
-    }
+    KeyFacts { arn: KEY.into(), ..crate::testing::key(&policy) }
 }
 
 pub(super) fn status(checks: &[crate::posture::Check], id: &str) -> CheckStatus {

@@ -1,8 +1,12 @@
-//! Test fixtures shared by the pure modules' unit tests: a hardened policy and the trail
-//! exactly as it asks.
+//! Fixtures for tests of the domain and of the crates built on it (feature `testing`): a
+//! hardened policy, the trail exactly as it asks, and a bucket and a key that pass their
+//! checks.
 
 use crate::observed::ObservedTrail;
 use crate::policy::{Adoption, DeletionPolicy, Desired, Mode, Scope};
+use crate::posture::TrailRef;
+use crate::posture::bucket::BucketFacts;
+use crate::posture::key::KeyFacts;
 use crate::trail::{Insights, Selectors, Tags, TrailSettings};
 
 pub const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
@@ -47,4 +51,39 @@ pub fn in_sync(d: &Desired) -> ObservedTrail {
     trail.insights = d.insights.clone();
     trail.status.is_logging = d.logging;
     trail
+}
+
+/// The account of [`TRAIL_ARN`].
+pub const ACCOUNT: &str = "111122223333";
+
+/// The trail of [`desired`] as the bucket and key checks see it.
+pub fn trail_ref() -> TrailRef<'static> {
+    TrailRef { arn: TRAIL_ARN, account: ACCOUNT, prefix: Some("audit"), organization: false }
+}
+
+/// A private bucket: Block Public Access on, versioned, access-logged elsewhere, ACLs
+/// off, no public grant and no bucket policy.
+pub fn bucket(name: &str) -> BucketFacts {
+    BucketFacts {
+        name: name.into(),
+        region: "us-east-1".into(),
+        public_access_block: Ok([true; 4]),
+        policy: Ok(None),
+        public_acl_grantees: Ok(vec![]),
+        versioning_enabled: Ok(true),
+        mfa_delete_enabled: Ok(false),
+        access_log_target: Ok(Some("access-logs".into())),
+        object_ownership: Ok(Some("BucketOwnerEnforced".into())),
+    }
+}
+
+/// [`KEY_ARN`]: enabled, symmetric, rotating, with this key policy.
+pub fn key(policy: &str) -> KeyFacts {
+    KeyFacts {
+        arn: KEY_ARN.into(),
+        state: Ok("Enabled".into()),
+        spec: Ok("SYMMETRIC_DEFAULT".into()),
+        rotation_enabled: Ok(true),
+        policy: Ok(policy.into()),
+    }
 }
