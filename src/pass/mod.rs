@@ -53,9 +53,31 @@ pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now:
         Ok(observation) => observation,
         Err(error) => return Report::unobserved(failed(Stage::Observe, &error)),
     };
-    let plan = plan::plan(&resolved, &observation);
+    let (resolved, observation, plan) = off_runtime(move || {
+        let plan = plan::plan(&resolved, &observation);
+        (resolved, observation, plan)
+    })
+    .await;
     let applied = apply::apply(port, &resolved, &observation, &plan).await;
-    let mut report = report::report(&resolved, &observation, &plan, applied, history, now);
+    let (resolved, observation, mut report) = {
+        let history = history.clone();
+        off_runtime(move || {
+            let report = report::report(&resolved, &observation, &plan, applied, &history, now);
+            (resolved, observation, report)
+        })
+        .await
+    };
     notify::announce(port, &resolved.desired, &observation, history, &mut report, now).await;
     report
+}
+
+/// Runs a posture stage on the blocking pool. Planning fixes and judging checks parse and
+/// match policy documents that whoever can edit the bucket or key wrote; the matching is
+/// linear and capped, but a crafted document must still never hold a runtime worker that
+/// the lease renewal and `/healthz` need.
+async fn off_runtime<T: Send + 'static>(stage: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(stage).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
