@@ -62,6 +62,10 @@ pub(crate) struct RunArgs {
     /// Our own pace for each CloudTrail write API, per account and region (AWS allows about 1/s, shared).
     #[arg(long, env = "TRAILWARDEN_AWS_WRITES_PER_SECOND", default_value_t = 1.0)]
     pub(crate) aws_writes_per_second: f64,
+    /// SQS queue that EventBridge sends AWS API calls to (see the README): heal within
+    /// seconds of a change instead of at the next resync. Off when unset.
+    #[arg(long, env = "TRAILWARDEN_EVENTS_QUEUE_URL")]
+    pub(crate) events_queue_url: Option<String>,
     /// Only manage TrailPolicies with these labels (a Kubernetes label selector).
     #[arg(long, env = "TRAILWARDEN_SELECTOR")]
     pub(crate) selector: Option<String>,

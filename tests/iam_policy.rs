@@ -23,6 +23,7 @@ fn iam_action(recorded: &str) -> String {
     let operation = match (service, operation) {
         ("S3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
         ("S3", "PutPublicAccessBlock") => "PutBucketPublicAccessBlock",
+        ("SQS", "DeleteMessageBatch") => "DeleteMessage",
         (_, op) => op,
     };
     let prefix = match service {
@@ -31,6 +32,7 @@ fn iam_action(recorded: &str) -> String {
         "STS" => "sts",
         "S3" => "s3",
         "SNS" => "sns",
+        "SQS" => "sqs",
         other => panic!("unexpected service {other} in the call record"),
     };
     format!("{prefix}:{operation}")

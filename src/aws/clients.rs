@@ -20,6 +20,7 @@ pub(super) struct Clients {
     pub(super) kms: aws_sdk_kms::Client,
     pub(super) s3: aws_sdk_s3::Client,
     pub(super) sns: aws_sdk_sns::Client,
+    pub(super) sqs: aws_sdk_sqs::Client,
     pub(super) sts: aws_sdk_sts::Client,
 }
 
@@ -84,6 +85,7 @@ impl ClientCache {
                     .build(),
             ),
             sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&config).interceptor(record()).build()),
+            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&config).interceptor(record()).build()),
             sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(record()).build()),
             config,
         }

@@ -15,6 +15,7 @@ pub mod memory;
 mod s3;
 pub mod sdk;
 mod sns;
+mod sqs;
 mod sts;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, Trail
 
 pub use calls::{CallLog, CallRecord, is_write as is_write_operation};
 pub use limiter::RateLimits;
+pub use sqs::QueueMessage;
 
 /// How an AWS call failed, reduced to what the pass decides and reports on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -116,6 +116,25 @@ impl SdkAws {
         let write = is_write(operation);
         let pacing_key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
         self.limiter.acquire(pacing_key, write).await;
+        self.call_unpaced(scope, service, operation, send).await
+    }
+
+    /// [`SdkAws::call`] without the pacing: only for the events queue, which is ours and
+    /// spends no governed account's API budget (its deletes would otherwise wait on the
+    /// write rate, one message a second).
+    pub(super) async fn call_unpaced<C, Fut, T, E, R>(
+        &self,
+        scope: &Scope,
+        service: &Service<C>,
+        operation: &'static str,
+        send: impl FnOnce(C) -> Fut,
+    ) -> AwsResult<T>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + Error + 'static,
+        R: Debug,
+    {
+        let write = is_write(operation);
         let client = (service.client)(&self.clients.get(scope).await);
         if write {
             // The moment a write leaves: what an audit of "who changed the trail when" needs.

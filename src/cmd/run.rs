@@ -14,6 +14,7 @@ use trailwarden::k8s::controller::{self, ControllerOptions};
 use trailwarden::k8s::leader::{LeaderElector, LeaseConfig};
 use trailwarden::ops::http::{self, Readiness};
 use trailwarden::ops::metrics::Metrics;
+use trailwarden::triggers::events::EventQueue;
 
 use crate::{LogFormat, RetryModeArg, RunArgs};
 
@@ -64,11 +65,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "trailwarden".into());
+    let events = args.events_queue_url.map(|url| EventQueue {
+        url,
+        region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        aws: port.clone(),
+        metrics: metrics.events.clone(),
+    });
     let options = ControllerOptions {
         label_selector: args.selector,
         instance: instance.clone(),
         metrics: metrics.clone(),
         readiness: readiness.clone(),
+        events,
     };
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {

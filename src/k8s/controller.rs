@@ -74,6 +74,8 @@ pub struct ControllerOptions {
     pub metrics: Metrics,
     /// Set once the CRD is served and the watch has listed every policy.
     pub readiness: Arc<Readiness>,
+    /// The queue AWS events arrive on (`--events-queue-url`); the resync alone without it.
+    pub events: Option<crate::triggers::events::EventQueue>,
 }
 
 struct Context<P> {
@@ -142,6 +144,7 @@ pub async fn run<P: AwsPort>(
         client: context.client.clone(),
         policies: reader.clone(),
         label_selector: options.label_selector.clone(),
+        events: options.events.clone(),
     };
     let mut controller = Controller::for_stream(triggers::policy::changes(policies, watch, writer), reader);
     for requests in triggers::sources(&sources) {

@@ -18,6 +18,7 @@ pub struct Metrics {
     registry: Registry,
     pub reconcile: ReconcileMetrics,
     pub aws: AwsMetrics,
+    pub events: EventMetrics,
     pub policies: IntGauge,
     pub leader: IntGauge,
 }
@@ -37,6 +38,30 @@ pub struct ReconcileMetrics {
     compliant: IntGaugeVec,
     compliance_check: IntGaugeVec,
     heal: Histogram,
+}
+
+/// AWS events read from the events queue.
+#[derive(Clone)]
+pub struct EventMetrics {
+    events: IntCounterVec,
+    queue_errors: prometheus::IntCounter,
+    age: Histogram,
+}
+
+impl EventMetrics {
+    /// One event, by source, event name and outcome (matched, unmatched, failed_call, malformed).
+    pub fn event(&self, source: &str, event: &str, outcome: &str) {
+        self.events.with_label_values(&[source, event, outcome]).inc();
+    }
+
+    pub fn queue_error(&self) {
+        self.queue_errors.inc();
+    }
+
+    /// Seconds from the call (its eventTime) to its arrival here.
+    pub fn age(&self, seconds: f64) {
+        self.age.observe(seconds);
+    }
 }
 
 /// Calls to AWS, recorded by the port's interceptor.
@@ -133,6 +158,26 @@ impl Metrics {
             },
             throttled: counter(&r, "trailwarden_aws_throttled_total", "AWS calls refused as throttled.", &["service"]),
         };
+        let events = EventMetrics {
+            events: counter(
+                &r,
+                "trailwarden_events_total",
+                "AWS events read from the events queue, by source, event name and outcome.",
+                &["source", "event", "outcome"],
+            ),
+            queue_errors: {
+                let c = prometheus::IntCounter::new("trailwarden_event_queue_errors_total", "Failed reads of the events queue.")
+                    .expect("valid counter");
+                r.register(Box::new(c.clone())).expect("metric registered once");
+                c
+            },
+            age: histogram(
+                &r,
+                "trailwarden_event_age_seconds",
+                "From an AWS call (its eventTime) to its event being read from the queue.",
+                HEAL_BUCKETS,
+            ),
+        };
         let policies = gauge(&r, "trailwarden_policies", "TrailPolicies this controller watches.");
         let leader = gauge(&r, "trailwarden_leader", "1 while this replica holds the leader lease.");
         // Series that exist from the start, so dashboards and alerts see zeros, not gaps.
@@ -147,7 +192,7 @@ impl Metrics {
         }
         let build = gauge_vec(&r, "trailwarden_build_info", "Build information.", &["version"]);
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        Metrics { registry: r, reconcile, aws, policies, leader }
+        Metrics { registry: r, reconcile, aws, events, policies, leader }
     }
 
     /// The Prometheus text exposition of every metric.

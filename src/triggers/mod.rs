@@ -2,6 +2,7 @@
 //!
 //! - [`policy`]: the TrailPolicy watch — a spec change or a finalizer change (the
 //!   primary stream; it also fills the reflector store every other source reads);
+//! - [`events`]: AWS API calls via EventBridge → SQS, when a queue is configured;
 //! - [`requested`]: the annotation `trailwarden.dev/reconcile-at` set to a new value;
 //! - [`resync`]: the periodic look after each pass, `resyncSeconds` plus jitter — the
 //!   guarantee that drift is found even when nothing announces it;
@@ -10,6 +11,7 @@
 //!
 //! Adding a source is one file here and one line in [`sources`].
 
+pub mod events;
 pub mod policy;
 pub mod requested;
 pub mod resync;
@@ -30,9 +32,13 @@ pub struct SourceContext {
     pub policies: Store<TrailPolicy>,
     /// The label selector the controller watches with, if any.
     pub label_selector: Option<String>,
+    /// The queue AWS events arrive on, if one is configured.
+    pub events: Option<events::EventQueue>,
 }
 
 /// The sources besides the policy watch and the resync.
 pub fn sources(cx: &SourceContext) -> Vec<Requests> {
-    vec![requested::requests(cx)]
+    let mut sources = vec![requested::requests(cx)];
+    sources.extend(cx.events.clone().map(|queue| events::requests(cx, queue)));
+    sources
 }

@@ -8,6 +8,7 @@ mod admission;
 mod aws_roundtrip;
 mod blockers;
 mod drift;
+mod events;
 mod faults;
 mod posture;
 mod production;

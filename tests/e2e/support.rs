@@ -85,6 +85,7 @@ pub fn fresh_account() -> (String, Scope) {
 pub struct Controller {
     pub label: String,
     pub port: SdkAws,
+    pub metrics: trailwarden::ops::metrics::Metrics,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -95,15 +96,31 @@ impl Controller {
 
     /// A controller acting through `port` (the fault proxy, say).
     pub fn start_with(client: Client, port: SdkAws) -> Self {
+        Self::start_full(client, port, None)
+    }
+
+    /// A controller that also reads AWS events from the SQS queue at `queue_url`.
+    pub async fn start_with_events(client: Client, queue_url: &str) -> Self {
+        Self::start_full(client, aws().await, Some(queue_url.to_owned()))
+    }
+
+    fn start_full(client: Client, port: SdkAws, queue_url: Option<String>) -> Self {
         let label = unique_name("run");
+        let metrics = trailwarden::ops::metrics::Metrics::new();
         let options = trailwarden::k8s::controller::ControllerOptions {
             label_selector: Some(format!("{TEST_LABEL}={label}")),
             instance: label.clone(),
-            metrics: trailwarden::ops::metrics::Metrics::new(),
+            metrics: metrics.clone(),
             readiness: Default::default(),
+            events: queue_url.map(|url| trailwarden::triggers::events::EventQueue {
+                url,
+                region: REGION.to_owned(),
+                aws: port.clone(),
+                metrics: metrics.events.clone(),
+            }),
         };
         let task = tokio::spawn(trailwarden::k8s::controller::run(client, port.clone(), options, std::future::pending()));
-        Controller { label, port, task }
+        Controller { label, port, metrics, task }
     }
 
     /// A policy this controller manages: `spec` plus our test label.
@@ -189,6 +206,21 @@ pub fn moto_query(account: &str, service: &str, params: &[(&str, &str)]) -> Stri
         command.args(["--data-urlencode", &format!("{key}={value}")]);
     }
     let out = command.output().expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One call of an AWS JSON API (EventBridge) on the emulator, in `account`.
+pub fn moto_json(account: &str, service: &str, target: &str, body: &serde_json::Value) -> String {
+    let endpoint = bed_env("TRAILWARDEN_AWS_ENDPOINT");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-X", "POST", &format!("{endpoint}/")])
+        .args(["-H", &format!("x-moto-account-id: {account}")])
+        .args(["-H", &format!("X-Amz-Target: {target}")])
+        .args(["-H", "Content-Type: application/x-amz-json-1.1"])
+        .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0")])
+        .args(["--data-binary", &body.to_string()])
+        .output()
+        .expect("curl runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

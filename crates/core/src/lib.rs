@@ -14,6 +14,7 @@
 //! `TrailPolicy` status.
 #![forbid(unsafe_code)]
 
+pub mod events;
 pub mod notify;
 pub mod observed;
 pub mod plan;

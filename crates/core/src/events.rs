@@ -1,0 +1,170 @@
+//! AWS API calls as EventBridge delivers them ("AWS API Call via CloudTrail"): which
+//! trail, bucket or key a call touched, and whether a policy governs it. Pure: the
+//! trigger source reads the queue, this module reads the messages.
+//!
+//! An event is a hint, never a fact: it only makes the policies it concerns look again.
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+/// What a call touched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A trail, by name or ARN.
+    Trail(String),
+    Bucket(String),
+    /// A KMS key, by id, ARN or alias.
+    Key(String),
+}
+
+/// One management API call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiCall {
+    pub id: String,
+    /// When AWS says the call was made.
+    pub time: Option<Timestamp>,
+    /// e.g. `aws.cloudtrail`.
+    pub source: String,
+    /// e.g. `StopLogging`.
+    pub name: String,
+    /// The account the call acted in.
+    pub account: String,
+    pub region: String,
+    /// The call failed (it changed nothing).
+    pub failed: bool,
+    pub subjects: Vec<Subject>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    #[error("not an EventBridge event: {0}")]
+    NotAnEvent(String),
+    #[error("not an AWS API call via CloudTrail (detail-type {0:?})")]
+    NotAnApiCall(String),
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    id: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    source: String,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    detail: Detail,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Detail {
+    event_name: String,
+    #[serde(default)]
+    aws_region: Option<String>,
+    #[serde(default)]
+    recipient_account_id: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    request_parameters: Option<serde_json::Value>,
+    #[serde(default)]
+    resources: Vec<Resource>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource {
+    #[serde(default, rename = "ARN")]
+    arn: Option<String>,
+}
+
+/// Reads one message body.
+pub fn parse(body: &str) -> Result<ApiCall, Malformed> {
+    let envelope: Envelope = serde_json::from_str(body).map_err(|e| Malformed::NotAnEvent(e.to_string()))?;
+    if envelope.detail_type != "AWS API Call via CloudTrail" {
+        return Err(Malformed::NotAnApiCall(envelope.detail_type));
+    }
+    let detail = envelope.detail;
+    let text = |key: &str| {
+        detail.request_parameters.as_ref().and_then(|p| p.get(key)).and_then(|v| v.as_str()).map(str::to_owned)
+    };
+    let mut subjects = vec![];
+    match envelope.source.as_str() {
+        "aws.cloudtrail" => {
+            // CreateTrail/StopLogging/… name the trail as `name`, the selector calls as
+            // `trailName`, AddTags/RemoveTags as `resourceId` (its ARN).
+            subjects.extend(["name", "trailName", "resourceId"].iter().filter_map(|k| text(k)).map(Subject::Trail));
+        }
+        "aws.s3" => subjects.extend(text("bucketName").map(Subject::Bucket)),
+        "aws.kms" => {
+            subjects.extend(text("keyId").map(Subject::Key));
+            subjects.extend(detail.resources.iter().filter_map(|r| r.arn.clone()).map(Subject::Key));
+        }
+        _ => {}
+    }
+    Ok(ApiCall {
+        id: envelope.id,
+        time: envelope.time.and_then(|t| t.parse().ok()),
+        source: envelope.source,
+        name: detail.event_name,
+        account: detail.recipient_account_id.or(envelope.account).unwrap_or_default(),
+        region: detail.aws_region.or(envelope.region).unwrap_or_default(),
+        failed: detail.error_code.is_some(),
+        subjects,
+    })
+}
+
+/// What one policy governs, as events name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Governed {
+    pub account: String,
+    /// The trail's home region.
+    pub region: String,
+    pub trail_name: String,
+    pub bucket: String,
+    /// The key as declared (id, ARN or alias), if any.
+    pub key: Option<String>,
+}
+
+/// The part of a key reference both sides can agree on: a key id, or `alias/<name>`.
+fn key_handle(key: &str) -> &str {
+    if let Some(i) = key.find(":key/") {
+        return &key[i + 5..];
+    }
+    if let Some(i) = key.find(":alias/") {
+        return &key[i + 1..];
+    }
+    key
+}
+
+impl Governed {
+    /// Whether `call` touched something this policy governs.
+    pub fn concerns(&self, call: &ApiCall) -> bool {
+        call.account == self.account && call.subjects.iter().any(|s| self.touches(s, call))
+    }
+
+    fn touches(&self, subject: &Subject, call: &ApiCall) -> bool {
+        match subject {
+            Subject::Trail(t) => match t.strip_prefix("arn:") {
+                // arn:<partition>:cloudtrail:<region>:<account>:trail/<name>
+                Some(_) => {
+                    let parts: Vec<&str> = t.splitn(6, ':').collect();
+                    parts.len() == 6
+                        && parts[3] == self.region
+                        && parts[4] == self.account
+                        && parts[5].strip_prefix("trail/") == Some(self.trail_name.as_str())
+                }
+                None => *t == self.trail_name && call.region == self.region,
+            },
+            // Bucket names are global; a bucket may live in another region than the trail.
+            Subject::Bucket(b) => *b == self.bucket,
+            Subject::Key(k) => self.key.as_deref().is_some_and(|declared| key_handle(declared) == key_handle(k)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

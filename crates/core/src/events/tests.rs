@@ -1,0 +1,77 @@
+//! Envelopes as EventBridge delivers them, and which policy each concerns.
+
+use serde_json::json;
+
+use super::*;
+
+fn event(source: &str, name: &str, params: serde_json::Value) -> String {
+    json!({
+        "version": "0", "id": "e-1", "detail-type": "AWS API Call via CloudTrail", "source": source,
+        "account": "999999999999", "time": "2026-11-24T22:34:42Z", "region": "us-east-1", "resources": [],
+        "detail": {"eventSource": "x.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
+                   "recipientAccountId": "111122223333", "requestParameters": params}
+    })
+    .to_string()
+}
+
+fn governed() -> Governed {
+    Governed {
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        trail_name: "audit".into(),
+        bucket: "logs".into(),
+        key: Some("alias/cloudtrail".into()),
+    }
+}
+
+#[test]
+fn a_stop_logging_by_name_or_arn_concerns_the_trail() {
+    let by_name = parse(&event("aws.cloudtrail", "StopLogging", json!({"name": "audit"}))).unwrap();
+    assert_eq!(by_name.name, "StopLogging");
+    assert_eq!(by_name.account, "111122223333", "the account acted in, not the bus's");
+    assert_eq!(by_name.time, Some("2026-11-24T22:34:42Z".parse().unwrap()));
+    assert!(governed().concerns(&by_name));
+    let arn = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
+    assert!(governed().concerns(&parse(&event("aws.cloudtrail", "StopLogging", json!({"name": arn}))).unwrap()));
+    let tags = parse(&event("aws.cloudtrail", "RemoveTags", json!({"resourceId": arn}))).unwrap();
+    assert!(governed().concerns(&tags));
+    let selectors = parse(&event("aws.cloudtrail", "PutEventSelectors", json!({"trailName": "audit"}))).unwrap();
+    assert!(governed().concerns(&selectors));
+}
+
+#[test]
+fn another_trail_account_or_region_concerns_nobody() {
+    assert!(!governed().concerns(&parse(&event("aws.cloudtrail", "StopLogging", json!({"name": "other"}))).unwrap()));
+    let elsewhere = "arn:aws:cloudtrail:eu-west-1:111122223333:trail/audit";
+    assert!(!governed().concerns(&parse(&event("aws.cloudtrail", "StopLogging", json!({"name": elsewhere}))).unwrap()));
+    let other_account = "arn:aws:cloudtrail:us-east-1:444455556666:trail/audit";
+    assert!(!governed().concerns(&parse(&event("aws.cloudtrail", "StopLogging", json!({"name": other_account}))).unwrap()));
+    let mut g = governed();
+    g.account = "444455556666".into();
+    assert!(!g.concerns(&parse(&event("aws.cloudtrail", "StopLogging", json!({"name": "audit"}))).unwrap()));
+}
+
+#[test]
+fn bucket_and_key_calls_concern_the_policies_that_use_them() {
+    let policy = parse(&event("aws.s3", "PutBucketPolicy", json!({"bucketName": "logs"}))).unwrap();
+    assert!(governed().concerns(&policy));
+    let rotation = parse(&event("aws.kms", "DisableKeyRotation", json!({"keyId": "alias/cloudtrail"}))).unwrap();
+    assert!(governed().concerns(&rotation));
+    let mut by_id = governed();
+    by_id.key = Some("1234abcd-12ab-34cd-56ef-1234567890ab".into());
+    let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    assert!(by_id.concerns(&parse(&event("aws.kms", "DisableKey", json!({"keyId": arn}))).unwrap()));
+    assert!(!governed().concerns(&parse(&event("aws.kms", "DisableKey", json!({"keyId": arn}))).unwrap()));
+}
+
+#[test]
+fn a_failed_call_is_marked_and_a_malformed_body_refused() {
+    let mut failed: serde_json::Value = serde_json::from_str(&event("aws.cloudtrail", "StopLogging", json!({"name": "audit"}))).unwrap();
+    failed["detail"]["errorCode"] = json!("AccessDenied");
+    assert!(parse(&failed.to_string()).unwrap().failed);
+    assert!(matches!(parse("not json"), Err(Malformed::NotAnEvent(_))));
+    assert!(matches!(parse(r#"{"id": "x"}"#), Err(Malformed::NotAnEvent(_))));
+    let mut other: serde_json::Value = serde_json::from_str(&event("aws.s3", "x", json!({}))).unwrap();
+    other["detail-type"] = json!("Object Created");
+    assert!(matches!(parse(&other.to_string()), Err(Malformed::NotAnApiCall(_))));
+}

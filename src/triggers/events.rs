@@ -1,0 +1,131 @@
+//! Source: AWS events. CloudTrail puts every management call on the account's default
+//! EventBridge bus; a rule sends the calls that matter to one SQS queue, which this source
+//! long-polls (20 s, 10 messages at a time). Each call names a trail, bucket or key; the
+//! policies that govern it are reconciled at once, and the message is deleted.
+//!
+//! An event is a hint: the pass re-reads the real state, so a lost, late or forged event
+//! changes nothing but timing — the resync stays the guarantee. Malformed messages and
+//! failed calls are counted and deleted; a queue that cannot be read is retried with
+//! back-off while the resync carries on.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+use tracing::{debug, warn};
+use trailwarden_core::Scope;
+use trailwarden_core::events::{self, Governed};
+
+use super::{Requests, SourceContext};
+use crate::aws::AwsPort;
+use crate::aws::sdk::SdkAws;
+use crate::k8s::api::TrailPolicy;
+use crate::ops::metrics::EventMetrics;
+
+/// The queue events arrive on.
+#[derive(Clone)]
+pub struct EventQueue {
+    pub url: String,
+    /// The region to read it in when its URL does not name one (an emulator's).
+    pub region: String,
+    pub aws: SdkAws,
+    pub metrics: EventMetrics,
+}
+
+/// What `policy` governs, as events name it; `own` is the controller's own account.
+fn governed(policy: &TrailPolicy, own: &str) -> Governed {
+    let spec = &policy.spec;
+    let account = spec.account.as_ref().and_then(|a| a.role_arn.split(':').nth(4)).unwrap_or(own);
+    Governed {
+        account: account.to_owned(),
+        region: spec.region.clone(),
+        trail_name: spec.effective_trail_name(&policy.name_any()).to_owned(),
+        bucket: spec.s3.bucket_name.clone(),
+        key: spec.kms_key_id.clone(),
+    }
+}
+
+/// Reads one batch of messages: the policies they concern, each once.
+async fn batch(queue: &EventQueue, policies: &Store<TrailPolicy>, own: &str) -> Result<Vec<ObjectRef<TrailPolicy>>, ()> {
+    let messages = queue.aws.receive_messages(&queue.url, &queue.region).await.map_err(|e| {
+        queue.metrics.queue_error();
+        warn!(queue = %queue.url, error = %e, "cannot read the events queue; the resync still heals");
+    })?;
+    let mut wanted = HashSet::new();
+    let mut receipts = vec![];
+    for message in messages {
+        match events::parse(&message.body) {
+            Err(e) => {
+                queue.metrics.event("unknown", "unknown", "malformed");
+                warn!(message_id = %message.id, error = %e, "malformed message on the events queue; deleted");
+            }
+            Ok(call) if call.failed => queue.metrics.event(&call.source, &call.name, "failed_call"),
+            Ok(call) => {
+                let matched: Vec<_> =
+                    policies.state().into_iter().filter(|p| governed(p, own).concerns(&call)).map(|p| ObjectRef::new(&p.name_any())).collect();
+                let outcome = if matched.is_empty() { "unmatched" } else { "matched" };
+                queue.metrics.event(&call.source, &call.name, outcome);
+                if let Some(age) = call.time.map(|t| jiff::Timestamp::now().duration_since(t).as_secs_f64()) {
+                    queue.metrics.age(age);
+                }
+                debug!(event = %call.name, account = %call.account, policies = matched.len(), "AWS event");
+                wanted.extend(matched);
+            }
+        }
+        receipts.push(message.receipt);
+    }
+    // Handled or not, every message goes: an event is a hint, and a message we cannot
+    // read would only come back forever.
+    if let Err(e) = queue.aws.delete_messages(&queue.url, &queue.region, &receipts).await {
+        warn!(queue = %queue.url, error = %e, "could not delete messages from the events queue");
+    }
+    Ok(wanted.into_iter().collect())
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(failures.min(6)).min(60))
+}
+
+pub fn requests(cx: &SourceContext, queue: EventQueue) -> Requests {
+    let policies = cx.policies.clone();
+    let state = (queue, policies, None::<String>, 0u32);
+    stream::unfold(state, |(queue, policies, mut own, mut failures)| async move {
+        loop {
+            let me = match &own {
+                Some(account) => account.clone(),
+                None => {
+                    let scope = Scope { role_arn: None, external_id: None, region: queue.region.clone() };
+                    match queue.aws.account_id(&scope).await {
+                        Ok(account) => {
+                            own = Some(account.clone());
+                            account
+                        }
+                        Err(e) => {
+                            failures += 1;
+                            warn!(error = %e, "cannot tell the controller's own account; retrying");
+                            tokio::time::sleep(backoff(failures)).await;
+                            continue;
+                        }
+                    }
+                }
+            };
+            match batch(&queue, &policies, &me).await {
+                Ok(wanted) => {
+                    failures = 0;
+                    if !wanted.is_empty() {
+                        return Some((stream::iter(wanted), (queue, policies, own, failures)));
+                    }
+                }
+                Err(()) => {
+                    failures += 1;
+                    tokio::time::sleep(backoff(failures)).await;
+                }
+            }
+        }
+    })
+    .flatten()
+    .boxed()
+}

@@ -1,0 +1,133 @@
+//! The event path: AWS API calls reach the controller through EventBridge → SQS and heal
+//! within seconds, with the resync an hour away. moto delivers EventBridge events to SQS
+//! but never emits CloudTrail events itself, so the tests publish each call's event right
+//! after making the call, as AWS would.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trailwarden::aws::AwsPort;
+
+use crate::support::{self, Account, Controller, HEAL_TIMEOUT, account, create_policy, eventually, moto_json, moto_query, role, wait_synced, xml_value};
+
+/// The account whose default bus and queue the events go through: the controller's own.
+const HUB: &str = "123456789012";
+
+/// A fresh queue with a rule sending every "AWS API Call via CloudTrail" of the hub's
+/// default bus to it; returns the queue URL.
+fn queue_and_rule() -> String {
+    let name = support::unique_name("trail-events");
+    let created = moto_query(HUB, "sqs", &[("Action", "CreateQueue"), ("QueueName", &name)]);
+    let url = xml_value(&created, "QueueUrl").unwrap_or_else(|| panic!("CreateQueue: {created}"));
+    let pattern = json!({"detail-type": ["AWS API Call via CloudTrail"], "source": ["aws.cloudtrail", "aws.s3", "aws.kms"]});
+    moto_json(HUB, "events", "AWSEvents.PutRule", &json!({"Name": name, "EventPattern": pattern.to_string()}));
+    let arn = format!("arn:aws:sqs:{}:{HUB}:{name}", support::REGION);
+    let targets = moto_json(HUB, "events", "AWSEvents.PutTargets", &json!({"Rule": name, "Targets": [{"Id": "queue", "Arn": arn}]}));
+    assert!(targets.contains("\"FailedEntryCount\": 0") || targets.contains("\"FailedEntryCount\":0"), "{targets}");
+    url
+}
+
+/// Publishes the event CloudTrail would put on the bus for a call.
+fn publish(source: &str, name: &str, account: &str, params: Value, error: Option<&str>) {
+    let mut detail = json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")), "eventName": name,
+        "awsRegion": support::REGION, "recipientAccountId": account, "eventTime": jiff::Timestamp::now().to_string(),
+        "requestParameters": params});
+    if let Some(code) = error {
+        detail["errorCode"] = json!(code);
+    }
+    let entry = json!({"Source": source, "DetailType": "AWS API Call via CloudTrail", "Detail": detail.to_string()});
+    let out = moto_json(HUB, "events", "AWSEvents.PutEvents", &json!({"Entries": [entry]}));
+    assert!(out.contains("EventId"), "PutEvents: {out}");
+}
+
+fn count(controller: &Controller, outcome: &str) -> u64 {
+    controller
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("trailwarden_events_total{") && l.contains(&format!("outcome=\"{outcome}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn looks(controller: &Controller) -> u64 {
+    controller.port.calls().snapshot().iter().filter(|(c, _)| c.operation == "DescribeTrails").map(|(_, n)| *n).sum()
+}
+
+async fn policy(client: &kube::Client, controller: &Controller, acct: &Account) -> (String, String) {
+    let name = support::unique_name("evented");
+    create_policy(client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": role(acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 3600,
+    })))
+    .await;
+    let arn = wait_synced(client, &name).await.status.unwrap().trail_arn.unwrap();
+    (name, arn)
+}
+
+#[tokio::test]
+async fn a_stop_logging_event_heals_within_seconds_and_noise_is_counted_and_dropped() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let url = queue_and_rule();
+    let controller = Controller::start_with_events(client.clone(), &url).await;
+    let acct = account(&aws, 1, 0).await;
+    let (name, arn) = policy(&client, &controller, &acct).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Noise first: a malformed message, a failed call, another account's trail.
+    let sent = moto_query(HUB, "sqs", &[("Action", "SendMessage"), ("QueueUrl", &url), ("MessageBody", "not an event")]);
+    assert!(sent.contains("MessageId"), "{sent}");
+    publish("aws.cloudtrail", "StopLogging", &acct.id, json!({"name": name}), Some("AccessDenied"));
+    publish("aws.cloudtrail", "StopLogging", "444455556666", json!({"name": name}), None);
+    eventually("the noise read and dropped", HEAL_TIMEOUT, || async {
+        (count(&controller, "malformed") >= 1 && count(&controller, "failed_call") >= 1 && count(&controller, "unmatched") >= 1)
+            .then_some(())
+    })
+    .await;
+    assert!(aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging);
+
+    // The call and its event: healed long before the hour-long resync.
+    aws.stop_logging(&acct.scope, &arn).await.unwrap();
+    publish("aws.cloudtrail", "StopLogging", &acct.id, json!({"name": arn}), None);
+    let ((), took) = eventually("healed through the event path", HEAL_TIMEOUT, || async {
+        aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
+    assert!(count(&controller, "matched") >= 1);
+
+    // A burst of 100 events for one trail merges into a few passes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = looks(&controller);
+    let matched_before = count(&controller, "matched");
+    for _ in 0..100 {
+        publish("aws.cloudtrail", "UpdateTrail", &acct.id, json!({"name": name}), None);
+    }
+    eventually("the burst read", HEAL_TIMEOUT, || async { (count(&controller, "matched") >= matched_before + 100).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let passes = looks(&controller) - before;
+    println!("event path: StopLogging healed {:.2} s after its event was published; 100 events → {passes} passes", took.as_secs_f64());
+    assert!((1..=3).contains(&passes), "a burst of 100 events made {passes} passes");
+    let drained = moto_query(HUB, "sqs", &[("Action", "GetQueueAttributes"), ("QueueUrl", &url), ("AttributeName.1", "ApproximateNumberOfMessages")]);
+    assert!(drained.contains("<Value>0</Value>"), "every message deleted: {drained}");
+}
+
+#[tokio::test]
+async fn a_missing_queue_leaves_the_resync_healing() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let missing = format!("{}/{HUB}/{}", std::env::var("TRAILWARDEN_AWS_ENDPOINT").unwrap(), support::unique_name("no-such-queue"));
+    let controller = Controller::start_with_events(client.clone(), &missing).await;
+    let acct = account(&aws, 1, 0).await;
+    let name = support::unique_name("unevented");
+    create_policy(&client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
+    })))
+    .await;
+    let arn = wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+    aws.stop_logging(&acct.scope, &arn).await.unwrap();
+    eventually("healed by the resync", HEAL_TIMEOUT, || async {
+        aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
+    assert!(controller.metrics.render().lines().any(|l| l.starts_with("trailwarden_event_queue_errors_total ") && !l.ends_with(" 0")));
+}
