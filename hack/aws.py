@@ -1,7 +1,7 @@
 """Small AWS helper for the demo, run with the emulator venv's python (boto3 comes with moto).
 
 Usage: aws.py setup BUCKET ALIAS | status TRAIL | stop-logging TRAIL |
-       disable-validation TRAIL | delete TRAIL
+       disable-validation TRAIL | delete TRAIL | events-setup NAME | publish EVENT TRAIL
 Reads TRAILWARDEN_AWS_ENDPOINT and the AWS_* variables the bed's env file sets.
 """
 
@@ -46,6 +46,23 @@ def main(command, arg, extra=None):
             "validation": trail.get("LogFileValidationEnabled"),
             "kms": trail.get("KmsKeyId"),
         }))
+    elif command == "events-setup":
+        # The queue and the EventBridge rule a user provisions for the event path.
+        sqs = client("sqs")
+        url = sqs.create_queue(QueueName=arg)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = client("events")
+        pattern = {"detail-type": ["AWS API Call via CloudTrail"], "source": ["aws.cloudtrail", "aws.s3", "aws.kms"]}
+        events.put_rule(Name=arg, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=arg, Targets=[{"Id": "queue", "Arn": arn}])
+        print(url)
+    elif command == "publish":
+        # What CloudTrail puts on the default bus right after a call (the emulator does not).
+        account = client("sts").get_caller_identity()["Account"]
+        detail = {"eventSource": "cloudtrail.amazonaws.com", "eventName": arg, "awsRegion": region,
+                  "recipientAccountId": account, "requestParameters": {"name": extra}}
+        client("events").put_events(Entries=[{"Source": "aws.cloudtrail", "DetailType": "AWS API Call via CloudTrail",
+                                              "Detail": json.dumps(detail)}])
     elif command == "stop-logging":
         ct.stop_logging(Name=arg)
     elif command == "disable-validation":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # trailwarden's main job on a local bed: a real kube-apiserver + etcd and the moto AWS
-# emulator; the controller running; a TrailPolicy applied; the trail broken three ways
-# and healed, with the time each heal took.
+# emulator; the controller running with the event path (EventBridge → SQS); a TrailPolicy
+# applied; the trail broken three ways and healed, with the time each heal took.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -34,9 +34,13 @@ kubectl wait --for condition=established crd/trailpolicies.trailwarden.dev --tim
 say "an S3 bucket (with access logging) and a KMS key for the trail, in the emulator; both weak"
 aws setup trailwarden-demo-logs alias/trailwarden-demo
 
+say "the event path: an SQS queue and an EventBridge rule for CloudTrail's API-call events"
+queue=$(aws events-setup trailwarden-demo-events)
+echo "queue $queue"
+
 http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 say "run the controller (log: $bed/controller.log, metrics: http://127.0.0.1:$http_port/metrics)"
-"$bin" run --http-addr "127.0.0.1:$http_port" > "$bed/controller.log" 2>&1 &
+"$bin" run --http-addr "127.0.0.1:$http_port" --events-queue-url "$queue" > "$bed/controller.log" 2>&1 &
 controller_pid=$!
 
 say "apply examples/demo.yaml"
@@ -45,13 +49,15 @@ kubectl wait --for condition=Synced tp/demo-audit --timeout=60s
 kubectl get tp demo-audit
 echo "AWS says: $(aws status $trail)"
 
-# Breaks the trail with $1, then polls AWS until the jq-style predicate in python holds.
+# Breaks the trail with $2 and publishes the call's event $3 (as CloudTrail does on AWS;
+# the emulator does not), then polls AWS until the python predicate $4 holds.
 break_and_heal() {
-  local what=$1 breaker=$2 healed=$3
+  local what=$1 breaker=$2 event=$3 healed=$4
   say "break: $what"
   aws "$breaker" "$trail"
   local start now
   start=$(date +%s%N)
+  aws publish "$event" "$trail"
   echo "AWS says: $(aws status $trail)"
   for _ in $(seq 1 240); do
     if aws status "$trail" | "$py" -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if ($healed) else 1)"; then
@@ -65,9 +71,9 @@ break_and_heal() {
   return 1
 }
 
-break_and_heal "someone runs StopLogging" stop-logging 's["exists"] and s["logging"]'
-break_and_heal "someone turns off log-file validation" disable-validation 's["exists"] and s["validation"]'
-break_and_heal "someone deletes the trail" delete 's["exists"] and s["logging"]'
+break_and_heal "someone runs StopLogging" stop-logging StopLogging 's["exists"] and s["logging"]'
+break_and_heal "someone turns off log-file validation" disable-validation UpdateTrail 's["exists"] and s["validation"]'
+break_and_heal "someone deletes the trail" delete DeleteTrail 's["exists"] and s["logging"]'
 
 say "what kubectl shows"
 sleep 1
@@ -82,6 +88,6 @@ say "trailwarden check: the same judgement from a CI pipeline, without a cluster
 
 say "what Prometheus scrapes"
 curl -s "http://127.0.0.1:$http_port/metrics" \
-  | grep -E '^trailwarden_(trail_[a-z_]+\{|remediations_total|heal_seconds_(count|sum)|leader )'
+  | grep -E '^trailwarden_(trail_[a-z_]+\{|remediations_total|heal_seconds_(count|sum)|events_total|leader )'
 
 say "demo done"
