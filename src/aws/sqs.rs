@@ -34,15 +34,15 @@ fn queue_scope(queue_url: &str, fallback: &str) -> Scope {
 }
 
 impl SdkAws {
-    /// Waits up to 20 s for up to 10 messages.
-    pub async fn receive_messages(&self, queue_url: &str, region: &str) -> AwsResult<Vec<QueueMessage>> {
+    /// Up to 10 messages, waiting up to 20 s for one (`long_poll`), or not at all.
+    pub async fn receive_messages(&self, queue_url: &str, region: &str, long_poll: bool) -> AwsResult<Vec<QueueMessage>> {
         let scope = queue_scope(queue_url, region);
         let out = self
             .call_unpaced(&scope, &SQS, "ReceiveMessage", |sqs| {
                 sqs.receive_message()
                     .queue_url(queue_url)
                     .max_number_of_messages(10)
-                    .wait_time_seconds(LONG_POLL_SECONDS)
+                    .wait_time_seconds(if long_poll { LONG_POLL_SECONDS } else { 0 })
                     .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)
                     .send()
             })

@@ -44,6 +44,9 @@ pub fn status(
     if report.trail_arn.is_some() {
         s.trail_arn = report.trail_arn.clone();
     }
+    if report.kms_key_arn.is_some() {
+        s.kms_key_arn = report.kms_key_arn.clone();
+    }
     s.is_logging = report.is_logging;
     if let Some(delivery) = &report.delivery {
         s.delivery = Some(self::delivery(delivery));

@@ -49,9 +49,10 @@ pub(crate) fn failed(stage: Stage, error: &AwsError) -> StageFailure {
 /// announces what changed on the policy's topic.
 pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
     let resolved = resolve::resolve(port, desired).await;
+    let key_arn = resolved.key.as_ref().and_then(|k| k.as_ref().ok()).map(|k| k.arn.clone());
     let observation = match observe::observe(port, &resolved).await {
         Ok(observation) => observation,
-        Err(error) => return Report::unobserved(failed(Stage::Observe, &error)),
+        Err(error) => return Report { kms_key_arn: key_arn, ..Report::unobserved(failed(Stage::Observe, &error)) },
     };
     let (resolved, observation, plan) = off_runtime(move || {
         let plan = plan::plan(&resolved, &observation);
@@ -68,6 +69,7 @@ pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now:
         .await
     };
     notify::announce(port, &resolved.desired, &observation, history, &mut report, now).await;
+    report.kms_key_arn = key_arn;
     report
 }
 

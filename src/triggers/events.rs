@@ -44,13 +44,38 @@ fn governed(policy: &TrailPolicy, own: &str) -> Governed {
         region: spec.region.clone(),
         trail_name: spec.effective_trail_name(&policy.name_any()).to_owned(),
         bucket: spec.s3.bucket_name.clone(),
-        key: spec.kms_key_id.clone(),
+        keys: spec.kms_key_id.iter().chain(policy.status.as_ref().and_then(|s| s.kms_key_arn.as_ref())).cloned().collect(),
     }
 }
 
+/// How long a burst of events is gathered before its policies are reconciled: a hundred
+/// events for one trail become one or two passes, not a hundred, for half a second of
+/// latency on the first.
+const GATHER: Duration = Duration::from_millis(500);
+
+/// Reads messages until the queue is empty or [`GATHER`] has passed since the first one
+/// that concerned a policy: the policies they concern, each once.
+async fn burst(queue: &EventQueue, policies: &Store<TrailPolicy>, own: &str) -> Result<Vec<ObjectRef<TrailPolicy>>, ()> {
+    let mut wanted = batch(queue, policies, own, true).await?;
+    let until = tokio::time::Instant::now() + GATHER;
+    while !wanted.is_empty() && tokio::time::Instant::now() < until {
+        match batch(queue, policies, own, false).await {
+            Ok(more) if more.is_empty() => tokio::time::sleep(Duration::from_millis(50)).await,
+            Ok(more) => wanted.extend(more),
+            Err(()) => break,
+        }
+    }
+    Ok(wanted.into_iter().collect())
+}
+
 /// Reads one batch of messages: the policies they concern, each once.
-async fn batch(queue: &EventQueue, policies: &Store<TrailPolicy>, own: &str) -> Result<Vec<ObjectRef<TrailPolicy>>, ()> {
-    let messages = queue.aws.receive_messages(&queue.url, &queue.region).await.map_err(|e| {
+async fn batch(
+    queue: &EventQueue,
+    policies: &Store<TrailPolicy>,
+    own: &str,
+    long_poll: bool,
+) -> Result<HashSet<ObjectRef<TrailPolicy>>, ()> {
+    let messages = queue.aws.receive_messages(&queue.url, &queue.region, long_poll).await.map_err(|e| {
         queue.metrics.queue_error();
         warn!(queue = %queue.url, error = %e, "cannot read the events queue; the resync still heals");
     })?;
@@ -82,7 +107,7 @@ async fn batch(queue: &EventQueue, policies: &Store<TrailPolicy>, own: &str) -> 
     if let Err(e) = queue.aws.delete_messages(&queue.url, &queue.region, &receipts).await {
         warn!(queue = %queue.url, error = %e, "could not delete messages from the events queue");
     }
-    Ok(wanted.into_iter().collect())
+    Ok(wanted)
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -112,7 +137,7 @@ pub fn requests(cx: &SourceContext, queue: EventQueue) -> Requests {
                     }
                 }
             };
-            match batch(&queue, &policies, &me).await {
+            match burst(&queue, &policies, &me).await {
                 Ok(wanted) => {
                     failures = 0;
                     if !wanted.is_empty() {

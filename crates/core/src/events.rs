@@ -125,8 +125,9 @@ pub struct Governed {
     pub region: String,
     pub trail_name: String,
     pub bucket: String,
-    /// The key as declared (id, ARN or alias), if any.
-    pub key: Option<String>,
+    /// The key as declared (id, ARN or alias) and as last resolved (its ARN): events name
+    /// keys by id or ARN, never by alias.
+    pub keys: Vec<String>,
 }
 
 /// The part of a key reference both sides can agree on: a key id, or `alias/<name>`.
@@ -161,7 +162,7 @@ impl Governed {
             },
             // Bucket names are global; a bucket may live in another region than the trail.
             Subject::Bucket(b) => *b == self.bucket,
-            Subject::Key(k) => self.key.as_deref().is_some_and(|declared| key_handle(declared) == key_handle(k)),
+            Subject::Key(k) => self.keys.iter().any(|key| key_handle(key) == key_handle(k)),
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct TrailPolicyStatus {
     pub trail_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_region: Option<String>,
+    /// The key ARN `kmsKeyId` resolved to at the last look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_logging: Option<bool>,
     /// Ready, Synced, Logging and Compliant.

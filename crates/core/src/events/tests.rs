@@ -20,7 +20,7 @@ fn governed() -> Governed {
         region: "us-east-1".into(),
         trail_name: "audit".into(),
         bucket: "logs".into(),
-        key: Some("alias/cloudtrail".into()),
+        keys: vec!["alias/cloudtrail".into()],
     }
 }
 
@@ -58,10 +58,13 @@ fn bucket_and_key_calls_concern_the_policies_that_use_them() {
     let rotation = parse(&event("aws.kms", "DisableKeyRotation", json!({"keyId": "alias/cloudtrail"}))).unwrap();
     assert!(governed().concerns(&rotation));
     let mut by_id = governed();
-    by_id.key = Some("1234abcd-12ab-34cd-56ef-1234567890ab".into());
+    by_id.keys = vec!["1234abcd-12ab-34cd-56ef-1234567890ab".into()];
     let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     assert!(by_id.concerns(&parse(&event("aws.kms", "DisableKey", json!({"keyId": arn}))).unwrap()));
-    assert!(!governed().concerns(&parse(&event("aws.kms", "DisableKey", json!({"keyId": arn}))).unwrap()));
+    assert!(!governed().concerns(&parse(&event("aws.kms", "DisableKey", json!({"keyId": arn}))).unwrap()), "an alias alone names no key id");
+    let mut resolved = governed();
+    resolved.keys.push(arn.into());
+    assert!(resolved.concerns(&parse(&event("aws.kms", "DisableKey", json!({"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}))).unwrap()));
 }
 
 #[test]

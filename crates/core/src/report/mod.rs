@@ -149,6 +149,8 @@ pub struct Notice {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub trail_arn: Option<String>,
+    /// The ARN the declared KMS key resolved to in this pass, if it did.
+    pub kms_key_arn: Option<String>,
     /// None when the pass could not tell (AWS unreadable, trail not ours).
     pub is_logging: Option<bool>,
     pub delivery: Option<Delivery>,
@@ -200,6 +202,7 @@ impl Report {
         let reason = failure.failure.name();
         Report {
             trail_arn: None,
+            kms_key_arn: None,
             is_logging: None,
             delivery: None,
             drift: vec![],
@@ -222,6 +225,7 @@ impl Report {
         let reason = blocked.reason();
         Report {
             trail_arn: arn,
+            kms_key_arn: None,
             is_logging: None,
             delivery: None,
             drift: vec![],
@@ -304,6 +308,7 @@ impl Report {
         }
         Report {
             trail_arn: pass.trail.map(|t| t.arn().to_owned()).or_else(|| pass.observed.arn().map(str::to_owned)),
+            kms_key_arn: None,
             is_logging: pass.trail.map(|t| t.status.is_logging),
             delivery: pass.trail.map(|t| t.status.delivery.clone()),
             drift: pass.remaining,
