@@ -9,8 +9,9 @@ demo:
 test:
 	hack/test.sh
 
-# Heal times (StopLogging → logging) at resyncSeconds 5, without and with injected AWS
-# faults: p50 / p99 / max over HEAL_CYCLES cycles each (default 30).
+# Heal times (StopLogging → logging): by the poll at resyncSeconds 5, without and with
+# injected AWS faults, and by the event path; p50 / p99 / max over HEAL_CYCLES cycles each
+# (default 30).
 bench-heal:
 	hack/bench-heal.sh
 

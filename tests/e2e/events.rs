@@ -15,7 +15,7 @@ const HUB: &str = "123456789012";
 
 /// A fresh queue with a rule sending every "AWS API Call via CloudTrail" of the hub's
 /// default bus to it; returns the queue URL.
-fn queue_and_rule() -> String {
+pub fn queue_and_rule() -> String {
     let name = support::unique_name("trail-events");
     let created = moto_query(HUB, "sqs", &[("Action", "CreateQueue"), ("QueueName", &name)]);
     let url = xml_value(&created, "QueueUrl").unwrap_or_else(|| panic!("CreateQueue: {created}"));
@@ -28,7 +28,7 @@ fn queue_and_rule() -> String {
 }
 
 /// Publishes the event CloudTrail would put on the bus for a call.
-fn publish(source: &str, name: &str, account: &str, params: Value, error: Option<&str>) {
+pub fn publish(source: &str, name: &str, account: &str, params: Value, error: Option<&str>) {
     let mut detail = json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")), "eventName": name,
         "awsRegion": support::REGION, "recipientAccountId": account, "eventTime": jiff::Timestamp::now().to_string(),
         "requestParameters": params});
