@@ -65,11 +65,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "trailwarden".into());
-    let events = args.events_queue_url.map(|url| EventQueue {
-        url,
-        region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
-        aws: port.clone(),
-        metrics: metrics.events.clone(),
+    let events = args.events_queue_url.map(|url| {
+        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+        EventQueue::new(url, region, port.clone(), metrics.events.clone())
     });
     let options = ControllerOptions {
         label_selector: args.selector,

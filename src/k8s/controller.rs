@@ -92,6 +92,8 @@ struct Context<P> {
     /// object that does not show our previous write yet; building on it would lose that
     /// write (the remediation count, whether the policy had a trail, what was failing).
     written: Mutex<HashMap<String, TrailPolicyStatus>>,
+    /// The events queue, to time the passes its events asked for.
+    events: Option<crate::triggers::events::EventQueue>,
 }
 
 /// Runs the controller until `shutdown` completes.
@@ -121,6 +123,7 @@ pub async fn run<P: AwsPort>(
         failures: Mutex::default(),
         drift_seen: Mutex::default(),
         written: Mutex::default(),
+        events: options.events.clone(),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
     let readiness = options.readiness.clone();
@@ -205,6 +208,9 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     // cannot be written, and whoever sees the status change finds its Events already there.
     publish(ctx, policy, &report.notices).await;
     write_status(ctx, policy, status::status(policy, previous, &trail_name, &report, Timestamp::now())).await?;
+    if let Some(events) = &ctx.events {
+        events.reconciled(&policy.name_any());
+    }
     if let Some(failure) = report.failures.into_iter().next() {
         return Err(Error::Stage(failure));
     }

@@ -46,6 +46,7 @@ pub struct EventMetrics {
     events: IntCounterVec,
     queue_errors: prometheus::IntCounter,
     age: Histogram,
+    reconciled: Histogram,
 }
 
 impl EventMetrics {
@@ -61,6 +62,11 @@ impl EventMetrics {
     /// Seconds from the call (its eventTime) to its arrival here.
     pub fn age(&self, seconds: f64) {
         self.age.observe(seconds);
+    }
+
+    /// Seconds from the call to the end of the pass its event asked for.
+    pub fn reconciled_after(&self, seconds: f64) {
+        self.reconciled.observe(seconds);
     }
 }
 
@@ -175,6 +181,12 @@ impl Metrics {
                 &r,
                 "trailwarden_event_age_seconds",
                 "From an AWS call (its eventTime) to its event being read from the queue.",
+                HEAL_BUCKETS,
+            ),
+            reconciled: histogram(
+                &r,
+                "trailwarden_event_to_reconcile_seconds",
+                "From an AWS call (its eventTime) to the end of the pass its event asked for.",
                 HEAL_BUCKETS,
             ),
         };

@@ -8,7 +8,8 @@
 //! failed calls are counted and deleted; a queue that cannot be read is retried with
 //! back-off while the resync carries on.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,6 +17,7 @@ use futures::stream;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::{debug, warn};
+use jiff::Timestamp;
 use trailwarden_core::Scope;
 use trailwarden_core::events::{self, Governed};
 
@@ -33,6 +35,24 @@ pub struct EventQueue {
     pub region: String,
     pub aws: SdkAws,
     pub metrics: EventMetrics,
+    /// The earliest call time of the events each policy (by name) has been asked to look
+    /// at for and has not yet: the controller takes it after the pass, to time the heal.
+    pub pending: Arc<Mutex<HashMap<String, Timestamp>>>,
+}
+
+impl EventQueue {
+    pub fn new(url: String, region: String, aws: SdkAws, metrics: EventMetrics) -> Self {
+        EventQueue { url, region, aws, metrics, pending: Arc::default() }
+    }
+
+    /// After a pass of `policy`: the seconds since the earliest call whose event asked
+    /// for it, recorded as the event path's time to reconcile.
+    pub fn reconciled(&self, policy: &str) {
+        let since = self.pending.lock().expect("pending lock").remove(policy);
+        if let Some(call) = since {
+            self.metrics.reconciled_after(Timestamp::now().duration_since(call).as_secs_f64());
+        }
+    }
 }
 
 /// What `policy` governs, as events name it; `own` is the controller's own account.
@@ -91,9 +111,16 @@ async fn batch(
             Ok(call) => {
                 let matched: Vec<_> =
                     policies.state().into_iter().filter(|p| governed(p, own).concerns(&call)).map(|p| ObjectRef::new(&p.name_any())).collect();
+                if let Some(time) = call.time {
+                    let mut pending = queue.pending.lock().expect("pending lock");
+                    for policy in &matched {
+                        let earliest = pending.entry(policy.name.clone()).or_insert(time);
+                        *earliest = (*earliest).min(time);
+                    }
+                }
                 let outcome = if matched.is_empty() { "unmatched" } else { "matched" };
                 queue.metrics.event(&call.source, &call.name, outcome);
-                if let Some(age) = call.time.map(|t| jiff::Timestamp::now().duration_since(t).as_secs_f64()) {
+                if let Some(age) = call.time.map(|t| Timestamp::now().duration_since(t).as_secs_f64()) {
                     queue.metrics.age(age);
                 }
                 debug!(event = %call.name, account = %call.account, policies = matched.len(), "AWS event");

@@ -106,6 +106,10 @@ async fn a_stop_logging_event_heals_within_seconds_and_noise_is_counted_and_drop
     })
     .await;
     assert!(count(&controller, "matched") >= 1);
+    eventually("the event's pass timed", HEAL_TIMEOUT, || async {
+        controller.metrics.render().lines().any(|l| l.starts_with("trailwarden_event_to_reconcile_seconds_count ") && !l.ends_with(" 0")).then_some(())
+    })
+    .await;
 
     // A burst of 100 events for one trail merges into a few passes.
     tokio::time::sleep(Duration::from_secs(2)).await;

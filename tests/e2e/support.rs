@@ -112,11 +112,8 @@ impl Controller {
             instance: label.clone(),
             metrics: metrics.clone(),
             readiness: Default::default(),
-            events: queue_url.map(|url| trailwarden::triggers::events::EventQueue {
-                url,
-                region: REGION.to_owned(),
-                aws: port.clone(),
-                metrics: metrics.events.clone(),
+            events: queue_url.map(|url| {
+                trailwarden::triggers::events::EventQueue::new(url, REGION.to_owned(), port.clone(), metrics.events.clone())
             }),
         };
         let task = tokio::spawn(trailwarden::k8s::controller::run(client, port.clone(), options, std::future::pending()));
