@@ -50,9 +50,17 @@ pub(crate) fn failed(stage: Stage, error: &AwsError) -> StageFailure {
 pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
     let resolved = resolve::resolve(port, desired).await;
     let key_arn = resolved.key.as_ref().and_then(|k| k.as_ref().ok()).map(|k| k.arn.clone());
-    let observation = match observe::observe(port, &resolved).await {
+    let unobserved = |error: &AwsError| Report { kms_key_arn: key_arn.clone(), ..Report::unobserved(failed(Stage::Observe, error)) };
+    let observed = match observe::trail(port, &resolved.desired).await {
+        Ok(observed) => observed,
+        Err(error) => return unobserved(&error),
+    };
+    if let Some(blocked) = trailwarden_core::plan::blocked(&resolved.desired, &observed) {
+        return Report { kms_key_arn: key_arn, ..Report::blocked(&blocked, observed.arn().map(str::to_owned)) };
+    }
+    let observation = match observe::around(port, &resolved, observed).await {
         Ok(observation) => observation,
-        Err(error) => return Report { kms_key_arn: key_arn, ..Report::unobserved(failed(Stage::Observe, &error)) },
+        Err(error) => return unobserved(&error),
     };
     let (resolved, observation, plan) = off_runtime(move || {
         let plan = plan::plan(&resolved, &observation);

@@ -24,9 +24,10 @@ impl Observation {
     }
 }
 
-pub async fn observe<P: AwsPort>(port: &P, resolved: &Resolved) -> AwsResult<Observation> {
+/// With the trail seen: the account it lives in, and the bucket and key facts. Run only
+/// for a trail the policy may touch, so a trail that is not ours costs no posture reads.
+pub async fn around<P: AwsPort>(port: &P, resolved: &Resolved, observed: Observed) -> AwsResult<Observation> {
     let desired = &resolved.desired;
-    let observed = trail(port, desired).await?;
     let account = port.account_id(&desired.scope).await?;
     let bucket = port.describe_bucket(&desired.scope, &desired.settings.bucket).await.map_err(|e| e.to_string());
     let key = resolved.key.as_ref().map(|k| k.clone().map_err(|e| e.to_string()));

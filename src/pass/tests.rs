@@ -179,6 +179,7 @@ async fn a_foreign_trail_is_left_alone_unless_adoption_allows_it() {
     let report = pass(&aws, d.clone()).await;
     assert!(aws.writes().is_empty());
     assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "NotOwned"));
+    assert!(!aws.calls().contains(&"GetBucketLocation"), "a trail that is not ours costs no posture reads: {:?}", aws.calls());
 
     let mut if_tagged = d;
     if_tagged.adoption = Adoption::IfTagged;

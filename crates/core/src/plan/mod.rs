@@ -139,20 +139,25 @@ pub fn is_ours(desired: &Desired, tags: &Tags) -> bool {
     ownership(desired, tags) == Ownership::Ours
 }
 
-pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
+/// Why the policy may not touch the trail it names, if it may not.
+pub fn blocked(desired: &Desired, observed: &Observed) -> Option<Blocked> {
     match observed {
-        Observed::Absent => plan_create(desired),
-        Observed::Shadow { arn, home_region } => Plan {
-            blocked: Some(Blocked::Shadow { arn: arn.clone(), home_region: home_region.clone() }),
-            ..Plan::default()
-        },
+        Observed::Absent => None,
+        Observed::Shadow { arn, home_region } => Some(Blocked::Shadow { arn: arn.clone(), home_region: home_region.clone() }),
         Observed::Present(trail) => match ownership(desired, &trail.tags) {
-            Ownership::NotOwned(why) => {
-                Plan { blocked: Some(Blocked::NotOwned { arn: trail.arn().to_owned(), why }), ..Plan::default() }
-            }
-            Ownership::Adoptable => plan_existing(desired, trail, true),
-            Ownership::Ours => plan_existing(desired, trail, false),
+            Ownership::NotOwned(why) => Some(Blocked::NotOwned { arn: trail.arn().to_owned(), why }),
+            Ownership::Adoptable | Ownership::Ours => None,
         },
+    }
+}
+
+pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
+    if let Some(blocked) = blocked(desired, observed) {
+        return Plan { blocked: Some(blocked), ..Plan::default() };
+    }
+    match observed {
+        Observed::Absent | Observed::Shadow { .. } => plan_create(desired),
+        Observed::Present(trail) => plan_existing(desired, trail, !is_ours(desired, &trail.tags)),
     }
 }
 

@@ -200,31 +200,32 @@ impl Report {
     /// AWS could not be read: nothing is known, and nothing is claimed.
     pub fn unobserved(failure: StageFailure) -> Report {
         let reason = failure.failure.name();
-        Report {
-            trail_arn: None,
-            kms_key_arn: None,
-            is_logging: None,
-            delivery: None,
-            drift: vec![],
-            corrected: vec![],
-            applied: vec![],
-            conditions: vec![
-                condition(ConditionType::Ready, Some(false), reason, failure.to_string()),
-                condition(ConditionType::Synced, None, reason, "could not compare the trail with the policy"),
-                condition(ConditionType::Logging, None, Reason::NotObserved, "could not read the trail's logging state"),
-                not_judged(),
-            ],
-            notices: vec![Notice { severity: Severity::Warning, reason, action: failure.stage.name(), note: failure.to_string() }],
-            failures: vec![failure],
-            findings: vec![],
-        }
+        let notice = Notice { severity: Severity::Warning, reason, action: failure.stage.name(), note: failure.to_string() };
+        let conditions = [
+            (Some(false), reason, failure.to_string()),
+            (None, reason, "could not compare the trail with the policy".into()),
+            (None, Reason::NotObserved.into(), "could not read the trail's logging state".into()),
+        ];
+        Report { failures: vec![failure], ..Report::unjudged(None, conditions, notice) }
     }
 
     /// The trail may not be touched by this policy.
     pub fn blocked(blocked: &Blocked, arn: Option<String>) -> Report {
-        let reason = blocked.reason();
+        let reason: &'static str = blocked.reason().into();
+        let notice = Notice { severity: Severity::Warning, reason, action: "Reconcile", note: blocked.to_string() };
+        let conditions = [
+            (Some(false), reason, blocked.to_string()),
+            (None, reason, "not managed by this policy".into()),
+            (None, reason, "not managed by this policy".into()),
+        ];
+        Report::unjudged(arn, conditions, notice)
+    }
+
+    /// A report of a pass that judged and changed nothing: Ready, Synced and Logging as
+    /// given, Compliant not evaluated, one notice.
+    fn unjudged(trail_arn: Option<String>, [ready, synced, logging]: [(Option<bool>, &'static str, String); 3], notice: Notice) -> Report {
         Report {
-            trail_arn: arn,
+            trail_arn,
             kms_key_arn: None,
             is_logging: None,
             delivery: None,
@@ -234,12 +235,12 @@ impl Report {
             failures: vec![],
             findings: vec![],
             conditions: vec![
-                condition(ConditionType::Ready, Some(false), reason, blocked.to_string()),
-                condition(ConditionType::Synced, None, reason, "not managed by this policy"),
-                condition(ConditionType::Logging, None, reason, "not managed by this policy"),
+                condition(ConditionType::Ready, ready.0, ready.1, ready.2),
+                condition(ConditionType::Synced, synced.0, synced.1, synced.2),
+                condition(ConditionType::Logging, logging.0, logging.1, logging.2),
                 not_judged(),
             ],
-            notices: vec![Notice { severity: Severity::Warning, reason: reason.into(), action: "Reconcile", note: blocked.to_string() }],
+            notices: vec![notice],
         }
     }
 
