@@ -28,6 +28,9 @@ pub(super) struct Clients {
 pub(super) struct Service<C> {
     pub(super) name: &'static str,
     pub(super) client: fn(&Clients) -> C,
+    /// Whether its calls spend a governed account's API budget and so are paced. The events
+    /// queue is ours and is not: paced, its deletes would wait on the write rate.
+    pub(super) paced: bool,
 }
 
 /// Builds each scope's clients once and keeps them.

@@ -8,7 +8,7 @@ use super::error::fact;
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
-const KMS: Service<aws_sdk_kms::Client> = Service { name: "KMS", client: |c| c.kms.clone() };
+const KMS: Service<aws_sdk_kms::Client> = Service { name: "KMS", client: |c| c.kms.clone(), paced: true };
 
 /// The key policy KMS keeps; keys have no other.
 const POLICY_NAME: &str = "default";

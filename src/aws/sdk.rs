@@ -98,9 +98,9 @@ impl SdkAws {
         self.clients.get(scope).await.s3
     }
 
-    /// Sends one `operation` of `service` from `scope`: waits for the operation's slot in
-    /// the scope's pacing (the write rate for writes), then classifies a failure under
-    /// the same name.
+    /// Sends one `operation` of `service` from `scope`: for a paced service, waits for the
+    /// operation's slot in the scope's pacing (the write rate for writes); then classifies a
+    /// failure under the same name.
     pub(super) async fn call<C, Fut, T, E, R>(
         &self,
         scope: &Scope,
@@ -114,27 +114,10 @@ impl SdkAws {
         R: Debug,
     {
         let write = is_write(operation);
-        let pacing_key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
-        self.limiter.acquire(pacing_key, write).await;
-        self.call_unpaced(scope, service, operation, send).await
-    }
-
-    /// [`SdkAws::call`] without the pacing: only for the events queue, which is ours and
-    /// spends no governed account's API budget (its deletes would otherwise wait on the
-    /// write rate, one message a second).
-    pub(super) async fn call_unpaced<C, Fut, T, E, R>(
-        &self,
-        scope: &Scope,
-        service: &Service<C>,
-        operation: &'static str,
-        send: impl FnOnce(C) -> Fut,
-    ) -> AwsResult<T>
-    where
-        Fut: Future<Output = Result<T, SdkError<E, R>>>,
-        E: ProvideErrorMetadata + Error + 'static,
-        R: Debug,
-    {
-        let write = is_write(operation);
+        if service.paced {
+            let pacing_key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
+            self.limiter.acquire(pacing_key, write).await;
+        }
         let client = (service.client)(&self.clients.get(scope).await);
         if write {
             // The moment a write leaves: what an audit of "who changed the trail when" needs.

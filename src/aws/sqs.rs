@@ -9,7 +9,7 @@ use super::AwsResult;
 use super::clients::Service;
 use super::sdk::SdkAws;
 
-const SQS: Service<aws_sdk_sqs::Client> = Service { name: "SQS", client: |c| c.sqs.clone() };
+const SQS: Service<aws_sdk_sqs::Client> = Service { name: "SQS", client: |c| c.sqs.clone(), paced: false };
 
 /// How long one receive waits for messages: SQS's longest long poll.
 const LONG_POLL_SECONDS: i32 = 20;
@@ -38,7 +38,7 @@ impl SdkAws {
     pub async fn receive_messages(&self, queue_url: &str, region: &str, long_poll: bool) -> AwsResult<Vec<QueueMessage>> {
         let scope = queue_scope(queue_url, region);
         let out = self
-            .call_unpaced(&scope, &SQS, "ReceiveMessage", |sqs| {
+            .call(&scope, &SQS, "ReceiveMessage", |sqs| {
                 sqs.receive_message()
                     .queue_url(queue_url)
                     .max_number_of_messages(10)
@@ -77,7 +77,7 @@ impl SdkAws {
             })
             .collect();
         let out = self
-            .call_unpaced(&scope, &SQS, "DeleteMessageBatch", |sqs| {
+            .call(&scope, &SQS, "DeleteMessageBatch", |sqs| {
                 sqs.delete_message_batch().queue_url(queue_url).set_entries(Some(entries)).send()
             })
             .await?;
