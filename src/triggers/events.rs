@@ -25,6 +25,7 @@ use super::{Requests, SourceContext};
 use crate::aws::AwsPort;
 use crate::aws::sdk::SdkAws;
 use crate::k8s::api::TrailPolicy;
+use crate::k8s::desired;
 use crate::ops::metrics::EventMetrics;
 
 /// The queue events arrive on.
@@ -55,17 +56,18 @@ impl EventQueue {
     }
 }
 
-/// What `policy` governs, as events name it; `own` is the controller's own account.
-fn governed(policy: &TrailPolicy, own: &str) -> Governed {
-    let spec = &policy.spec;
-    let account = spec.account.as_ref().and_then(|a| a.role_arn.split(':').nth(4)).unwrap_or(own);
-    Governed {
-        account: account.to_owned(),
-        region: spec.region.clone(),
-        trail_name: spec.effective_trail_name(&policy.name_any()).to_owned(),
-        bucket: spec.s3.bucket_name.clone(),
-        keys: spec.kms_key_id.iter().chain(policy.status.as_ref().and_then(|s| s.kms_key_arn.as_ref())).cloned().collect(),
-    }
+/// What each policy governs, as events name it, with the reference that reconciles it.
+/// A policy that does not map (not yet stored) governs nothing yet.
+fn governed(policies: &Store<TrailPolicy>, own: &str) -> Vec<(ObjectRef<TrailPolicy>, Governed)> {
+    policies
+        .state()
+        .iter()
+        .filter_map(|policy| {
+            let desired = desired::desired(policy).ok()?;
+            let resolved = policy.status.as_ref().and_then(|s| s.kms_key_arn.as_deref());
+            Some((ObjectRef::new(&policy.name_any()), Governed::of(&desired, own, resolved)))
+        })
+        .collect()
 }
 
 /// How long a burst of events is gathered before its policies are reconciled: a hundred
@@ -99,6 +101,10 @@ async fn batch(
         queue.metrics.queue_error();
         warn!(queue = %queue.url, error = %e, "cannot read the events queue; the resync still heals");
     })?;
+    if messages.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let governed = governed(policies, own);
     let mut wanted = HashSet::new();
     let mut receipts = vec![];
     for message in messages {
@@ -109,8 +115,8 @@ async fn batch(
             }
             Ok(call) if call.failed => queue.metrics.event(&call.source, &call.name, "failed_call"),
             Ok(call) => {
-                let matched: Vec<_> =
-                    policies.state().into_iter().filter(|p| governed(p, own).concerns(&call)).map(|p| ObjectRef::new(&p.name_any())).collect();
+                let matched: Vec<ObjectRef<TrailPolicy>> =
+                    governed.iter().filter(|(_, g)| g.concerns(&call)).map(|(policy, _)| policy.clone()).collect();
                 if let Some(time) = call.time {
                     let mut pending = queue.pending.lock().expect("pending lock");
                     for policy in &matched {

@@ -7,6 +7,8 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use crate::policy::Desired;
+
 /// What a call touched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {
@@ -142,6 +144,18 @@ fn key_handle(key: &str) -> &str {
 }
 
 impl Governed {
+    /// What `desired` governs. `own_account` is the controller's (for a policy without a
+    /// role); `resolved_key` the ARN its key resolved to at the last look, if known.
+    pub fn of(desired: &Desired, own_account: &str, resolved_key: Option<&str>) -> Self {
+        Governed {
+            account: desired.scope.role_account().unwrap_or(own_account).to_owned(),
+            region: desired.scope.region.clone(),
+            trail_name: desired.trail_name.clone(),
+            bucket: desired.settings.bucket.clone(),
+            keys: desired.settings.kms_key.iter().map(String::as_str).chain(resolved_key).map(str::to_owned).collect(),
+        }
+    }
+
     /// Whether `call` touched something this policy governs.
     pub fn concerns(&self, call: &ApiCall) -> bool {
         call.account == self.account && call.subjects.iter().any(|s| self.touches(s, call))

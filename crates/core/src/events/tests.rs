@@ -78,3 +78,15 @@ fn a_failed_call_is_marked_and_a_malformed_body_refused() {
     other["detail-type"] = json!("Object Created");
     assert!(matches!(parse(&other.to_string()), Err(Malformed::NotAnApiCall(_))));
 }
+
+#[test]
+fn a_policy_governs_its_role_account_or_ours_and_its_resolved_key() {
+    let mut d = crate::testing::desired();
+    d.settings.kms_key = Some("alias/cloudtrail".into());
+    let ours = Governed::of(&d, "111122223333", Some(crate::testing::KEY_ARN));
+    assert_eq!(ours.account, "111122223333", "no role: the controller's own account");
+    assert_eq!((ours.trail_name.as_str(), ours.bucket.as_str()), ("audit", "logs"));
+    assert_eq!(ours.keys, ["alias/cloudtrail", crate::testing::KEY_ARN]);
+    d.scope.role_arn = Some("arn:aws:iam::444455556666:role/trailwarden".into());
+    assert_eq!(Governed::of(&d, "111122223333", None).account, "444455556666");
+}
