@@ -12,8 +12,6 @@
 
 use trailwarden_core::observed::ObservedTrail;
 use trailwarden_core::posture::PostureFacts;
-use trailwarden_core::posture::bucket::BucketFix;
-use trailwarden_core::posture::key::KeyFix;
 use trailwarden_core::report::{Stage, StageFailure, Write};
 use trailwarden_core::{Action, Desired, Observed};
 
@@ -122,25 +120,26 @@ async fn act<P: AwsPort>(port: &P, desired: &Desired, arn: &str, action: &Action
 /// Stages `bucket-posture` and `key-posture`: each fix on its own.
 async fn fix_posture<P: AwsPort>(port: &P, desired: &Desired, planned: &Planned, applied: &mut Applied) {
     let scope = &desired.scope;
-    for fix in &planned.bucket_fixes {
-        match port.fix_bucket(scope, &desired.settings.bucket, fix).await {
-            Ok(()) => {
-                applied.facts.bucket = applied.facts.bucket.clone().map(|facts| fix.applied_to(facts));
-                applied.writes.push(Write { stage: Stage::BucketPosture, operation: BucketFix::name(fix) });
+    if let Ok(bucket) = &mut applied.facts.bucket {
+        for fix in &planned.bucket_fixes {
+            match port.fix_bucket(scope, &desired.settings.bucket, fix).await {
+                Ok(()) => {
+                    *bucket = fix.applied_to(bucket.clone());
+                    applied.writes.push(Write { stage: Stage::BucketPosture, operation: fix.name() });
+                }
+                Err(e) => applied.failures.push(failed(Stage::BucketPosture, &e)),
             }
-            Err(e) => applied.failures.push(failed(Stage::BucketPosture, &e)),
         }
     }
-    let Some(Ok(key)) = applied.facts.key.clone() else { return };
-    for fix in &planned.key_fixes {
-        match port.fix_key(scope, &key.arn, fix).await {
-            Ok(()) => {
-                if let Some(Ok(facts)) = applied.facts.key.take() {
-                    applied.facts.key = Some(Ok(fix.applied_to(facts)));
+    if let Some(Ok(key)) = &mut applied.facts.key {
+        for fix in &planned.key_fixes {
+            match port.fix_key(scope, &key.arn, fix).await {
+                Ok(()) => {
+                    *key = fix.applied_to(key.clone());
+                    applied.writes.push(Write { stage: Stage::KeyPosture, operation: fix.name() });
                 }
-                applied.writes.push(Write { stage: Stage::KeyPosture, operation: KeyFix::name(fix) });
+                Err(e) => applied.failures.push(failed(Stage::KeyPosture, &e)),
             }
-            Err(e) => applied.failures.push(failed(Stage::KeyPosture, &e)),
         }
     }
 }
