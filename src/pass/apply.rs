@@ -40,8 +40,8 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
         writes: vec![],
         failures: resolved.key_error().map(|e| failed(Stage::Resolve, e)).into_iter().collect(),
     };
-    // Audit mode writes nothing, whatever was planned; a blocked plan plans nothing.
-    if desired.audit() || planned.trail.blocked.is_some() {
+    // Audit mode writes nothing, whatever was planned.
+    if desired.audit() {
         return applied;
     }
     let creates = matches!(observation.observed, Observed::Absent);

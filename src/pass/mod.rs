@@ -1,8 +1,10 @@
 //! One policy, one pass, as named stages, each in its own file:
 //!
 //! ```text
+//! observe  AWS → Observed trail                               (fatal: nothing known, nothing claimed;
+//!          a trail the policy may not touch ends the pass here, reported as blocked)
 //! resolve  the declared KMS key → its ARN and facts          (a failure is reported, never fatal)
-//! observe  AWS → Observed trail, account, bucket facts         (fatal: nothing known, nothing claimed)
+//! observe  the account, the bucket's facts
 //! plan     pure: drift, trail actions, posture fixes           (trailwarden_core)
 //! apply    logging first, then each stage on its own           (skipped whole in Audit mode)
 //! report   built from what apply returned (`Applied`), never from the plan
@@ -22,8 +24,10 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
-use trailwarden_core::Desired;
+use trailwarden_core::{Desired, Observed};
 use trailwarden_core::report::{Report, Stage, StageFailure};
 
 use crate::aws::{AwsError, AwsPort};
@@ -48,36 +52,43 @@ pub(crate) fn failed(stage: Stage, error: &AwsError) -> StageFailure {
 /// Reconciles one policy against AWS: `resolve → observe → plan → apply → report`, then
 /// announces what changed on the policy's topic.
 pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
-    let resolved = resolve::resolve(port, desired).await;
-    let key_arn = resolved.key.as_ref().and_then(|k| k.as_ref().ok()).map(|k| k.arn.clone());
-    let unobserved = |error: &AwsError| Report { kms_key_arn: key_arn.clone(), ..Report::unobserved(failed(Stage::Observe, error)) };
-    let observed = match observe::trail(port, &resolved.desired).await {
+    // The trail first: a trail the policy may not touch costs no key or posture reads.
+    let observed = match observe::trail(port, &desired).await {
         Ok(observed) => observed,
-        Err(error) => return unobserved(&error),
+        Err(error) => return Report::unobserved(failed(Stage::Observe, &error)),
     };
-    if let Some(blocked) = trailwarden_core::plan::blocked(&resolved.desired, &observed) {
-        return Report { kms_key_arn: key_arn, ..Report::blocked(&blocked, observed.arn().map(str::to_owned)) };
+    if let Some(blocked) = trailwarden_core::plan::blocked(&desired, &observed) {
+        return Report::blocked(&blocked, observed.arn().map(str::to_owned));
     }
+    let resolved = Arc::new(resolve::resolve(port, desired).await);
+    let kms_key_arn = resolved.key.as_ref().and_then(|k| k.as_ref().ok()).map(|k| k.arn.clone());
+    Report { kms_key_arn, ..stages(port, resolved, observed, history, now).await }
+}
+
+/// `observe` (the rest) `→ plan → apply → report` and the announcement.
+async fn stages<P: AwsPort>(
+    port: &P,
+    resolved: Arc<resolve::Resolved>,
+    observed: Observed,
+    history: &History,
+    now: Timestamp,
+) -> Report {
     let observation = match observe::around(port, &resolved, observed).await {
-        Ok(observation) => observation,
-        Err(error) => return unobserved(&error),
+        Ok(observation) => Arc::new(observation),
+        Err(error) => return Report::unobserved(failed(Stage::Observe, &error)),
     };
-    let (resolved, observation, plan) = off_runtime(move || {
-        let plan = plan::plan(&resolved, &observation);
-        (resolved, observation, plan)
+    let plan = Arc::new(off_runtime({
+        let (resolved, observation) = (resolved.clone(), observation.clone());
+        move || plan::plan(&resolved, &observation)
+    })
+    .await);
+    let applied = apply::apply(port, &resolved, &observation, &plan).await;
+    let mut report = off_runtime({
+        let (resolved, observation, plan, history) = (resolved.clone(), observation.clone(), plan.clone(), history.clone());
+        move || report::report(&resolved, &observation, &plan, applied, &history, now)
     })
     .await;
-    let applied = apply::apply(port, &resolved, &observation, &plan).await;
-    let (resolved, observation, mut report) = {
-        let history = history.clone();
-        off_runtime(move || {
-            let report = report::report(&resolved, &observation, &plan, applied, &history, now);
-            (resolved, observation, report)
-        })
-        .await
-    };
     notify::announce(port, &resolved.desired, &observation, history, &mut report, now).await;
-    report.kms_key_arn = key_arn;
     report
 }
 

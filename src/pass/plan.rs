@@ -20,7 +20,7 @@ pub fn plan(resolved: &Resolved, observation: &Observation) -> Planned {
     let desired = &resolved.desired;
     let trail = trailwarden_core::plan(desired, &observation.observed);
     let arn = observation.trail_arn(desired);
-    let (bucket_fixes, key_fixes) = if desired.audit() || trail.blocked.is_some() {
+    let (bucket_fixes, key_fixes) = if desired.audit() {
         (vec![], vec![])
     } else {
         observation.facts.fixes(desired, TrailRef::new(desired, &arn, &observation.account))

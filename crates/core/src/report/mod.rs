@@ -244,11 +244,9 @@ impl Report {
         }
     }
 
-    /// A pass that observed the trail and acted (or, in audit mode, only looked).
+    /// A pass that observed a trail the policy may touch and acted (or, in audit mode, only
+    /// looked); a trail it may not touch is [`Report::blocked`].
     pub fn of(pass: PassResult<'_>) -> Report {
-        if let Some(blocked) = &pass.plan.blocked {
-            return Report::blocked(blocked, pass.observed.arn().map(str::to_owned));
-        }
         let corrected: Vec<Drift> = if pass.applied.is_empty() {
             vec![]
         } else {
