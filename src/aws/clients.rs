@@ -11,6 +11,7 @@ use trailwarden_core::Scope;
 
 use super::CallLog;
 use super::calls::RecordCalls;
+use super::own_keys::{OwnKeys, RecordSigningKey};
 
 /// The clients of one scope. Cloning is cheap: each client is a shared handle.
 #[derive(Clone)]
@@ -39,12 +40,14 @@ pub(super) struct ClientCache {
     /// S3 addressed by path rather than host name, as emulators behind an endpoint override need.
     s3_path_style: bool,
     calls: CallLog,
+    /// The keys every client signs with, for the event path to recognise our own calls.
+    pub(super) own_keys: OwnKeys,
     by_scope: Mutex<HashMap<Scope, Clients>>,
 }
 
 impl ClientCache {
     pub(super) fn new(base: SdkConfig, s3_path_style: bool, calls: CallLog) -> Self {
-        ClientCache { base, s3_path_style, calls, by_scope: Mutex::default() }
+        ClientCache { base, s3_path_style, calls, own_keys: OwnKeys::default(), by_scope: Mutex::default() }
     }
 
     pub(super) async fn get(&self, scope: &Scope) -> Clients {
@@ -75,21 +78,25 @@ impl ClientCache {
             builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
         }
         let config = builder.build();
-        let record = || RecordCalls(self.calls.clone());
+        // Every client records its calls and the key it signed them with.
+        macro_rules! client {
+            ($sdk:ident $(, $setting:ident($value:expr))*) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config)
+                        $(.$setting($value))*
+                        .interceptor(RecordCalls(self.calls.clone()))
+                        .interceptor(RecordSigningKey(self.own_keys.clone()))
+                        .build(),
+                )
+            };
+        }
         Clients {
-            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(
-                aws_sdk_cloudtrail::config::Builder::from(&config).interceptor(record()).build(),
-            ),
-            kms: aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&config).interceptor(record()).build()),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&config)
-                    .force_path_style(self.s3_path_style)
-                    .interceptor(record())
-                    .build(),
-            ),
-            sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&config).interceptor(record()).build()),
-            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&config).interceptor(record()).build()),
-            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(record()).build()),
+            cloudtrail: client!(aws_sdk_cloudtrail),
+            kms: client!(aws_sdk_kms),
+            s3: client!(aws_sdk_s3, force_path_style(self.s3_path_style)),
+            sns: client!(aws_sdk_sns),
+            sqs: client!(aws_sdk_sqs),
+            sts: client!(aws_sdk_sts),
             config,
         }
     }

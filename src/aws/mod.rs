@@ -12,6 +12,7 @@ mod error;
 mod kms;
 mod limiter;
 pub mod memory;
+mod own_keys;
 mod s3;
 pub mod sdk;
 mod sns;
@@ -28,6 +29,7 @@ use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, Trail
 
 pub use calls::{CallLog, CallRecord, is_write as is_write_operation};
 pub use limiter::RateLimits;
+pub use own_keys::OwnKeys;
 pub use sqs::QueueMessage;
 
 /// How an AWS call failed, reduced to what the pass decides and reports on.

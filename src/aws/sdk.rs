@@ -23,7 +23,7 @@ use super::calls::is_write;
 use super::clients::{ClientCache, Service};
 use super::error::aws_error;
 use super::limiter::Limiter;
-use super::{AwsPort, AwsResult, CallLog, RateLimits, cloudtrail, kms, s3, sns, sts};
+use super::{AwsPort, AwsResult, CallLog, OwnKeys, RateLimits, cloudtrail, kms, s3, sns, sts};
 
 /// How to reach AWS.
 #[derive(Clone, Default)]
@@ -85,6 +85,11 @@ impl SdkAws {
     /// Every operation this port has sent so far.
     pub fn calls(&self) -> &CallLog {
         &self.calls
+    }
+
+    /// The access keys this port's requests were signed with lately.
+    pub fn own_keys(&self) -> &OwnKeys {
+        &self.clients.own_keys
     }
 
     /// The SDK configuration for a scope: its region and, for another account, the

@@ -50,7 +50,7 @@ pub struct EventMetrics {
 }
 
 impl EventMetrics {
-    /// One event, by source, event name and outcome (matched, unmatched, failed_call, malformed).
+    /// One event, by source, event name and outcome (matched, unmatched, failed_call, own_call, malformed).
     pub fn event(&self, source: &str, event: &str, outcome: &str) {
         self.events.with_label_values(&[source, event, outcome]).inc();
     }

@@ -4,8 +4,9 @@
 //! policies that govern it are reconciled at once, and the message is deleted.
 //!
 //! An event is a hint: the pass re-reads the real state, so a lost, late or forged event
-//! changes nothing but timing — the resync stays the guarantee. Malformed messages and
-//! failed calls are counted and deleted; a queue that cannot be read is retried with
+//! changes nothing but timing — the resync stays the guarantee. Malformed messages,
+//! failed calls and our own calls (signed with a key this process used) are counted and
+//! deleted; a queue that cannot be read is retried with
 //! back-off while the resync carries on.
 
 use std::collections::{HashMap, HashSet};
@@ -114,6 +115,10 @@ async fn batch(
                 warn!(message_id = %message.id, error = %e, "malformed message on the events queue; deleted");
             }
             Ok(call) if call.failed => queue.metrics.event(&call.source, &call.name, "failed_call"),
+            // Our own write coming back: the pass that made it already judged the result.
+            Ok(call) if call.access_key.as_deref().is_some_and(|key| queue.aws.own_keys().signed(key)) => {
+                queue.metrics.event(&call.source, &call.name, "own_call")
+            }
             Ok(call) => {
                 let matched: Vec<ObjectRef<TrailPolicy>> =
                     governed.iter().filter(|(_, g)| g.concerns(&call)).map(|(policy, _)| policy.clone()).collect();

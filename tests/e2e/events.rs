@@ -185,3 +185,43 @@ async fn bucket_and_key_events_heal_their_posture() {
     .await;
     println!("event path: bucket versioning healed in {:.2} s, key rotation in {:.2} s", bucket_took.as_secs_f64(), key_took.as_secs_f64());
 }
+
+/// Publishes a CloudTrail StopLogging event as AWS records it for a call signed with
+/// `access_key`.
+fn publish_signed(account: &str, trail: &str, access_key: &str) {
+    let detail = json!({"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "awsRegion": support::REGION,
+        "recipientAccountId": account, "eventTime": jiff::Timestamp::now().to_string(), "requestParameters": {"name": trail},
+        "userIdentity": {"type": "AssumedRole", "accessKeyId": access_key}});
+    let entry = json!({"Source": "aws.cloudtrail", "DetailType": "AWS API Call via CloudTrail", "Detail": detail.to_string()});
+    let out = moto_json(HUB, "events", "AWSEvents.PutEvents", &json!({"Entries": [entry]}));
+    assert!(out.contains("EventId"), "PutEvents: {out}");
+}
+
+#[tokio::test]
+async fn the_controllers_own_calls_cause_no_pass_and_anyone_elses_do() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let url = queue_and_rule();
+    let controller = Controller::start_with_events(client.clone(), &url).await;
+    let acct = account(&aws, 1, 0).await;
+    let (_, arn) = policy(&client, &controller, &acct).await;
+    let ours = controller.port.own_keys().recent();
+    assert!(!ours.is_empty(), "the controller signed its calls with some key");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // An event signed with the controller's own key is its own write coming back: no pass.
+    aws.stop_logging(&acct.scope, &arn).await.unwrap();
+    let before = looks(&controller);
+    publish_signed(&acct.id, &arn, &ours[0]);
+    eventually("our own call read and dropped", HEAL_TIMEOUT, || async { (count(&controller, "own_call") >= 1).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(looks(&controller), before, "an event of our own call started a pass");
+    assert!(!aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging);
+
+    // The same call signed with anyone else's key is a change to heal.
+    publish_signed(&acct.id, &arn, "ASIASOMEONEELSE00000");
+    eventually("healed after someone else's call", HEAL_TIMEOUT, || async {
+        aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
+}

@@ -34,6 +34,9 @@ pub struct ApiCall {
     pub region: String,
     /// The call failed (it changed nothing).
     pub failed: bool,
+    /// The access key the call was signed with (`userIdentity.accessKeyId`), when AWS
+    /// records one.
+    pub access_key: Option<String>,
     pub subjects: Vec<Subject>,
 }
 
@@ -74,6 +77,15 @@ struct Detail {
     request_parameters: Option<serde_json::Value>,
     #[serde(default)]
     resources: Vec<Resource>,
+    #[serde(default)]
+    user_identity: Option<UserIdentity>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity {
+    #[serde(default)]
+    access_key_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +127,7 @@ pub fn parse(body: &str) -> Result<ApiCall, Malformed> {
         account: detail.recipient_account_id.or(envelope.account).unwrap_or_default(),
         region: detail.aws_region.or(envelope.region).unwrap_or_default(),
         failed: detail.error_code.is_some(),
+        access_key: detail.user_identity.and_then(|u| u.access_key_id).filter(|k| !k.is_empty()),
         subjects,
     })
 }

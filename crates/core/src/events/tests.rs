@@ -90,3 +90,14 @@ fn a_policy_governs_its_role_account_or_ours_and_its_resolved_key() {
     d.scope.role_arn = Some("arn:aws:iam::444455556666:role/trailwarden".into());
     assert_eq!(Governed::of(&d, "111122223333", None).account, "444455556666");
 }
+
+#[test]
+fn the_signing_key_is_read_from_the_user_identity() {
+    let mut envelope: serde_json::Value = serde_json::from_str(&event("aws.cloudtrail", "StopLogging", json!({"name": "audit"}))).unwrap();
+    assert_eq!(parse(&envelope.to_string()).unwrap().access_key, None);
+    envelope["detail"]["userIdentity"] =
+        json!({"type": "AssumedRole", "accessKeyId": "ASIAEXAMPLE", "arn": "arn:aws:sts::111122223333:assumed-role/trailwarden/trailwarden"});
+    assert_eq!(parse(&envelope.to_string()).unwrap().access_key.as_deref(), Some("ASIAEXAMPLE"));
+    envelope["detail"]["userIdentity"] = json!({"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"});
+    assert_eq!(parse(&envelope.to_string()).unwrap().access_key, None);
+}
