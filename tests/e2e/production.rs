@@ -29,6 +29,10 @@ const EXPORTED: &[&str] = &[
     "trailwarden_policies",
     "trailwarden_leader",
     "trailwarden_build_info",
+    "trailwarden_events_total",
+    "trailwarden_event_age_seconds",
+    "trailwarden_event_to_reconcile_seconds",
+    "trailwarden_event_queue_errors_total",
 ];
 
 #[tokio::test]
@@ -36,7 +40,8 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     let client = support::kube().await;
     let aws = support::aws().await;
     let label = support::unique_name("metrics");
-    let replica = Replica::start("metrics-replica", &label, &[]);
+    let queue = crate::events::queue_and_rule();
+    let replica = Replica::start("metrics-replica", &label, &["--events-queue-url", &queue]);
     let (code, _) = eventually("/healthz answers", WAIT, || replica.get("/healthz")).await.0;
     assert_eq!(code, 200);
     eventually("/readyz turns 200", WAIT, || async { (replica.get("/readyz").await?.0 == 200).then_some(()) }).await;
@@ -48,12 +53,16 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     wait_synced(&api, &name).await;
     let arn = api.get(&name).await.unwrap().status.unwrap().trail_arn.unwrap();
     aws.stop_logging(&scope, &arn).await.unwrap();
+    crate::events::publish("aws.cloudtrail", "StopLogging", &account, serde_json::json!({"name": arn}), None);
     eventually("logging restarted", WAIT, || async { aws.get_trail_status(&scope, &arn).await.ok()?.is_logging.then_some(()) }).await;
 
-    // StartLogging twice: once when the trail was created, once to heal it.
-    let (scrape, _) = eventually("heal recorded in metrics", WAIT, || async {
+    // StartLogging twice: once when the trail was created, once to heal it; and the
+    // StopLogging event read from the queue.
+    let (scrape, _) = eventually("heal and event recorded in metrics", WAIT, || async {
         let m = replica.metrics().await;
-        m.contains("trailwarden_remediations_total{action=\"StartLogging\"} 2").then_some(m)
+        (m.contains("trailwarden_remediations_total{action=\"StartLogging\"} 2")
+            && m.contains("trailwarden_events_total{event=\"StopLogging\",outcome=\"matched\",source=\"aws.cloudtrail\"}"))
+        .then_some(m)
     })
     .await;
     let missing: Vec<_> = EXPORTED.iter().filter(|m| !scrape.contains(&format!("# TYPE {m} "))).collect();
