@@ -1,10 +1,15 @@
-//! `make bench-heal`: how long a stopped trail stays stopped, measured on the bed: by the
-//! poll at `resyncSeconds: 5`, with the controller's AWS calls clean and under 10 %
-//! throttling + 5 % 5xx (the fault proxy); and by the event path at `resyncSeconds: 3600`
-//! (the call's event published right after it, as CloudTrail does). Each cycle stops
-//! logging at a spread moment and times StopLogging → logging again; prints p50 / p99 /
-//! max per condition. Not part of `make test` (it takes minutes); `HEAL_CYCLES` sets the
-//! cycles (default 30).
+//! `make bench-heal`: how long a break stays broken, measured on the bed.
+//! - By the poll at `resyncSeconds: 5`, with the controller's AWS calls clean and under
+//!   10 % throttling + 5 % 5xx (the fault proxy): StopLogging → logging again, the break
+//!   at a spread moment of the resync interval.
+//! - By the event path at `resyncSeconds: 3600` (so the poll cannot be what heals), for
+//!   six breaks: StopLogging, log-file validation off, DeleteTrail, event selectors
+//!   replaced, the bucket policy loosened, key rotation disabled; each times the call's
+//!   event published (right after the call, as CloudTrail does) → the trail, bucket or
+//!   key back as declared.
+//!
+//! Prints p50 / p99 / max per condition. Not part of `make test` (it takes minutes);
+//! `HEAL_CYCLES` sets the cycles per condition (default 30).
 
 #[path = "e2e/events.rs"]
 #[allow(dead_code)]
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use trailwarden::aws::AwsPort;
+use trailwarden_core::trail::Selectors;
 use trailwarden::aws::sdk::SdkAws;
 
 use support::{Controller, account, create_policy, role, wait_synced};
@@ -33,31 +39,20 @@ fn offsets(n: usize) -> impl Iterator<Item = Duration> {
     (0..n).map(|i| Duration::from_millis(((i as u64 * 7919) % 50) * 100))
 }
 
-/// How the controller learns of a break: its resync, or the event path.
-enum Path {
-    Poll { port: SdkAws, faults: Option<serde_json::Value> },
-    Events,
-}
-
-async fn cycles(label: &str, path: Path, n: usize) -> String {
+/// A stopped trail healed by the poll, with or without injected faults.
+async fn poll_cycles(label: &str, port: SdkAws, faults: Option<serde_json::Value>, n: usize) -> String {
     let client = support::kube().await;
     let aws = support::aws().await;
     let acct = account(&aws, 1, 0).await;
-    let (controller, resync, _faults) = match path {
-        Path::Poll { port, faults } => {
-            let rule = faults.map(|rule| {
-                let f = faults::Faults::for_account(&acct.id);
-                f.set(rule);
-                f
-            });
-            (Controller::start_with(client.clone(), port), 5, rule)
-        }
-        Path::Events => (Controller::start_with_events(client.clone(), &events::queue_and_rule()).await, 3600, None),
-    };
-    let evented = resync == 3600;
+    let _faults = faults.map(|rule| {
+        let f = faults::Faults::for_account(&acct.id);
+        f.set(rule);
+        f
+    });
+    let controller = Controller::start_with(client.clone(), port);
     let name = support::unique_name("bench");
     create_policy(&client, &controller.policy(&name, json!({
-        "region": support::REGION, "account": role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": resync,
+        "region": support::REGION, "account": role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
     })))
     .await;
     let arn = wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
@@ -66,35 +61,219 @@ async fn cycles(label: &str, path: Path, n: usize) -> String {
         tokio::time::sleep(offset).await;
         aws.stop_logging(&acct.scope, &arn).await.unwrap();
         let stopped = Instant::now();
-        if evented {
-            events::publish("aws.cloudtrail", "StopLogging", &acct.id, json!({"name": arn}), None);
-        }
-        while !aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging {
-            assert!(stopped.elapsed() < Duration::from_secs(120), "{label}: not healed within 120 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        until_healed(label, stopped, || async { aws.get_trail_status(&acct.scope, &arn).await.unwrap().is_logging }).await;
         times.push(stopped.elapsed());
     }
+    line(label, times)
+}
+
+/// Polls `healed` every 50 ms until it holds; a heal slower than two minutes fails the run.
+async fn until_healed<F, Fut>(label: &str, since: Instant, mut healed: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    while !healed().await {
+        assert!(since.elapsed() < Duration::from_secs(120), "{label}: not healed within 120 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn line(label: &str, mut times: Vec<Duration>) -> String {
     times.sort();
     format!(
-        "{label:<32} {n:>3} cycles  p50 {:>6.2} s  p99 {:>6.2} s  max {:>6.2} s",
+        "{label:<42} {:>3} cycles  p50 {:>6.2} s  p99 {:>6.2} s  max {:>6.2} s",
+        times.len(),
         percentile(&times, 0.5).as_secs_f64(),
         percentile(&times, 0.99).as_secs_f64(),
         times.last().unwrap().as_secs_f64()
     )
 }
 
+/// The breaks healed through the event path, in the order they are measured.
+#[derive(Clone, Copy, Debug)]
+enum Break {
+    StopLogging,
+    ValidationOff,
+    DeleteTrail,
+    SelectorsReplaced,
+    BucketPolicyLoosened,
+    KeyRotationOff,
+}
+
+impl Break {
+    const ALL: [Break; 6] = [
+        Break::StopLogging,
+        Break::ValidationOff,
+        Break::DeleteTrail,
+        Break::SelectorsReplaced,
+        Break::BucketPolicyLoosened,
+        Break::KeyRotationOff,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Break::StopLogging => "event: StopLogging",
+            Break::ValidationOff => "event: log-file validation off",
+            Break::DeleteTrail => "event: DeleteTrail",
+            Break::SelectorsReplaced => "event: event selectors replaced",
+            Break::BucketPolicyLoosened => "event: bucket policy loosened",
+            Break::KeyRotationOff => "event: key rotation disabled",
+        }
+    }
+}
+
+/// One trail with a managed bucket and key, declared event selectors, resync an hour.
+struct Evented {
+    aws: SdkAws,
+    acct: support::Account,
+    arn: String,
+    declared: trailwarden_core::trail::TrailSettings,
+    s3: aws_sdk_s3::Client,
+    kms: aws_sdk_kms::Client,
+    _controller: Controller,
+}
+
+impl Evented {
+    async fn start() -> Self {
+        let client = support::kube().await;
+        let aws = support::aws().await;
+        let acct = account(&aws, 1, 1).await;
+        let controller = Controller::start_with_events(client.clone(), &events::queue_and_rule()).await;
+        let name = support::unique_name("bench-ev");
+        create_policy(&client, &controller.policy(&name, json!({
+            "region": support::REGION, "account": role(&acct), "s3": {"bucketName": acct.buckets[0]},
+            "kmsKeyId": acct.key_alias, "resyncSeconds": 3600,
+            "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": true,
+                "dataResources": [{"type": "AWS::S3::Object", "values": [format!("arn:aws:s3:::{}/", acct.buckets[0])]}]}],
+            "posture": {"bucket": {"manage": true}, "kms": {"manage": true}},
+        })))
+        .await;
+        let arn = wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+        let declared = support::trail(&aws, &acct.scope, &name).await.unwrap().settings;
+        let s3 = aws.s3(&acct.scope).await;
+        let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&acct.scope).await);
+        Evented { aws, acct, arn, declared, s3, kms, _controller: controller }
+    }
+
+    fn key_id(&self) -> &str {
+        self.acct.key_arns[0].rsplit('/').next().unwrap()
+    }
+
+    async fn bucket_policy(&self) -> serde_json::Value {
+        let text = self.s3.get_bucket_policy().bucket(&self.acct.buckets[0]).send().await.unwrap().policy.unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Our write statement's `aws:SourceArn` condition, which keeps other trails out.
+    async fn write_statement_limited(&self) -> bool {
+        let policy = self.bucket_policy().await;
+        policy["Statement"].as_array().unwrap().iter().any(|s| {
+            s["Sid"] == "TrailwardenCloudTrailWrite" && s["Condition"]["StringEquals"]["aws:SourceArn"] == self.arn.as_str()
+        })
+    }
+
+    /// Breaks it as someone would, then publishes the call's event: the moment it is published.
+    async fn break_it(&self, kind: Break) -> Instant {
+        let (scope, arn, id) = (&self.acct.scope, &self.arn, &self.acct.id);
+        let (source, event, params) = match kind {
+            Break::StopLogging => {
+                self.aws.stop_logging(scope, arn).await.unwrap();
+                ("aws.cloudtrail", "StopLogging", json!({"name": arn}))
+            }
+            Break::ValidationOff => {
+                let mut weak = self.declared.clone();
+                weak.log_file_validation = false;
+                self.aws.update_trail(scope, arn, &weak).await.unwrap();
+                ("aws.cloudtrail", "UpdateTrail", json!({"name": arn}))
+            }
+            Break::DeleteTrail => {
+                self.aws.delete_trail(scope, arn).await.unwrap();
+                ("aws.cloudtrail", "DeleteTrail", json!({"name": arn}))
+            }
+            Break::SelectorsReplaced => {
+                self.aws.put_event_selectors(scope, arn, &Selectors::aws_default()).await.unwrap();
+                ("aws.cloudtrail", "PutEventSelectors", json!({"trailName": arn}))
+            }
+            Break::BucketPolicyLoosened => {
+                // Any trail, in any account, may now write into the bucket.
+                let mut policy = self.bucket_policy().await;
+                for statement in policy["Statement"].as_array_mut().unwrap() {
+                    if statement["Sid"] == "TrailwardenCloudTrailWrite" {
+                        statement.as_object_mut().unwrap().remove("Condition");
+                    }
+                }
+                self.s3.put_bucket_policy().bucket(&self.acct.buckets[0]).policy(policy.to_string()).send().await.unwrap();
+                ("aws.s3", "PutBucketPolicy", json!({"bucketName": self.acct.buckets[0]}))
+            }
+            Break::KeyRotationOff => {
+                self.kms.disable_key_rotation().key_id(self.key_id()).send().await.unwrap();
+                ("aws.kms", "DisableKeyRotation", json!({"keyId": self.acct.key_arns[0]}))
+            }
+        };
+        events::publish(source, event, id, params, None);
+        Instant::now()
+    }
+
+    /// Whether the trail, bucket or key is back as declared.
+    async fn healed(&self, kind: Break) -> bool {
+        let (scope, arn) = (&self.acct.scope, &self.arn);
+        match kind {
+            Break::StopLogging | Break::DeleteTrail => {
+                self.aws.get_trail_status(scope, arn).await.is_ok_and(|s| s.is_logging)
+            }
+            Break::ValidationOff => self
+                .aws
+                .describe_trails(scope)
+                .await
+                .unwrap()
+                .iter()
+                .any(|t| t.arn == *arn && t.settings.log_file_validation),
+            Break::SelectorsReplaced => !self.aws.get_event_selectors(scope, arn).await.unwrap().is_aws_default(),
+            Break::BucketPolicyLoosened => self.write_statement_limited().await,
+            Break::KeyRotationOff => {
+                self.kms.get_key_rotation_status().key_id(self.key_id()).send().await.unwrap().key_rotation_enabled()
+            }
+        }
+    }
+}
+
+/// Each break `n` times through the event path, one after another on one trail.
+async fn event_cycles(n: usize) -> Vec<String> {
+    let trail = Evented::start().await;
+    let mut lines = vec![];
+    for kind in Break::ALL {
+        let mut times = vec![];
+        for _ in 0..n {
+            // Let the previous heal's own writes settle before the next break.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(trail.healed(kind).await, "{kind:?}: not as declared before the break");
+            let published = trail.break_it(kind).await;
+            assert!(!trail.healed(kind).await, "{kind:?}: the break did not take");
+            until_healed(kind.label(), published, || trail.healed(kind)).await;
+            times.push(published.elapsed());
+        }
+        lines.push(line(kind.label(), times));
+    }
+    lines
+}
+
 #[tokio::test]
-async fn heal_after_stop_logging() {
+async fn heal_times() {
     let n: usize = std::env::var("HEAL_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let (clean, faulty, evented) = tokio::join!(
-        cycles("poll, no faults", Path::Poll { port: support::aws().await, faults: None }, n),
-        cycles(
-            "poll, 10% throttling + 5% 5xx",
-            Path::Poll { port: faults::faulty_aws().await, faults: Some(json!({"throttle": 0.10, "error5xx": 0.05})) },
+        poll_cycles("poll: StopLogging, no faults", support::aws().await, None, n),
+        poll_cycles(
+            "poll: StopLogging, 10% throttle + 5% 5xx",
+            faults::faulty_aws().await,
+            Some(json!({"throttle": 0.10, "error5xx": 0.05})),
             n
         ),
-        cycles("event path (resync 3600 s)", Path::Events, n),
+        event_cycles(n),
     );
-    println!("\nheal time, StopLogging → logging (poll: resyncSeconds 5):\n  {clean}\n  {faulty}\n  {evented}");
+    println!("\nheal time (poll: resyncSeconds 5, break → healed; event path: resyncSeconds 3600, event published → healed):");
+    println!("  {clean}\n  {faulty}");
+    for line in evented {
+        println!("  {line}");
+    }
 }
