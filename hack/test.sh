@@ -13,6 +13,9 @@ t0=$(date +%s)
 step "build (cargo build --workspace --all-targets --locked)"
 cargo build --workspace --all-targets --locked
 
+step "CloudFormation templates of the event path (cfn-lint from PyPI, cached)"
+"$root/hack/cfn-lint.sh"
+
 step "test bed: build or reuse kube-apiserver, etcd, moto; start them"
 trap '"$root/hack/bed/down.sh" "$bed"' EXIT
 "$root/hack/bed/up.sh" "$bed"

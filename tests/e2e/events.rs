@@ -13,18 +13,113 @@ use crate::support::{self, Account, Controller, HEAL_TIMEOUT, account, create_po
 /// The account whose default bus and queue the events go through: the controller's own.
 const HUB: &str = "123456789012";
 
-/// A fresh queue with a rule sending every "AWS API Call via CloudTrail" of the hub's
-/// default bus to it; returns the queue URL.
+/// A fresh queue, fed by the rules of a fresh stack of the shipped central template
+/// (`deploy/events/central-queue.yaml`) in the hub's account and region: the calls of the
+/// hub's default bus and of its own central bus reach it. Returns the queue URL.
 pub fn queue_and_rule() -> String {
-    let name = support::unique_name("trail-events");
-    let created = moto_query(HUB, "sqs", &[("Action", "CreateQueue"), ("QueueName", &name)]);
-    let url = xml_value(&created, "QueueUrl").unwrap_or_else(|| panic!("CreateQueue: {created}"));
-    let pattern = json!({"detail-type": ["AWS API Call via CloudTrail"], "source": ["aws.cloudtrail", "aws.s3", "aws.kms"]});
-    moto_json(HUB, "events", "AWSEvents.PutRule", &json!({"Name": name, "EventPattern": pattern.to_string()}));
-    let arn = format!("arn:aws:sqs:{}:{HUB}:{name}", support::REGION);
-    let targets = moto_json(HUB, "events", "AWSEvents.PutTargets", &json!({"Rule": name, "Targets": [{"Id": "queue", "Arn": arn}]}));
-    assert!(targets.contains("\"FailedEntryCount\": 0") || targets.contains("\"FailedEntryCount\":0"), "{targets}");
-    url
+    central_stack(&[]).queue_url
+}
+
+/// What a stack of `deploy/events/central-queue.yaml` made.
+struct Central {
+    queue_url: String,
+    bus_arn: String,
+}
+
+const CENTRAL_TEMPLATE: &str = include_str!("../../deploy/events/central-queue.yaml");
+const MEMBER_TEMPLATE: &str = include_str!("../../deploy/events/member-rules.yaml");
+
+/// Deploys the central template as a stack of its own (its bus named after it) in the hub,
+/// its bus admitting the `members` accounts.
+fn central_stack(members: &[&str]) -> Central {
+    let stack = support::unique_name("trail-events");
+    let bus = format!("{stack}-bus");
+    let members = members.join(",");
+    let outputs = create_stack(HUB, support::REGION, &stack, CENTRAL_TEMPLATE, &[("CentralBusName", &bus), ("MemberAccountIds", &members)]);
+    let output = |key: &str| stack_output(&outputs, key).unwrap_or_else(|| panic!("stack {stack} has no output {key}: {outputs}"));
+    Central { queue_url: output("QueueUrl"), bus_arn: output("CentralBusArn") }
+}
+
+/// Creates a CloudFormation stack from `template` in `account` and `region` and waits
+/// until it is complete; returns its DescribeStacks answer (with the outputs).
+fn create_stack(account: &str, region: &str, stack: &str, template: &str, parameters: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("Action".to_owned(), "CreateStack".to_owned()),
+        ("StackName".to_owned(), stack.to_owned()),
+        ("TemplateBody".to_owned(), template.to_owned()),
+        ("Capabilities.member.1".to_owned(), "CAPABILITY_IAM".to_owned()),
+    ];
+    for (i, (key, value)) in parameters.iter().enumerate() {
+        params.push((format!("Parameters.member.{}.ParameterKey", i + 1), (*key).to_owned()));
+        params.push((format!("Parameters.member.{}.ParameterValue", i + 1), (*value).to_owned()));
+    }
+    let created = moto_query_in(account, region, "cloudformation", &params);
+    assert!(created.contains("<StackId>"), "CreateStack {stack} in {account}/{region}: {created}");
+    let started = std::time::Instant::now();
+    loop {
+        let described = moto_query_in(account, region, "cloudformation", &[
+            ("Action".to_owned(), "DescribeStacks".to_owned()),
+            ("StackName".to_owned(), stack.to_owned()),
+        ]);
+        match xml_value(&described, "StackStatus").as_deref() {
+            Some("CREATE_COMPLETE") => return described,
+            Some("CREATE_IN_PROGRESS") if started.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(100)),
+            _ => panic!("stack {stack} in {account}/{region} not created: {described}"),
+        }
+    }
+}
+
+/// The value of output `key` in a DescribeStacks answer.
+fn stack_output(described: &str, key: &str) -> Option<String> {
+    described.split("<member>").find(|m| m.contains(&format!("<OutputKey>{key}</OutputKey>"))).and_then(|m| xml_value(m, "OutputValue"))
+}
+
+/// One call of an AWS Query API on the emulator, in `account` and `region` (the region
+/// is the one the request is signed for, as moto reads it).
+fn moto_query_in(account: &str, region: &str, service: &str, params: &[(String, String)]) -> String {
+    let endpoint = std::env::var("TRAILWARDEN_AWS_ENDPOINT").expect("the test bed's TRAILWARDEN_AWS_ENDPOINT");
+    let mut command = std::process::Command::new("curl");
+    command
+        .args(["-sS", "-X", "POST", &format!("{endpoint}/")])
+        .args(["-H", &format!("x-moto-account-id: {account}")])
+        .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0")]);
+    for (key, value) in params {
+        command.args(["--data-urlencode", &format!("{key}={value}")]);
+    }
+    let out = command.output().expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// PutEvents of one "AWS API Call via CloudTrail" on the default bus of `account` in
+/// `region`, as CloudTrail puts it there for a call made in that account and region.
+fn publish_in(region: &str, source: &str, name: &str, account: &str, params: Value) {
+    let detail = json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")), "eventName": name,
+        "awsRegion": region, "recipientAccountId": account, "eventTime": jiff::Timestamp::now().to_string(),
+        "requestParameters": params});
+    let entry = json!({"Source": source, "DetailType": "AWS API Call via CloudTrail", "Detail": detail.to_string()});
+    let endpoint = std::env::var("TRAILWARDEN_AWS_ENDPOINT").expect("the test bed's TRAILWARDEN_AWS_ENDPOINT");
+    let call = || {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-X", "POST", &format!("{endpoint}/")])
+            .args(["-H", &format!("x-moto-account-id: {account}")])
+            .args(["-H", "X-Amz-Target: AWSEvents.PutEvents"])
+            .args(["-H", "Content-Type: application/x-amz-json-1.1"])
+            .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/events/aws4_request, SignedHeaders=host, Signature=0")])
+            .args(["--data-binary", &json!({"Entries": [entry]}).to_string()])
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // moto answers 500 (XML) when a rule is added while PutEvents walks the rules.
+    let mut out = call();
+    for _ in 0..5 {
+        if !out.trim_start().starts_with('<') {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        out = call();
+    }
+    assert!(out.contains("EventId") && (out.contains("\"FailedEntryCount\": 0") || out.contains("\"FailedEntryCount\":0")), "PutEvents in {account}/{region}: {out}");
 }
 
 /// Publishes the event CloudTrail would put on the bus for a call.
@@ -144,6 +239,44 @@ async fn a_missing_queue_leaves_the_resync_healing() {
     })
     .await;
     assert!(controller.metrics.render().lines().any(|l| l.starts_with("trailwarden_event_queue_errors_total ") && !l.ends_with(" 0")));
+}
+
+/// Another account and region, wired as the docs say: the member template's rule on the
+/// account's us-west-2 default bus forwards the call to the central bus in the hub's
+/// us-east-1, whose rule puts it on the controller's queue.
+#[tokio::test]
+async fn a_call_in_another_region_and_account_heals_through_the_member_rules_and_the_central_bus() {
+    const WEST: &str = "us-west-2";
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let acct = account(&aws, 1, 0).await;
+    let central = central_stack(&[&acct.id]);
+    let controller = Controller::start_with_events(client.clone(), &central.queue_url).await;
+    let member = create_stack(&acct.id, WEST, &support::unique_name("trail-events-member"), MEMBER_TEMPLATE, &[("CentralBusArn", &central.bus_arn)]);
+    let rule = stack_output(&member, "ForwardRuleArn").unwrap_or_else(|| panic!("member stack: {member}"));
+    assert!(rule.starts_with(&format!("arn:aws:events:{WEST}:{}:rule/", acct.id)), "the member rule lives in the member's region: {rule}");
+
+    let name = support::unique_name("evented-west");
+    create_policy(&client, &controller.policy(&name, json!({
+        "region": WEST, "account": role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 3600,
+    })))
+    .await;
+    let arn = wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+    assert!(arn.starts_with(&format!("arn:aws:cloudtrail:{WEST}:{}:", acct.id)), "{arn}");
+    let west = trailwarden_core::Scope { region: WEST.to_owned(), ..acct.scope.clone() };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Stopped in us-west-2; CloudTrail's event lands on that region's default bus only.
+    aws.stop_logging(&west, &arn).await.unwrap();
+    assert!(!aws.get_trail_status(&west, &arn).await.unwrap().is_logging);
+    let matched_before = count(&controller, "matched");
+    publish_in(WEST, "aws.cloudtrail", "StopLogging", &acct.id, json!({"name": arn}));
+    let ((), took) = eventually("healed through the member rule, the central bus and the queue", HEAL_TIMEOUT, || async {
+        aws.get_trail_status(&west, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
+    assert!(count(&controller, "matched") > matched_before, "the heal came from the forwarded event");
+    println!("event path: StopLogging in {WEST} of account {} healed {:.2} s after its event was published there (member rule → central bus → queue)", acct.id, took.as_secs_f64());
 }
 
 #[tokio::test]

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Lints the CloudFormation templates the project ships (deploy/events/*.yaml) with cfn-lint,
+# the AWS CloudFormation linter from PyPI, pinned and cached like the emulator:
+#   ~/.cache/trailwarden/venv/cfn-lint-<version>/  (created once; only PyPI is reached)
+# cfn-lint checks every resource against the CloudFormation resource specification,
+# including the parts the emulator skips when the tests deploy the templates (the queue
+# policy, the bus policy, the IAM role's policy documents, SSE settings).
+# Fails on any error; warnings are shown and fail too, informational notes do not.
+# Usage: hack/cfn-lint.sh [TEMPLATE...]   (default: every template in deploy/events/)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+CFN_LINT_VERSION=1.58.0
+cache=${TRAILWARDEN_CACHE:-$HOME/.cache/trailwarden}
+venv="$cache/venv/cfn-lint-$CFN_LINT_VERSION"
+
+# The stamp is written last, so a half-done install (interrupted, PyPI unreachable) is redone.
+if [ ! -f "$venv/.installed" ]; then
+  echo "cfn-lint: installing cfn-lint $CFN_LINT_VERSION from PyPI into $venv (first run only)" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" >&2
+  touch "$venv/.installed"
+fi
+
+if [ $# -eq 0 ]; then
+  set -- "$root"/deploy/events/*.yaml
+fi
+"$venv/bin/cfn-lint" --version
+# Regions the templates are meant for; cfn-lint checks resource availability in each.
+"$venv/bin/cfn-lint" --regions us-east-1 us-west-2 eu-west-1 -- "$@"
+echo "cfn-lint: $# template(s) clean"
