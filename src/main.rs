@@ -62,6 +62,11 @@ pub(crate) struct RunArgs {
     /// Our own pace for each CloudTrail write API, per account and region (AWS allows about 1/s, shared).
     #[arg(long, env = "TRAILWARDEN_AWS_WRITES_PER_SECOND", default_value_t = 1.0)]
     pub(crate) aws_writes_per_second: f64,
+    /// How long one read of an account's trails, a trail's tags or a bucket's or key's
+    /// facts serves the other policies that need it; 0 turns sharing off. A write of ours or
+    /// an AWS event drops it at once, and writes are only ever planned from fresh reads.
+    #[arg(long, env = "TRAILWARDEN_AWS_SHARED_READS_SECONDS", default_value_t = 3.0, value_parser = shared_reads_seconds)]
+    pub(crate) aws_shared_reads_seconds: f64,
     /// SQS queue that EventBridge sends AWS API calls to (see the README): heal within
     /// seconds of a change instead of at the next resync. Off when unset.
     #[arg(long, env = "TRAILWARDEN_EVENTS_QUEUE_URL")]
@@ -119,4 +124,9 @@ async fn main() -> std::process::ExitCode {
         eprintln!("error: {e:#}");
         std::process::ExitCode::from(2)
     })
+}
+
+fn shared_reads_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=60.0).contains(&seconds) { Ok(seconds) } else { Err("must be between 0 and 60 seconds".into()) }
 }

@@ -262,7 +262,7 @@ async fn event_cycles(n: usize) -> Vec<String> {
 async fn heal_times() {
     let n: usize = std::env::var("HEAL_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let (clean, faulty, evented) = tokio::join!(
-        poll_cycles("poll: StopLogging, no faults", support::aws().await, None, n),
+        poll_cycles("poll: StopLogging, no faults", support::controller_aws().await, None, n),
         poll_cycles(
             "poll: StopLogging, 10% throttle + 5% 5xx",
             faults::faulty_aws().await,

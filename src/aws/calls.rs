@@ -87,9 +87,9 @@ impl Outcome {
 }
 
 /// Whether an operation changes something in AWS. Reads start with one of these verbs;
-/// AssumeRole only obtains credentials.
+/// AssumeRole only obtains credentials; ReceiveMessage reads the events queue.
 pub fn is_write(operation: &str) -> bool {
-    !["Describe", "Get", "List", "Lookup", "Head", "AssumeRole"].iter().any(|verb| operation.starts_with(verb))
+    !["Describe", "Get", "List", "Lookup", "Head", "AssumeRole", "ReceiveMessage"].iter().any(|verb| operation.starts_with(verb))
 }
 
 #[derive(Debug)]

@@ -2,6 +2,8 @@
 
 mod convert;
 
+use std::collections::BTreeMap;
+
 use aws_sdk_cloudtrail::types as ct;
 use aws_smithy_runtime_api::client::result::SdkError;
 use trailwarden_core::Scope;
@@ -46,14 +48,17 @@ pub(super) async fn get_insight_selectors(aws: &SdkAws, scope: &Scope, trail: &s
     }
 }
 
-pub(super) async fn list_tags(aws: &SdkAws, scope: &Scope, trail: &str) -> AwsResult<Tags> {
-    let out = aws.call(scope, &CLOUDTRAIL, "ListTags", |ct| ct.list_tags().resource_id_list(trail).send()).await?;
-    Ok(out
-        .resource_tag_list()
-        .iter()
-        .flat_map(|r| r.tags_list())
-        .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
-        .collect())
+/// The tags of up to 20 trails of the scope's region in one call, by trail ARN.
+pub(super) async fn list_tags(aws: &SdkAws, scope: &Scope, trails: &[String]) -> AwsResult<BTreeMap<String, Tags>> {
+    let out = aws
+        .call(scope, &CLOUDTRAIL, "ListTags", |ct| ct.list_tags().set_resource_id_list(Some(trails.to_vec())).send())
+        .await?;
+    let mut by_trail: BTreeMap<String, Tags> = trails.iter().map(|t| (t.clone(), Tags::new())).collect();
+    for resource in out.resource_tag_list() {
+        let tags = resource.tags_list().iter().map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()));
+        by_trail.entry(resource.resource_id().unwrap_or_default().to_owned()).or_default().extend(tags);
+    }
+    Ok(by_trail)
 }
 
 /// Returns the new trail's ARN.

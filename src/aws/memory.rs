@@ -35,6 +35,10 @@ pub struct Published {
 #[derive(Clone, Default)]
 pub struct MemoryAws {
     state: Arc<Mutex<State>>,
+    /// The state as of [`MemoryAws::sharing_reads`]: what a port that shares reads between
+    /// passes may still answer with. Reads that are not fresh answer from it.
+    shared: Option<Arc<Mutex<State>>>,
+    fresh: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,7 +55,7 @@ struct Scripted {
     once: bool,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct State {
     trails: BTreeMap<TrailKey, ObservedTrail>,
     buckets: BTreeMap<String, BucketFacts>,
@@ -208,9 +212,24 @@ impl MemoryAws {
         self.state.lock().expect("memory AWS state lock")
     }
 
+    /// This port, with reads that are not fresh answered from the state as it is now
+    /// however it changes later, as a port sharing reads between passes might.
+    pub fn sharing_reads(&self) -> MemoryAws {
+        let snapshot = self.lock().clone();
+        MemoryAws { state: self.state.clone(), shared: Some(Arc::new(Mutex::new(snapshot))), fresh: false }
+    }
+
+    pub(super) fn fresh_view(&self) -> Option<MemoryAws> {
+        (self.shared.is_some() && !self.fresh).then(|| MemoryAws { fresh: true, ..self.clone() })
+    }
+
     /// Starts a call: records it and fails it if scripted.
     fn begin(&self, service: &'static str, operation: &'static str) -> AwsResult<Call<'_>> {
-        let mut state = self.lock();
+        let source = match &self.shared {
+            Some(shared) if !self.fresh && !is_write_operation(operation) => shared,
+            _ => &self.state,
+        };
+        let mut state = source.lock().expect("memory AWS state lock");
         state.called(service, operation)?;
         Ok(Call { state, service, operation })
     }

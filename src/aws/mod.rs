@@ -13,6 +13,7 @@ mod kms;
 mod limiter;
 pub mod memory;
 mod own_keys;
+pub mod recent;
 mod s3;
 pub mod sdk;
 mod sns;
@@ -121,4 +122,13 @@ pub trait AwsPort: Send + Sync + 'static {
     fn fix_key(&self, scope: &Scope, key_arn: &str, fix: &KeyFix) -> impl Future<Output = AwsResult<()>> + Send;
     /// Publishes one message to an SNS topic (in the topic's own region).
     fn publish(&self, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> impl Future<Output = AwsResult<()>> + Send;
+
+    /// The same port reading past any reads it shares between passes, or `None` when it
+    /// shares none. A pass writes only from what this reads.
+    fn fresh(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }

@@ -9,6 +9,9 @@ use std::error::Error;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
 
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -23,6 +26,7 @@ use super::calls::is_write;
 use super::clients::{ClientCache, Service};
 use super::error::aws_error;
 use super::limiter::Limiter;
+use super::recent::RecentReads;
 use super::{AwsPort, AwsResult, CallLog, OwnKeys, RateLimits, cloudtrail, kms, s3, sns, sts};
 
 /// How to reach AWS.
@@ -38,6 +42,8 @@ pub struct AwsOptions {
     pub rate_limits: RateLimits,
     /// Where to count calls, latencies and throttles.
     pub metrics: Option<crate::ops::metrics::AwsMetrics>,
+    /// How long a read serves other passes (see [`RecentReads`]); zero: never shared.
+    pub shared_reads: Duration,
 }
 
 /// Which of the SDK's own retry strategies to use; neither is written by hand here.
@@ -57,12 +63,18 @@ impl RetryMode {
     }
 }
 
-/// The SDK-backed port. Cheap to clone; clones share clients, limits and the call log.
+/// The SDK-backed port. Cheap to clone; clones share clients, limits, the call log and
+/// recent reads.
 #[derive(Clone)]
 pub struct SdkAws {
     clients: Arc<ClientCache>,
     limiter: Arc<Limiter>,
     calls: CallLog,
+    recent: Arc<RecentReads>,
+    /// Reads past [`RecentReads`] (refreshing it): what a pass about to write looks through.
+    fresh: bool,
+    /// Our own account, asked once.
+    own_account: Arc<OnceCell<String>>,
 }
 
 impl SdkAws {
@@ -79,12 +91,34 @@ impl SdkAws {
             clients: Arc::new(ClientCache::new(base, options.endpoint_url.is_some(), calls.clone())),
             limiter: Arc::new(Limiter::new(options.rate_limits)),
             calls,
+            recent: Arc::new(RecentReads::new(options.shared_reads)),
+            fresh: false,
+            own_account: Arc::default(),
         }
     }
 
     /// Every operation this port has sent so far.
     pub fn calls(&self) -> &CallLog {
         &self.calls
+    }
+
+    /// What was read lately and is shared between passes; the event path makes it forget
+    /// what an AWS event names.
+    pub fn recent(&self) -> &RecentReads {
+        &self.recent
+    }
+
+    /// The trails whose tags one ListTags fetches along with `trail`'s: the scope's other
+    /// trails in its region and account as last read (never read for this), up to
+    /// ListTags' 20. Their tags serve the passes of those trails' policies that come next.
+    async fn tag_batch(&self, scope: &Scope, trail: &str) -> Vec<String> {
+        let account = |arn: &str| arn.split(':').nth(4).map(str::to_owned);
+        let trails = self.recent.peek_trails(scope).unwrap_or_default();
+        let others = trails
+            .into_iter()
+            .filter(|t| t.home_region == scope.region && t.arn != trail && account(&t.arn) == account(trail))
+            .map(|t| t.arn);
+        std::iter::once(trail.to_owned()).chain(others).take(20).collect()
     }
 
     /// The access keys this port's requests were signed with lately.
@@ -134,7 +168,7 @@ impl SdkAws {
 
 impl AwsPort for SdkAws {
     async fn describe_trails(&self, scope: &Scope) -> AwsResult<Vec<TrailDescription>> {
-        cloudtrail::describe_trails(self, scope).await
+        self.recent.trails(scope, self.fresh, || cloudtrail::describe_trails(self, scope)).await
     }
 
     async fn get_trail_status(&self, scope: &Scope, trail: &str) -> AwsResult<TrailStatus> {
@@ -150,63 +184,107 @@ impl AwsPort for SdkAws {
     }
 
     async fn list_tags(&self, scope: &Scope, trail: &str) -> AwsResult<Tags> {
-        cloudtrail::list_tags(self, scope, trail).await
+        let fetch = || async {
+            let batch = self.tag_batch(scope, trail).await;
+            let mut by_trail = match cloudtrail::list_tags(self, scope, &batch).await {
+                Ok(by_trail) => by_trail,
+                // One trail of the batch refused (an organization's, say) must not cost
+                // this one its tags.
+                Err(_) if batch.len() > 1 => cloudtrail::list_tags(self, scope, &[trail.to_owned()]).await?,
+                Err(e) => return Err(e),
+            };
+            let tags = by_trail.remove(trail).unwrap_or_default();
+            for (other, tags) in by_trail {
+                self.recent.put_tags(scope, other, tags);
+            }
+            Ok(tags)
+        };
+        self.recent.tags(scope, trail, self.fresh, fetch).await
     }
 
     async fn create_trail(&self, scope: &Scope, name: &str, settings: &TrailSettings, tags: &Tags) -> AwsResult<String> {
-        cloudtrail::create_trail(self, scope, name, settings, tags).await
+        let result = cloudtrail::create_trail(self, scope, name, settings, tags).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn update_trail(&self, scope: &Scope, trail: &str, settings: &TrailSettings) -> AwsResult<()> {
-        cloudtrail::update_trail(self, scope, trail, settings).await
+        let result = cloudtrail::update_trail(self, scope, trail, settings).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn start_logging(&self, scope: &Scope, trail: &str) -> AwsResult<()> {
-        cloudtrail::start_logging(self, scope, trail).await
+        let result = cloudtrail::start_logging(self, scope, trail).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn stop_logging(&self, scope: &Scope, trail: &str) -> AwsResult<()> {
-        cloudtrail::stop_logging(self, scope, trail).await
+        let result = cloudtrail::stop_logging(self, scope, trail).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn put_event_selectors(&self, scope: &Scope, trail: &str, selectors: &Selectors) -> AwsResult<()> {
-        cloudtrail::put_event_selectors(self, scope, trail, selectors).await
+        let result = cloudtrail::put_event_selectors(self, scope, trail, selectors).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn put_insight_selectors(&self, scope: &Scope, trail: &str, insights: &Insights) -> AwsResult<()> {
-        cloudtrail::put_insight_selectors(self, scope, trail, insights).await
+        let result = cloudtrail::put_insight_selectors(self, scope, trail, insights).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn add_tags(&self, scope: &Scope, trail: &str, tags: &Tags) -> AwsResult<()> {
-        cloudtrail::add_tags(self, scope, trail, tags).await
+        let result = cloudtrail::add_tags(self, scope, trail, tags).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn remove_tags(&self, scope: &Scope, trail: &str, keys: &[String]) -> AwsResult<()> {
-        cloudtrail::remove_tags(self, scope, trail, keys).await
+        let result = cloudtrail::remove_tags(self, scope, trail, keys).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn delete_trail(&self, scope: &Scope, trail: &str) -> AwsResult<()> {
-        cloudtrail::delete_trail(self, scope, trail).await
+        let result = cloudtrail::delete_trail(self, scope, trail).await;
+        self.recent.wrote_trail(scope);
+        result
     }
 
     async fn account_id(&self, scope: &Scope) -> AwsResult<String> {
-        sts::account_id(self, scope).await
+        if let Some(account) = scope.role_account() {
+            return Ok(account.to_owned());
+        }
+        self.own_account.get_or_try_init(|| sts::account_id(self, scope)).await.cloned()
     }
 
     async fn describe_bucket(&self, scope: &Scope, bucket: &str) -> AwsResult<BucketFacts> {
-        s3::describe_bucket(self, scope, bucket).await
+        self.recent.bucket(scope, bucket, self.fresh, || s3::describe_bucket(self, scope, bucket)).await
     }
 
     async fn describe_key(&self, scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
-        kms::describe_key(self, scope, key).await
+        self.recent.key(scope, key, self.fresh, || kms::describe_key(self, scope, key)).await
     }
 
     async fn fix_bucket(&self, scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
-        s3::fix_bucket(self, scope, bucket, fix).await
+        let result = s3::fix_bucket(self, scope, bucket, fix).await;
+        self.recent.wrote_bucket(bucket);
+        result
     }
 
     async fn fix_key(&self, scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
-        kms::fix_key(self, scope, key_arn, fix).await
+        let result = kms::fix_key(self, scope, key_arn, fix).await;
+        self.recent.wrote_key(scope);
+        result
+    }
+
+    fn fresh(&self) -> Option<Self> {
+        (self.recent.shared() && !self.fresh).then(|| SdkAws { fresh: true, ..self.clone() })
     }
 
     async fn publish(&self, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> AwsResult<()> {

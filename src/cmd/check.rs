@@ -42,6 +42,8 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitC
         retry_mode: Default::default(),
         rate_limits: RateLimits::default(),
         metrics: None,
+        // One look per policy: nothing to share between passes.
+        shared_reads: std::time::Duration::ZERO,
     })
     .await;
     let mut judgements = vec![];

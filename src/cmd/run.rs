@@ -60,6 +60,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             writes_per_second: args.aws_writes_per_second,
         },
         metrics: Some(metrics.aws.clone()),
+        shared_reads: std::time::Duration::from_secs_f64(args.aws_shared_reads_seconds),
     })
     .await;
     let instance = std::env::var("POD_NAME")

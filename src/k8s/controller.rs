@@ -215,8 +215,13 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
         return Err(Error::Stage(failure));
     }
     ctx.failures.lock().expect("failures lock").remove(&policy.uid().unwrap_or_default());
-    let seed = policy.uid().unwrap_or_default();
-    Ok(Action::requeue(triggers::resync::next_resync(policy.spec.resync_seconds, &seed, Timestamp::now())))
+    Ok(Action::requeue(triggers::resync::next_resync(policy.spec.resync_seconds, &resync_group(policy), Timestamp::now())))
+}
+
+/// The policies resynced together: one account (by role) and region.
+fn resync_group(policy: &TrailPolicy) -> String {
+    let role = policy.spec.account.as_ref().map_or("self", |a| a.role_arn.as_str());
+    format!("{role}/{}", policy.spec.region)
 }
 
 fn log(report: &Report, account: &str, started: std::time::Instant) {
@@ -314,7 +319,7 @@ fn error_policy<P>(policy: Arc<TrailPolicy>, error: &Error, ctx: Arc<Context<P>>
         *n = n.saturating_add(1);
         *n
     };
-    let resync = triggers::resync::next_resync(policy.spec.resync_seconds, &policy.uid().unwrap_or_default(), Timestamp::now());
+    let resync = triggers::resync::next_resync(policy.spec.resync_seconds, &resync_group(&policy), Timestamp::now());
     let delay = backoff(failures).min(resync);
     warn!(policy = %policy.name_any(), reason = error.category().name(), error = %error, failures, retry_in_s = delay.as_secs(), "will retry");
     Action::requeue(delay)

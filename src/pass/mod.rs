@@ -51,18 +51,41 @@ pub(crate) fn failed(stage: Stage, error: &AwsError) -> StageFailure {
 
 /// Reconciles one policy against AWS: `resolve → observe → plan → apply → report`, then
 /// announces what changed on the policy's topic.
+///
+/// A port that shares recent reads between passes is looked through first; facts read
+/// there may only conclude that nothing is to be written. A pass that would write looks
+/// again through [`AwsPort::fresh`] and plans and writes from that.
 pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
+    let Some(fresh) = port.fresh() else {
+        return look(port, desired, history, now, Writes::Allowed).await.unwrap_or_else(|| unreachable!("writes allowed"));
+    };
+    match look(port, desired.clone(), history, now, Writes::NotFromShared).await {
+        Some(report) => report,
+        None => look(&fresh, desired, history, now, Writes::Allowed).await.unwrap_or_else(|| unreachable!("writes allowed")),
+    }
+}
+
+/// Whether a look may go on to write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    Allowed,
+    /// The facts may be shared ones: a plan with writes ends the look (`None`).
+    NotFromShared,
+}
+
+async fn look<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp, writes: Writes) -> Option<Report> {
     // The trail first: a trail the policy may not touch costs no key or posture reads.
     let observed = match observe::trail(port, &desired).await {
         Ok(observed) => observed,
-        Err(error) => return Report::unobserved(failed(Stage::Observe, &error)),
+        Err(error) => return Some(Report::unobserved(failed(Stage::Observe, &error))),
     };
     if let Some(blocked) = trailwarden_core::plan::blocked(&desired, &observed) {
-        return Report::blocked(&blocked, observed.arn().map(str::to_owned));
+        return Some(Report::blocked(&blocked, observed.arn().map(str::to_owned)));
     }
     let resolved = Arc::new(resolve::resolve(port, desired).await);
     let kms_key_arn = resolved.key.as_ref().and_then(|k| k.as_ref().ok()).map(|k| k.arn.clone());
-    Report { kms_key_arn, ..stages(port, resolved, observed, history, now).await }
+    let report = stages(port, resolved, observed, history, now, writes).await?;
+    Some(Report { kms_key_arn, ..report })
 }
 
 /// `observe` (the rest) `→ plan → apply → report` and the announcement.
@@ -72,16 +95,20 @@ async fn stages<P: AwsPort>(
     observed: Observed,
     history: &History,
     now: Timestamp,
-) -> Report {
+    writes: Writes,
+) -> Option<Report> {
     let observation = match observe::around(port, &resolved, observed).await {
         Ok(observation) => Arc::new(observation),
-        Err(error) => return Report::unobserved(failed(Stage::Observe, &error)),
+        Err(error) => return Some(Report::unobserved(failed(Stage::Observe, &error))),
     };
     let plan = Arc::new(off_runtime({
         let (resolved, observation) = (resolved.clone(), observation.clone());
         move || plan::plan(&resolved, &observation)
     })
     .await);
+    if writes == Writes::NotFromShared && plan.writes(&resolved.desired) {
+        return None;
+    }
     let applied = apply::apply(port, &resolved, &observation, &plan).await;
     let mut report = off_runtime({
         let (resolved, observation, plan, history) = (resolved.clone(), observation.clone(), plan.clone(), history.clone());
@@ -89,7 +116,7 @@ async fn stages<P: AwsPort>(
     })
     .await;
     notify::announce(port, &resolved.desired, &observation, history, &mut report, now).await;
-    report
+    Some(report)
 }
 
 /// Runs a posture stage on the blocking pool. Planning fixes and judging checks parse and

@@ -16,6 +16,13 @@ pub struct Planned {
     pub key_fixes: Vec<KeyFix>,
 }
 
+impl Planned {
+    /// Whether applying it would write to AWS (in audit mode nothing is ever written).
+    pub fn writes(&self, desired: &trailwarden_core::Desired) -> bool {
+        !desired.audit() && (!self.trail.actions.is_empty() || !self.bucket_fixes.is_empty() || !self.key_fixes.is_empty())
+    }
+}
+
 pub fn plan(resolved: &Resolved, observation: &Observation) -> Planned {
     let desired = &resolved.desired;
     let trail = trailwarden_core::plan(desired, &observation.observed);

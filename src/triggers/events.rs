@@ -20,7 +20,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::{debug, warn};
 use jiff::Timestamp;
 use trailwarden_core::Scope;
-use trailwarden_core::events::{self, Governed};
+use trailwarden_core::events::{self, Governed, Subject};
 
 use super::{Requests, SourceContext};
 use crate::aws::AwsPort;
@@ -120,6 +120,7 @@ async fn batch(
                 queue.metrics.event(&call.source, &call.name, "own_call")
             }
             Ok(call) => {
+                forget(&queue.aws, &call);
                 let matched: Vec<ObjectRef<TrailPolicy>> =
                     governed.iter().filter(|(_, g)| g.concerns(&call)).map(|(policy, _)| policy.clone()).collect();
                 if let Some(time) = call.time {
@@ -146,6 +147,24 @@ async fn batch(
         warn!(queue = %queue.url, error = %e, "could not delete messages from the events queue");
     }
     Ok(wanted)
+}
+
+/// Whatever was read lately of what the call touched is read again by the next pass: the
+/// pass an event causes never judges from an answer older than the event.
+fn forget(aws: &SdkAws, call: &events::ApiCall) {
+    // A call that names nothing we read by name: the account's trails, to be safe.
+    let mut trails = call.subjects.is_empty();
+    let mut keys = false;
+    for subject in &call.subjects {
+        match subject {
+            Subject::Trail(_) => trails = true,
+            Subject::Key(_) => keys = true,
+            Subject::Bucket(bucket) => aws.recent().forget(&call.account, false, Some(bucket), false),
+        }
+    }
+    if trails || keys {
+        aws.recent().forget(&call.account, trails, None, keys);
+    }
 }
 
 fn backoff(failures: u32) -> Duration {

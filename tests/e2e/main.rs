@@ -15,4 +15,5 @@ mod production;
 mod partition;
 mod reconciler;
 mod replica;
+mod shared_reads;
 mod triggers;

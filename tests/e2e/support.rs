@@ -47,7 +47,8 @@ async fn install_crd(client: Client) {
         .expect("watching the CRD");
 }
 
-/// An AWS port aimed at the emulator, retries off so failures show at once.
+/// An AWS port aimed at the emulator, retries off so failures show at once, every read
+/// fresh: what tests look at AWS through.
 pub async fn aws() -> SdkAws {
     SdkAws::new(AwsOptions {
         endpoint_url: Some(bed_env("TRAILWARDEN_AWS_ENDPOINT")),
@@ -55,6 +56,19 @@ pub async fn aws() -> SdkAws {
         retry_mode: Default::default(),
         rate_limits: Default::default(),
         metrics: None,
+        shared_reads: std::time::Duration::ZERO,
+    })
+    .await
+}
+
+/// The port a controller under test acts through: as [`aws`], with reads shared between
+/// passes as the binary shares them by default.
+pub async fn controller_aws() -> SdkAws {
+    SdkAws::new(AwsOptions {
+        endpoint_url: Some(bed_env("TRAILWARDEN_AWS_ENDPOINT")),
+        max_attempts: 1,
+        shared_reads: trailwarden::aws::recent::WINDOW,
+        ..Default::default()
     })
     .await
 }
@@ -91,7 +105,7 @@ pub struct Controller {
 
 impl Controller {
     pub async fn start(client: Client) -> Self {
-        Self::start_with(client, aws().await)
+        Self::start_with(client, controller_aws().await)
     }
 
     /// A controller acting through `port` (the fault proxy, say).
@@ -101,7 +115,7 @@ impl Controller {
 
     /// A controller that also reads AWS events from the SQS queue at `queue_url`.
     pub async fn start_with_events(client: Client, queue_url: &str) -> Self {
-        Self::start_full(client, aws().await, Some(queue_url.to_owned()))
+        Self::start_full(client, controller_aws().await, Some(queue_url.to_owned()))
     }
 
     fn start_full(client: Client, port: SdkAws, queue_url: Option<String>) -> Self {

@@ -16,6 +16,10 @@ impl State {
 }
 
 impl AwsPort for MemoryAws {
+    fn fresh(&self) -> Option<Self> {
+        self.fresh_view()
+    }
+
     async fn describe_trails(&self, scope: &Scope) -> AwsResult<Vec<TrailDescription>> {
         let call = self.begin(CLOUDTRAIL, "DescribeTrails")?;
         Ok(call.state.visible(scope).map(|t| t.description.clone()).collect())
