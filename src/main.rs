@@ -71,6 +71,10 @@ pub(crate) struct RunArgs {
     /// seconds of a change instead of at the next resync. Off when unset.
     #[arg(long, env = "TRAILWARDEN_EVENTS_QUEUE_URL")]
     pub(crate) events_queue_url: Option<String>,
+    /// Passes run at once; one account and region gets a quarter of them at most, so a
+    /// large account never holds up the others.
+    #[arg(long, env = "TRAILWARDEN_MAX_CONCURRENT_RECONCILES", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) max_concurrent_reconciles: u16,
     /// Only manage TrailPolicies with these labels (a Kubernetes label selector).
     #[arg(long, env = "TRAILWARDEN_SELECTOR")]
     pub(crate) selector: Option<String>,

@@ -76,6 +76,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         events,
+        concurrency: args.max_concurrent_reconciles,
     };
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use futures::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::{reflector, watcher};
@@ -24,6 +24,7 @@ use trailwarden_core::report::{Failure, Notice, Report, Severity, StageFailure};
 use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
 use super::desired::{InvalidSpec, desired};
 use super::status;
+use super::turns::Turns;
 use crate::aws::AwsPort;
 use crate::ops::http::Readiness;
 use crate::ops::metrics::Metrics;
@@ -76,6 +77,9 @@ pub struct ControllerOptions {
     pub readiness: Arc<Readiness>,
     /// The queue AWS events arrive on (`--events-queue-url`); the resync alone without it.
     pub events: Option<crate::triggers::events::EventQueue>,
+    /// Passes run at once (`--max-concurrent-reconciles`); a quarter of them at most for
+    /// one account and region.
+    pub concurrency: u16,
 }
 
 struct Context<P> {
@@ -94,6 +98,8 @@ struct Context<P> {
     written: Mutex<HashMap<String, TrailPolicyStatus>>,
     /// The events queue, to time the passes its events asked for.
     events: Option<crate::triggers::events::EventQueue>,
+    /// Each account and region's share of the concurrent passes.
+    turns: Turns,
 }
 
 /// Runs the controller until `shutdown` completes.
@@ -124,6 +130,7 @@ pub async fn run<P: AwsPort>(
         drift_seen: Mutex::default(),
         written: Mutex::default(),
         events: options.events.clone(),
+        turns: Turns::new(usize::from(options.concurrency) / 4),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
     let readiness = options.readiness.clone();
@@ -154,6 +161,7 @@ pub async fn run<P: AwsPort>(
         controller = controller.reconcile_on(requests);
     }
     controller
+        .with_config(controller::Config::default().concurrency(options.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile_policy, error_policy, context)
         .for_each(|result| async move {
@@ -168,6 +176,11 @@ pub async fn run<P: AwsPort>(
 }
 
 async fn reconcile_policy<P: AwsPort>(policy: Arc<TrailPolicy>, ctx: Arc<Context<P>>) -> Result<Action, Error> {
+    let Some(_turn) = ctx.turns.take(&resync_group(&policy)) else {
+        // Its account and region have their share of passes running: give the slot to
+        // another account's policy and come back shortly.
+        return Ok(Action::requeue(Duration::from_millis(200)));
+    };
     let api = Api::<TrailPolicy>::all(ctx.client.clone());
     let span = info_span!("reconcile", policy = %policy.name_any(), region = %policy.spec.region);
     finalizer(&api, FINALIZER, policy, |event| async {

@@ -7,3 +7,4 @@ pub mod controller;
 pub mod desired;
 pub mod leader;
 pub mod status;
+pub mod turns;

@@ -126,6 +126,7 @@ impl Controller {
             instance: label.clone(),
             metrics: metrics.clone(),
             readiness: Default::default(),
+            concurrency: 32,
             events: queue_url.map(|url| {
                 trailwarden::triggers::events::EventQueue::new(url, REGION.to_owned(), port.clone(), metrics.events.clone())
             }),
