@@ -2,6 +2,7 @@
 //! names a role, credentials from STS AssumeRole. Every client records its calls.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -34,7 +35,12 @@ pub(super) struct Service<C> {
     pub(super) paced: bool,
 }
 
-/// Builds each scope's clients once and keeps them.
+/// How long a scope's clients (and its role's credentials) are kept without a call: a
+/// scope no policy uses any more is dropped, one whose policies resync less often than
+/// this only assumes its role again.
+const IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// Builds each scope's clients once and keeps them while they are used.
 pub(super) struct ClientCache {
     base: SdkConfig,
     /// S3 addressed by path rather than host name, as emulators behind an endpoint override need.
@@ -42,7 +48,13 @@ pub(super) struct ClientCache {
     calls: CallLog,
     /// The keys every client signs with, for the event path to recognise our own calls.
     pub(super) own_keys: OwnKeys,
-    by_scope: Mutex<HashMap<Scope, Clients>>,
+    by_scope: Mutex<Scopes>,
+}
+
+#[derive(Default)]
+struct Scopes {
+    clients: HashMap<Scope, (Clients, Instant)>,
+    swept: Option<Instant>,
 }
 
 impl ClientCache {
@@ -53,11 +65,17 @@ impl ClientCache {
     pub(super) async fn get(&self, scope: &Scope) -> Clients {
         // Held while building, so concurrent first calls of a scope assume its role once.
         let mut by_scope = self.by_scope.lock().await;
-        if let Some(clients) = by_scope.get(scope) {
+        let now = Instant::now();
+        if by_scope.swept.is_none_or(|t| now.duration_since(t) > Duration::from_secs(60)) {
+            by_scope.clients.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
+            by_scope.swept = Some(now);
+        }
+        if let Some((clients, used)) = by_scope.clients.get_mut(scope) {
+            *used = now;
             return clients.clone();
         }
         let clients = self.build(scope).await;
-        by_scope.insert(scope.clone(), clients.clone());
+        by_scope.clients.insert(scope.clone(), (clients.clone(), now));
         clients
     }
 

@@ -43,6 +43,11 @@ impl Limiter {
             let mut next = self.next_slot.lock().await;
             let now = Instant::now();
             let slot = next.get(&key).copied().filter(|s| *s > now).unwrap_or(now);
+            if !next.contains_key(&key) {
+                // A key whose slot has passed paces nothing: keep only those still ahead, so
+                // accounts no policy uses any more cost nothing.
+                next.retain(|_, s| *s > now);
+            }
             next.insert(key, slot + gap);
             slot
         };
@@ -61,6 +66,15 @@ mod tests {
         limiter.acquire("a/us-east-1/StartLogging".into(), true).await;
         limiter.acquire("a/us-east-1/StartLogging".into(), true).await;
         assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_whose_slot_has_passed_are_forgotten() {
+        let limiter = Limiter::new(RateLimits::default());
+        limiter.acquire("a/us-east-1/DescribeTrails".into(), false).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        limiter.acquire("b/us-east-1/DescribeTrails".into(), false).await;
+        assert_eq!(limiter.next_slot.lock().await.keys().collect::<Vec<_>>(), ["b/us-east-1/DescribeTrails"]);
     }
 
     #[tokio::test(start_paused = true)]

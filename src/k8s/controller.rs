@@ -264,6 +264,7 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
     let uid = policy.uid().unwrap_or_default();
     ctx.drift_seen.lock().expect("drift lock").remove(&uid);
     ctx.written.lock().expect("status lock").remove(&uid);
+    ctx.failures.lock().expect("failures lock").remove(&uid);
     Ok(Action::await_change())
 }
 
