@@ -75,6 +75,22 @@ pub(crate) struct RunArgs {
     /// large account never holds up the others.
     #[arg(long, env = "TRAILWARDEN_MAX_CONCURRENT_RECONCILES", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub(crate) max_concurrent_reconciles: u16,
+    /// Guardrail: the AWS accounts policies may act in (comma-separated ids); any if unset.
+    /// A policy in another account is Ready=False (reason Guardrail) and costs no AWS call.
+    #[arg(long, env = "TRAILWARDEN_ALLOWED_ACCOUNTS", value_delimiter = ',', value_parser = account_id)]
+    pub(crate) allowed_accounts: Vec<String>,
+    /// Guardrail: role ARN patterns (`*`, `?`) a policy's `account.roleArn` must match; any if unset.
+    #[arg(long, env = "TRAILWARDEN_ALLOWED_ROLE_ARNS", value_delimiter = ',')]
+    pub(crate) allowed_role_arns: Vec<String>,
+    /// Guardrail: whether `adoption: Always` may take over a trail nobody tagged for the policy.
+    #[arg(long, env = "TRAILWARDEN_ALLOW_ADOPTION_ALWAYS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) allow_adoption_always: bool,
+    /// Guardrail: whether `deletionPolicy: Delete` may delete a trail with its policy.
+    #[arg(long, env = "TRAILWARDEN_ALLOW_DELETION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) allow_deletion: bool,
+    /// Guardrail: whether `posture.bucket.manage` / `posture.kms.manage` may rewrite a bucket or key.
+    #[arg(long, env = "TRAILWARDEN_ALLOW_MANAGE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) allow_manage: bool,
     /// Only manage TrailPolicies with these labels (a Kubernetes label selector).
     #[arg(long, env = "TRAILWARDEN_SELECTOR")]
     pub(crate) selector: Option<String>,
@@ -133,4 +149,9 @@ async fn main() -> std::process::ExitCode {
 fn shared_reads_seconds(text: &str) -> Result<f64, String> {
     let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
     if (0.0..=60.0).contains(&seconds) { Ok(seconds) } else { Err("must be between 0 and 60 seconds".into()) }
+}
+
+fn account_id(text: &str) -> Result<String, String> {
+    let id = text.trim();
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) { Ok(id.to_owned()) } else { Err(format!("{id:?} is not a 12-digit AWS account id")) }
 }

@@ -14,6 +14,7 @@ use trailwarden::k8s::controller::{self, ControllerOptions};
 use trailwarden::k8s::leader::{LeaderElector, LeaseConfig};
 use trailwarden::ops::http::{self, Readiness};
 use trailwarden::ops::metrics::Metrics;
+use trailwarden_core::guardrails::Guardrails;
 use trailwarden::triggers::events::EventQueue;
 
 use crate::{LogFormat, RetryModeArg, RunArgs};
@@ -77,6 +78,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         readiness: readiness.clone(),
         events,
         concurrency: args.max_concurrent_reconciles,
+        guardrails: Guardrails {
+            allowed_accounts: args.allowed_accounts,
+            allowed_roles: args.allowed_role_arns,
+            allow_adoption_always: args.allow_adoption_always,
+            allow_deletion: args.allow_deletion,
+            allow_manage: args.allow_manage,
+        },
     };
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {

@@ -19,7 +19,9 @@ use kube::runtime::{reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
-use trailwarden_core::report::{Failure, Notice, Report, Severity, StageFailure};
+use trailwarden_core::guardrails::{Breach, Guardrails};
+use trailwarden_core::report::{Failure, Notice, Reason, Report, Severity, StageFailure};
+use trailwarden_core::{Blocked, Desired, Scope};
 
 use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
 use super::desired::{InvalidSpec, desired};
@@ -80,6 +82,8 @@ pub struct ControllerOptions {
     /// Passes run at once (`--max-concurrent-reconciles`); a quarter of them at most for
     /// one account and region.
     pub concurrency: u16,
+    /// What the operator lets any policy do (`--allowed-accounts` and friends).
+    pub guardrails: Guardrails,
 }
 
 struct Context<P> {
@@ -100,6 +104,7 @@ struct Context<P> {
     events: Option<crate::triggers::events::EventQueue>,
     /// Each account and region's share of the concurrent passes.
     turns: Turns,
+    guardrails: Guardrails,
 }
 
 /// Runs the controller until `shutdown` completes.
@@ -131,6 +136,7 @@ pub async fn run<P: AwsPort>(
         written: Mutex::default(),
         events: options.events.clone(),
         turns: Turns::new(usize::from(options.concurrency) / 4),
+        guardrails: options.guardrails.clone(),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
     let readiness = options.readiness.clone();
@@ -212,7 +218,11 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     let account = desired.scope.role_account().unwrap_or("self").to_owned();
     let previous = previous_status(ctx, policy);
     let history = status::history(previous.as_ref());
-    let report = pass::run(&ctx.port, desired, &history, Timestamp::now()).await;
+    let report = match breach(ctx, &desired).await {
+        // Outside the guardrails: not one AWS call for it.
+        Some(breach) => Report::blocked(&Blocked::Guardrail(breach), None),
+        None => pass::run(&ctx.port, desired, &history, Timestamp::now()).await,
+    };
     let healed_after = heal_time(ctx, policy, &report, started);
     ctx.metrics.reconcile.observe(&policy.name_any(), &report, started.elapsed().as_secs_f64(), healed_after);
     ctx.metrics.policies.set(ctx.policies.state().len() as i64);
@@ -229,6 +239,21 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     }
     ctx.failures.lock().expect("failures lock").remove(&policy.uid().unwrap_or_default());
     Ok(Action::requeue(triggers::resync::next_resync(policy.spec.resync_seconds, &resync_group(policy), Timestamp::now())))
+}
+
+/// The guardrail a policy is outside of, if any. The controller's own account is asked
+/// (once) only when accounts are restricted and the policy names no role.
+async fn breach<P: AwsPort>(ctx: &Context<P>, desired: &Desired) -> Option<Breach> {
+    if let Some(breach) = ctx.guardrails.breach(desired) {
+        return Some(breach);
+    }
+    let own = if ctx.guardrails.allowed_accounts.is_empty() || desired.scope.role_arn.is_some() {
+        None
+    } else {
+        let scope = Scope { role_arn: None, external_id: None, region: desired.scope.region.clone() };
+        ctx.port.account_id(&scope).await.ok()
+    };
+    ctx.guardrails.account(desired, own.as_deref())
 }
 
 /// The policies resynced together: one account (by role) and region.
@@ -256,9 +281,17 @@ fn log(report: &Report, account: &str, started: std::time::Instant) {
 
 async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Action, Error> {
     let desired = desired(policy)?;
-    let done = pass::cleanup(&ctx.port, &desired).await?;
-    info!(outcome = ?done, deletion_policy = ?policy.spec.deletion_policy, "policy deleted");
-    publish(ctx, policy, &[done.notice()]).await;
+    if let Some(breach) = breach(ctx, &desired).await {
+        // A policy outside the guardrails never had its trail touched; its deletion
+        // (deletionPolicy: Delete, say) touches nothing either.
+        warn!(%breach, "policy deleted outside the guardrails; its trail is left alone");
+        let note = format!("policy deleted; its trail is left alone: {breach}");
+        publish(ctx, policy, &[Notice { severity: Severity::Warning, reason: Reason::Guardrail.into(), action: "Delete", note }]).await;
+    } else {
+        let done = pass::cleanup(&ctx.port, &desired).await?;
+        info!(outcome = ?done, deletion_policy = ?policy.spec.deletion_policy, "policy deleted");
+        publish(ctx, policy, &[done.notice()]).await;
+    }
     let checks: Vec<String> = policy.status.iter().flat_map(|s| s.compliance.iter().map(|c| c.id.clone())).collect();
     ctx.metrics.reconcile.forget(&policy.name_any(), &checks);
     let uid = policy.uid().unwrap_or_default();

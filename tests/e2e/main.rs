@@ -10,6 +10,7 @@ mod blockers;
 mod drift;
 mod events;
 mod faults;
+mod guardrails;
 mod posture;
 mod production;
 mod partition;

@@ -118,7 +118,21 @@ impl Controller {
         Self::start_full(client, controller_aws().await, Some(queue_url.to_owned()))
     }
 
+    /// A controller acting through `port` within the operator's `guardrails`.
+    pub fn start_guarded(client: Client, port: SdkAws, guardrails: trailwarden_core::guardrails::Guardrails) -> Self {
+        Self::start_options(client, port, None, guardrails)
+    }
+
     fn start_full(client: Client, port: SdkAws, queue_url: Option<String>) -> Self {
+        Self::start_options(client, port, queue_url, Default::default())
+    }
+
+    fn start_options(
+        client: Client,
+        port: SdkAws,
+        queue_url: Option<String>,
+        guardrails: trailwarden_core::guardrails::Guardrails,
+    ) -> Self {
         let label = unique_name("run");
         let metrics = trailwarden::ops::metrics::Metrics::new();
         let options = trailwarden::k8s::controller::ControllerOptions {
@@ -127,6 +141,7 @@ impl Controller {
             metrics: metrics.clone(),
             readiness: Default::default(),
             concurrency: 32,
+            guardrails,
             events: queue_url.map(|url| {
                 trailwarden::triggers::events::EventQueue::new(url, REGION.to_owned(), port.clone(), metrics.events.clone())
             }),

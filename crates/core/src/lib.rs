@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod events;
+pub mod guardrails;
 pub mod notify;
 pub mod observed;
 pub mod plan;

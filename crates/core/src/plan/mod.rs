@@ -70,6 +70,8 @@ pub enum Blocked {
     NotOwned { arn: String, why: String },
     /// The name belongs to a multi-region trail whose home is another region.
     Shadow { arn: String, home_region: String },
+    /// The policy is outside the operator's guardrails: nothing is read or written for it.
+    Guardrail(crate::guardrails::Breach),
 }
 
 impl Blocked {
@@ -77,6 +79,15 @@ impl Blocked {
         match self {
             Blocked::NotOwned { .. } => Reason::NotOwned,
             Blocked::Shadow { .. } => Reason::ShadowTrail,
+            Blocked::Guardrail(_) => Reason::Guardrail,
+        }
+    }
+
+    /// What the Synced and Logging conditions say while blocked.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Blocked::NotOwned { .. } | Blocked::Shadow { .. } => "not managed by this policy",
+            Blocked::Guardrail(_) => "outside the controller's guardrails",
         }
     }
 }
@@ -90,6 +101,7 @@ impl fmt::Display for Blocked {
                 "trail {arn} is a multi-region trail whose home region is {home_region}; \
                  set spec.region to {home_region} or choose another trailName"
             ),
+            Blocked::Guardrail(breach) => write!(f, "not reconciled: {breach}"),
         }
     }
 }

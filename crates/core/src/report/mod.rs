@@ -62,6 +62,8 @@ pub enum Reason {
     NotEvaluated,
     NotOwned,
     ShadowTrail,
+    /// Outside the operator's guardrails.
+    Guardrail,
     NotObserved,
     DriftObserved,
     TrailCreated,
@@ -215,8 +217,8 @@ impl Report {
         let notice = Notice { severity: Severity::Warning, reason, action: "Reconcile", note: blocked.to_string() };
         let conditions = [
             (Some(false), reason, blocked.to_string()),
-            (None, reason, "not managed by this policy".into()),
-            (None, reason, "not managed by this policy".into()),
+            (None, reason, blocked.summary().into()),
+            (None, reason, blocked.summary().into()),
         ];
         Report::unjudged(arn, conditions, notice)
     }
