@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller (uses the in-cluster config or KUBECONFIG, and the standard AWS credential chain).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the TrailPolicy CustomResourceDefinition as YAML.
     Crd,
     /// Judge the trails of TrailPolicy manifests against AWS once, without a cluster and
@@ -137,7 +137,7 @@ async fn main() -> std::process::ExitCode {
             print!("{}", trailwarden::api::crd_yaml());
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Run(args) => cmd::run::run(args).await.map(|()| std::process::ExitCode::SUCCESS),
+        Command::Run(args) => cmd::run::run(*args).await.map(|()| std::process::ExitCode::SUCCESS),
         Command::Check(args) => cmd::check::check(args).await,
     };
     result.unwrap_or_else(|e| {
