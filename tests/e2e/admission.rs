@@ -120,6 +120,11 @@ fn invalid_cases() -> Vec<(&'static str, Value, &'static str)> {
         ("region malformed", with(valid_spec(), json!({"region": "US East"})), "region must be an AWS region name such as us-east-1"),
         ("reserved tag", with(valid_spec(), json!({"tags": {"aws:owner": "me"}})), "tag keys starting with 'aws:' are reserved by AWS"),
         ("owner tag declared", with(valid_spec(), json!({"tags": {"trailwarden.dev/policy": "other"}})), "tag keys under trailwarden.dev/ are set by trailwarden itself"),
+        ("49 tags: 51 with ours", with(valid_spec(), json!({"tags": (0..49).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()})), "spec.tags: Too many: 49: must have at most 48 items"),
+        ("tag key too long", with(valid_spec(), json!({"tags": {"k".repeat(129): "v"}})), "tag keys must be 1 to 128"),
+        ("tag key with a bad character", with(valid_spec(), json!({"tags": {"team;drop": "v"}})), "tag keys must be 1 to 128"),
+        ("tag value too long", with(valid_spec(), json!({"tags": {"team": "v".repeat(257)}})), "spec.tags.team: Too long: may not be more than 256"),
+        ("tag value with a bad character", with(valid_spec(), json!({"tags": {"team": "a<b>"}})), "spec.tags.team in body should match"),
     ]
 }
 
@@ -159,6 +164,47 @@ async fn trail_name_and_region_are_immutable() {
     }
     // Fields that are not immutable still change.
     api.patch(&name, &pp, &Patch::Merge(&json!({"spec": {"mode": "Audit"}}))).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_name_that_is_no_trail_name_needs_an_explicit_trail_name() {
+    let api = dynamic_api(support::kube().await);
+    // Kubernetes allows this name (up to 253 characters); CloudTrail does not (128 at most).
+    let name = format!("{}-{}", support::unique_name("long"), "a".repeat(130));
+    match api.create(&PostParams::default(), &manifest(&name, valid_spec())).await {
+        Err(kube::Error::Api(status)) => assert!(status.message.contains("set spec.trailName"), "{}", status.message),
+        other => panic!("accepted or failed otherwise: {other:?}"),
+    }
+    api.create(&PostParams::default(), &manifest(&name, with(valid_spec(), json!({"trailName": "audit"})))).await.unwrap();
+    // Unicode letters and spaces are valid in tags, as CloudTrail allows them.
+    let tagged = support::unique_name("tagged");
+    api.create(&PostParams::default(), &manifest(&tagged, with(valid_spec(), json!({"tags": {"équipe sécurité": "données: oui"}}))))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_account_is_immutable() {
+    let api = dynamic_api(support::kube().await);
+    let name = support::unique_name("account");
+    let role = json!({"roleArn": "arn:aws:iam::111122223333:role/trailwarden"});
+    api.create(&PostParams::default(), &manifest(&name, with(valid_spec(), json!({"account": role})))).await.unwrap();
+    let pp = PatchParams::default();
+    for patch in [
+        json!({"spec": {"account": {"roleArn": "arn:aws:iam::444455556666:role/trailwarden"}}}),
+        json!({"spec": {"account": null}}),
+    ] {
+        match api.patch(&name, &pp, &Patch::Merge(&patch)).await {
+            Err(kube::Error::Api(status)) => assert!(status.message.contains("account.roleArn is immutable"), "{patch}: {}", status.message),
+            other => panic!("{patch}: {other:?}"),
+        }
+    }
+    // The external id may still change (a rotated secret).
+    api.patch(&name, &pp, &Patch::Merge(&json!({"spec": {"account": {"externalId": "rotated-1"}}}))).await.unwrap();
+    let plain = support::unique_name("plain");
+    api.create(&PostParams::default(), &manifest(&plain, valid_spec())).await.unwrap();
+    let patch = json!({"spec": {"account": role}});
+    assert!(api.patch(&plain, &pp, &Patch::Merge(&patch)).await.is_err(), "an account cannot be added either");
 }
 
 #[tokio::test]

@@ -39,14 +39,19 @@ pub const FINALIZER: &str = "trailwarden.dev/cleanup";
     printcolumn(name = "Logging", type_ = "string", json_path = ".status.conditions[?(@.type==\"Logging\")].status"),
     printcolumn(name = "Synced", type_ = "string", json_path = ".status.conditions[?(@.type==\"Synced\")].status"),
     printcolumn(name = "Compliant", type_ = "string", json_path = ".status.conditions[?(@.type==\"Compliant\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("has(self.spec.trailName) || (size(self.metadata.name) >= 3 && size(self.metadata.name) <= 128 && self.metadata.name.matches('^[a-z0-9]+([.-][a-z0-9]+)*$') && !self.metadata.name.matches('^[0-9]{1,3}([.][0-9]{1,3}){3}$'))")
+        .message("metadata.name is the trail's name when spec.trailName is absent, and is not a valid trail name (3 to 128 characters, no two of '.', '-' in a row, not an IP address): set spec.trailName")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.trailName) == has(oldSelf.trailName) && (!has(self.trailName) || self.trailName == oldSelf.trailName)")
         .message("trailName is immutable (it defaults to metadata.name): create a new TrailPolicy to manage another trail"),
     validation = Rule::new("!(has(self.eventSelectors) && size(self.eventSelectors) > 0 && has(self.advancedEventSelectors) && size(self.advancedEventSelectors) > 0)")
-        .message("eventSelectors and advancedEventSelectors are mutually exclusive: a trail uses one kind or the other")
+        .message("eventSelectors and advancedEventSelectors are mutually exclusive: a trail uses one kind or the other"),
+    // Changing the account would leave the old trail behind, still tagged as ours.
+    validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account.roleArn == oldSelf.account.roleArn)")
+        .message("account.roleArn is immutable (the trail lives in that account): create a new TrailPolicy to manage a trail in another account")
 )]
 pub struct TrailPolicySpec {
     /// Name of the trail. Defaults to the policy's metadata.name. Immutable.
@@ -144,12 +149,15 @@ pub struct TrailPolicySpec {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub insights: Vec<InsightType>,
 
-    /// Tags the trail must carry. Tags not named here are left alone.
+    /// Tags the trail must carry (at most 48: CloudTrail takes 50, and trailwarden adds its
+    /// own 2). Tags not named here are left alone.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 49))]
+    #[schemars(extend("maxProperties" = 48, "additionalProperties" = {"type": "string", "maxLength": 256, "pattern": "^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]*$"}))]
     #[x_kube(
         validation = Rule::new("self.all(k, !k.startsWith('aws:'))").message("tag keys starting with 'aws:' are reserved by AWS"),
-        validation = Rule::new("self.all(k, !k.startsWith('trailwarden.dev/'))").message("tag keys under trailwarden.dev/ are set by trailwarden itself")
+        validation = Rule::new("self.all(k, !k.startsWith('trailwarden.dev/'))").message("tag keys under trailwarden.dev/ are set by trailwarden itself"),
+        validation = Rule::new(r"self.all(k, size(k) >= 1 && size(k) <= 128 && k.matches('^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]*$'))")
+            .message("tag keys must be 1 to 128 letters, digits, spaces and _.:/=+-@")
     )]
     pub tags: BTreeMap<String, String>,
 
