@@ -165,11 +165,17 @@ impl Evented {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// The id of this trail's write statement in the bucket policy.
+    fn write_sid(&self) -> String {
+        use trailwarden_core::posture::document::{BUCKET_WRITE_SID, trail_sid};
+        trail_sid(BUCKET_WRITE_SID, &self.arn)
+    }
+
     /// Our write statement's `aws:SourceArn` condition, which keeps other trails out.
     async fn write_statement_limited(&self) -> bool {
         let policy = self.bucket_policy().await;
         policy["Statement"].as_array().unwrap().iter().any(|s| {
-            s["Sid"] == "TrailwardenCloudTrailWrite" && s["Condition"]["StringEquals"]["aws:SourceArn"] == self.arn.as_str()
+            s["Sid"] == self.write_sid() && s["Condition"]["StringEquals"]["aws:SourceArn"] == self.arn.as_str()
         })
     }
 
@@ -199,7 +205,7 @@ impl Evented {
                 // Any trail, in any account, may now write into the bucket.
                 let mut policy = self.bucket_policy().await;
                 for statement in policy["Statement"].as_array_mut().unwrap() {
-                    if statement["Sid"] == "TrailwardenCloudTrailWrite" {
+                    if statement["Sid"] == self.write_sid() {
                         statement.as_object_mut().unwrap().remove("Condition");
                     }
                 }

@@ -77,6 +77,30 @@ pub(super) fn fact<T>(result: AwsResult<T>, unconfigured: Option<(&[&str], T)>) 
     })
 }
 
+/// Whether a policy document read just before a put is still the one the put was judged
+/// from: the same text, or the same JSON (whitespace and key order aside). `None`: there
+/// was no policy.
+pub(super) fn same_policy(judged: Option<&str>, now: Option<&str>) -> bool {
+    let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
+    match (judged, now) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a == b || json(a).is_some_and(|a| json(b) == Some(a)),
+        _ => false,
+    }
+}
+
+/// The refusal of a policy put whose document changed since it was judged (`what`: "the
+/// bucket policy of logs", say). Nothing was written; the next pass reads and judges again.
+pub(super) fn policy_changed(service: &'static str, operation: &'static str, what: &str) -> AwsError {
+    AwsError {
+        service,
+        operation,
+        kind: ErrorKind::Conflict,
+        code: "PolicyChanged".into(),
+        message: format!("{what} changed since it was read; not written, judged again at the next pass"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +152,20 @@ mod tests {
         assert_eq!(fact(failed("NoSuchBucketPolicy"), unconfigured()), Ok(None));
         let why = fact(failed("AccessDenied"), unconfigured()).unwrap_err();
         assert!(why.contains("AccessDenied"), "{why}");
+    }
+
+    #[test]
+    fn a_policy_is_the_same_whatever_its_whitespace_and_key_order() {
+        let judged = r#"{"Version": "2012-10-17", "Statement": []}"#;
+        assert!(same_policy(Some(judged), Some(r#"{"Statement":[],"Version":"2012-10-17"}"#)));
+        assert!(same_policy(None, None));
+        assert!(!same_policy(None, Some(judged)), "a policy appeared meanwhile");
+        assert!(!same_policy(Some(judged), None), "the policy was deleted meanwhile");
+        assert!(!same_policy(Some(judged), Some(r#"{"Version": "2012-10-17", "Statement": [{"Sid": "X"}]}"#)));
+        assert!(same_policy(Some("{not json"), Some("{not json")));
+        let refused = policy_changed("S3", "PutBucketPolicy", "the bucket policy of logs");
+        assert_eq!(refused.kind, ErrorKind::Conflict);
+        assert_eq!(refused.category(), trailwarden_core::report::Failure::PolicyChanged);
+        assert!(refused.to_string().contains("the bucket policy of logs changed since it was read"), "{refused}");
     }
 }

@@ -4,7 +4,8 @@ use trailwarden_core::Scope;
 use trailwarden_core::posture::key::{KeyFacts, KeyFix};
 
 use super::clients::Service;
-use super::error::fact;
+use super::error::{fact, policy_changed, same_policy};
+use super::s3::PutLocks;
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
@@ -12,6 +13,9 @@ const KMS: Service<aws_sdk_kms::Client> = Service { name: "KMS", client: |c| c.k
 
 /// The key policy KMS keeps; keys have no other.
 const POLICY_NAME: &str = "default";
+
+/// Key policy puts, by key ARN.
+static KEY_POLICY_PUTS: PutLocks = PutLocks::new();
 
 /// `key` may be an alias, a key id or an ARN; the facts name the key by its ARN.
 pub(super) async fn describe_key(aws: &SdkAws, scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
@@ -34,12 +38,7 @@ pub(super) async fn describe_key(aws: &SdkAws, scope: &Scope, key: &str) -> AwsR
             .map(|o| o.key_rotation_enabled()),
         None,
     );
-    let policy = fact(
-        aws.call(scope, &KMS, "GetKeyPolicy", |kms| kms.get_key_policy().key_id(&arn).policy_name(POLICY_NAME).send())
-            .await
-            .map(|o| o.policy().unwrap_or_default().to_owned()),
-        None,
-    );
+    let policy = fact(key_policy(aws, scope, &arn).await, None);
     Ok(KeyFacts {
         state: meta.key_state().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeyState".into()),
         spec: meta.key_spec().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeySpec".into()),
@@ -49,6 +48,13 @@ pub(super) async fn describe_key(aws: &SdkAws, scope: &Scope, key: &str) -> AwsR
     })
 }
 
+/// The key's policy document (a key always has one).
+async fn key_policy(aws: &SdkAws, scope: &Scope, key_arn: &str) -> AwsResult<String> {
+    aws.call(scope, &KMS, "GetKeyPolicy", |kms| kms.get_key_policy().key_id(key_arn).policy_name(POLICY_NAME).send())
+        .await
+        .map(|o| o.policy().unwrap_or_default().to_owned())
+}
+
 /// Carries out one correction, through the KMS operation the fix names.
 pub(super) async fn fix_key(aws: &SdkAws, scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
     let operation = fix.name();
@@ -56,9 +62,16 @@ pub(super) async fn fix_key(aws: &SdkAws, scope: &Scope, key_arn: &str, fix: &Ke
         KeyFix::EnableKeyRotation => {
             aws.call(scope, &KMS, operation, |kms| kms.enable_key_rotation().key_id(key_arn).send()).await?;
         }
-        KeyFix::PutKeyPolicy(document) => {
+        KeyFix::PutKeyPolicy { before, after } => {
+            // As bucket policies: one put per key at a time, made only onto the policy it
+            // was judged from.
+            let _serialised = KEY_POLICY_PUTS.hold(key_arn).await;
+            let now = key_policy(aws, scope, key_arn).await?;
+            if !same_policy(Some(before), Some(&now)) {
+                return Err(policy_changed(KMS.name, operation, &format!("the key policy of {key_arn}")));
+            }
             aws.call(scope, &KMS, operation, |kms| {
-                kms.put_key_policy().key_id(key_arn).policy_name(POLICY_NAME).policy(document).send()
+                kms.put_key_policy().key_id(key_arn).policy_name(POLICY_NAME).policy(after).send()
             })
             .await?;
         }

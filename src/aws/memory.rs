@@ -63,6 +63,9 @@ struct State {
     /// `alias/name` → key ARN.
     aliases: BTreeMap<String, String>,
     published: Vec<Published>,
+    /// Policies someone else puts on a bucket (by name) or key (by ARN) just before our
+    /// next put of its policy: see [`MemoryAws::rewrite_before_put`].
+    interlopers: BTreeMap<String, String>,
     scripted: BTreeMap<&'static str, Scripted>,
     calls: Vec<&'static str>,
 }
@@ -91,6 +94,7 @@ fn scripted_code(kind: ErrorKind) -> &'static str {
         ErrorKind::Throttled => "ThrottlingException",
         ErrorKind::Invalid => "InvalidParameterException",
         ErrorKind::Unavailable => "Unavailable",
+        ErrorKind::Conflict => "PolicyChanged",
         ErrorKind::Other => "InternalFailure",
     }
 }
@@ -234,6 +238,15 @@ impl MemoryAws {
         Ok(Call { state, service, operation })
     }
 
+    /// Starts a policy put: the re-read `read` that precedes it, recorded and made on the
+    /// live state (never on shared reads), failing if scripted. Errors are reported under
+    /// `put`; the caller records `put` itself once the policy is found unchanged.
+    fn begin_put(&self, service: &'static str, read: &'static str, put: &'static str) -> AwsResult<Call<'_>> {
+        let mut state = self.lock();
+        state.called(service, read)?;
+        Ok(Call { state, service, operation: put })
+    }
+
     pub fn with_bucket(self, facts: BucketFacts) -> Self {
         self.lock().buckets.insert(facts.name.clone(), facts);
         self
@@ -292,6 +305,13 @@ impl MemoryAws {
     /// The next call of `operation` fails with `kind`; the ones after succeed.
     pub fn fail_once(&self, operation: &'static str, kind: ErrorKind) {
         self.lock().scripted.insert(operation, Scripted { kind, once: true });
+    }
+
+    /// Someone else puts `policy` on the bucket (by name) or key (by ARN) between the
+    /// read our next policy put was judged from and that put: the put then finds the
+    /// policy changed and is refused, as the SDK adapter's re-read refuses it.
+    pub fn rewrite_before_put(&self, bucket_or_key: &str, policy: &str) {
+        self.lock().interlopers.insert(bucket_or_key.to_owned(), policy.to_owned());
     }
 
     pub fn heal(&self, operation: &str) {

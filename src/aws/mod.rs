@@ -50,6 +50,9 @@ pub enum ErrorKind {
     Invalid,
     /// No answer, or an answer we could not read.
     Unavailable,
+    /// What the write was judged from changed before it could be made (a bucket or key
+    /// policy rewritten by someone else meanwhile): nothing was written.
+    Conflict,
     Other,
 }
 
@@ -76,6 +79,7 @@ impl AwsError {
             ErrorKind::Throttled => Failure::Throttled,
             ErrorKind::Invalid => Failure::InvalidConfiguration,
             ErrorKind::Unavailable => Failure::AwsUnavailable,
+            ErrorKind::Conflict => Failure::PolicyChanged,
             ErrorKind::Other => Failure::AwsError,
         }
     }

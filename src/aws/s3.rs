@@ -1,5 +1,8 @@
 //! S3: the log bucket's posture facts, read one call per fact, and its corrections.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+
 use aws_sdk_s3::types::{
     BucketVersioningStatus, MfaDeleteStatus, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
     PublicAccessBlockConfiguration, VersioningConfiguration,
@@ -9,7 +12,7 @@ use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
 
 use super::AwsResult;
 use super::clients::Service;
-use super::error::fact;
+use super::error::{fact, policy_changed, same_policy};
 use super::sdk::SdkAws;
 
 const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3.clone(), paced: true };
@@ -44,12 +47,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
             }),
         Some((&["NoSuchPublicAccessBlockConfiguration"], [false; 4])),
     );
-    let policy = fact(
-        aws.call(scope, &S3, "GetBucketPolicy", |s3| s3.get_bucket_policy().bucket(bucket).send())
-            .await
-            .map(|o| o.policy().map(str::to_owned)),
-        Some((&["NoSuchBucketPolicy"], None)),
-    );
+    let policy = fact(bucket_policy(aws, scope, bucket).await, None);
     let public_acl_grantees = fact(
         aws.call(scope, &S3, "GetBucketAcl", |s3| s3.get_bucket_acl().bucket(bucket).send()).await.map(|o| {
             o.grants()
@@ -94,6 +92,53 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
     })
 }
 
+/// The bucket's policy document, None when it has none.
+async fn bucket_policy(aws: &SdkAws, scope: &Scope, bucket: &str) -> AwsResult<Option<String>> {
+    let read = aws.call(scope, &S3, "GetBucketPolicy", |s3| s3.get_bucket_policy().bucket(bucket).send()).await;
+    match read {
+        Ok(o) => Ok(o.policy().map(str::to_owned)),
+        Err(e) if e.code == "NoSuchBucketPolicy" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One lock per name (a bucket, a key ARN), held across a policy's re-read and its put,
+/// so this process never has two puts of one policy in flight. A lock lives while someone
+/// holds or waits for it; the map keeps only a weak reference, pruned as it is used.
+pub(super) struct PutLocks(Mutex<BTreeMap<String, Weak<tokio::sync::Mutex<()>>>>);
+
+impl PutLocks {
+    pub(super) const fn new() -> Self {
+        PutLocks(Mutex::new(BTreeMap::new()))
+    }
+
+    /// Waits for `name`'s lock; it is released when the guard drops.
+    pub(super) async fn hold(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.0.lock().expect("put locks");
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(name).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(name.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+
+    /// How many names have a lock held or awaited.
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        self.0.lock().expect("put locks").values().filter(|lock| lock.strong_count() > 0).count()
+    }
+}
+
+/// Bucket policy puts, by bucket name (names are global in a partition).
+static BUCKET_POLICY_PUTS: PutLocks = PutLocks::new();
+
 /// Carries out one correction, through the S3 operation the fix names.
 pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
     let operation = fix.name();
@@ -117,8 +162,16 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
             })
             .await?;
         }
-        BucketFix::PutBucketPolicy(document) => {
-            aws.call(scope, &S3, operation, |s3| s3.put_bucket_policy().bucket(bucket).policy(document).send()).await?;
+        BucketFix::PutBucketPolicy { before, after } => {
+            // One put per bucket at a time in this process, each made only onto the policy
+            // it was judged from: two policies sharing the bucket never lose each other's
+            // statements, whatever order their passes run in.
+            let _serialised = BUCKET_POLICY_PUTS.hold(bucket).await;
+            let now = bucket_policy(aws, scope, bucket).await?;
+            if !same_policy(before.as_deref(), now.as_deref()) {
+                return Err(policy_changed(S3.name, operation, &format!("the bucket policy of {bucket}")));
+            }
+            aws.call(scope, &S3, operation, |s3| s3.put_bucket_policy().bucket(bucket).policy(after).send()).await?;
         }
         BucketFix::DisableAcls => {
             let rule = OwnershipControlsRule::builder()
@@ -133,4 +186,28 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::PutLocks;
+
+    #[tokio::test]
+    async fn puts_of_one_name_wait_for_each_other_and_locks_go_when_unused() {
+        static LOCKS: PutLocks = PutLocks::new();
+        let first = LOCKS.hold("logs").await;
+        let other = LOCKS.hold("other-logs").await;
+        assert_eq!(LOCKS.live(), 2);
+        let waiting = tokio::spawn(async { drop(LOCKS.hold("logs").await) });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a second put of the same bucket waits");
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(1), waiting).await.expect("released").unwrap();
+        drop(other);
+        assert_eq!(LOCKS.live(), 0, "nothing kept once unused");
+        drop(LOCKS.hold("again").await);
+        assert_eq!(LOCKS.0.lock().unwrap().len(), 1, "pruned as used: only the last name's dead entry is left");
+    }
 }

@@ -248,3 +248,54 @@ async fn an_in_sync_look_through_shared_reads_reads_nothing_fresh() {
     assert_eq!(aws.calls(), Vec::<&str>::new(), "in sync: every answer came from the shared reads");
     assert_eq!(condition(&report, ConditionType::Synced), (Some(true), "InSync"));
 }
+
+/// Two policies sharing a bucket or key: a policy put is made only onto the document it
+/// was judged from. One that changed meanwhile (another policy's statements put in) is
+/// not overwritten: the put is refused and reported, and the next pass judges again.
+#[tokio::test]
+async fn a_bucket_policy_put_onto_a_changed_policy_is_refused_and_reported() {
+    let mut d = desired();
+    d.posture.bucket = BucketPosture { manage: true, ..Default::default() };
+    let aws = aws_with(Some(trail(&d, true)));
+    let theirs = r#"{"Version":"2012-10-17","Statement":[{"Sid":"TheirTrail","Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"s3:GetBucketAcl","Resource":"arn:aws:s3:::logs"}]}"#;
+    aws.rewrite_before_put("logs", theirs);
+    let report = pass(&aws, d.clone()).await;
+    assert!(aws.writes().is_empty(), "nothing written: {:?}", aws.writes());
+    assert_eq!(aws.bucket("logs").unwrap().policy, Ok(Some(theirs.to_owned())), "their statements stay");
+    assert_eq!(stages(&report), [Stage::BucketPosture]);
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "PolicyChanged"));
+    let message = &report.condition(ConditionType::Ready).unwrap().message;
+    assert!(message.contains("the bucket policy of logs changed since it was read"), "{message}");
+    assert!(!report.applied.iter().any(|w| w.operation == "PutBucketPolicy"), "{:?}", report.applied);
+
+    // The next pass reads the new policy and puts ours beside theirs, once.
+    aws.clear_calls();
+    let report = pass(&aws, d.clone()).await;
+    assert_eq!(aws.writes(), ["PutBucketPolicy"]);
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(true), "Reconciled"));
+    let policy = aws.bucket("logs").unwrap().policy.unwrap().unwrap();
+    assert!(policy.contains("TheirTrail") && policy.contains(d.expected_trail_arn(ACCOUNT).as_str()), "{policy}");
+    aws.clear_calls();
+    pass(&aws, d).await;
+    assert!(aws.writes().is_empty(), "converged: {:?}", aws.writes());
+}
+
+#[tokio::test]
+async fn a_key_policy_put_onto_a_changed_policy_is_refused_and_reported() {
+    let mut d = desired();
+    d.settings.kms_key = Some(KEY_ARN.into());
+    d.posture.kms.manage = true;
+    let aws = aws_with(Some(trail(&d, true)));
+    let theirs = r#"{"Statement": [{"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+    aws.rewrite_before_put(KEY_ARN, theirs);
+    let report = pass(&aws, d.clone()).await;
+    assert!(aws.writes().is_empty(), "nothing written: {:?}", aws.writes());
+    assert_eq!(aws.key(KEY_ARN).unwrap().policy, Ok(theirs.to_owned()));
+    assert_eq!(stages(&report), [Stage::KeyPosture]);
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "PolicyChanged"));
+
+    aws.clear_calls();
+    pass(&aws, d).await;
+    assert_eq!(aws.writes(), ["PutKeyPolicy"]);
+    assert!(aws.key(KEY_ARN).unwrap().policy.unwrap().contains("arn:aws:iam::111122223333:root"), "the root statement kept");
+}

@@ -16,5 +16,6 @@ mod production;
 mod partition;
 mod reconciler;
 mod replica;
+mod shared_posture;
 mod shared_reads;
 mod triggers;

@@ -94,7 +94,9 @@ async fn a_weak_bucket_and_key_are_reported_then_fixed_keeping_foreign_statement
     })
     .await;
     assert!(support::event_reasons(&client, &name).await.iter().any(|r| r == "PostureCorrected"));
-    let actions = p.status.unwrap().last_remediation.unwrap().actions;
+    let status = p.status.unwrap();
+    let trail_arn = status.trail_arn.unwrap();
+    let actions = status.last_remediation.unwrap().actions;
     assert_eq!(
         actions,
         ["PutPublicAccessBlock", "PutBucketVersioning", "PutBucketPolicy", "PutBucketOwnershipControls", "EnableKeyRotation", "PutKeyPolicy"]
@@ -104,7 +106,8 @@ async fn a_weak_bucket_and_key_are_reported_then_fixed_keeping_foreign_statement
         serde_json::from_str(&s3.get_bucket_policy().bucket(&bucket).send().await.unwrap().policy.unwrap()).unwrap();
     let statements = bucket_policy["Statement"].as_array().unwrap();
     assert_eq!(statements[0], foreign_bucket_statement, "the bucket's own statement survives as it was");
-    assert!(statements.iter().any(|s| s["Sid"] == "TrailwardenCloudTrailWrite"
+    use trailwarden_core::posture::document::{BUCKET_WRITE_SID, trail_sid};
+    assert!(statements.iter().any(|s| s["Sid"] == trail_sid(BUCKET_WRITE_SID, &trail_arn)
         && s["Resource"] == format!("arn:aws:s3:::{bucket}/audit/AWSLogs/{account}/*")));
     let key_policy: Value =
         serde_json::from_str(&kms.get_key_policy().key_id(&key_arn).policy_name("default").send().await.unwrap().policy.unwrap())
@@ -166,10 +169,11 @@ async fn check_command_gates_on_required_checks() {
     use trailwarden_core::posture::bucket::BucketFix;
     aws.fix_bucket(&scope, &bucket, &BucketFix::BlockPublicAccess).await.unwrap();
     aws.fix_bucket(&scope, &bucket, &BucketFix::EnableVersioning).await.unwrap();
+    let trail = trailwarden_core::posture::TrailRef { arn: &trail_arn, account: &account, prefix: None, organization: false };
     let policy = trailwarden_core::posture::document::Document::empty()
-        .with_our_statements(trailwarden_core::posture::document::bucket_statements(&bucket, None, &account, &trail_arn))
+        .with_our_statements(trailwarden_core::posture::document::bucket_statements(&bucket, trail))
         .to_json();
-    aws.fix_bucket(&scope, &bucket, &BucketFix::PutBucketPolicy(policy)).await.unwrap();
+    aws.fix_bucket(&scope, &bucket, &BucketFix::PutBucketPolicy { before: None, after: policy }).await.unwrap();
     let out = check("table");
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}{}", String::from_utf8_lossy(&out.stderr));

@@ -1,6 +1,7 @@
 //! The port's operations on [`MemoryAws`]'s state, each answering as AWS would.
 
 use super::*;
+use crate::aws::error::{policy_changed, same_policy};
 
 impl State {
     /// The trails DescribeTrails lists in the scope: those homed in its region, and the
@@ -162,7 +163,29 @@ impl AwsPort for MemoryAws {
     }
 
     async fn fix_bucket(&self, _scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
-        let mut call = self.begin(S3, fix.name())?;
+        let mut call = match fix {
+            // As the adapter: the policy is read again first and the put made only onto the
+            // one it was judged from.
+            BucketFix::PutBucketPolicy { before, .. } => {
+                let mut call = self.begin_put(S3, "GetBucketPolicy", fix.name())?;
+                if let Some(policy) = call.state.interlopers.remove(bucket)
+                    && let Some(stored) = call.state.buckets.get_mut(bucket)
+                {
+                    stored.policy = Ok(Some(policy));
+                }
+                let now = match call.state.buckets.get(bucket).map(|b| b.policy.clone()) {
+                    Some(Ok(now)) => now,
+                    Some(Err(why)) => return Err(call.refuse(ErrorKind::AccessDenied, "AccessDenied", why)),
+                    None => return Err(call.refuse(ErrorKind::BucketNotFound, "NoSuchBucket", format!("The bucket {bucket} does not exist"))),
+                };
+                if !same_policy(before.as_deref(), now.as_deref()) {
+                    return Err(policy_changed(S3, fix.name(), &format!("the bucket policy of {bucket}")));
+                }
+                call.state.called(S3, fix.name())?;
+                call
+            }
+            _ => self.begin(S3, fix.name())?,
+        };
         let Some(stored) = call.state.buckets.remove(bucket) else {
             return Err(call.refuse(ErrorKind::BucketNotFound, "NoSuchBucket", format!("The bucket {bucket} does not exist")));
         };
@@ -171,7 +194,27 @@ impl AwsPort for MemoryAws {
     }
 
     async fn fix_key(&self, _scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
-        let mut call = self.begin(KMS, fix.name())?;
+        let mut call = match fix {
+            KeyFix::PutKeyPolicy { before, .. } => {
+                let mut call = self.begin_put(KMS, "GetKeyPolicy", fix.name())?;
+                let Some(arn) = call.state.key_arn(key_arn) else {
+                    return Err(call.refuse(ErrorKind::KeyNotFound, "NotFoundException", format!("Key '{key_arn}' does not exist")));
+                };
+                if let Some(policy) = call.state.interlopers.remove(&arn) {
+                    call.state.keys_by_arn.get_mut(&arn).expect("key_arn names a stored key").policy = Ok(policy);
+                }
+                let now = match call.state.keys_by_arn[&arn].policy.clone() {
+                    Ok(now) => now,
+                    Err(why) => return Err(call.refuse(ErrorKind::AccessDenied, "AccessDeniedException", why)),
+                };
+                if !same_policy(Some(before), Some(&now)) {
+                    return Err(policy_changed(KMS, fix.name(), &format!("the key policy of {arn}")));
+                }
+                call.state.called(KMS, fix.name())?;
+                call
+            }
+            _ => self.begin(KMS, fix.name())?,
+        };
         let Some(arn) = call.state.key_arn(key_arn) else {
             return Err(call.refuse(ErrorKind::KeyNotFound, "NotFoundException", format!("Key '{key_arn}' does not exist")));
         };

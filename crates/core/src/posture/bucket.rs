@@ -99,8 +99,11 @@ pub enum BucketFix {
     /// Turn on all four Block Public Access settings.
     BlockPublicAccess,
     EnableVersioning,
-    /// The whole new bucket policy: the old one with our statements replaced.
-    PutBucketPolicy(String),
+    /// The whole new bucket policy (`after`: the old one with this trail's statements
+    /// replaced), and the policy it was judged from (`before`, None when the bucket had
+    /// none). The put is refused if the bucket's policy is no longer `before` when it is
+    /// about to be made: another writer's statements are never lost.
+    PutBucketPolicy { before: Option<String>, after: String },
     /// Object Ownership BucketOwnerEnforced: ACLs off. CloudTrail's
     /// `bucket-owner-full-control` writes are still accepted.
     DisableAcls,
@@ -112,7 +115,7 @@ impl BucketFix {
         match self {
             BucketFix::BlockPublicAccess => "PutPublicAccessBlock",
             BucketFix::EnableVersioning => "PutBucketVersioning",
-            BucketFix::PutBucketPolicy(_) => "PutBucketPolicy",
+            BucketFix::PutBucketPolicy { .. } => "PutBucketPolicy",
             BucketFix::DisableAcls => "PutBucketOwnershipControls",
         }
     }
@@ -122,7 +125,7 @@ impl BucketFix {
         match self {
             BucketFix::BlockPublicAccess => facts.public_access_block = Ok([true; 4]),
             BucketFix::EnableVersioning => facts.versioning_enabled = Ok(true),
-            BucketFix::PutBucketPolicy(policy) => facts.policy = Ok(Some(policy.clone())),
+            BucketFix::PutBucketPolicy { after, .. } => facts.policy = Ok(Some(after.clone())),
             BucketFix::DisableAcls => facts.object_ownership = Ok(Some(OWNER_ENFORCED.into())),
         }
         facts
@@ -286,12 +289,11 @@ pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) 
         // Only a policy we could read and parse is rewritten: never overwrite the unknown.
         // And only when our statements are enough: a foreign Deny stays (it is not ours to
         // remove), so rewriting around it would be a write every pass that fixes nothing.
-        if let Ok(doc) = parsed(facts) {
+        if let (Ok(doc), Ok(before)) = (parsed(facts), &facts.policy) {
             let doc = doc.unwrap_or_else(Document::empty);
-            let ours = document::bucket_statements(&facts.name, trail.prefix, trail.account, trail.arn);
-            let repaired = doc.with_our_statements(ours);
+            let repaired = doc.with_our_statements(document::bucket_statements(&facts.name, trail));
             if cloudtrail_policy_of(&repaired, &facts.name, trail).is_ok() {
-                fixes.push(BucketFix::PutBucketPolicy(repaired.to_json()));
+                fixes.push(BucketFix::PutBucketPolicy { before: before.clone(), after: repaired.to_json() });
             }
         }
     }

@@ -16,12 +16,35 @@ use serde_json::{Value, json};
 pub(crate) use wildcard::glob_steps;
 pub use wildcard::{MAX_MATCH_BYTES, Match, glob, wildcard, wildcard_ignore_case};
 
-/// Statement ids trailwarden owns; repairing a policy replaces exactly these.
+/// Statement ids trailwarden owns. A statement pinned to one trail (by `aws:SourceArn`)
+/// has its id made of one of the first three prefixes and the trail's [`trail_suffix`], so
+/// the statements of any number of trails sharing a bucket or a key live side by side;
+/// repairing a policy for one trail replaces only that trail's. `kms:DescribeKey` has no
+/// trail condition: one statement, [`KEY_DESCRIBE_SID`], identical for every trail.
+///
+/// The bare prefixes are the ids older versions wrote (one statement per bucket or key,
+/// pinned to whichever trail wrote last): a repair removes them, so those policies migrate.
 pub const BUCKET_ACL_SID: &str = "TrailwardenCloudTrailAclCheck";
 pub const BUCKET_WRITE_SID: &str = "TrailwardenCloudTrailWrite";
 pub const KEY_ENCRYPT_SID: &str = "TrailwardenCloudTrailEncrypt";
 pub const KEY_DESCRIBE_SID: &str = "TrailwardenCloudTrailDescribeKey";
-const OUR_SIDS: &[&str] = &[BUCKET_ACL_SID, BUCKET_WRITE_SID, KEY_ENCRYPT_SID, KEY_DESCRIBE_SID];
+const LEGACY_SIDS: &[&str] = &[BUCKET_ACL_SID, BUCKET_WRITE_SID, KEY_ENCRYPT_SID, KEY_DESCRIBE_SID];
+
+/// The per-trail part of a statement id: 16 hex digits of the 64-bit FNV-1a hash of the
+/// trail's ARN. Stable across versions and builds (it is written into AWS and read back),
+/// and made only of ASCII alphanumerics, as IAM wants of a Sid.
+pub fn trail_suffix(trail_arn: &str) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = trail_arn.bytes().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    format!("{hash:016x}")
+}
+
+/// The id of one of a trail's statements: `prefix` (one of the constants above) and the
+/// trail's suffix.
+pub fn trail_sid(prefix: &str, trail_arn: &str) -> String {
+    format!("{prefix}{}", trail_suffix(trail_arn))
+}
 
 pub const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 
@@ -294,7 +317,9 @@ impl Document {
         }
     }
 
-    /// Replaces trailwarden's statements with `ours`; every other statement stays as it was.
+    /// Puts one trail's statements `ours` in: a statement with the Sid of one of `ours` is
+    /// replaced, and so is one with a legacy id (see [`BUCKET_ACL_SID`]); every other
+    /// statement, other trails' included, stays as it was.
     pub fn with_our_statements(&self, ours: Vec<Value>) -> Self {
         let mut value = self.0.clone();
         let mut kept: Vec<Value> = match value.get("Statement") {
@@ -302,7 +327,8 @@ impl Document {
             Some(single) => vec![single.clone()],
             None => vec![],
         };
-        kept.retain(|s| !s.get("Sid").and_then(Value::as_str).is_some_and(|sid| OUR_SIDS.contains(&sid)));
+        let replaced: Vec<&str> = ours.iter().filter_map(|s| s.get("Sid").and_then(Value::as_str)).chain(LEGACY_SIDS.iter().copied()).collect();
+        kept.retain(|s| !s.get("Sid").and_then(Value::as_str).is_some_and(|sid| replaced.contains(&sid)));
         kept.extend(ours);
         value["Statement"] = Value::Array(kept);
         if value.get("Version").is_none() {
@@ -332,35 +358,45 @@ fn partition(trail_arn: &str) -> &str {
     trail_arn.split(':').nth(1).unwrap_or("aws")
 }
 
-/// The bucket statements CloudTrail needs for one trail.
-pub fn bucket_statements(bucket: &str, prefix: Option<&str>, account: &str, trail_arn: &str) -> Vec<Value> {
-    let p = partition(trail_arn);
+/// The bucket statements CloudTrail needs for one trail, with that trail's ids: the ACL
+/// check, and writes under `[prefix/]AWSLogs/<account>/` (for an organization trail also
+/// under `[prefix/]AWSLogs/o-*/`, where it writes the member accounts' logs), each limited
+/// by `aws:SourceArn` to the trail.
+pub fn bucket_statements(bucket: &str, trail: super::TrailRef<'_>) -> Vec<Value> {
+    let p = partition(trail.arn);
+    let objects = |path: String| format!("arn:{p}:s3:::{bucket}/{path}*");
+    let mut writes = vec![json!(objects(log_path(trail.prefix, trail.account)))];
+    if trail.organization {
+        writes.push(json!(objects(log_path(trail.prefix, "o-*"))));
+    }
+    let writes = if writes.len() == 1 { writes.remove(0) } else { Value::Array(writes) };
     vec![
         json!({
-            "Sid": BUCKET_ACL_SID,
+            "Sid": trail_sid(BUCKET_ACL_SID, trail.arn),
             "Effect": "Allow",
             "Principal": {"Service": CLOUDTRAIL},
             "Action": "s3:GetBucketAcl",
             "Resource": format!("arn:{p}:s3:::{bucket}"),
-            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+            "Condition": {"StringEquals": {"aws:SourceArn": trail.arn}},
         }),
         json!({
-            "Sid": BUCKET_WRITE_SID,
+            "Sid": trail_sid(BUCKET_WRITE_SID, trail.arn),
             "Effect": "Allow",
             "Principal": {"Service": CLOUDTRAIL},
             "Action": "s3:PutObject",
-            "Resource": format!("arn:{p}:s3:::{bucket}/{}*", log_path(prefix, account)),
-            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}},
+            "Resource": writes,
+            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail.arn}},
         }),
     ]
 }
 
-/// The key statements CloudTrail needs for one trail.
+/// The key statements CloudTrail needs for one trail: encryption, with that trail's id and
+/// limited by `aws:SourceArn` to it, and the shared `kms:DescribeKey`.
 pub fn key_statements(account: &str, trail_arn: &str) -> Vec<Value> {
     let p = partition(trail_arn);
     vec![
         json!({
-            "Sid": KEY_ENCRYPT_SID,
+            "Sid": trail_sid(KEY_ENCRYPT_SID, trail_arn),
             "Effect": "Allow",
             "Principal": {"Service": CLOUDTRAIL},
             "Action": "kms:GenerateDataKey*",

@@ -66,8 +66,10 @@ impl CheckId for KeyCheck {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyFix {
     EnableKeyRotation,
-    /// The whole new key policy: the old one with our statements replaced.
-    PutKeyPolicy(String),
+    /// The whole new key policy (`after`: the old one with this trail's statements
+    /// replaced), and the policy it was judged from (`before`). The put is refused if the
+    /// key's policy is no longer `before` when it is about to be made.
+    PutKeyPolicy { before: String, after: String },
 }
 
 impl KeyFix {
@@ -75,7 +77,7 @@ impl KeyFix {
     pub fn name(&self) -> &'static str {
         match self {
             KeyFix::EnableKeyRotation => "EnableKeyRotation",
-            KeyFix::PutKeyPolicy(_) => "PutKeyPolicy",
+            KeyFix::PutKeyPolicy { .. } => "PutKeyPolicy",
         }
     }
 
@@ -83,7 +85,7 @@ impl KeyFix {
     pub fn applied_to(&self, mut facts: KeyFacts) -> KeyFacts {
         match self {
             KeyFix::EnableKeyRotation => facts.rotation_enabled = Ok(true),
-            KeyFix::PutKeyPolicy(policy) => facts.policy = Ok(policy.clone()),
+            KeyFix::PutKeyPolicy { after, .. } => facts.policy = Ok(after.clone()),
         }
         facts
     }
@@ -172,7 +174,8 @@ fn cloudtrail_policy_of(doc: &Document, key_arn: &str, trail_arn: &str, account:
 }
 
 /// Corrections `manage: true` allows. The account-root statement, like every statement
-/// that is not ours, is kept: only trailwarden's own statement ids are replaced.
+/// that is not this trail's, is kept: only this trail's statement ids (and the legacy
+/// unsuffixed ones) are replaced, so trails sharing the key do not undo each other.
 pub fn fixes(facts: &KeyFacts, trail: TrailRef<'_>, posture: &KmsPosture) -> Vec<KeyFix> {
     let (trail_arn, account) = (trail.arn, trail.account);
     let mut fixes = vec![];
@@ -185,11 +188,12 @@ pub fn fixes(facts: &KeyFacts, trail: TrailRef<'_>, posture: &KmsPosture) -> Vec
     // Only a policy we could read and parse is rewritten, and only when our statements are
     // enough (a foreign Deny stays: rewriting around it would fix nothing, every pass).
     if matches!(cloudtrail_policy(facts, trail_arn, account), Ok(Err(_)))
-        && let Ok(doc) = facts.policy.as_ref().map_err(Clone::clone).and_then(|p| Document::parse(p))
+        && let Ok(before) = &facts.policy
+        && let Ok(doc) = Document::parse(before)
     {
         let repaired = doc.with_our_statements(document::key_statements(account, trail_arn));
         if cloudtrail_policy_of(&repaired, &facts.arn, trail_arn, account).is_ok() {
-            fixes.push(KeyFix::PutKeyPolicy(repaired.to_json()));
+            fixes.push(KeyFix::PutKeyPolicy { before: before.clone(), after: repaired.to_json() });
         }
     }
     fixes
@@ -270,11 +274,51 @@ mod tests {
         let managed = KmsPosture { manage: true, ..Default::default() };
         let planned = fixes(&f, trail(), &managed);
         assert_eq!(planned[0], KeyFix::EnableKeyRotation);
-        let KeyFix::PutKeyPolicy(policy) = &planned[1] else { panic!("{planned:?}") };
+        let KeyFix::PutKeyPolicy { before, after: policy } = &planned[1] else { panic!("{planned:?}") };
+        assert_eq!(*before, root_only().to_string(), "judged from the policy as read");
         let doc: serde_json::Value = serde_json::from_str(policy).unwrap();
         assert_eq!(doc["Statement"][0], root_only()["Statement"][0]);
         f.policy = Ok(policy.clone());
         f.rotation_enabled = Ok(true);
         assert!(fixes(&f, trail(), &managed).is_empty(), "fixed key needs nothing more");
+    }
+
+    fn policy_fix(f: &KeyFacts, trail: TrailRef<'_>) -> Option<KeyFix> {
+        let managed = KmsPosture { manage: true, ..Default::default() };
+        fixes(f, trail, &managed).into_iter().find(|fix| matches!(fix, KeyFix::PutKeyPolicy { .. }))
+    }
+
+    #[test]
+    fn trails_sharing_a_key_keep_each_others_statements() {
+        const OTHER: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/second";
+        let (a, b) = (trail(), TrailRef { arn: OTHER, ..trail() });
+        let f = facts(root_only().to_string());
+        let after_a = policy_fix(&f, a).unwrap().applied_to(f);
+        let after_b = policy_fix(&after_a, b).expect("B's statement is missing").applied_to(after_a);
+        for t in [a, b] {
+            let checks = checks(&after_b, t, None, &KmsPosture::default());
+            assert_eq!(status(&checks, "KMS-KEY-CLOUDTRAIL-POLICY"), CheckStatus::Pass, "{}: {checks:#?}", t.arn);
+            assert_eq!(policy_fix(&after_b, t), None, "{} plans no further write", t.arn);
+        }
+        let doc: serde_json::Value = serde_json::from_str(after_b.policy.as_ref().unwrap()).unwrap();
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(statements[0], root_only()["Statement"][0], "root statement kept");
+        let sids: Vec<&str> = statements.iter().filter_map(|s| s["Sid"].as_str()).collect();
+        assert_eq!(statements.len(), 4, "root, one encrypt statement per trail, one shared DescribeKey: {sids:?}");
+        assert_eq!(sids.iter().filter(|s| **s == document::KEY_DESCRIBE_SID).count(), 1);
+    }
+
+    #[test]
+    fn a_legacy_encrypt_statement_is_replaced() {
+        let mut policy = root_only();
+        let mut legacy = document::key_statements("111122223333", "arn:aws:cloudtrail:us-east-1:111122223333:trail/gone");
+        legacy[0]["Sid"] = json!(document::KEY_ENCRYPT_SID);
+        policy["Statement"].as_array_mut().unwrap().extend(legacy);
+        let fixed = policy_fix(&facts(policy.to_string()), trail()).unwrap().applied_to(facts(policy.to_string()));
+        let doc: serde_json::Value = serde_json::from_str(fixed.policy.as_ref().unwrap()).unwrap();
+        let sids: Vec<&str> = doc["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str()).collect();
+        assert_eq!(sids.len(), 3, "{sids:?}");
+        assert!(!sids.contains(&document::KEY_ENCRYPT_SID), "{sids:?}");
+        assert_eq!(status(&checks(&fixed, trail(), None, &KmsPosture::default()), "KMS-KEY-CLOUDTRAIL-POLICY"), CheckStatus::Pass);
     }
 }

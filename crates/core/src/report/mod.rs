@@ -91,6 +91,9 @@ pub enum Failure {
     Throttled,
     InvalidConfiguration,
     AwsUnavailable,
+    /// A bucket or key policy changed between the read it was judged from and the put:
+    /// the put was not made, and the next pass judges the policy again.
+    PolicyChanged,
     AwsError,
     KubernetesApi,
     Finalizer,

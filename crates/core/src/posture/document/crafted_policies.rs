@@ -65,10 +65,10 @@ fn a_crafted_20_kb_policy_is_judged_quickly_and_conservatively() {
     assert_eq!(status(&checks, "BKT-CLOUDTRAIL-POLICY"), CheckStatus::Fail, "{checks:#?}");
     let managed = BucketPosture { manage: true, ..Default::default() };
     let fixes = bucket::fixes(&facts, trail(), &managed);
-    let Some(bucket::BucketFix::PutBucketPolicy(repaired)) = fixes.iter().find(|f| f.name() == "PutBucketPolicy") else {
+    let Some(fix @ bucket::BucketFix::PutBucketPolicy { after: repaired, .. }) = fixes.iter().find(|f| f.name() == "PutBucketPolicy") else {
         panic!("{fixes:?}")
     };
-    let fixed = bucket::BucketFix::PutBucketPolicy(repaired.clone()).applied_to(facts.clone());
+    let fixed = fix.applied_to(facts.clone());
     assert_eq!(status(&bucket::checks(&fixed, trail(), &managed), "BKT-CLOUDTRAIL-POLICY"), CheckStatus::Pass);
     assert!(bucket::fixes(&fixed, trail(), &managed).iter().all(|f| f.name() != "PutBucketPolicy"), "no write loop");
     let kept: serde_json::Value = serde_json::from_str(repaired).unwrap();
@@ -80,8 +80,8 @@ fn a_crafted_20_kb_policy_is_judged_quickly_and_conservatively() {
     assert_eq!(status(&checks, "KMS-KEY-CLOUDTRAIL-POLICY"), CheckStatus::Fail, "{checks:#?}");
     let managed = KmsPosture { manage: true, ..Default::default() };
     let fixes = key::fixes(&facts, trail(), &managed);
-    let [key::KeyFix::PutKeyPolicy(repaired)] = fixes.as_slice() else { panic!("{fixes:?}") };
-    let fixed = key::KeyFix::PutKeyPolicy(repaired.clone()).applied_to(facts);
+    let [fix @ key::KeyFix::PutKeyPolicy { .. }] = fixes.as_slice() else { panic!("{fixes:?}") };
+    let fixed = fix.applied_to(facts);
     assert_eq!(status(&key::checks(&fixed, trail(), None, &managed), "KMS-KEY-CLOUDTRAIL-POLICY"), CheckStatus::Pass);
     assert!(key::fixes(&fixed, trail(), &managed).is_empty());
     println!("crafted policy: {} bytes, {statements} statements, bucket and key checks and fixes in {:?}", text.len(), started.elapsed());
@@ -90,7 +90,7 @@ fn a_crafted_20_kb_policy_is_judged_quickly_and_conservatively() {
 #[test]
 fn a_deny_that_is_not_ours_fails_the_grant_and_is_not_rewritten_around() {
     let deny = json!({"Sid": "NoCloudTrail", "Effect": "Deny", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject", "Resource": "*"});
-    let mut statements = bucket_statements("logs", Some("audit"), "111122223333", TRAIL);
+    let mut statements = bucket_statements("logs", trail());
     statements.push(deny);
     let facts = bucket_facts(Some(json!({"Statement": statements}).to_string()));
     let checks = bucket::checks(&facts, trail(), &BucketPosture::default());
@@ -145,6 +145,18 @@ fn repair_replaces_only_our_statements_and_keeps_the_rest_verbatim() {
     assert_eq!(list[1], original["Statement"][2], "foreign statement untouched, in order");
     assert_eq!(list[3]["Sid"], KEY_DESCRIBE_SID);
     assert_eq!(list[3]["Effect"], "Allow", "our broken statement replaced");
+}
+
+#[test]
+fn statement_ids_are_per_trail_stable_and_alphanumeric() {
+    // Written into AWS and read back by later versions: the suffix must never change.
+    assert_eq!(trail_suffix(TRAIL), "1def6306ca3d172a");
+    assert_eq!(trail_sid(BUCKET_WRITE_SID, TRAIL), "TrailwardenCloudTrailWrite1def6306ca3d172a");
+    let other = trail_sid(BUCKET_WRITE_SID, "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit2");
+    assert_ne!(other, trail_sid(BUCKET_WRITE_SID, TRAIL));
+    assert!(other.chars().all(|c| c.is_ascii_alphanumeric()), "{other}");
+    let sids: Vec<_> = key_statements("1", TRAIL).iter().map(|s| s["Sid"].clone()).collect();
+    assert_eq!(sids, [json!(trail_sid(KEY_ENCRYPT_SID, TRAIL)), json!(KEY_DESCRIBE_SID)], "DescribeKey is shared");
 }
 
 #[test]
