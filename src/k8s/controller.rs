@@ -345,7 +345,8 @@ async fn publish<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) 
                 Severity::Warning => EventType::Warning,
             },
             reason: notice.reason.into(),
-            note: Some(notice.note.chars().take(1000).collect()),
+            // The API refuses notes over 1 KiB (bytes, not characters).
+            note: Some(trailwarden_core::bounded::text(&notice.note, trailwarden_core::bounded::EVENT_NOTE_BYTES)),
             action: notice.action.into(),
             secondary: None,
         };

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use strum::IntoEnumIterator;
+use trailwarden_core::bounded;
 use trailwarden_core::posture::{Check, CheckStatus};
 use trailwarden_core::report::{ConditionState, ConditionType, Report};
 use trailwarden_core::trail::Delivery;
@@ -88,7 +89,12 @@ pub fn failed(
 }
 
 fn drift(d: &trailwarden_core::Drift) -> api::Drift {
-    api::Drift { field: d.field.clone(), desired: d.desired.clone(), observed: d.observed.clone() }
+    // Values are bounded: a policy of 500 selectors must not push the status past etcd's limit.
+    api::Drift {
+        field: d.field.clone(),
+        desired: bounded::text(&d.desired, bounded::DRIFT_VALUE_BYTES),
+        observed: bounded::text(&d.observed, bounded::DRIFT_VALUE_BYTES),
+    }
 }
 
 fn finding(c: &Check) -> api::ComplianceFinding {
@@ -178,5 +184,13 @@ mod tests {
         }
         let types: Vec<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, ["Ready", "Synced", "Logging", "Compliant"]);
+    }
+
+    #[test]
+    fn drift_values_in_status_are_bounded_in_bytes() {
+        let huge = "ü".repeat(100_000);
+        let d = drift(&trailwarden_core::Drift { field: "selectors".into(), desired: huge.clone(), observed: "[]".into() });
+        assert!(d.desired.len() <= bounded::DRIFT_VALUE_BYTES, "{} bytes", d.desired.len());
+        assert_eq!(d.observed, "[]");
     }
 }

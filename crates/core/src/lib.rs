@@ -14,6 +14,7 @@
 //! `TrailPolicy` status.
 #![forbid(unsafe_code)]
 
+pub mod bounded;
 pub mod events;
 pub mod guardrails;
 pub mod notify;

@@ -6,6 +6,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::bounded;
 use crate::plan::Drift;
 use crate::posture::{Check, CheckStatus};
 
@@ -52,6 +53,16 @@ fn failing_required(findings: &[Check]) -> impl Iterator<Item = &Check> {
     findings.iter().filter(|f| f.required && f.status == CheckStatus::Fail)
 }
 
+/// A drift as announced: its values bounded (the whole message must stay within SNS's
+/// 256 KiB however large a declared selector list is).
+fn bounded_drift(d: &Drift) -> Drift {
+    Drift {
+        field: d.field.clone(),
+        desired: bounded::text(&d.desired, bounded::DRIFT_VALUE_BYTES),
+        observed: bounded::text(&d.observed, bounded::DRIFT_VALUE_BYTES),
+    }
+}
+
 /// The messages one pass warrants: what it corrected, and the required checks that fail
 /// now but did not at the previous look (`failing_before`: their ids then).
 pub fn messages(
@@ -77,14 +88,17 @@ pub fn messages(
     if !actions.is_empty() {
         let mut m = base("Remediation");
         m.actions = actions.iter().map(|a| (*a).to_owned()).collect();
-        m.drift = corrected.to_vec();
+        m.drift = corrected.iter().map(bounded_drift).collect();
         out.push(m);
     }
     let newly: Vec<Check> =
         failing_required(now_findings).filter(|f| !failing_before.iter().any(|id| id == f.id)).cloned().collect();
     if !newly.is_empty() {
         let mut m = base("ChecksFailing");
-        m.failed_checks = newly;
+        m.failed_checks = newly
+            .into_iter()
+            .map(|c| Check { message: bounded::text(&c.message, bounded::CHECK_MESSAGE_BYTES), ..c })
+            .collect();
         out.push(m);
     }
     out
@@ -110,6 +124,22 @@ mod tests {
             region: "us-east-1",
             now: Timestamp::from_second(1_800_000_000).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_message_stays_within_sns_limits_however_large_the_drift() {
+        let huge = "{\"field\":\"eventName\",\"equals\":[\"x\"]}".repeat(20_000);
+        let drift: Vec<Drift> = ["selectors", "advancedSelectors", "tags"]
+            .iter()
+            .map(|f| Drift { field: (*f).into(), desired: huge.clone(), observed: huge.clone() })
+            .collect();
+        let mut check = finding("CT-LOGGING", CheckStatus::Fail, true);
+        check.message = huge.clone();
+        let out = messages(&cx(), &["PutEventSelectors"], &drift, &[], &[check]);
+        for m in &out {
+            assert!(m.body().len() < 16 * 1024, "{} bytes", m.body().len());
+        }
+        assert!(out[0].drift[0].desired.ends_with("bytes more)"));
     }
 
     #[test]
