@@ -101,7 +101,8 @@ check "helm template renders (default values)" render_default
 render_all() {
   render "$work/all.yaml" --include-crds -f "$all_options"
   local want got
-  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor)
+  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor \
+    ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding)
   got=$(kinds "$work/all.yaml")
   [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
 }
@@ -128,7 +129,8 @@ check "replicaCount > 1 without leader election is refused; 1 replica without it
 schema_rejects() {
   local bad
   for bad in logFormat=xml replicaCont=2 aws.region=mars leaderElection.leaseDurationSeconds=1 \
-    serviceMonitor.interval=often image.pullPolicy=Sometimes; do
+    serviceMonitor.interval=often image.pullPolicy=Sometimes admissionPolicy.enable=true \
+    admissionPolicy.privilegedGroups=admins; do
     if render "$work/bad.yaml" --set "$bad" > "$work/bad.err" 2>&1; then
       echo "--set $bad was accepted"; return 1
     fi

@@ -1,0 +1,232 @@
+//! The chart's ValidatingAdmissionPolicy on the bed's real apiserver: rendered by helm from
+//! charts/trailwarden (admissionPolicy.enabled), applied with its binding, then asked as
+//! impersonated users. Outside the named groups, `adoption: Always`, `deletionPolicy:
+//! Delete` and `posture.*.manage: true` are refused with a message naming the field and
+//! the groups, a plain policy is taken; inside them, everything is taken.
+//!
+//! The e2e tests share one apiserver, so the binding is narrowed to objects carrying a
+//! label unique to this run (`matchResources.objectSelector`, added to the rendered
+//! binding) and every object made here is deleted at the end, panic or not.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use serde_json::{Value, json};
+use trailwarden::api::TrailPolicy;
+
+use crate::support;
+
+const SCOPE_LABEL: &str = "trailwarden.dev/admission-policy-test";
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The chart's ValidatingAdmissionPolicy and binding, as helm renders them for `release`
+/// with the policy on and `groups` privileged.
+fn render_chart(release: &str, groups: &[&str]) -> Vec<Value> {
+    let tools = Command::new(repo_root().join("hack/tools.sh")).arg("helm").output().expect("hack/tools.sh runs");
+    assert!(tools.status.success(), "hack/tools.sh helm: {}", String::from_utf8_lossy(&tools.stderr));
+    let helm = String::from_utf8(tools.stdout).unwrap().trim().to_owned();
+    let out = Command::new(&helm)
+        .args(["template", release])
+        .arg(repo_root().join("charts/trailwarden"))
+        .args(["--set", "admissionPolicy.enabled=true"])
+        .args(["--set-json", &format!("admissionPolicy.privilegedGroups={}", json!(groups))])
+        .args(["--show-only", "templates/validatingadmissionpolicy.yaml"])
+        .output()
+        .expect("helm runs");
+    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("rendered YAML parses"))
+        .filter(|doc: &Value| !doc.is_null())
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]);
+    docs
+}
+
+fn admission_api(client: &kube::Client, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
+    Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk, plural))
+}
+
+/// A client that acts as `user` in `groups` (Impersonate-User / Impersonate-Group), through
+/// the bed's admin, who may impersonate anyone.
+async fn client_as(user: &str, groups: &[&str]) -> kube::Client {
+    let mut config = kube::Config::infer().await.expect("kube config from KUBECONFIG");
+    config.auth_info.impersonate = Some(user.to_owned());
+    config.auth_info.impersonate_groups = Some(groups.iter().map(|g| (*g).to_owned()).collect());
+    kube::Client::try_from(config).expect("impersonating client")
+}
+
+/// Deletes what the test made when it ends, also when it panics (kubectl, synchronously).
+struct Cleanup {
+    admission: String,
+    rbac: String,
+    run: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let kubectl = |args: &[&str]| {
+            let _ = Command::new("kubectl").arg("--request-timeout=30s").args(args).arg("--ignore-not-found").output();
+        };
+        kubectl(&["delete", &format!("validatingadmissionpolicybinding/{}", self.admission)]);
+        kubectl(&["delete", &format!("validatingadmissionpolicy/{}", self.admission)]);
+        kubectl(&["delete", &format!("clusterrolebinding/{}", self.rbac), &format!("clusterrole/{}", self.rbac)]);
+        kubectl(&["delete", "trailpolicies.trailwarden.dev", "-l", &format!("{SCOPE_LABEL}={}", self.run)]);
+    }
+}
+
+fn policy(name: &str, labels: Value, extra: Value) -> TrailPolicy {
+    let mut spec = json!({"region": support::REGION, "s3": {"bucketName": "audit-logs"}});
+    for (key, value) in extra.as_object().unwrap() {
+        spec[key] = value.clone();
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "trailwarden.dev/v1alpha1",
+        "kind": "TrailPolicy",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }))
+    .expect("policy parses")
+}
+
+fn dry_run() -> PostParams {
+    PostParams { dry_run: true, ..Default::default() }
+}
+
+/// The refusal's status code and message, or None when the request was taken.
+fn refusal<T>(result: Result<T, kube::Error>) -> Option<(u16, String)> {
+    match result {
+        Ok(_) => None,
+        Err(kube::Error::Api(status)) => Some((status.code, status.message.clone())),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn only_the_named_groups_may_set_adoption_always_deletion_and_manage() {
+    let admin = support::kube().await; // the bed's admin (system:masters); installs the CRD
+    let run = support::unique_name("vap");
+    let group = format!("trailwarden-admins-{run}");
+    let other_group = format!("developers-{run}");
+    let outsider_name = format!("dev-{run}");
+    let privileged_name = format!("admin-{run}");
+
+    // The chart's manifests, the binding narrowed to this run's objects.
+    let mut docs = render_chart(&run, &[&group, "some-other-admins"]);
+    let admission_name = docs[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    assert_eq!(docs[1]["spec"]["policyName"], admission_name.as_str());
+    docs[1]["spec"]["matchResources"] = json!({"objectSelector": {"matchLabels": {SCOPE_LABEL: run}}});
+    let _cleanup = Cleanup { admission: admission_name.clone(), rbac: format!("trailwarden-vap-test-{run}"), run: run.clone() };
+
+    // The two users may write TrailPolicies at all (RBAC runs before admission).
+    let rbac_name = format!("trailwarden-vap-test-{run}");
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": rbac_name},
+        "rules": [{"apiGroups": ["trailwarden.dev"], "resources": ["trailpolicies"],
+                   "verbs": ["get", "list", "create", "update", "patch", "delete"]}],
+    }))
+    .unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": rbac_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name},
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": outsider_name},
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": privileged_name},
+        ],
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(admin.clone()).create(&PostParams::default(), &role).await.expect("ClusterRole");
+    Api::<ClusterRoleBinding>::all(admin.clone()).create(&PostParams::default(), &binding).await.expect("ClusterRoleBinding");
+
+    let apply = PatchParams::apply("trailwarden-tests").force();
+    let vaps = admission_api(&admin, "ValidatingAdmissionPolicy", "validatingadmissionpolicies");
+    let bindings = admission_api(&admin, "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings");
+    vaps.patch(&admission_name, &apply, &Patch::Apply(&docs[0])).await.expect("ValidatingAdmissionPolicy applies");
+    bindings.patch(&admission_name, &apply, &Patch::Apply(&docs[1])).await.expect("binding applies");
+
+    let outsider = Api::<TrailPolicy>::all(client_as(&outsider_name, &[&other_group]).await);
+    let privileged = Api::<TrailPolicy>::all(client_as(&privileged_name, &[&other_group, &group]).await);
+    let scoped = json!({SCOPE_LABEL: run});
+    let name = |what: &str| format!("{run}-{what}");
+
+    // A policy takes a moment to be enforced: ask until the first refusal comes.
+    let always = json!({"adoption": "Always"});
+    let (first, waited) = support::eventually("the ValidatingAdmissionPolicy enforced", Duration::from_secs(60), || async {
+        let answer = outsider.create(&dry_run(), &policy(&name("always"), scoped.clone(), always.clone())).await;
+        refusal(answer).filter(|(_, message)| message.contains("ValidatingAdmissionPolicy"))
+    })
+    .await;
+    println!("the admission policy refused its first request {waited:?} after it was applied: {}", first.1);
+
+    // Outside the groups: each reserved setting refused, the field and the groups named.
+    let reserved = [
+        ("always", always.clone(), "spec.adoption: Always"),
+        ("delete", json!({"deletionPolicy": "Delete"}), "spec.deletionPolicy: Delete"),
+        ("bucket", json!({"posture": {"bucket": {"manage": true}}}), "spec.posture.bucket.manage: true"),
+        ("kms", json!({"posture": {"kms": {"manage": true}}}), "spec.posture.kms.manage: true"),
+    ];
+    for (what, extra, field) in &reserved {
+        let answer = outsider.create(&PostParams::default(), &policy(&name(what), scoped.clone(), extra.clone())).await;
+        let (code, message) = refusal(answer).unwrap_or_else(|| panic!("{field}: taken from a user outside the groups"));
+        assert_eq!(code, 403, "{message}");
+        assert!(message.contains(field), "the message names {field}: {message}");
+        assert!(message.contains(&group) && message.contains("some-other-admins"), "the message names the groups: {message}");
+        println!("refused as {outsider_name}: {message}");
+    }
+    // Explicitly harmless values are no reason to refuse.
+    let harmless = json!({"adoption": "IfTagged", "deletionPolicy": "Retain", "posture": {"bucket": {"manage": false}, "kms": {"manage": false}}});
+    outsider.create(&dry_run(), &policy(&name("harmless"), scoped.clone(), harmless)).await.expect("harmless values taken");
+
+    // A plain policy is taken from anyone who may write policies.
+    let plain = outsider.create(&PostParams::default(), &policy(&name("plain"), scoped.clone(), json!({}))).await;
+    plain.expect("a plain policy taken from a user outside the groups");
+
+    // Inside a named group: each of them, and all at once, taken.
+    for (what, extra, field) in &reserved {
+        let answer = privileged.create(&dry_run(), &policy(&name(what), scoped.clone(), extra.clone())).await;
+        assert!(refusal(answer).is_none(), "{field} refused to a member of {group}");
+    }
+    let everything = json!({"adoption": "Always", "deletionPolicy": "Delete", "posture": {"bucket": {"manage": true}, "kms": {"manage": true}}});
+    privileged
+        .create(&PostParams::default(), &policy(&name("everything"), scoped.clone(), everything))
+        .await
+        .expect("every reserved setting taken from a member of the group");
+
+    // Updates: introducing a reserved setting is refused outside the groups; an update
+    // that keeps one already there (a label, the controller's finalizer) is not.
+    let merge = PatchParams::default();
+    let answer = outsider.patch(&name("plain"), &merge, &Patch::Merge(json!({"spec": {"deletionPolicy": "Delete"}}))).await;
+    let (_, message) = refusal(answer).expect("deletionPolicy: Delete introduced by an update from outside the groups");
+    assert!(message.contains("spec.deletionPolicy: Delete") && message.contains(&group), "{message}");
+    outsider
+        .patch(&name("everything"), &merge, &Patch::Merge(json!({"metadata": {"labels": {"team": "payments"}}})))
+        .await
+        .expect("a label change on a policy that already has the reserved settings");
+    outsider
+        .patch(&name("everything"), &merge, &Patch::Merge(json!({"metadata": {"finalizers": ["trailwarden.dev/test"]}})))
+        .await
+        .expect("a finalizer added to it");
+    outsider
+        .patch(&name("everything"), &merge, &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+        .await
+        .expect("and removed");
+    let answer = outsider.patch(&name("everything"), &merge, &Patch::Merge(json!({"spec": {"resyncSeconds": 30}}))).await;
+    assert!(refusal(answer).is_none(), "a spec change that keeps the reserved settings as they were");
+    privileged
+        .patch(&name("plain"), &merge, &Patch::Merge(json!({"spec": {"deletionPolicy": "Delete", "adoption": "Always"}})))
+        .await
+        .expect("a member of the group introduces them by update");
+
+    // The binding is scoped: the same request without this run's label is none of its business.
+    let unscoped = outsider.create(&dry_run(), &policy(&name("unscoped"), json!({}), always.clone())).await;
+    assert!(refusal(unscoped).is_none(), "the test's binding reaches only objects with its label");
+}
