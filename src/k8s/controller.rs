@@ -3,7 +3,7 @@
 //! and the requeue and back-off policy. Every decision is made by the pass
 //! ([`crate::pass`]); this module only carries them out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,11 +20,12 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 use trailwarden_core::guardrails::{Breach, Guardrails};
+use trailwarden_core::ownership::{self, Claimant, TrailKey};
 use trailwarden_core::report::{Failure, Notice, Reason, Report, Severity, StageFailure};
 use trailwarden_core::{Blocked, Desired, Scope};
 
 use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
-use super::desired::{InvalidSpec, desired};
+use super::desired::{InvalidSpec, desired, scope};
 use super::status;
 use super::turns::Turns;
 use crate::aws::AwsPort;
@@ -221,7 +222,9 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     let report = match breach(ctx, &desired).await {
         // Outside the guardrails: not one AWS call for it.
         Some(breach) => Report::blocked(&Blocked::Guardrail(breach), None),
-        None => pass::run(&ctx.port, desired, &history, Timestamp::now()).await,
+        // With the other policies naming the same trail: the pass decides which one owns it
+        // (the trail's uid tag first, then age) and, if not this one, writes nothing.
+        None => pass::run(&ctx.port, with_peers(ctx, policy, desired).await, &history, Timestamp::now()).await,
     };
     let healed_after = heal_time(ctx, policy, &report, started);
     ctx.metrics.reconcile.observe(&policy.name_any(), &report, started.elapsed().as_secs_f64(), healed_after);
@@ -254,6 +257,45 @@ async fn breach<P: AwsPort>(ctx: &Context<P>, desired: &Desired) -> Option<Breac
         ctx.port.account_id(&scope).await.ok()
     };
     ctx.guardrails.account(desired, own.as_deref())
+}
+
+/// `desired` with what the controller knows of the other live policies: those naming the
+/// same trail (same account, region and trail name), and every uid with its name, so that
+/// adoption never takes a trail from a live policy. Policies being deleted count: their
+/// trail is theirs until they are gone. The controller's own account is asked (once, then
+/// remembered) only when another policy names the same trail and one of the two has no role.
+async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desired: Desired) -> Desired {
+    let mut live = BTreeMap::new();
+    let mut named = vec![];
+    for other in ctx.policies.state() {
+        let (Some(uid), Some(name)) = (other.uid(), other.metadata.name.clone()) else { continue };
+        if Some(&uid) == policy.uid().as_ref() {
+            continue;
+        }
+        if other.spec.region == desired.scope.region && other.spec.effective_trail_name(&name) == desired.trail_name {
+            let created = other.metadata.creation_timestamp.as_ref().map(|t| t.0);
+            let trail_name = other.spec.effective_trail_name(&name).to_owned();
+            named.push((scope(&other.spec), trail_name, Claimant { name: name.clone(), uid: uid.clone(), created }));
+        }
+        live.insert(uid, name);
+    }
+    if !named.is_empty() {
+        let own = if desired.scope.role_arn.is_none() || named.iter().any(|(s, _, _)| s.role_arn.is_none()) {
+            let scope = Scope { role_arn: None, external_id: None, region: desired.scope.region.clone() };
+            ctx.port.account_id(&scope).await.ok()
+        } else {
+            None
+        };
+        let account = |scope: &Scope| scope.role_account().or(own.as_deref()).unwrap_or("(the controller's own)").to_owned();
+        let keys: Vec<(TrailKey, Claimant)> = named
+            .into_iter()
+            .map(|(s, trail_name, c)| (TrailKey { account: account(&s), region: s.region.clone(), trail_name }, c))
+            .collect();
+        let this = desired.trail_key(&account(&desired.scope));
+        desired.peers.rivals = ownership::rivals(&this, &desired.policy_uid, keys.iter().map(|(k, c)| (k, c)));
+    }
+    desired.peers.live = Arc::new(live);
+    desired
 }
 
 /// The policies resynced together: one account (by role) and region.

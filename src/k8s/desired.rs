@@ -2,6 +2,7 @@
 //! it, with defaults applied and empty strings read as "not set".
 
 use kube::ResourceExt;
+use trailwarden_core::ownership::Peers;
 use trailwarden_core::posture::bucket::BucketPosture;
 use trailwarden_core::posture::key::KmsPosture;
 use trailwarden_core::trail::{self, CloudWatchTarget, Selectors, TrailSettings};
@@ -47,6 +48,7 @@ pub fn desired(policy: &api::TrailPolicy) -> Result<Desired, InvalidSpec> {
             api::Adoption::IfTagged => Adoption::IfTagged,
             api::Adoption::Always => Adoption::Always,
         },
+        adoption_may_weaken: spec.adoption_may_weaken,
         deletion_policy: match spec.deletion_policy {
             api::DeletionPolicy::Retain => DeletionPolicy::Retain,
             api::DeletionPolicy::Delete => DeletionPolicy::Delete,
@@ -70,6 +72,8 @@ pub fn desired(policy: &api::TrailPolicy) -> Result<Desired, InvalidSpec> {
         tags: spec.tags.clone(),
         posture: posture(&spec.posture),
         notify_topic: spec.notify.as_ref().map(|n| n.sns_topic_arn.clone()),
+        // The other policies are the controller's to fill in.
+        peers: Peers { created: policy.metadata.creation_timestamp.as_ref().map(|t| t.0), ..Peers::default() },
         policy_name,
         policy_uid,
     })

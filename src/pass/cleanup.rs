@@ -53,7 +53,7 @@ pub async fn cleanup<P: AwsPort>(port: &P, desired: &Desired) -> Result<Cleanup,
     }
     let scope = &desired.scope;
     let trails = port.describe_trails(scope).await?;
-    let Some(trail) = trails.into_iter().find(|t| t.name == desired.trail_name && t.home_region == scope.region) else {
+    let Some(trail) = super::observe::find(port, desired, trails).await?.filter(|t| t.home_region == scope.region) else {
         return Ok(Cleanup::NoTrail);
     };
     let tags = port.list_tags(scope, &trail.arn).await?;

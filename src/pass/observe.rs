@@ -4,7 +4,7 @@
 //! the policy declares some.
 
 use trailwarden_core::posture::PostureFacts;
-use trailwarden_core::trail::{Insights, Selectors};
+use trailwarden_core::trail::{Insights, Selectors, TrailDescription};
 use trailwarden_core::{Desired, Observed, ObservedTrail};
 
 use super::resolve::Resolved;
@@ -34,11 +34,37 @@ pub async fn around<P: AwsPort>(port: &P, resolved: &Resolved, observed: Observe
     Ok(Observation { observed, account, facts: PostureFacts { bucket, key } })
 }
 
+/// Of the trails DescribeTrails lists in the policy's scope, the policy's own: the one of
+/// the policy's account with its name, matched by ARN. The list holds more than the
+/// account's trails: in a member account, the organization's trail of the management
+/// account is listed too, and a trail of the same name there is never ours. A trail of
+/// the account homed in another region is listed as its shadow.
+pub async fn find<P: AwsPort>(port: &P, desired: &Desired, trails: Vec<TrailDescription>) -> AwsResult<Option<TrailDescription>> {
+    if !trails.iter().any(|t| t.name == desired.trail_name) {
+        return Ok(None);
+    }
+    // The role's account, or the controller's own (asked once, then remembered).
+    let account = port.account_id(&desired.scope).await?;
+    let home = desired.expected_trail_arn(&account);
+    let ours = |t: &TrailDescription| {
+        t.arn == home || (t.name == desired.trail_name && trail_account(&t.arn) == Some(account.as_str()) && t.home_region != desired.scope.region)
+    };
+    // The trail homed here before any shadow of the same name.
+    let mut candidates: Vec<TrailDescription> = trails.into_iter().filter(ours).collect();
+    candidates.sort_by_key(|t| t.arn != home);
+    Ok(candidates.into_iter().next())
+}
+
+/// The account a trail's ARN (`arn:<partition>:cloudtrail:<region>:<account>:trail/<name>`) names.
+fn trail_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4)
+}
+
 /// The policy's trail as AWS shows it now.
 pub async fn trail<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Observed> {
     let scope = &desired.scope;
     let trails = port.describe_trails(scope).await?;
-    let Some(description) = trails.into_iter().find(|t| t.name == desired.trail_name) else {
+    let Some(description) = find(port, desired, trails).await? else {
         return Ok(Observed::Absent);
     };
     if description.home_region != scope.region {

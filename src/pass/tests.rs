@@ -299,3 +299,77 @@ async fn a_key_policy_put_onto_a_changed_policy_is_refused_and_reported() {
     assert_eq!(aws.writes(), ["PutKeyPolicy"]);
     assert!(aws.key(KEY_ARN).unwrap().policy.unwrap().contains("arn:aws:iam::111122223333:root"), "the root statement kept");
 }
+
+/// The organization's trail of the management account, as DescribeTrails lists it in a
+/// member account: same name as the policy's, another account's ARN.
+fn organization_trail(d: &Desired) -> ObservedTrail {
+    let mut org = trail(d, true);
+    org.description.arn = "arn:aws:cloudtrail:us-east-1:999988887777:trail/audit".into();
+    org.description.settings.organization = true;
+    org.tags = Tags::new();
+    org
+}
+
+#[tokio::test]
+async fn a_same_named_trail_of_another_account_is_never_ours() {
+    let d = desired();
+    let org = organization_trail(&d);
+    // Listed first (stored under another region of the member account, multi-region).
+    let aws = aws_with(None);
+    aws.put_trail(&Scope { region: "eu-west-1".into(), ..scope() }, org.clone());
+    assert_eq!(super::observe::trail(&aws, &d).await.unwrap(), trailwarden_core::Observed::Absent, "not ours, not a shadow");
+
+    aws.put_trail(&scope(), trail(&d, true));
+    let observed = super::observe::trail(&aws, &d).await.unwrap();
+    assert_eq!(observed.arn(), Some(d.expected_trail_arn(ACCOUNT).as_str()), "ours, matched by ARN");
+    let report = pass(&aws, d.clone()).await;
+    assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(true), "Reconciled"));
+    assert_eq!(aws.trail(&scope(), &org.description.arn).unwrap(), org, "the organization's trail untouched");
+}
+
+#[tokio::test]
+async fn the_younger_of_two_policies_for_one_trail_writes_nothing_and_names_the_elder() {
+    use trailwarden_core::ownership::Claimant;
+    let mut d = desired();
+    d.peers.created = Some("2026-01-02T00:00:00Z".parse().unwrap());
+    d.peers.rivals = vec![Claimant { name: "elder".into(), uid: "uid-elder".into(), created: Some("2026-01-01T00:00:00Z".parse().unwrap()) }];
+    let aws = aws_with(None);
+    let report = pass(&aws, d.clone()).await;
+    assert!(aws.writes().is_empty(), "no CreateTrail: {:?}", aws.writes());
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "Conflict"));
+    assert!(report.condition(ConditionType::Ready).unwrap().message.contains("policy elder"));
+    assert_eq!(report.notices.iter().map(|n| n.reason).collect::<Vec<_>>(), ["Conflict"]);
+
+    // The trail carries our uid (we created it before the elder came into view): ours.
+    aws.put_trail(&scope(), trail(&d, false));
+    let report = pass(&aws, d).await;
+    assert_eq!(aws.writes(), ["StartLogging"]);
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(true), "Reconciled"));
+}
+
+#[tokio::test]
+async fn adopting_a_stronger_trail_is_refused_unless_the_policy_may_weaken_it() {
+    let mut hardened = desired();
+    hardened.settings.kms_key = Some(KEY_ARN.into());
+    hardened.insights = [trailwarden_core::trail::InsightType::ApiCallRateInsight].into();
+    let mut theirs = trail(&hardened, true);
+    theirs.tags = Tags::new();
+    theirs.insights = hardened.insights.clone();
+    theirs.description.has_insight_selectors = true;
+    let aws = aws_with(Some(theirs));
+    let mut d = desired();
+    d.adoption = Adoption::Always;
+    let report = pass(&aws, d.clone()).await;
+    assert!(aws.writes().is_empty(), "{:?}", aws.writes());
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "AdoptionWouldWeaken"));
+    let message = &report.condition(ConditionType::Ready).unwrap().message;
+    assert!(message.contains(KEY_ARN) && message.contains("ApiCallRateInsight"), "{message}");
+    assert!(!aws.calls().contains(&"GetBucketLocation"), "refused before any posture read: {:?}", aws.calls());
+
+    d.adoption_may_weaken = true;
+    let report = pass(&aws, d).await;
+    assert_eq!(aws.writes(), ["AddTags", "UpdateTrail", "PutInsightSelectors", "AddTags"], "adopted, then made as the policy says");
+    assert_eq!(condition(&report, ConditionType::Synced), (Some(true), "InSync"));
+    assert_eq!(report.notices[0].reason, "TrailAdopted");
+}

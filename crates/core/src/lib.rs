@@ -19,6 +19,7 @@ pub mod events;
 pub mod guardrails;
 pub mod notify;
 pub mod observed;
+pub mod ownership;
 pub mod plan;
 pub mod policy;
 pub mod posture;

@@ -1,6 +1,7 @@
 //! What one policy asks for, with defaults applied and values normalised, ready to
 //! compare with what AWS reports. The Kubernetes side builds it from a `TrailPolicy`.
 
+use crate::ownership::{Claimant, Peers, TrailKey};
 use crate::posture::bucket::BucketPosture;
 use crate::posture::key::KmsPosture;
 use crate::trail::{Insights, Selectors, Tags, TrailSettings};
@@ -70,6 +71,9 @@ pub struct Desired {
     pub scope: Scope,
     pub mode: Mode,
     pub adoption: Adoption,
+    /// Adoption may take over a trail whose settings are stronger than the policy's
+    /// (`adoptionMayWeaken`); without it such an adoption is refused.
+    pub adoption_may_weaken: bool,
     pub deletion_policy: DeletionPolicy,
     pub logging: bool,
     /// `kms_key` holds the key as declared until [`Desired::with_kms_key_arn`] resolves it.
@@ -81,6 +85,8 @@ pub struct Desired {
     pub posture: Posture,
     /// SNS topic ARN that hears of remediations and newly failing checks.
     pub notify_topic: Option<String>,
+    /// The other live policies, as far as ownership of the trail goes.
+    pub peers: Peers,
 }
 
 impl Desired {
@@ -107,6 +113,16 @@ impl Desired {
         let mut tags = self.tags.clone();
         tags.extend(self.owner_tags());
         tags
+    }
+
+    /// This policy as a claimant of its trail.
+    pub fn claimant(&self) -> Claimant {
+        Claimant { name: self.policy_name.clone(), uid: self.policy_uid.clone(), created: self.peers.created }
+    }
+
+    /// The trail this policy names, in `account` (the role's, or the controller's own).
+    pub fn trail_key(&self, account: &str) -> TrailKey {
+        TrailKey { account: account.to_owned(), region: self.scope.region.clone(), trail_name: self.trail_name.clone() }
     }
 
     /// The ARN CloudTrail gives the trail in `account` once it is created.

@@ -21,6 +21,7 @@ pub fn desired() -> Desired {
         scope: Scope { role_arn: None, external_id: None, region: "us-east-1".into() },
         mode: Mode::Enforce,
         adoption: Adoption::Never,
+        adoption_may_weaken: false,
         deletion_policy: DeletionPolicy::Retain,
         logging: true,
         settings: TrailSettings {
@@ -39,6 +40,7 @@ pub fn desired() -> Desired {
         tags: Tags::from([("team".into(), "security".into())]),
         posture: Default::default(),
         notify_topic: None,
+        peers: Default::default(),
     }
 }
 

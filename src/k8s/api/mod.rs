@@ -90,6 +90,15 @@ pub struct TrailPolicySpec {
     #[serde(default)]
     pub adoption: Adoption,
 
+    /// Adopt a trail even when its settings are stronger than this policy's: a KMS key,
+    /// an SNS topic, CloudWatch Logs, data-event or advanced selectors or Insights the
+    /// policy does not declare, or log file validation, multi-region, global service
+    /// events, organization or logging on where the policy has them off. Without it
+    /// (the default) such an adoption is refused (Ready=False, reason
+    /// AdoptionWouldWeaken, naming each loss) and the trail is left as it is.
+    #[serde(default)]
+    pub adoption_may_weaken: bool,
+
     /// Desired logging state of the trail.
     #[serde(default = "yes")]
     pub logging: bool,

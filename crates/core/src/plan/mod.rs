@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::observed::{Observed, ObservedTrail};
+use crate::ownership::{self, Title};
 use crate::report::{Reason, Stage};
 use crate::policy::{Adoption, Desired, OWNER_TAG, OWNER_UID_TAG};
 use crate::trail::{Insights, NONE, Selectors, Tags, TrailSettings, describe_insights};
@@ -72,6 +73,10 @@ pub enum Blocked {
     Shadow { arn: String, home_region: String },
     /// The policy is outside the operator's guardrails: nothing is read or written for it.
     Guardrail(crate::guardrails::Breach),
+    /// Another live policy names the same trail and owns it (see [`crate::ownership`]).
+    Conflict { owner: String, trail: String, title: Title },
+    /// Adopting the trail would take away settings it has and the policy lacks.
+    AdoptionWouldWeaken { arn: String, losses: Vec<String> },
 }
 
 impl Blocked {
@@ -80,6 +85,8 @@ impl Blocked {
             Blocked::NotOwned { .. } => Reason::NotOwned,
             Blocked::Shadow { .. } => Reason::ShadowTrail,
             Blocked::Guardrail(_) => Reason::Guardrail,
+            Blocked::Conflict { .. } => Reason::Conflict,
+            Blocked::AdoptionWouldWeaken { .. } => Reason::AdoptionWouldWeaken,
         }
     }
 
@@ -88,6 +95,8 @@ impl Blocked {
         match self {
             Blocked::NotOwned { .. } | Blocked::Shadow { .. } => "not managed by this policy",
             Blocked::Guardrail(_) => "outside the controller's guardrails",
+            Blocked::Conflict { .. } => "managed by another policy",
+            Blocked::AdoptionWouldWeaken { .. } => "not adopted: adopting would weaken the trail",
         }
     }
 }
@@ -102,6 +111,23 @@ impl fmt::Display for Blocked {
                  set spec.region to {home_region} or choose another trailName"
             ),
             Blocked::Guardrail(breach) => write!(f, "not reconciled: {breach}"),
+            Blocked::Conflict { owner, trail, title } => {
+                let why = match title {
+                    Title::Tagged => "the trail carries its uid tag",
+                    Title::Oldest => "it is the oldest policy naming this trail",
+                };
+                write!(
+                    f,
+                    "trail {trail} is managed by policy {owner} ({why}); this policy names the same trail and \
+                     changes nothing: delete one of the two, or name another trail"
+                )
+            }
+            Blocked::AdoptionWouldWeaken { arn, losses } => write!(
+                f,
+                "adopting trail {arn} would weaken it: it would lose {}. Declare these in the policy, or set \
+                 adoptionMayWeaken: true to adopt it anyway",
+                losses.join("; ")
+            ),
         }
     }
 }
@@ -128,8 +154,18 @@ enum Ownership {
 }
 
 fn ownership(desired: &Desired, tags: &Tags) -> Ownership {
-    if tags.get(OWNER_UID_TAG) == Some(&desired.policy_uid) {
+    let tagged_uid = tags.get(OWNER_UID_TAG);
+    if tagged_uid == Some(&desired.policy_uid) {
         return Ownership::Ours;
+    }
+    // Another live policy's trail is never adopted, whatever `adoption` says.
+    if desired.adoption != Adoption::Never
+        && let Some(other) = tagged_uid.and_then(|uid| desired.peers.live.get(uid))
+    {
+        return Ownership::NotOwned(format!(
+            "it carries the tag {OWNER_UID_TAG} of policy {other}, which is alive and manages it; \
+             adoption never takes a trail from a live policy"
+        ));
     }
     let tagged_for_us = tags.get(OWNER_TAG) == Some(&desired.policy_name);
     match desired.adoption {
@@ -153,14 +189,88 @@ pub fn is_ours(desired: &Desired, tags: &Tags) -> bool {
 
 /// Why the policy may not touch the trail it names, if it may not.
 pub fn blocked(desired: &Desired, observed: &Observed) -> Option<Blocked> {
+    if let Some(conflict) = conflict(desired, observed) {
+        return Some(conflict);
+    }
     match observed {
         Observed::Absent => None,
         Observed::Shadow { arn, home_region } => Some(Blocked::Shadow { arn: arn.clone(), home_region: home_region.clone() }),
         Observed::Present(trail) => match ownership(desired, &trail.tags) {
             Ownership::NotOwned(why) => Some(Blocked::NotOwned { arn: trail.arn().to_owned(), why }),
+            Ownership::Adoptable if !desired.adoption_may_weaken => {
+                let losses = weakening(desired, trail);
+                (!losses.is_empty()).then(|| Blocked::AdoptionWouldWeaken { arn: trail.arn().to_owned(), losses })
+            }
             Ownership::Adoptable | Ownership::Ours => None,
         },
     }
+}
+
+/// The policy that owns the trail, when it is another one than `desired`'s.
+fn conflict(desired: &Desired, observed: &Observed) -> Option<Blocked> {
+    if desired.peers.rivals.is_empty() {
+        return None;
+    }
+    let this = desired.claimant();
+    let tagged_uid = observed.trail().and_then(|t| t.tags.get(OWNER_UID_TAG)).map(String::as_str);
+    let (owner, title) = ownership::owner(&this, &desired.peers.rivals, tagged_uid);
+    (owner.uid != this.uid).then(|| Blocked::Conflict {
+        owner: owner.name.clone(),
+        trail: observed.arn().map_or_else(|| desired.trail_name.clone(), str::to_owned),
+        title,
+    })
+}
+
+/// What adopting `trail` would take away from it: each setting the trail has and the
+/// policy would clear or turn off, named as the policy spells it, with what it carries.
+/// Empty when the policy asks for at least as much.
+pub fn weakening(desired: &Desired, trail: &ObservedTrail) -> Vec<String> {
+    let (want, have) = (&desired.settings, &trail.description.settings);
+    let mut losses = vec![];
+    let mut lost = |what: String| losses.push(what);
+    if let (None, Some(key)) = (&want.kms_key, &have.kms_key) {
+        lost(format!("kmsKeyId (log files encrypted with {key})"));
+    }
+    if have.log_file_validation && !want.log_file_validation {
+        lost("logFileValidation (digest files proving the logs untampered)".into());
+    }
+    if have.multi_region && !want.multi_region {
+        lost("multiRegion (events of every region)".into());
+    }
+    if have.include_global_service_events && !want.include_global_service_events {
+        lost("includeGlobalServiceEvents (events of global services such as IAM)".into());
+    }
+    if have.organization && !want.organization {
+        lost("organization (events of every account of the organization)".into());
+    }
+    if let (None, Some(cwl)) = (&want.cloud_watch_logs, &have.cloud_watch_logs) {
+        lost(format!("cloudWatchLogs (delivery to {})", cwl.log_group_arn));
+    }
+    if let (None, Some(topic)) = (&want.sns_topic, &have.sns_topic) {
+        lost(format!("snsTopicName (notifications to {topic})"));
+    }
+    if trail.status.is_logging && !desired.logging {
+        lost("logging (the trail is logging; the policy would stop it)".into());
+    }
+    if desired.selectors.is_aws_default() {
+        match &trail.selectors {
+            Selectors::Advanced(advanced) => {
+                lost(format!("advancedEventSelectors ({} advanced selector(s))", advanced.len()));
+            }
+            Selectors::Basic(basic) => {
+                let types: std::collections::BTreeSet<&str> =
+                    basic.iter().flat_map(|s| &s.data_resources).map(|d| d.type_.as_str()).collect();
+                if !types.is_empty() {
+                    lost(format!("eventSelectors (data events of {})", types.into_iter().collect::<Vec<_>>().join(", ")));
+                }
+            }
+        }
+    }
+    let insights: Insights = trail.insights.difference(&desired.insights).copied().collect();
+    if !insights.is_empty() {
+        lost(format!("insights ({})", describe_insights(&insights)));
+    }
+    losses
 }
 
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {

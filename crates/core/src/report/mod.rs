@@ -64,6 +64,10 @@ pub enum Reason {
     ShadowTrail,
     /// Outside the operator's guardrails.
     Guardrail,
+    /// Another live policy names the same trail and owns it.
+    Conflict,
+    /// Adopting the trail would take away settings the policy lacks (`adoptionMayWeaken`).
+    AdoptionWouldWeaken,
     NotObserved,
     DriftObserved,
     TrailCreated,
