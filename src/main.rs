@@ -21,18 +21,31 @@ enum Command {
     /// Print the TrailPolicy CustomResourceDefinition as YAML.
     Crd,
     /// Judge the trails of TrailPolicy manifests against AWS once, without a cluster and
-    /// without changing anything. Exits 1 when a required check fails, 2 on errors.
+    /// without changing anything. Exits 2 when an input cannot be read or validated or a
+    /// policy cannot be judged, else 1 when a required check fails (or, by default, is
+    /// unknown), else 0.
     Check(CheckArgs),
 }
 
 #[derive(clap::Args)]
 pub(crate) struct CheckArgs {
-    /// A YAML file of one or more TrailPolicy documents ("-" reads standard input).
-    #[arg(short = 'f', long = "filename")]
-    pub(crate) file: String,
-    /// Output format.
+    /// A YAML file of one or more documents, or a directory of them (its *.yaml and *.yml
+    /// files, in name order); "-" reads standard input. Repeat for more. Documents of
+    /// other kinds are skipped and counted.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub(crate) files: Vec<String>,
+    /// Also read the subdirectories of directories given with -f.
+    #[arg(short = 'R', long)]
+    pub(crate) recursive: bool,
+    /// Output format: table (people), json, sarif (SARIF 2.1.0, for code scanning) or
+    /// junit (JUnit XML, for CI test reports). The totals go to standard error for the
+    /// machine formats.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
     pub(crate) output: Output,
+    /// Exit 1 on a required check that fails (fail), or also on one that could not be
+    /// evaluated (unknown).
+    #[arg(long, value_enum, default_value_t = cmd::check::FailOn::Unknown)]
+    pub(crate) fail_on: cmd::check::FailOn,
     /// Send every AWS call to this endpoint instead of AWS.
     #[arg(long, env = "TRAILWARDEN_AWS_ENDPOINT")]
     pub(crate) aws_endpoint_url: Option<String>,
@@ -42,6 +55,8 @@ pub(crate) struct CheckArgs {
 pub(crate) enum Output {
     Table,
     Json,
+    Sarif,
+    Junit,
 }
 
 #[derive(clap::Args)]
