@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use strum::IntoEnumIterator;
 use trailwarden_core::bounded;
 use trailwarden_core::posture::{Check, CheckStatus};
-use trailwarden_core::report::{ConditionState, ConditionType, Report};
+use trailwarden_core::report::{ConditionState, ConditionType, Report, progress};
 use trailwarden_core::trail::Delivery;
 
 use super::api::{self, TrailPolicy, TrailPolicyStatus};
@@ -64,6 +64,10 @@ pub fn status(
     for condition in &report.conditions {
         set_condition(&mut s, condition, generation, now);
     }
+    let audit = policy.spec.mode == api::Mode::Audit;
+    for condition in progress(&report.conditions, audit) {
+        set_condition(&mut s, &condition, generation, now);
+    }
     s
 }
 
@@ -81,9 +85,13 @@ pub fn failed(
     s.last_reconcile_time = Some(Time(now));
     s.is_logging = None;
     let state = |type_, status| ConditionState { type_, status, reason, message: message.to_owned() };
-    set_condition(&mut s, &state(ConditionType::Ready, Some(false)), generation, now);
+    let ready = state(ConditionType::Ready, Some(false));
+    set_condition(&mut s, &ready, generation, now);
     for type_ in [ConditionType::Synced, ConditionType::Logging, ConditionType::Compliant] {
         set_condition(&mut s, &state(type_, None), generation, now);
+    }
+    for condition in progress(std::slice::from_ref(&ready), false) {
+        set_condition(&mut s, &condition, generation, now);
     }
     s
 }
@@ -184,6 +192,21 @@ mod tests {
         }
         let types: Vec<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, ["Ready", "Synced", "Logging", "Compliant"]);
+    }
+
+    #[test]
+    fn a_policy_that_needs_a_person_is_stalled_and_one_being_corrected_is_reconciling() {
+        let policy: TrailPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "trailwarden.dev/v1alpha1", "kind": "TrailPolicy", "metadata": {"name": "p", "generation": 3},
+            "spec": {"region": "us-east-1", "s3": {"bucketName": "logs"}},
+        }))
+        .unwrap();
+        let now = Timestamp::from_second(1_000).unwrap();
+        let s = failed(&policy, None, "InvalidSpec", "bad", now);
+        let get = |s: &TrailPolicyStatus, t: &str| s.conditions.iter().find(|c| c.type_ == t).map(|c| (c.status.clone(), c.reason.clone()));
+        assert_eq!(get(&s, "Stalled"), Some(("True".into(), "InvalidSpec".into())));
+        assert_eq!(get(&s, "Reconciling"), Some(("False".into(), "InvalidSpec".into())));
+        assert_eq!(s.observed_generation, Some(3));
     }
 
     #[test]

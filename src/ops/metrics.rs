@@ -247,6 +247,8 @@ impl ReconcileMetrics {
                 ConditionType::Synced => &self.in_sync,
                 ConditionType::Compliant => &self.compliant,
                 ConditionType::Ready => &self.ready,
+                // Derived for GitOps tools from Ready and Synced, which have gauges.
+                ConditionType::Reconciling | ConditionType::Stalled => continue,
             };
             match condition.status {
                 Some(value) => gauge.with_label_values(&[policy]).set(i64::from(value)),

@@ -12,6 +12,7 @@ mod check;
 mod drift;
 mod events;
 mod faults;
+mod gitops;
 mod guardrails;
 mod ownership;
 mod posture;

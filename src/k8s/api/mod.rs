@@ -34,6 +34,7 @@ pub const FINALIZER: &str = "trailwarden.dev/cleanup";
     status = "TrailPolicyStatus",
     doc = "A TrailPolicy declares how one AWS CloudTrail trail must be; trailwarden keeps it that way.",
     printcolumn(name = "Trail", type_ = "string", json_path = ".status.trailName"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
     printcolumn(name = "Logging", type_ = "string", json_path = ".status.conditions[?(@.type==\"Logging\")].status"),

@@ -2,6 +2,9 @@
 //! what the pass saw and what its writes did. Pure: the Kubernetes side maps a
 //! [`Report`] onto the policy's status and publishes its notices.
 
+mod progress;
+pub use progress::progress;
+
 use strum::{EnumIter, IntoStaticStr};
 
 use crate::observed::{Observed, ObservedTrail};
@@ -45,6 +48,10 @@ pub enum ConditionType {
     Synced,
     Logging,
     Compliant,
+    /// kstatus: still working towards the declared state (see [`progress`]).
+    Reconciling,
+    /// kstatus: cannot get there without a person.
+    Stalled,
 }
 
 /// Reasons that are not failures.
