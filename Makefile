@@ -1,4 +1,4 @@
-.PHONY: demo test bench-heal crd release bed-up bed-down
+.PHONY: demo test bench-heal bench-scale crd release bed-up bed-down
 
 # Bring up the local bed (kube-apiserver + etcd + AWS emulator), run trailwarden, apply a
 # TrailPolicy, break the trail and watch it heal.
@@ -15,6 +15,14 @@ test:
 # p50 / p99 / max over HEAL_CYCLES cycles each (default 30).
 bench-heal:
 	hack/bench-heal.sh
+
+# The release controller at scale on a bed of its own (.bed-scale): converge time and AWS
+# calls by operation, steady-window calls per policy per resync (writes and AssumeRole
+# apart), RSS and idle CPU, event-path heal time at scale, RSS after deleting all but 2.
+POLICIES ?= 1000
+ACCOUNTS ?= 100
+bench-scale:
+	POLICIES=$(POLICIES) ACCOUNTS=$(ACCOUNTS) hack/bench-scale.sh
 
 # Regenerate the committed CRD from the Rust types.
 crd:
