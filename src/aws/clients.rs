@@ -94,6 +94,11 @@ impl ClientCache {
             // role is assumed for this scope's calls, so record that here.
             self.calls.count("STS", "AssumeRole");
             builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
+            // A cache of this scope's own. The shared one of the base config holds 64
+            // credentials at most and drops an arbitrary one when full: with more roles
+            // than that, every pass assumed its role again (seen: 5,769 AssumeRole calls
+            // for 1,000 policies over 100 accounts). Dropped with the scope's clients.
+            builder.set_identity_cache(Some(aws_config::identity::IdentityCache::lazy().build()));
         }
         let config = builder.build();
         // Every client records its calls and the key it signed them with.

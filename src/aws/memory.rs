@@ -13,7 +13,7 @@ use trailwarden_core::posture::key::{KeyFacts, KeyFix};
 use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
 use trailwarden_core::{ObservedTrail, Scope};
 
-use super::{AwsError, AwsPort, AwsResult, ErrorKind, is_write_operation};
+use super::{AwsError, AwsPort, AwsResult, ErrorKind, Fresh, is_write_operation};
 
 /// The account a scope without a role acts in.
 pub const OWN_ACCOUNT: &str = "111122223333";
@@ -38,7 +38,7 @@ pub struct MemoryAws {
     /// The state as of [`MemoryAws::sharing_reads`]: what a port that shares reads between
     /// passes may still answer with. Reads that are not fresh answer from it.
     shared: Option<Arc<Mutex<State>>>,
-    fresh: bool,
+    fresh: Fresh,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -220,17 +220,23 @@ impl MemoryAws {
     /// however it changes later, as a port sharing reads between passes might.
     pub fn sharing_reads(&self) -> MemoryAws {
         let snapshot = self.lock().clone();
-        MemoryAws { state: self.state.clone(), shared: Some(Arc::new(Mutex::new(snapshot))), fresh: false }
+        MemoryAws { state: self.state.clone(), shared: Some(Arc::new(Mutex::new(snapshot))), fresh: Fresh::Shared }
     }
 
-    pub(super) fn fresh_view(&self) -> Option<MemoryAws> {
-        (self.shared.is_some() && !self.fresh).then(|| MemoryAws { fresh: true, ..self.clone() })
+    pub(super) fn fresh_view(&self, posture: bool) -> Option<MemoryAws> {
+        let fresh = if posture { Fresh::All } else { Fresh::Trails };
+        (self.shared.is_some() && self.fresh == Fresh::Shared).then(|| MemoryAws { fresh, ..self.clone() })
     }
 
     /// Starts a call: records it and fails it if scripted.
     fn begin(&self, service: &'static str, operation: &'static str) -> AwsResult<Call<'_>> {
         let source = match &self.shared {
-            Some(shared) if !self.fresh && !is_write_operation(operation) => shared,
+            Some(shared)
+                if !is_write_operation(operation)
+                    && (self.fresh == Fresh::Shared || (self.fresh == Fresh::Trails && service != CLOUDTRAIL)) =>
+            {
+                shared
+            }
             _ => &self.state,
         };
         let mut state = source.lock().expect("memory AWS state lock");

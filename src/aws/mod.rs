@@ -33,6 +33,19 @@ pub use limiter::RateLimits;
 pub use own_keys::OwnKeys;
 pub use sqs::QueueMessage;
 
+/// Which reads a port makes itself rather than take from the reads shared between passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fresh {
+    /// Shared reads are used (a look that may not write).
+    #[default]
+    Shared,
+    /// The trail's reads are fresh; bucket and key facts may be shared (a pass that writes
+    /// to the trail only).
+    Trails,
+    /// Every read is fresh (a pass that fixes the bucket or the key too).
+    All,
+}
+
 /// How an AWS call failed, reduced to what the pass decides and reports on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -127,12 +140,14 @@ pub trait AwsPort: Send + Sync + 'static {
     /// Publishes one message to an SNS topic (in the topic's own region).
     fn publish(&self, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> impl Future<Output = AwsResult<()>> + Send;
 
-    /// The same port reading past any reads it shares between passes, or `None` when it
-    /// shares none. A pass writes only from what this reads.
-    fn fresh(&self) -> Option<Self>
+    /// The same port reading past the reads it shares between passes (the trail's, and
+    /// with `posture` the bucket's and key's too), or `None` when it shares none. A pass
+    /// writes only from what this reads.
+    fn fresh(&self, posture: bool) -> Option<Self>
     where
         Self: Sized,
     {
+        let _ = posture;
         None
     }
 }

@@ -27,7 +27,7 @@ use super::clients::{ClientCache, Service};
 use super::error::aws_error;
 use super::limiter::Limiter;
 use super::recent::RecentReads;
-use super::{AwsPort, AwsResult, CallLog, OwnKeys, RateLimits, cloudtrail, kms, s3, sns, sts};
+use super::{AwsPort, AwsResult, CallLog, Fresh, OwnKeys, RateLimits, cloudtrail, kms, s3, sns, sts};
 
 /// How to reach AWS.
 #[derive(Clone, Default)]
@@ -71,8 +71,9 @@ pub struct SdkAws {
     limiter: Arc<Limiter>,
     calls: CallLog,
     recent: Arc<RecentReads>,
-    /// Reads past [`RecentReads`] (refreshing it): what a pass about to write looks through.
-    fresh: bool,
+    /// Which reads go past [`RecentReads`] (refreshing it): what a pass about to write
+    /// looks through.
+    fresh: Fresh,
     /// Our own account, asked once.
     own_account: Arc<OnceCell<String>>,
 }
@@ -92,7 +93,7 @@ impl SdkAws {
             limiter: Arc::new(Limiter::new(options.rate_limits)),
             calls,
             recent: Arc::new(RecentReads::new(options.shared_reads)),
-            fresh: false,
+            fresh: Fresh::Shared,
             own_account: Arc::default(),
         }
     }
@@ -168,7 +169,7 @@ impl SdkAws {
 
 impl AwsPort for SdkAws {
     async fn describe_trails(&self, scope: &Scope) -> AwsResult<Vec<TrailDescription>> {
-        self.recent.trails(scope, self.fresh, || cloudtrail::describe_trails(self, scope)).await
+        self.recent.trails(scope, self.fresh != Fresh::Shared, || cloudtrail::describe_trails(self, scope)).await
     }
 
     async fn get_trail_status(&self, scope: &Scope, trail: &str) -> AwsResult<TrailStatus> {
@@ -199,7 +200,7 @@ impl AwsPort for SdkAws {
             }
             Ok(tags)
         };
-        self.recent.tags(scope, trail, self.fresh, fetch).await
+        self.recent.tags(scope, trail, self.fresh != Fresh::Shared, fetch).await
     }
 
     async fn create_trail(&self, scope: &Scope, name: &str, settings: &TrailSettings, tags: &Tags) -> AwsResult<String> {
@@ -264,11 +265,11 @@ impl AwsPort for SdkAws {
     }
 
     async fn describe_bucket(&self, scope: &Scope, bucket: &str) -> AwsResult<BucketFacts> {
-        self.recent.bucket(scope, bucket, self.fresh, || s3::describe_bucket(self, scope, bucket)).await
+        self.recent.bucket(scope, bucket, self.fresh == Fresh::All, || s3::describe_bucket(self, scope, bucket)).await
     }
 
     async fn describe_key(&self, scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
-        self.recent.key(scope, key, self.fresh, || kms::describe_key(self, scope, key)).await
+        self.recent.key(scope, key, self.fresh == Fresh::All, || kms::describe_key(self, scope, key)).await
     }
 
     async fn fix_bucket(&self, scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
@@ -283,8 +284,9 @@ impl AwsPort for SdkAws {
         result
     }
 
-    fn fresh(&self) -> Option<Self> {
-        (self.recent.shared() && !self.fresh).then(|| SdkAws { fresh: true, ..self.clone() })
+    fn fresh(&self, posture: bool) -> Option<Self> {
+        let fresh = if posture { Fresh::All } else { Fresh::Trails };
+        (self.recent.shared() && self.fresh == Fresh::Shared).then(|| SdkAws { fresh, ..self.clone() })
     }
 
     async fn publish(&self, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> AwsResult<()> {

@@ -54,38 +54,52 @@ pub(crate) fn failed(stage: Stage, error: &AwsError) -> StageFailure {
 ///
 /// A port that shares recent reads between passes is looked through first; facts read
 /// there may only conclude that nothing is to be written. A pass that would write looks
-/// again through [`AwsPort::fresh`] and plans and writes from that.
+/// again through [`AwsPort::fresh`] (the trail's facts, and the bucket's and key's when it
+/// would fix them) and plans and writes from that.
 pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
-    let Some(fresh) = port.fresh() else {
-        return look(port, desired, history, now, Writes::Allowed).await.unwrap_or_else(|| unreachable!("writes allowed"));
-    };
-    match look(port, desired.clone(), history, now, Writes::NotFromShared).await {
-        Some(report) => report,
-        None => look(&fresh, desired, history, now, Writes::Allowed).await.unwrap_or_else(|| unreachable!("writes allowed")),
+    if port.fresh(true).is_none() {
+        return look(port, desired, history, now, Writes::Allowed).await.unwrap_or_else(|_| unreachable!("writes allowed"));
     }
+    let posture = match look(port, desired.clone(), history, now, Writes::NotFromShared).await {
+        Ok(report) => return report,
+        Err(posture) => posture,
+    };
+    if !posture {
+        let fresh = port.fresh(false).expect("a port that shares reads has a fresh view");
+        // Err: the bucket or key needs a fix after all, planned from fresh facts of theirs too.
+        if let Ok(report) = look(&fresh, desired.clone(), history, now, Writes::TrailOnly).await {
+            return report;
+        }
+    }
+    let fresh = port.fresh(true).expect("a port that shares reads has a fresh view");
+    look(&fresh, desired, history, now, Writes::Allowed).await.unwrap_or_else(|_| unreachable!("writes allowed"))
 }
 
 /// Whether a look may go on to write.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Writes {
     Allowed,
-    /// The facts may be shared ones: a plan with writes ends the look (`None`).
+    /// The trail's facts are fresh, the bucket's and key's may be shared: a plan that
+    /// fixes the bucket or key ends the look (`Err(true)`).
+    TrailOnly,
+    /// The facts may be shared ones: a plan with writes ends the look, saying whether it
+    /// would fix the bucket or key (`Err(true)`) or only the trail (`Err(false)`).
     NotFromShared,
 }
 
-async fn look<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp, writes: Writes) -> Option<Report> {
+async fn look<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp, writes: Writes) -> Result<Report, bool> {
     // The trail first: a trail the policy may not touch costs no key or posture reads.
     let observed = match observe::trail(port, &desired).await {
         Ok(observed) => observed,
-        Err(error) => return Some(Report::unobserved(failed(Stage::Observe, &error))),
+        Err(error) => return Ok(Report::unobserved(failed(Stage::Observe, &error))),
     };
     if let Some(blocked) = trailwarden_core::plan::blocked(&desired, &observed) {
-        return Some(Report::blocked(&blocked, observed.arn().map(str::to_owned)));
+        return Ok(Report::blocked(&blocked, observed.arn().map(str::to_owned)));
     }
     let resolved = Arc::new(resolve::resolve(port, desired).await);
     let kms_key_arn = resolved.key.as_ref().and_then(|k| k.as_ref().ok()).map(|k| k.arn.clone());
     let report = stages(port, resolved, observed, history, now, writes).await?;
-    Some(Report { kms_key_arn, ..report })
+    Ok(Report { kms_key_arn, ..report })
 }
 
 /// `observe` (the rest) `→ plan → apply → report` and the announcement.
@@ -96,18 +110,20 @@ async fn stages<P: AwsPort>(
     history: &History,
     now: Timestamp,
     writes: Writes,
-) -> Option<Report> {
+) -> Result<Report, bool> {
     let observation = match observe::around(port, &resolved, observed).await {
         Ok(observation) => Arc::new(observation),
-        Err(error) => return Some(Report::unobserved(failed(Stage::Observe, &error))),
+        Err(error) => return Ok(Report::unobserved(failed(Stage::Observe, &error))),
     };
     let plan = Arc::new(off_runtime({
         let (resolved, observation) = (resolved.clone(), observation.clone());
         move || plan::plan(&resolved, &observation)
     })
     .await);
-    if writes == Writes::NotFromShared && plan.writes(&resolved.desired) {
-        return None;
+    match writes {
+        Writes::NotFromShared if plan.writes(&resolved.desired) => return Err(plan.fixes_posture()),
+        Writes::TrailOnly if plan.fixes_posture() => return Err(true),
+        _ => {}
     }
     let applied = apply::apply(port, &resolved, &observation, &plan).await;
     let mut report = off_runtime({
@@ -116,7 +132,7 @@ async fn stages<P: AwsPort>(
     })
     .await;
     notify::announce(port, &resolved.desired, &observation, history, &mut report, now).await;
-    Some(report)
+    Ok(report)
 }
 
 /// Runs a posture stage on the blocking pool. Planning fixes and judging checks parse and

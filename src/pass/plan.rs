@@ -23,6 +23,13 @@ impl Planned {
     }
 }
 
+impl Planned {
+    /// Whether it fixes the bucket or the key (their facts must then be fresh too).
+    pub fn fixes_posture(&self) -> bool {
+        !self.bucket_fixes.is_empty() || !self.key_fixes.is_empty()
+    }
+}
+
 pub fn plan(resolved: &Resolved, observation: &Observation) -> Planned {
     let desired = &resolved.desired;
     let trail = trailwarden_core::plan(desired, &observation.observed);

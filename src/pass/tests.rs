@@ -373,3 +373,28 @@ async fn adopting_a_stronger_trail_is_refused_unless_the_policy_may_weaken_it() 
     assert_eq!(condition(&report, ConditionType::Synced), (Some(true), "InSync"));
     assert_eq!(report.notices[0].reason, "TrailAdopted");
 }
+
+/// A pass that writes only to the trail reads the trail afresh and keeps the shared bucket
+/// facts; one that fixes the bucket reads those afresh too.
+#[tokio::test]
+async fn only_what_a_write_depends_on_is_read_afresh() {
+    let d = desired();
+    let aws = aws_with(Some(trail(&d, false)));
+    let port = aws.sharing_reads();
+    aws.clear_calls();
+    pass(&port, d.clone()).await;
+    assert_eq!(aws.writes(), ["StartLogging"]);
+    let live = aws.calls();
+    assert!(live.contains(&"DescribeTrails") && !live.contains(&"GetBucketLocation"), "{live:?}");
+
+    let mut managed = d;
+    managed.posture.bucket.manage = true;
+    let weak = BucketFacts { versioning_enabled: Ok(false), ..bucket() };
+    let aws = MemoryAws::new().with_bucket(weak).with_key(Some("alias/cloudtrail"), key());
+    aws.put_trail(&scope(), trail(&managed, true));
+    let port = aws.sharing_reads();
+    aws.clear_calls();
+    pass(&port, managed).await;
+    let live = aws.calls();
+    assert!(live.contains(&"GetBucketLocation") && aws.writes().contains(&"PutBucketVersioning"), "{live:?}");
+}

@@ -17,8 +17,8 @@ impl State {
 }
 
 impl AwsPort for MemoryAws {
-    fn fresh(&self) -> Option<Self> {
-        self.fresh_view()
+    fn fresh(&self, posture: bool) -> Option<Self> {
+        self.fresh_view(posture)
     }
 
     async fn describe_trails(&self, scope: &Scope) -> AwsResult<Vec<TrailDescription>> {
