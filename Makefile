@@ -27,7 +27,7 @@ bench-scale:
 # Regenerate the committed CRD from the Rust types.
 crd:
 	cargo run --quiet -- crd > crds/trailpolicy.yaml
-	cp crds/trailpolicy.yaml charts/trailwarden/crds/trailpolicy.yaml
+	cp crds/trailpolicy.yaml charts/trailwarden/files/trailpolicy-crd.yaml
 
 # The release binary, built exactly as the Dockerfile builds it.
 release:

@@ -77,20 +77,32 @@ render() { # OUT [helm template args...]
 # The chart itself.
 
 crd_is_copy() {
-  if ! cmp -s "$root/crds/trailpolicy.yaml" "$chart/crds/trailpolicy.yaml"; then
-    echo "charts/trailwarden/crds/trailpolicy.yaml is stale; refresh it with:"
-    echo "  cp crds/trailpolicy.yaml charts/trailwarden/crds/trailpolicy.yaml"
-    diff -u "$root/crds/trailpolicy.yaml" "$chart/crds/trailpolicy.yaml" | head -n 30
+  if ! cmp -s "$root/crds/trailpolicy.yaml" "$chart/files/trailpolicy-crd.yaml"; then
+    echo "charts/trailwarden/files/trailpolicy-crd.yaml is stale; refresh it with make crd"
+    diff -u "$root/crds/trailpolicy.yaml" "$chart/files/trailpolicy-crd.yaml" | head -n 30
     return 1
   fi
+  # The template renders it unchanged, but for our labels and the keep annotation.
+  render "$work/crd.yaml" --show-only templates/crd.yaml
+  "$py" - "$root/crds/trailpolicy.yaml" "$work/crd.yaml" <<'PY'
+import sys, yaml
+want, got = (yaml.safe_load(open(f)) for f in sys.argv[1:3])
+annotations = got["metadata"].pop("annotations")
+labels = got["metadata"].pop("labels")
+want["metadata"].pop("annotations", None); want["metadata"].pop("labels", None)
+if got != want:
+    sys.exit("the rendered CRD differs from crds/trailpolicy.yaml")
+if annotations.get("helm.sh/resource-policy") != "keep" or labels.get("app.kubernetes.io/managed-by") != "Helm":
+    sys.exit(f"annotations {annotations}, labels {labels}")
+PY
 }
-check "charts/trailwarden/crds/trailpolicy.yaml is a copy of crds/trailpolicy.yaml" crd_is_copy
+check "the chart's CRD (files/trailpolicy-crd.yaml, templates/crd.yaml) is crds/trailpolicy.yaml" crd_is_copy
 
 check "helm lint --strict (default values)" "$helm" lint --strict "$chart"
 check "helm lint --strict (ci/all-options-values.yaml)" "$helm" lint --strict "$chart" -f "$all_options"
 
 render_default() {
-  render "$work/default.yaml" --include-crds
+  render "$work/default.yaml"
   local want got
   want=$(printf '%s\n' ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment PodDisruptionBudget Role RoleBinding Service ServiceAccount)
   got=$(kinds "$work/default.yaml")
@@ -99,7 +111,7 @@ render_default() {
 check "helm template renders (default values)" render_default
 
 render_all() {
-  render "$work/all.yaml" --include-crds -f "$all_options"
+  render "$work/all.yaml" -f "$all_options"
   local want got
   want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor \
     ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding)
@@ -222,11 +234,12 @@ rbac() {
   # kubectl auth can-i resolves resource names through discovery, so the TrailPolicy CRD
   # must be served: install the chart's copy for real when the bed lacks it.
   if ! kube get crd trailpolicies.trailwarden.dev > /dev/null 2>&1; then
-    kube apply --server-side --field-manager=trailwarden-chart-check -f "$chart/crds/trailpolicy.yaml" > /dev/null
+    kube apply --server-side --field-manager=trailwarden-chart-check -f "$root/crds/trailpolicy.yaml" > /dev/null
     kube wait --for condition=Established --timeout=30s crd/trailpolicies.trailwarden.dev > /dev/null
-    echo "note: installed the TrailPolicy CRD (the chart's crds/trailpolicy.yaml) on the bed"
+    echo "note: installed the TrailPolicy CRD (crds/trailpolicy.yaml) on the bed"
   fi
-  "$helm" template chart-check "$chart" --namespace "$ns" > "$work/rbac.yaml"
+  # The CRD left out: these objects are deleted afterwards, and the bed's CRD must stay.
+  "$helm" template chart-check "$chart" --namespace "$ns" --set crds.enabled=false > "$work/rbac.yaml"
   kube apply --server-side --field-manager=trailwarden-chart-check -f "$work/rbac.yaml" > /dev/null
   local sa="system:serviceaccount:$ns:chart-check-trailwarden" bad=0 asked=0 verb what want got
   while read -r want verb what; do
@@ -281,11 +294,54 @@ helm_install_dry_run() {
   need_bed
   local values
   for values in "" "$all_options"; do
-    "$helm" install "$release" "$chart" --namespace "$ns" --dry-run=server ${values:+-f "$values"} > "$work/install.out"
+    # The bed's CRD was not installed by Helm: left out here, as a second release would.
+    "$helm" install "$release" "$chart" --namespace "$ns" --dry-run=server --set crds.enabled=false ${values:+-f "$values"} > "$work/install.out"
     grep -q '^NOTES:' "$work/install.out" || { echo "no NOTES in the output of helm install --dry-run ${values:+-f $values}"; return 1; }
   done
 }
 check "helm install --dry-run=server against the bed, NOTES.txt included (both values files)" helm_install_dry_run
+
+# A CRD upgrade as a user meets it, on a bed of its own (this one replaces the CRD):
+# the chart as released before `adoptionMayWeaken` existed (its CRD in crds/, which Helm
+# never upgrades) installed; a policy with the new field loses it to the old schema; the
+# CRD handed to the release as the README says; `helm upgrade` to this chart; the field
+# is then kept.
+OLD_CHART_COMMIT=656b921
+crd_upgrade() {
+  local bed="$work/upgrade-bed" old="$work/old-chart"
+  mkdir -p "$old"
+  git -C "$root" archive "$OLD_CHART_COMMIT" charts/trailwarden | tar -x -C "$old"
+  [ -f "$old/charts/trailwarden/crds/trailpolicy.yaml" ] || { echo "the old chart has no crds/"; return 1; }
+  "$root/hack/bed/up.sh" "$bed" > "$work/upgrade-bed.log" 2>&1 || { tail "$work/upgrade-bed.log"; return 1; }
+  local rc=0
+  (
+    set -e
+    export KUBECONFIG="$bed/kubeconfig"
+    k() { kubectl "$@"; }
+    policy() { # NAME
+      printf 'apiVersion: trailwarden.dev/v1alpha1\nkind: TrailPolicy\nmetadata: {name: %s}\nspec: {region: us-east-1, s3: {bucketName: audit-logs}, adoptionMayWeaken: true}\n' "$1"
+    }
+    "$helm" install tw "$old/charts/trailwarden" --namespace tw --create-namespace > /dev/null
+    k wait --for condition=Established --timeout=30s crd/trailpolicies.trailwarden.dev > /dev/null
+    policy before | k apply --validate=false -f - > /dev/null
+    [ -z "$(k get tp before -o jsonpath='{.spec.adoptionMayWeaken}')" ] || { echo "the old CRD kept a field it does not know"; exit 1; }
+    # Hand the CRD Helm installed from crds/ to the release (README: upgrading from a chart
+    # with crds/), then upgrade.
+    k label crd trailpolicies.trailwarden.dev app.kubernetes.io/managed-by=Helm --overwrite > /dev/null
+    k annotate crd trailpolicies.trailwarden.dev meta.helm.sh/release-name=tw meta.helm.sh/release-namespace=tw --overwrite > /dev/null
+    "$helm" upgrade tw "$chart" --namespace tw > /dev/null
+    policy after | k apply -f - > /dev/null
+    [ "$(k get tp after -o jsonpath='{.spec.adoptionMayWeaken}')" = "true" ] || { echo "after helm upgrade the new field is still pruned"; exit 1; }
+    [ "$(k get crd trailpolicies.trailwarden.dev -o jsonpath='{.metadata.annotations.helm\.sh/resource-policy}')" = "keep" ]
+    # Uninstalled, the CRD (and so every policy) stays.
+    "$helm" uninstall tw --namespace tw > /dev/null
+    k get crd trailpolicies.trailwarden.dev > /dev/null
+    k get tp after > /dev/null
+  ) || rc=$?
+  "$root/hack/bed/down.sh" "$bed" > /dev/null 2>&1 || true
+  return "$rc"
+}
+check "CRD upgrade: chart at $OLD_CHART_COMMIT installed, upgraded to this one, the new field kept; uninstall keeps the CRD" crd_upgrade
 
 # ---------------------------------------------------------------------------------------
 # Alerts and dashboard.
