@@ -2,6 +2,7 @@
 //! names a role, credentials from STS AssumeRole. Every client records its calls.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -14,16 +15,57 @@ use super::CallLog;
 use super::calls::RecordCalls;
 use super::own_keys::{OwnKeys, RecordSigningKey};
 
-/// The clients of one scope. Cloning is cheap: each client is a shared handle.
+/// The clients of one scope, each built on its first call: most scopes only ever call
+/// CloudTrail and S3, and a client holds a good deal of configuration (some hundreds of
+/// KiB for six of them, times a hundred accounts). Cloning is cheap: a shared handle.
 #[derive(Clone)]
-pub(super) struct Clients {
-    pub(super) config: SdkConfig,
-    pub(super) cloudtrail: aws_sdk_cloudtrail::Client,
-    pub(super) kms: aws_sdk_kms::Client,
-    pub(super) s3: aws_sdk_s3::Client,
-    pub(super) sns: aws_sdk_sns::Client,
-    pub(super) sqs: aws_sdk_sqs::Client,
-    pub(super) sts: aws_sdk_sts::Client,
+pub(super) struct Clients(Arc<ScopeClients>);
+
+struct ScopeClients {
+    config: SdkConfig,
+    s3_path_style: bool,
+    calls: CallLog,
+    own_keys: OwnKeys,
+    cloudtrail: OnceLock<aws_sdk_cloudtrail::Client>,
+    kms: OnceLock<aws_sdk_kms::Client>,
+    s3: OnceLock<aws_sdk_s3::Client>,
+    sns: OnceLock<aws_sdk_sns::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    sts: OnceLock<aws_sdk_sts::Client>,
+}
+
+// Every client records its calls and the key it signed them with.
+macro_rules! client {
+    ($name:ident, $sdk:ident $(, $setting:ident($value:expr))*) => {
+        pub(super) fn $name(&self) -> $sdk::Client {
+            let scope = &*self.0;
+            scope
+                .$name
+                .get_or_init(|| {
+                    $sdk::Client::from_conf(
+                        $sdk::config::Builder::from(&scope.config)
+                            $(.$setting($value(scope)))*
+                            .interceptor(RecordCalls(scope.calls.clone()))
+                            .interceptor(RecordSigningKey(scope.own_keys.clone()))
+                            .build(),
+                    )
+                })
+                .clone()
+        }
+    };
+}
+
+impl Clients {
+    pub(super) fn config(&self) -> SdkConfig {
+        self.0.config.clone()
+    }
+
+    client!(cloudtrail, aws_sdk_cloudtrail);
+    client!(kms, aws_sdk_kms);
+    client!(s3, aws_sdk_s3, force_path_style(|s: &ScopeClients| s.s3_path_style));
+    client!(sns, aws_sdk_sns);
+    client!(sqs, aws_sdk_sqs);
+    client!(sts, aws_sdk_sts);
 }
 
 /// A service as errors name it, and which of a scope's clients calls it.
@@ -100,27 +142,17 @@ impl ClientCache {
             // for 1,000 policies over 100 accounts). Dropped with the scope's clients.
             builder.set_identity_cache(Some(aws_config::identity::IdentityCache::lazy().build()));
         }
-        let config = builder.build();
-        // Every client records its calls and the key it signed them with.
-        macro_rules! client {
-            ($sdk:ident $(, $setting:ident($value:expr))*) => {
-                $sdk::Client::from_conf(
-                    $sdk::config::Builder::from(&config)
-                        $(.$setting($value))*
-                        .interceptor(RecordCalls(self.calls.clone()))
-                        .interceptor(RecordSigningKey(self.own_keys.clone()))
-                        .build(),
-                )
-            };
-        }
-        Clients {
-            cloudtrail: client!(aws_sdk_cloudtrail),
-            kms: client!(aws_sdk_kms),
-            s3: client!(aws_sdk_s3, force_path_style(self.s3_path_style)),
-            sns: client!(aws_sdk_sns),
-            sqs: client!(aws_sdk_sqs),
-            sts: client!(aws_sdk_sts),
-            config,
-        }
+        Clients(Arc::new(ScopeClients {
+            config: builder.build(),
+            s3_path_style: self.s3_path_style,
+            calls: self.calls.clone(),
+            own_keys: self.own_keys.clone(),
+            cloudtrail: OnceLock::new(),
+            kms: OnceLock::new(),
+            s3: OnceLock::new(),
+            sns: OnceLock::new(),
+            sqs: OnceLock::new(),
+            sts: OnceLock::new(),
+        }))
     }
 }

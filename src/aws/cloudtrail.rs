@@ -13,7 +13,7 @@ use super::clients::Service;
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
-const CLOUDTRAIL: Service<aws_sdk_cloudtrail::Client> = Service { name: "CloudTrail", client: |c| c.cloudtrail.clone(), paced: true };
+const CLOUDTRAIL: Service<aws_sdk_cloudtrail::Client> = Service { name: "CloudTrail", client: |c| c.cloudtrail(), paced: true };
 
 /// CloudTrail takes an empty string to clear an optional setting on UpdateTrail.
 fn or_clear(value: &Option<String>) -> String {

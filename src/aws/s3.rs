@@ -15,7 +15,7 @@ use super::clients::Service;
 use super::error::{fact, policy_changed, same_policy};
 use super::sdk::SdkAws;
 
-const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3.clone(), paced: true };
+const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true };
 
 /// ACL grantees that open a bucket to anyone.
 const PUBLIC_GRANTEES: &[&str] = &[

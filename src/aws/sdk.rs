@@ -130,12 +130,12 @@ impl SdkAws {
     /// The SDK configuration for a scope: its region and, for another account, the
     /// assumed role's credentials. Tests use it to build S3/KMS clients of their own.
     pub async fn sdk_config(&self, scope: &Scope) -> SdkConfig {
-        self.clients.get(scope).await.config
+        self.clients.get(scope).await.config()
     }
 
     /// An S3 client for the scope, path-style when an endpoint override is set (as emulators need).
     pub async fn s3(&self, scope: &Scope) -> aws_sdk_s3::Client {
-        self.clients.get(scope).await.s3
+        self.clients.get(scope).await.s3()
     }
 
     /// Sends one `operation` of `service` from `scope`: for a paced service, waits for the
