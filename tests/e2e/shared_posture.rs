@@ -107,3 +107,47 @@ async fn three_policies_share_a_bucket_and_a_key_and_once_converged_write_nothin
         assert_eq!(condition(&p, "Ready").map(|c| c.0), Some("True".into()), "{name}");
     }
 }
+
+/// An organization trail's bucket needs the organization's log path as well: the fix
+/// writes it, the check then passes, and the next passes write nothing (no loop).
+#[tokio::test]
+async fn an_organization_trail_gets_its_organization_path_once_and_then_writes_nothing() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let acct = account(&aws, 1, 0).await;
+    // CloudTrail creates organization trails only in an organization's management account.
+    let organizations = aws_sdk_organizations_free::create_organization(&acct.id);
+    let controller = Controller::start(client.clone()).await;
+    let name = support::unique_name("org");
+    create_policy(&client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": role(&acct), "organization": true,
+        "s3": {"bucketName": acct.buckets[0]}, "posture": {"bucket": {"manage": true}}, "resyncSeconds": 5,
+    })))
+    .await;
+    eventually("the organization trail's bucket policy check passes", Duration::from_secs(60), || async {
+        let p = get(&client, &name).await;
+        let policy_check = p.status.as_ref()?.compliance.iter().find(|c| c.id == "BKT-CLOUDTRAIL-POLICY")?.status;
+        (condition(&p, "Synced").map(|c| c.0).as_deref() == Some("True") && policy_check == CheckStatus::Pass).then_some(())
+    })
+    .await;
+    let policy = aws.s3(&acct.scope).await.get_bucket_policy().bucket(&acct.buckets[0]).send().await.unwrap().policy.unwrap();
+    assert!(policy.contains("/AWSLogs/o-*/*"), "the organization path is granted: {policy}");
+    let writes = controller.port.calls().writes();
+    let passes = sum(&controller, "trailwarden_reconciles_total{");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let passes = sum(&controller, "trailwarden_reconciles_total{") - passes;
+    assert!(passes >= 2.0, "the resync ran: {passes} passes");
+    assert_eq!(controller.port.calls().writes(), writes, "an organization trail converged writes nothing ({passes} passes)");
+    println!("organization trail: converged ({organizations}); {passes} passes in 12 s, 0 writes");
+}
+
+/// The emulator's Organizations API, called as a member of the bed would.
+mod aws_sdk_organizations_free {
+    use crate::support::moto_json;
+
+    pub fn create_organization(account: &str) -> String {
+        let out = moto_json(account, "organizations", "AWSOrganizationsV20161128.CreateOrganization", &serde_json::json!({"FeatureSet": "ALL"}));
+        assert!(out.contains("\"Id\""), "CreateOrganization: {out}");
+        out.split("\"Id\": \"").nth(1).or_else(|| out.split("\"Id\":\"").nth(1)).and_then(|r| r.split('"').next()).unwrap_or_default().to_owned()
+    }
+}
