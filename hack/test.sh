@@ -13,7 +13,7 @@ t0=$(date +%s)
 step "build (cargo build --workspace --all-targets --locked)"
 cargo build --workspace --all-targets --locked
 
-step "CloudFormation templates of the event path (cfn-lint from PyPI, cached)"
+step "CloudFormation templates (event path, IAM roles) with cfn-lint from PyPI, and the deploy examples"
 "$root/hack/cfn-lint.sh"
 
 step "test bed: build or reuse kube-apiserver, etcd, moto; start them"

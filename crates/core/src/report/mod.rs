@@ -391,3 +391,5 @@ fn remediation_notices(pass: &PassResult<'_>, corrected: &[Drift]) -> Vec<Notice
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod eks_doc;
