@@ -228,6 +228,7 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     };
     let healed_after = heal_time(ctx, policy, &report, started);
     ctx.metrics.reconcile.observe(&policy.name_any(), &report, started.elapsed().as_secs_f64(), healed_after);
+    ctx.metrics.reconcile.declared(&policy.name_any(), policy.spec.logging);
     ctx.metrics.policies.set(ctx.policies.state().len() as i64);
     log(&report, &account, started);
     // Events first: they are the other record, so they go out even when the status

@@ -19,6 +19,7 @@ const EXPORTED: &[&str] = &[
     "trailwarden_remediations_total",
     "trailwarden_policy_ready",
     "trailwarden_trail_logging",
+    "trailwarden_trail_logging_desired",
     "trailwarden_trail_in_sync",
     "trailwarden_trail_compliant",
     "trailwarden_compliance_check",
