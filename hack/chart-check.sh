@@ -113,7 +113,7 @@ check "helm template renders (default values)" render_default
 render_all() {
   render "$work/all.yaml" -f "$all_options"
   local want got
-  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor \
+  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment NetworkPolicy PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor \
     ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding)
   got=$(kinds "$work/all.yaml")
   [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
@@ -142,7 +142,8 @@ schema_rejects() {
   local bad
   for bad in logFormat=xml replicaCont=2 aws.region=mars leaderElection.leaseDurationSeconds=1 \
     serviceMonitor.interval=often image.pullPolicy=Sometimes admissionPolicy.enable=true \
-    admissionPolicy.privilegedGroups=admins; do
+    admissionPolicy.privilegedGroups=admins podAntiAffinityPreset=sometimes image.digest=latest \
+    networkPolicy.enable=true 'networkPolicy.httpsCidrs={anywhere}'; do
     if render "$work/bad.yaml" --set "$bad" > "$work/bad.err" 2>&1; then
       echo "--set $bad was accepted"; return 1
     fi
@@ -151,6 +152,52 @@ schema_rejects() {
   done
 }
 check "values.schema.json refuses bad values (typo, unknown enum, bad region, duration)" schema_rejects
+
+# The Deployment's pod placement, image and arguments as values set them.
+pod_options() {
+  render "$work/pod-default.yaml" --show-only templates/deployment.yaml
+  render "$work/pod-hard.yaml" --show-only templates/deployment.yaml --set podAntiAffinityPreset=hard
+  render "$work/pod-none.yaml" --show-only templates/deployment.yaml --set podAntiAffinityPreset=none
+  render "$work/pod-all.yaml" --show-only templates/deployment.yaml -f "$all_options"
+  ! kinds "$work/default.yaml" | grep -qx NetworkPolicy || { echo "a NetworkPolicy was rendered by default"; return 1; }
+  "$py" - "$work"/pod-{default,hard,none,all}.yaml <<'PY'
+import sys, yaml
+default, hard, none, full = (yaml.safe_load(open(f))["spec"]["template"]["spec"] for f in sys.argv[1:5])
+selector = {"app.kubernetes.io/name": "trailwarden", "app.kubernetes.io/instance": "trailwarden"}
+term = {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": selector}}
+want = {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
+assert default["affinity"]["podAntiAffinity"] == want, default["affinity"]
+assert hard["affinity"]["podAntiAffinity"] == {"requiredDuringSchedulingIgnoredDuringExecution": [term]}, hard["affinity"]
+assert "affinity" not in none, none.get("affinity")
+c = default["containers"][0]
+assert c["image"] == "trailwarden:0.1.0" and c["args"] == ["run"], (c["image"], c["args"])
+assert {e["name"]: e.get("value") for e in c["env"]}["TRAILWARDEN_HTTP_ADDR"] == "[::]:8080"
+assert "volumes" not in default and "topologySpreadConstraints" not in default
+c = full["containers"][0]
+assert c["image"].startswith("registry.example.com/security/trailwarden@sha256:"), c["image"]
+assert c["args"] == ["run", "--http-addr=0.0.0.0:8080", "--selector=team=security"], c["args"]
+assert [m["name"] for m in c["volumeMounts"]] == ["proxy-ca", "tmp"] and [v["name"] for v in full["volumes"]] == ["proxy-ca", "tmp"]
+# ci/all-options-values.yaml sets affinity, which replaces the preset's.
+assert full["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 100
+zone, host = full["topologySpreadConstraints"]
+assert zone["labelSelector"] == {"matchLabels": {"app.kubernetes.io/name": "warden", "app.kubernetes.io/instance": "trailwarden"}}, zone
+assert host["labelSelector"] == {"matchLabels": {"app.kubernetes.io/name": "warden"}}, host
+PY
+}
+check "pod options: soft anti-affinity by default (hard, none), affinity overrides, spread constraints, image.digest, extraArgs, extra volumes" pod_options
+
+# charts/trailwarden/README.md is helm-docs' output for values.yaml's "# --" comments.
+chart_readme() {
+  local helm_docs; helm_docs=$("$root/hack/tools.sh" helm-docs)
+  rm -rf "$work/readme"; mkdir -p "$work/readme"; cp -r "$chart" "$work/readme/"
+  "$helm_docs" --chart-search-root "$work/readme/trailwarden" --sort-values-order file --skip-version-footer > /dev/null 2>&1
+  diff -u "$chart/README.md" "$work/readme/trailwarden/README.md" > "$work/readme.diff" || {
+    echo "charts/trailwarden/README.md is stale; regenerate it with:"
+    echo "  \$(hack/tools.sh helm-docs) --chart-search-root charts/trailwarden --sort-values-order file --skip-version-footer"
+    head -n 30 "$work/readme.diff"; return 1
+  }
+}
+check "charts/trailwarden/README.md is helm-docs' output for values.yaml (hack/tools.sh helm-docs)" chart_readme
 
 # ---------------------------------------------------------------------------------------
 # The rendered manifests against the real apiserver.
@@ -164,6 +211,33 @@ need_bed() {
   }
   kube create namespace "$ns" --dry-run=client -o yaml | kube apply -f - > /dev/null
 }
+
+# The bed's apiserver reports the version it was built from (hack/bed/build-bins.sh stamps
+# it), so Chart.yaml's kubeVersion and Helm's version checks meet a real version: the
+# chart installs, and a copy of it wanting a newer Kubernetes is refused.
+bed_version() {
+  need_bed
+  local KUBE_VERSION
+  # shellcheck source=bed/versions.env
+  source "$root/hack/bed/versions.env"
+  kube get --raw /version > "$work/version.json"
+  "$py" - "$work/version.json" "$KUBE_VERSION" <<'PY'
+import json, sys
+v, want = json.load(open(sys.argv[1])), sys.argv[2]
+major, minor = want.lstrip("v").split(".")[:2]
+got = (v["gitVersion"], v["major"], v["minor"])
+if got != (want, major, minor):
+    sys.exit(f"the apiserver reports {got}, want {(want, major, minor)} (hack/bed/versions.env)")
+PY
+  rm -rf "$work/newer"; mkdir -p "$work/newer"; cp -r "$chart" "$work/newer/"
+  sed -i 's/^kubeVersion: .*/kubeVersion: ">=1.99.0-0"/' "$work/newer/trailwarden/Chart.yaml"
+  if "$helm" install "$release" "$work/newer/trailwarden" --namespace "$ns" --dry-run=server --set crds.enabled=false > "$work/newer.out" 2>&1; then
+    echo "a chart wanting Kubernetes >=1.99 installed on $KUBE_VERSION"; return 1
+  fi
+  grep -q 'kubeVersion' "$work/newer.out" || { cat "$work/newer.out"; return 1; }
+  echo "note: the bed's apiserver reports $KUBE_VERSION; kubeVersion $(awk '$1 == "kubeVersion:" {print $2}' "$chart/Chart.yaml") holds, >=1.99.0-0 is refused"
+}
+check "the bed's apiserver reports the version of hack/bed/versions.env; Helm's kubeVersion check uses it" bed_version
 
 # The Prometheus Operator's CRDs are not on the bed. Minimal stand-ins (the real group,
 # versions and kinds, any spec) let the apiserver take ServiceMonitor and PrometheusRule
@@ -349,13 +423,17 @@ check "CRD upgrade: chart at $OLD_CHART_COMMIT installed, upgraded to this one, 
 check "promtool check rules files/alerts.yaml" "$promtool" check rules "$chart/files/alerts.yaml"
 check "promtool test rules tests/alerts_test.yaml" "$promtool" test rules "$chart/tests/alerts_test.yaml"
 
-# The PrometheusRule holds the very rules promtool tested: with default values its groups
-# equal files/alerts.yaml's; a driftPersistingFor changes only TrailDriftPersisting's `for`.
+# The PrometheusRule holds the very rules promtool tested: with default values (release
+# "trailwarden", whose full name is the job the file names) its groups equal
+# files/alerts.yaml's; a driftPersistingFor changes only TrailDriftPersisting's `for`; another
+# release name changes only the job matchers, and runbookBaseUrl only the runbook URLs' base.
 rule_is_file() {
   render "$work/rule.yaml" --set prometheusRule.enabled=true --show-only templates/prometheusrule.yaml
   render "$work/rule10.yaml" --set prometheusRule.enabled=true --set prometheusRule.driftPersistingFor=10m \
     --show-only templates/prometheusrule.yaml
-  "$py" - "$chart/files/alerts.yaml" "$work/rule.yaml" "$work/rule10.yaml" <<'PY'
+  "$helm" template audit "$chart" --namespace "$ns" --set prometheusRule.enabled=true \
+    --set prometheusRule.runbookBaseUrl=https://wiki.example.com/trailwarden/runbooks --show-only templates/prometheusrule.yaml > "$work/rule-audit.yaml"
+  "$py" - "$chart/files/alerts.yaml" "$work/rule.yaml" "$work/rule10.yaml" "$work/rule-audit.yaml" <<'PY'
 import copy, sys, yaml
 file_groups = yaml.safe_load(open(sys.argv[1]))["groups"]
 rendered = yaml.safe_load(open(sys.argv[2]))["spec"]["groups"]
@@ -368,9 +446,50 @@ for group in want:
             rule["for"] = "10m"
 if yaml.safe_load(open(sys.argv[3]))["spec"]["groups"] != want:
     sys.exit("driftPersistingFor=10m changed more (or less) than TrailDriftPersisting's for")
+want = copy.deepcopy(file_groups)
+for group in want:
+    for rule in group["rules"]:
+        if 'job="trailwarden"' not in rule["expr"]:
+            sys.exit(f"{rule['alert']}: its expr does not match the job (job=\"trailwarden\")")
+        rule["expr"] = rule["expr"].replace('job="trailwarden"', 'job="audit-trailwarden"')
+        url = rule["annotations"]["runbook_url"]
+        rule["annotations"]["runbook_url"] = "https://wiki.example.com/trailwarden/runbooks#" + url.split("#", 1)[1]
+if yaml.safe_load(open(sys.argv[4]))["spec"]["groups"] != want:
+    sys.exit("release audit with a runbookBaseUrl changed more (or less) than the job matchers and runbook URLs")
 PY
 }
-check "PrometheusRule carries files/alerts.yaml unchanged (driftPersistingFor sets only its alert's for)" rule_is_file
+check "PrometheusRule carries files/alerts.yaml (only for, job and runbook base from values and release)" rule_is_file
+
+# Every alert links to its runbook: a runbook_url whose anchor is a heading of
+# docs/runbooks.md (as GitHub derives anchors: lower case, spaces to '-', punctuation
+# dropped), and the URL's base is the chart's default runbookBaseUrl.
+runbooks() {
+  "$py" - "$chart/files/alerts.yaml" "$root/docs/runbooks.md" "$chart/values.yaml" <<'PY'
+import re, sys, yaml
+rules = [r for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"] if "alert" in r]
+anchors, fenced = set(), False
+for line in open(sys.argv[2]):
+    if line.startswith("```"):
+        fenced = not fenced
+    m = None if fenced else re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+    if m:
+        anchors.add(re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-"))
+base = yaml.safe_load(open(sys.argv[3]))["prometheusRule"]["runbookBaseUrl"]
+bad = []
+for rule in rules:
+    url = rule.get("annotations", {}).get("runbook_url", "")
+    if "#" not in url:
+        bad.append(f"{rule['alert']}: no runbook_url with an anchor")
+    elif url.split("#", 1)[0] != base:
+        bad.append(f"{rule['alert']}: runbook_url {url} does not start with runbookBaseUrl {base}")
+    elif url.split("#", 1)[1] not in anchors:
+        bad.append(f"{rule['alert']}: #{url.split('#', 1)[1]} is no heading of docs/runbooks.md")
+if bad:
+    sys.exit("\n".join(bad))
+print(f"note: {len(rules)} alerts, each with a runbook_url to its section of docs/runbooks.md")
+PY
+}
+check "every alert's runbook_url points at a heading of docs/runbooks.md" runbooks
 
 dashboard_is_file() {
   render "$work/dash.yaml" --set grafanaDashboard.enabled=true --show-only templates/grafana-dashboard.yaml
@@ -403,7 +522,7 @@ if not exprs:
     sys.exit("no queries found")
 print("groups:\n  - name: dashboard-queries\n    rules:")
 for i, (title, expr) in enumerate(exprs):
-    expr = expr.replace("$__rate_interval", "5m").replace("$job", ".*")
+    expr = expr.replace("$__rate_interval", "5m").replace("$job", ".*").replace("$policy", ".*")
     print(f"      - record: dashboard:query_{i}\n        expr: {json.dumps(expr)}")
 print(f"{len(exprs)} queries", file=sys.stderr)
 PY
@@ -451,8 +570,15 @@ metrics_scraped() {
   [ -z "$missing" ] || { echo "used by alerts or dashboard but absent from $scrape:"; echo "$missing"; return 1; }
   echo "note: $(wc -l < "$work/used") metric names used, all in the scrape"
 }
+process_metrics_scraped() {
+  local name
+  for name in process_cpu_seconds_total process_resident_memory_bytes process_open_fds process_start_time_seconds; do
+    grep -q "^$name " "$scrape" || { echo "$name is absent from $scrape"; return 1; }
+  done
+}
 if [ -n "$scrape" ]; then
   check "alert and dashboard metrics appear in the /metrics scrape ($scrape)" metrics_scraped
+  check "process_* metrics (prometheus' process collector) appear in the scrape" process_metrics_scraped
 else
   skip "alert and dashboard metrics appear in a /metrics scrape" "no scrape file given"
 fi

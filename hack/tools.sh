@@ -3,14 +3,19 @@
 # ~/.cache/trailwarden/bin/<tool>-<version>/ (no release binaries can be downloaded here):
 #   helm      built from its Go module through the Go module proxy
 #   promtool  taken from Debian's `prometheus` package
-# Prints one absolute path per line, in the order asked (default: helm, then promtool).
+#   helm-docs built from its Go module (writes the chart's README.md from values.yaml)
+# Prints one absolute path per line, in the order asked (default: helm, then promtool;
+# helm-docs only when asked for by name).
 # A cached tool is reused as is, so only the first run on a machine pays for it.
-# Usage: hack/tools.sh [helm|promtool|all]
+# Usage: hack/tools.sh [helm|promtool|helm-docs|all]
 set -euo pipefail
 cache=${TRAILWARDEN_CACHE:-$HOME/.cache/trailwarden}
 
 # Helm 3 (the chart is apiVersion v2, which Helm 3 reads). v3.22.0 wants Go >= 1.26.0.
 HELM_VERSION=v3.22.0
+# helm-docs: the chart's README.md is its output; a new version may change the output, so
+# changing this means regenerating the README (hack/chart-check.sh says how).
+HELM_DOCS_VERSION=v1.14.2
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -40,6 +45,21 @@ helm_path() {
   rm -rf "$dir"; mv "$dir.tmp" "$dir"
   log "helm $HELM_VERSION built in $(( $(date +%s) - started ))s"
   echo "$dir/helm"
+}
+
+helm_docs_path() {
+  local dir="$cache/bin/helm-docs-$HELM_DOCS_VERSION"
+  if [ -x "$dir/helm-docs" ]; then echo "$dir/helm-docs"; return; fi
+  command -v go >/dev/null || { log "building helm-docs needs go on the PATH"; exit 1; }
+  log "building helm-docs $HELM_DOCS_VERSION from its Go module (first run only)"
+  local started; started=$(date +%s)
+  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  (cd /tmp && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS='' GOBIN="$dir.tmp" go install -trimpath \
+    -ldflags "-s -w -X main.version=${HELM_DOCS_VERSION#v}" \
+    "github.com/norwoodj/helm-docs/cmd/helm-docs@$HELM_DOCS_VERSION" >&2)
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  log "helm-docs $HELM_DOCS_VERSION built in $(( $(date +%s) - started ))s"
+  echo "$dir/helm-docs"
 }
 
 promtool_path() {
@@ -80,6 +100,7 @@ promtool_path() {
 case "${1:-all}" in
   helm) helm_path ;;
   promtool) promtool_path ;;
+  helm-docs) helm_docs_path ;;
   all) helm_path; promtool_path ;;
-  *) echo "usage: $0 [helm|promtool|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [helm|promtool|helm-docs|all]" >&2; exit 2 ;;
 esac

@@ -112,8 +112,9 @@ pub(crate) struct RunArgs {
     /// Log format.
     #[arg(long, env = "TRAILWARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
-    /// Where /metrics, /healthz and /readyz listen.
-    #[arg(long, env = "TRAILWARDEN_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    /// Where /metrics, /healthz and /readyz listen. `[::]` takes IPv4 too on Linux (unless
+    /// net.ipv6.bindv6only is set); give 0.0.0.0:8080 where IPv6 is disabled.
+    #[arg(long, env = "TRAILWARDEN_HTTP_ADDR", default_value = "[::]:8080")]
     pub(crate) http_addr: SocketAddr,
     /// Reconcile only while holding a coordination.k8s.io Lease (run several replicas safely).
     #[arg(long, env = "TRAILWARDEN_LEADER_ELECTION")]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver and etcd from their Go modules (no binary downloads exist here)
-# and caches them under ~/.cache/trailwarden/bin/<part>-<version>/. A cached binary is
+# and caches them under ~/.cache/trailwarden/bin/<part>-<version>[-<flavour>]/. A cached binary is
 # reused as is, so only the first run on a machine pays for the build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,11 +9,22 @@ source "$here/versions.env"
 cache=${TRAILWARDEN_CACHE:-$HOME/.cache/trailwarden}
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 
+# The apiserver's build flavour is part of its cache key: "stamped" builds carry the
+# version (see below), so a machine holding an older unstamped build rebuilds once.
+APISERVER_FLAVOUR=stamped
+
 build_apiserver() {
-  local out="$cache/bin/kube-apiserver-$KUBE_VERSION/kube-apiserver"
+  local key="kube-apiserver-$KUBE_VERSION-$APISERVER_FLAVOUR"
+  local out="$cache/bin/$key/kube-apiserver"
   [ -x "$out" ] && { echo "$out"; return; }
-  local src="$cache/src/kube-apiserver-$KUBE_VERSION"
-  rm -rf "$src"; mkdir -p "$src" "$(dirname "$out")"
+  mkdir -p "$cache/bin" "$(dirname "$out")"
+  # Two beds started at once on a fresh machine must not build into the same source
+  # directory: the second waits for the first and then reuses its binary.
+  exec 9>"$cache/bin/.$key.lock"
+  flock 9
+  [ -x "$out" ] && { exec 9>&-; echo "$out"; return; }
+  local src="$cache/src/$key"
+  rm -rf "$src"; mkdir -p "$src"
   # The staging replace list comes from the published kubernetes go.mod itself,
   # so it always matches the version we build.
   local modfile
@@ -46,8 +57,24 @@ func main() {
 	os.Exit(cli.Run(app.NewAPIServerCommand()))
 }
 GO
-  (cd "$src" && go mod tidy >&2 && go build -trimpath -ldflags='-s -w' -o "$out.tmp" . >&2)
+  # Stamp the version the way Kubernetes' own build does (hack/lib/version.sh): the
+  # -X variables k8s.io/component-base/version reads, so /version (kubectl version,
+  # Helm's kubeVersion checks) reports e.g. v1.34.4 rather than v0.0.0-master. The module
+  # carries no commit hash, so gitCommit is left empty; the build date is the version's
+  # publication time from the module proxy, which keeps the build reproducible.
+  local major=${KUBE_VERSION#v}; major=${major%%.*}
+  local minor_only=${minor%%.*}
+  local published
+  published=$(cd "$src" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(open(json.load(sys.stdin)["Info"]))["Time"])')
+  local ldflags="-s -w" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor_only"
+    ldflags+=" -X $pkg.gitCommit= -X $pkg.gitTreeState=clean -X $pkg.buildDate=$published"
+  done
+  (cd "$src" && go mod tidy >&2 && go build -trimpath -ldflags="$ldflags" -o "$out.tmp" . >&2)
   mv "$out.tmp" "$out"
+  exec 9>&-
   echo "$out"
 }
 

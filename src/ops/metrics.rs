@@ -34,6 +34,7 @@ pub struct ReconcileMetrics {
     stage_failures: IntCounterVec,
     ready: IntGaugeVec,
     logging: IntGaugeVec,
+    logging_desired: IntGaugeVec,
     in_sync: IntGaugeVec,
     compliant: IntGaugeVec,
     compliance_check: IntGaugeVec,
@@ -111,6 +112,10 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
+        // process_* (CPU seconds, resident memory, open file descriptors, start time).
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("the process collector registers once");
         let reconcile = ReconcileMetrics {
             reconciles: counter(&r, "trailwarden_reconciles_total", "Reconciles by result (success, error).", &["result"]),
             duration: histogram(&r, "trailwarden_reconcile_duration_seconds", "Time one reconcile took.", LATENCY_BUCKETS),
@@ -128,6 +133,12 @@ impl Metrics {
                 &r,
                 "trailwarden_trail_logging",
                 "1 when the policy's trail is logging (absent while trailwarden cannot tell).",
+                &["policy"],
+            ),
+            logging_desired: gauge_vec(
+                &r,
+                "trailwarden_trail_logging_desired",
+                "1 when the policy declares logging: true, 0 when it declares logging: false.",
                 &["policy"],
             ),
             in_sync: gauge_vec(&r, "trailwarden_trail_in_sync", "1 when the policy's trail matches it.", &["policy"]),
@@ -270,9 +281,15 @@ impl ReconcileMetrics {
         }
     }
 
+    /// Records what the policy declares (its spec's `logging`), so that dashboards can
+    /// tell a trail stopped on purpose from one that stopped by itself.
+    pub fn declared(&self, policy: &str, logging: bool) {
+        self.logging_desired.with_label_values(&[policy]).set(i64::from(logging));
+    }
+
     /// Drops a deleted policy's series.
     pub fn forget(&self, policy: &str, checks: &[String]) {
-        for gauge in [&self.ready, &self.logging, &self.in_sync, &self.compliant] {
+        for gauge in [&self.ready, &self.logging, &self.logging_desired, &self.in_sync, &self.compliant] {
             let _ = gauge.remove_label_values(&[policy]);
         }
         for check in checks {
@@ -288,5 +305,26 @@ impl AwsMetrics {
         if throttled {
             self.throttled.with_label_values(&[service]).inc();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_logging_is_exported_and_forgotten_with_the_policy() {
+        let metrics = Metrics::new();
+        metrics.reconcile.declared("paused", false);
+        metrics.reconcile.declared("org-audit", true);
+        let scrape = metrics.render();
+        assert!(scrape.contains("trailwarden_trail_logging_desired{policy=\"paused\"} 0"), "{scrape}");
+        assert!(scrape.contains("trailwarden_trail_logging_desired{policy=\"org-audit\"} 1"), "{scrape}");
+        metrics.reconcile.declared("paused", true);
+        assert!(metrics.render().contains("trailwarden_trail_logging_desired{policy=\"paused\"} 1"));
+        metrics.reconcile.forget("paused", &[]);
+        let after = metrics.render();
+        assert!(!after.contains("policy=\"paused\""), "{after}");
+        assert!(after.contains("trailwarden_trail_logging_desired{policy=\"org-audit\"} 1"), "{after}");
     }
 }
