@@ -14,6 +14,7 @@ use trailwarden_core::Scope;
 use super::CallLog;
 use super::calls::RecordCalls;
 use super::own_keys::{OwnKeys, RecordSigningKey};
+use super::recent::Kept;
 
 /// The clients of one scope, each built on its first call: most scopes only ever call
 /// CloudTrail and S3, and a client holds a good deal of configuration (some hundreds of
@@ -75,6 +76,8 @@ pub(super) struct Service<C> {
     /// Whether its calls spend a governed account's API budget and so are paced. The events
     /// queue is ours and is not: paced, its deletes would wait on the write rate.
     pub(super) paced: bool,
+    /// The shared reads its writes make stale.
+    pub(super) kept: Option<Kept>,
 }
 
 /// How long a scope's clients (and its role's credentials) are kept without a call: a

@@ -10,10 +10,11 @@ use trailwarden_core::Scope;
 use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
 
 use super::clients::Service;
+use super::recent::Kept;
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
-const CLOUDTRAIL: Service<aws_sdk_cloudtrail::Client> = Service { name: "CloudTrail", client: |c| c.cloudtrail(), paced: true };
+const CLOUDTRAIL: Service<aws_sdk_cloudtrail::Client> = Service { name: "CloudTrail", client: |c| c.cloudtrail(), paced: true, kept: Some(Kept::Trails) };
 
 /// CloudTrail takes an empty string to clear an optional setting on UpdateTrail.
 fn or_clear(value: &Option<String>) -> String {

@@ -4,12 +4,13 @@ use trailwarden_core::Scope;
 use trailwarden_core::posture::key::{KeyFacts, KeyFix};
 
 use super::clients::Service;
+use super::recent::Kept;
 use super::error::{fact, policy_changed, same_policy};
 use super::s3::PutLocks;
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
-const KMS: Service<aws_sdk_kms::Client> = Service { name: "KMS", client: |c| c.kms(), paced: true };
+const KMS: Service<aws_sdk_kms::Client> = Service { name: "KMS", client: |c| c.kms(), paced: true, kept: Some(Kept::Keys) };
 
 /// The key policy KMS keeps; keys have no other.
 const POLICY_NAME: &str = "default";

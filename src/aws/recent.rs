@@ -108,6 +108,14 @@ impl<K: Eq + Hash + Clone, T: Clone> Answers<K, T> {
     }
 }
 
+/// The kinds of answers kept here, as a service's writes touch them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kept {
+    Trails,
+    Buckets,
+    Keys,
+}
+
 /// Whether a scope acts in `account`. A scope without a role acts in ours, which is not
 /// known here: it is taken to, so an event about our own account is never missed.
 fn in_account(scope: &Scope, account: &str) -> bool {
@@ -175,21 +183,18 @@ impl RecentReads {
         self.keys.get(&(scope.clone(), key.to_owned()), fresh, fetch).await
     }
 
-    /// After a write of ours to a trail in `scope`.
-    pub(super) fn wrote_trail(&self, scope: &Scope) {
-        self.trails.forget(|s| s == scope);
-        self.tags.forget(|(s, _)| s == scope);
-    }
-
-    /// After a write of ours to a bucket, from any scope.
-    pub(super) fn wrote_bucket(&self, bucket: &str) {
-        self.buckets.forget(|(_, b)| b == bucket);
-    }
-
-    /// After a write of ours to a key of `scope`'s account (named here by ARN, cached by
-    /// whatever name the policy gave: alias, id or ARN).
-    pub(super) fn wrote_key(&self, scope: &Scope) {
-        self.keys.forget(|(s, _)| s.role_arn == scope.role_arn);
+    /// After a write of ours to `kept` in `scope`: a trail write drops the scope's trails
+    /// and tags; a bucket write every bucket's facts (the call does not name the bucket,
+    /// and bucket names are global); a key write the keys of the scope's account.
+    pub(super) fn wrote(&self, kept: Kept, scope: &Scope) {
+        match kept {
+            Kept::Trails => {
+                self.trails.forget(|s| s == scope);
+                self.tags.forget(|(s, _)| s == scope);
+            }
+            Kept::Buckets => self.buckets.forget(|_| true),
+            Kept::Keys => self.keys.forget(|(s, _)| s.role_arn == scope.role_arn),
+        }
     }
 
     /// After an AWS event: whatever was read of the account's trails, of the bucket or of
@@ -200,7 +205,7 @@ impl RecentReads {
             self.tags.forget(|(s, _)| in_account(s, account));
         }
         if let Some(bucket) = bucket {
-            self.wrote_bucket(bucket);
+            self.buckets.forget(|(_, b)| b == bucket);
         }
         if keys {
             self.keys.forget(|(s, _)| in_account(s, account));
@@ -274,7 +279,7 @@ mod tests {
             recent.put_tags(s, "arn:trail".into(), Tags::new());
         }
         assert_eq!(recent.kept(), 4);
-        recent.wrote_trail(&ours);
+        recent.wrote(Kept::Trails, &ours);
         assert_eq!(recent.kept(), 2, "only the written scope's trails and tags go");
         recent.forget("444455556666", true, None, false);
         assert_eq!(recent.kept(), 0);

@@ -12,10 +12,11 @@ use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
 
 use super::AwsResult;
 use super::clients::Service;
+use super::recent::Kept;
 use super::error::{fact, policy_changed, same_policy};
 use super::sdk::SdkAws;
 
-const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true };
+const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: Some(Kept::Buckets) };
 
 /// ACL grantees that open a bucket to anyone.
 const PUBLIC_GRANTEES: &[&str] = &[

@@ -163,7 +163,13 @@ impl SdkAws {
             // The moment a write leaves: what an audit of "who changed the trail when" needs.
             debug!(service = service.name, operation, role = scope.role_arn.as_deref().unwrap_or("self"), region = %scope.region, "AWS write");
         }
-        send(client).await.map_err(|e| aws_error(service.name, operation, e))
+        let result = send(client).await;
+        if let (true, Some(kept)) = (write, service.kept) {
+            // Whatever the write touched is read again by the next asker, even when the
+            // write failed (it may have been half applied).
+            self.recent.wrote(kept, scope);
+        }
+        result.map_err(|e| aws_error(service.name, operation, e))
     }
 }
 
@@ -204,57 +210,39 @@ impl AwsPort for SdkAws {
     }
 
     async fn create_trail(&self, scope: &Scope, name: &str, settings: &TrailSettings, tags: &Tags) -> AwsResult<String> {
-        let result = cloudtrail::create_trail(self, scope, name, settings, tags).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::create_trail(self, scope, name, settings, tags).await
     }
 
     async fn update_trail(&self, scope: &Scope, trail: &str, settings: &TrailSettings) -> AwsResult<()> {
-        let result = cloudtrail::update_trail(self, scope, trail, settings).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::update_trail(self, scope, trail, settings).await
     }
 
     async fn start_logging(&self, scope: &Scope, trail: &str) -> AwsResult<()> {
-        let result = cloudtrail::start_logging(self, scope, trail).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::start_logging(self, scope, trail).await
     }
 
     async fn stop_logging(&self, scope: &Scope, trail: &str) -> AwsResult<()> {
-        let result = cloudtrail::stop_logging(self, scope, trail).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::stop_logging(self, scope, trail).await
     }
 
     async fn put_event_selectors(&self, scope: &Scope, trail: &str, selectors: &Selectors) -> AwsResult<()> {
-        let result = cloudtrail::put_event_selectors(self, scope, trail, selectors).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::put_event_selectors(self, scope, trail, selectors).await
     }
 
     async fn put_insight_selectors(&self, scope: &Scope, trail: &str, insights: &Insights) -> AwsResult<()> {
-        let result = cloudtrail::put_insight_selectors(self, scope, trail, insights).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::put_insight_selectors(self, scope, trail, insights).await
     }
 
     async fn add_tags(&self, scope: &Scope, trail: &str, tags: &Tags) -> AwsResult<()> {
-        let result = cloudtrail::add_tags(self, scope, trail, tags).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::add_tags(self, scope, trail, tags).await
     }
 
     async fn remove_tags(&self, scope: &Scope, trail: &str, keys: &[String]) -> AwsResult<()> {
-        let result = cloudtrail::remove_tags(self, scope, trail, keys).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::remove_tags(self, scope, trail, keys).await
     }
 
     async fn delete_trail(&self, scope: &Scope, trail: &str) -> AwsResult<()> {
-        let result = cloudtrail::delete_trail(self, scope, trail).await;
-        self.recent.wrote_trail(scope);
-        result
+        cloudtrail::delete_trail(self, scope, trail).await
     }
 
     async fn account_id(&self, scope: &Scope) -> AwsResult<String> {
@@ -273,15 +261,11 @@ impl AwsPort for SdkAws {
     }
 
     async fn fix_bucket(&self, scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
-        let result = s3::fix_bucket(self, scope, bucket, fix).await;
-        self.recent.wrote_bucket(bucket);
-        result
+        s3::fix_bucket(self, scope, bucket, fix).await
     }
 
     async fn fix_key(&self, scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
-        let result = kms::fix_key(self, scope, key_arn, fix).await;
-        self.recent.wrote_key(scope);
-        result
+        kms::fix_key(self, scope, key_arn, fix).await
     }
 
     fn fresh(&self, posture: bool) -> Option<Self> {
