@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use trailwarden::aws::AwsPort;
 
-use crate::support::{self, Account, Controller, HEAL_TIMEOUT, account, create_policy, eventually, moto_json, moto_query, role, wait_synced, xml_value};
+use crate::support::{self, Account, Controller, HEAL_TIMEOUT, account, create_policy, eventually, moto_json_in, moto_query, moto_query_in, role, wait_synced, xml_value};
 
 /// The account whose default bus and queue the events go through: the controller's own.
 const HUB: &str = "123456789012";
@@ -53,14 +53,12 @@ fn create_stack(account: &str, region: &str, stack: &str, template: &str, parame
         params.push((format!("Parameters.member.{}.ParameterKey", i + 1), (*key).to_owned()));
         params.push((format!("Parameters.member.{}.ParameterValue", i + 1), (*value).to_owned()));
     }
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let created = moto_query_in(account, region, "cloudformation", &params);
     assert!(created.contains("<StackId>"), "CreateStack {stack} in {account}/{region}: {created}");
     let started = std::time::Instant::now();
     loop {
-        let described = moto_query_in(account, region, "cloudformation", &[
-            ("Action".to_owned(), "DescribeStacks".to_owned()),
-            ("StackName".to_owned(), stack.to_owned()),
-        ]);
+        let described = moto_query_in(account, region, "cloudformation", &[("Action", "DescribeStacks"), ("StackName", stack)]);
         match xml_value(&described, "StackStatus").as_deref() {
             Some("CREATE_COMPLETE") => return described,
             Some("CREATE_IN_PROGRESS") if started.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(100)),
@@ -74,91 +72,51 @@ fn stack_output(described: &str, key: &str) -> Option<String> {
     described.split("<member>").find(|m| m.contains(&format!("<OutputKey>{key}</OutputKey>"))).and_then(|m| xml_value(m, "OutputValue"))
 }
 
-/// One call of an AWS Query API on the emulator, in `account` and `region` (the region
-/// is the one the request is signed for, as moto reads it).
-fn moto_query_in(account: &str, region: &str, service: &str, params: &[(String, String)]) -> String {
-    let endpoint = std::env::var("TRAILWARDEN_AWS_ENDPOINT").expect("the test bed's TRAILWARDEN_AWS_ENDPOINT");
-    let mut command = std::process::Command::new("curl");
-    command
-        .args(["-sS", "-X", "POST", &format!("{endpoint}/")])
-        .args(["-H", &format!("x-moto-account-id: {account}")])
-        .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0")]);
-    for (key, value) in params {
-        command.args(["--data-urlencode", &format!("{key}={value}")]);
-    }
-    let out = command.output().expect("curl runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// PutEvents of one "AWS API Call via CloudTrail" on the default bus of `account` in
-/// `region`, as CloudTrail puts it there for a call made in that account and region.
-fn publish_in(region: &str, source: &str, name: &str, account: &str, params: Value) {
-    let detail = json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")), "eventName": name,
+/// The "AWS API Call via CloudTrail" entry CloudTrail puts on the default bus of `account`
+/// in `region` for a call made there; `detail` adds to (or replaces) the call's fields.
+fn api_call(region: &str, source: &str, name: &str, account: &str, params: Value, detail: Value) -> Value {
+    let mut call = json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")), "eventName": name,
         "awsRegion": region, "recipientAccountId": account, "eventTime": jiff::Timestamp::now().to_string(),
         "requestParameters": params});
-    let entry = json!({"Source": source, "DetailType": "AWS API Call via CloudTrail", "Detail": detail.to_string()});
-    let endpoint = std::env::var("TRAILWARDEN_AWS_ENDPOINT").expect("the test bed's TRAILWARDEN_AWS_ENDPOINT");
-    let call = || {
-        let out = std::process::Command::new("curl")
-            .args(["-sS", "-X", "POST", &format!("{endpoint}/")])
-            .args(["-H", &format!("x-moto-account-id: {account}")])
-            .args(["-H", "X-Amz-Target: AWSEvents.PutEvents"])
-            .args(["-H", "Content-Type: application/x-amz-json-1.1"])
-            .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/events/aws4_request, SignedHeaders=host, Signature=0")])
-            .args(["--data-binary", &json!({"Entries": [entry]}).to_string()])
-            .output()
-            .expect("curl runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    // moto answers 500 (XML) when a rule is added while PutEvents walks the rules.
-    let mut out = call();
-    for _ in 0..5 {
-        if !out.trim_start().starts_with('<') {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        out = call();
+    for (key, value) in detail.as_object().into_iter().flatten() {
+        call[key] = value.clone();
     }
+    json!({"Source": source, "DetailType": "AWS API Call via CloudTrail", "Detail": call.to_string()})
+}
+
+/// PutEvents of `entries` on the default bus of `account` in `region`, every entry taken.
+fn put_events(account: &str, region: &str, entries: &[Value]) {
+    let out = moto_json_in(account, region, "events", "AWSEvents.PutEvents", &json!({"Entries": entries}));
     assert!(out.contains("EventId") && (out.contains("\"FailedEntryCount\": 0") || out.contains("\"FailedEntryCount\":0")), "PutEvents in {account}/{region}: {out}");
 }
 
-/// Publishes the event CloudTrail would put on the bus for a call.
+/// Publishes the event of a call made in `account` and `region`, as CloudTrail does.
+fn publish_in(region: &str, source: &str, name: &str, account: &str, params: Value) {
+    put_events(account, region, &[api_call(region, source, name, account, params, json!({}))]);
+}
+
+/// Publishes the event CloudTrail would put on the bus for a call (on the hub's bus).
 pub fn publish(source: &str, name: &str, account: &str, params: Value, error: Option<&str>) {
-    let mut detail = json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")), "eventName": name,
-        "awsRegion": support::REGION, "recipientAccountId": account, "eventTime": jiff::Timestamp::now().to_string(),
-        "requestParameters": params});
-    if let Some(code) = error {
-        detail["errorCode"] = json!(code);
-    }
-    let entry = json!({"Source": source, "DetailType": "AWS API Call via CloudTrail", "Detail": detail.to_string()});
-    let out = moto_json(HUB, "events", "AWSEvents.PutEvents", &json!({"Entries": [entry]}));
-    assert!(out.contains("EventId"), "PutEvents: {out}");
+    let detail = error.map_or(json!({}), |code| json!({"errorCode": code}));
+    put_events(HUB, support::REGION, &[api_call(support::REGION, source, name, account, params, detail)]);
 }
 
 /// Publishes `n` events for the same call, ten per PutEvents, as a busy account would.
 fn publish_many(n: usize, source: &str, name: &str, account: &str, params: Value) {
-    let detail = json!({"eventSource": format!("{}.amazonaws.com", source.trim_start_matches("aws.")), "eventName": name,
-        "awsRegion": support::REGION, "recipientAccountId": account, "requestParameters": params});
-    let entry = json!({"Source": source, "DetailType": "AWS API Call via CloudTrail", "Detail": detail.to_string()});
-    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
-        let entries: Vec<Value> = chunk.iter().map(|_| entry.clone()).collect();
-        let out = moto_json(HUB, "events", "AWSEvents.PutEvents", &json!({"Entries": entries}));
-        assert!(out.contains("EventId"), "PutEvents: {out}");
+    let entry = api_call(support::REGION, source, name, account, params, json!({}));
+    for chunk in vec![entry; n].chunks(10) {
+        put_events(HUB, support::REGION, chunk);
     }
 }
 
+/// Events read with this outcome.
 fn count(controller: &Controller, outcome: &str) -> u64 {
-    controller
-        .metrics
-        .render()
-        .lines()
-        .filter(|l| l.starts_with("trailwarden_events_total{") && l.contains(&format!("outcome=\"{outcome}\"")))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    controller.metric("trailwarden_events_total{", &format!("outcome=\"{outcome}\"")) as u64
 }
 
+/// Passes made, as each starts with DescribeTrails.
 fn looks(controller: &Controller) -> u64 {
-    controller.port.calls().snapshot().iter().filter(|(c, _)| c.operation == "DescribeTrails").map(|(_, n)| *n).sum()
+    controller.calls_of("DescribeTrails")
 }
 
 async fn policy(client: &kube::Client, controller: &Controller, acct: &Account) -> (String, String) {
@@ -322,12 +280,9 @@ async fn bucket_and_key_events_heal_their_posture() {
 /// Publishes a CloudTrail StopLogging event as AWS records it for a call signed with
 /// `access_key`.
 fn publish_signed(account: &str, trail: &str, access_key: &str) {
-    let detail = json!({"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "awsRegion": support::REGION,
-        "recipientAccountId": account, "eventTime": jiff::Timestamp::now().to_string(), "requestParameters": {"name": trail},
-        "userIdentity": {"type": "AssumedRole", "accessKeyId": access_key}});
-    let entry = json!({"Source": "aws.cloudtrail", "DetailType": "AWS API Call via CloudTrail", "Detail": detail.to_string()});
-    let out = moto_json(HUB, "events", "AWSEvents.PutEvents", &json!({"Entries": [entry]}));
-    assert!(out.contains("EventId"), "PutEvents: {out}");
+    let signed = json!({"userIdentity": {"type": "AssumedRole", "accessKeyId": access_key}});
+    let entry = api_call(support::REGION, "aws.cloudtrail", "StopLogging", account, json!({"name": trail}), signed);
+    put_events(HUB, support::REGION, &[entry]);
 }
 
 #[tokio::test]

@@ -21,16 +21,6 @@ fn posture_not_passing(p: &TrailPolicy) -> Vec<String> {
     findings.iter().filter(|c| c.required && c.status != CheckStatus::Pass).map(|c| format!("{}: {}", c.id, c.message)).collect()
 }
 
-fn sum(controller: &Controller, metric: &str) -> f64 {
-    controller
-        .metrics
-        .render()
-        .lines()
-        .filter(|l| l.starts_with(metric))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn sids(policy: &str) -> Vec<String> {
     let doc: Value = serde_json::from_str(policy).unwrap();
     doc["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str().map(str::to_owned)).collect()
@@ -72,7 +62,7 @@ async fn three_policies_share_a_bucket_and_a_key_and_once_converged_write_nothin
     })
     .await;
     let converged_writes = controller.port.calls().writes();
-    let refusals = sum(&controller, "trailwarden_reconcile_errors_total{reason=\"PolicyChanged\"}");
+    let refusals = controller.metric("trailwarden_reconcile_errors_total{reason=\"PolicyChanged\"}", "");
     println!(
         "shared posture: 3 policies converged in {:.1} s with {converged_writes} writes, {refusals} policy puts refused as changed since read",
         took.as_secs_f64()
@@ -94,10 +84,10 @@ async fn three_policies_share_a_bucket_and_a_key_and_once_converged_write_nothin
     assert_eq!(key_sids.iter().filter(|s| *s == KEY_DESCRIBE_SID).count(), 1, "{key_sids:?}");
 
     // A window of resyncs (every 5 s, three policies): not one write.
-    let (writes, passes) = (controller.port.calls().writes(), sum(&controller, "trailwarden_reconciles_total{"));
+    let (writes, passes) = (controller.port.calls().writes(), controller.metric("trailwarden_reconciles_total{", ""));
     tokio::time::sleep(Duration::from_secs(15)).await;
     let window_writes = controller.port.calls().writes() - writes;
-    let window_passes = sum(&controller, "trailwarden_reconciles_total{") - passes;
+    let window_passes = controller.metric("trailwarden_reconciles_total{", "") - passes;
     println!("shared posture: 15 s window, {window_passes} passes of 3 policies, {window_writes} writes");
     assert!(window_passes >= 6.0, "the resync ran: {window_passes} passes");
     assert_eq!(window_writes, 0, "converged policies sharing a bucket and a key write nothing");
@@ -133,9 +123,9 @@ async fn an_organization_trail_gets_its_organization_path_once_and_then_writes_n
     let policy = aws.s3(&acct.scope).await.get_bucket_policy().bucket(&acct.buckets[0]).send().await.unwrap().policy.unwrap();
     assert!(policy.contains("/AWSLogs/o-*/*"), "the organization path is granted: {policy}");
     let writes = controller.port.calls().writes();
-    let passes = sum(&controller, "trailwarden_reconciles_total{");
+    let passes = controller.metric("trailwarden_reconciles_total{", "");
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let passes = sum(&controller, "trailwarden_reconciles_total{") - passes;
+    let passes = controller.metric("trailwarden_reconciles_total{", "") - passes;
     assert!(passes >= 2.0, "the resync ran: {passes} passes");
     assert_eq!(controller.port.calls().writes(), writes, "an organization trail converged writes nothing ({passes} passes)");
     println!("organization trail: converged ({organizations}); {passes} passes in 12 s, 0 writes");

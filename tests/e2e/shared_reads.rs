@@ -10,20 +10,6 @@ use trailwarden::aws::AwsPort;
 use crate::events::{publish, queue_and_rule};
 use crate::support::{self, Controller, HEAL_TIMEOUT, account, create_policy, eventually, role, wait_synced};
 
-fn sum(controller: &Controller, metric: &str) -> f64 {
-    controller
-        .metrics
-        .render()
-        .lines()
-        .filter(|l| l.starts_with(metric))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-fn calls(controller: &Controller, operation: &str) -> u64 {
-    controller.port.calls().snapshot().iter().filter(|(c, _)| c.operation == operation).map(|(_, n)| *n).sum()
-}
-
 #[tokio::test]
 async fn policies_of_one_account_share_reads_and_a_break_still_heals_at_once() {
     let client = support::kube().await;
@@ -45,11 +31,11 @@ async fn policies_of_one_account_share_reads_and_a_break_still_heals_at_once() {
     // A steady window: every pass in sync, the group's passes in one slot.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let (passes, trails, tags, writes) =
-        (sum(&controller, "trailwarden_reconciles_total{"), calls(&controller, "DescribeTrails"), calls(&controller, "ListTags"), controller.port.calls().writes());
+        (controller.metric("trailwarden_reconciles_total{", ""), controller.calls_of("DescribeTrails"), controller.calls_of("ListTags"), controller.port.calls().writes());
     tokio::time::sleep(Duration::from_secs(15)).await;
-    let passes = sum(&controller, "trailwarden_reconciles_total{") - passes;
-    let trails = calls(&controller, "DescribeTrails") - trails;
-    let tags = calls(&controller, "ListTags") - tags;
+    let passes = controller.metric("trailwarden_reconciles_total{", "") - passes;
+    let trails = controller.calls_of("DescribeTrails") - trails;
+    let tags = controller.calls_of("ListTags") - tags;
     println!("shared reads: {passes} passes of 5 policies in 15 s made {trails} DescribeTrails and {tags} ListTags");
     assert!(passes >= 10.0, "the resync ran: {passes} passes");
     assert!((trails as f64) < passes / 2.0, "{trails} DescribeTrails for {passes} passes: reads not shared");

@@ -150,6 +150,22 @@ impl Controller {
         Controller { label, port, metrics, task }
     }
 
+    /// The sum of this controller's metric samples whose line starts with `series` (a name,
+    /// or a name and `{` for labelled series) and contains `having` (a label, say).
+    pub fn metric(&self, series: &str, having: &str) -> f64 {
+        self.metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with(series) && l.contains(having))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// How many times this controller called an AWS operation.
+    pub fn calls_of(&self, operation: &str) -> u64 {
+        self.port.calls().snapshot().iter().filter(|(c, _)| c.operation == operation).map(|(_, n)| *n).sum()
+    }
+
     /// A policy this controller manages: `spec` plus our test label.
     pub fn policy(&self, name: &str, spec: serde_json::Value) -> TrailPolicy {
         serde_json::from_value(serde_json::json!({
@@ -223,12 +239,17 @@ pub async fn event_reasons(client: &Client, policy: &str) -> Vec<String> {
 /// One call of an AWS Query API (SNS, SQS) on the emulator, in `account`, over plain HTTP:
 /// the tests need a topic and a queue, and no SNS or SQS crate is worth a dependency.
 pub fn moto_query(account: &str, service: &str, params: &[(&str, &str)]) -> String {
+    moto_query_in(account, REGION, service, params)
+}
+
+/// [`moto_query`] in another region (the one the request is signed for, as moto reads it).
+pub fn moto_query_in(account: &str, region: &str, service: &str, params: &[(&str, &str)]) -> String {
     let endpoint = bed_env("TRAILWARDEN_AWS_ENDPOINT");
     let mut command = std::process::Command::new("curl");
     command
         .args(["-sS", "-X", "POST", &format!("{endpoint}/")])
         .args(["-H", &format!("x-moto-account-id: {account}")])
-        .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0")]);
+        .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0")]);
     for (key, value) in params {
         command.args(["--data-urlencode", &format!("{key}={value}")]);
     }
@@ -240,6 +261,11 @@ pub fn moto_query(account: &str, service: &str, params: &[(&str, &str)]) -> Stri
 /// EventBridge is not safe against concurrent calls (a rule added while PutEvents walks
 /// the rules answers 500 "OrderedDict mutated during iteration"): that answer is retried.
 pub fn moto_json(account: &str, service: &str, target: &str, body: &serde_json::Value) -> String {
+    moto_json_in(account, REGION, service, target, body)
+}
+
+/// [`moto_json`] in another region.
+pub fn moto_json_in(account: &str, region: &str, service: &str, target: &str, body: &serde_json::Value) -> String {
     let endpoint = bed_env("TRAILWARDEN_AWS_ENDPOINT");
     let call = || {
         let out = std::process::Command::new("curl")
@@ -247,7 +273,7 @@ pub fn moto_json(account: &str, service: &str, target: &str, body: &serde_json::
             .args(["-H", &format!("x-moto-account-id: {account}")])
             .args(["-H", &format!("X-Amz-Target: {target}")])
             .args(["-H", "Content-Type: application/x-amz-json-1.1"])
-            .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0")])
+            .args(["-H", &format!("Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0")])
             .args(["--data-binary", &body.to_string()])
             .output()
             .expect("curl runs");
