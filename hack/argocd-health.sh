@@ -7,13 +7,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 LUPA_VERSION=2.8
-venv=${TRAILWARDEN_CACHE:-$HOME/.cache/trailwarden}/venv/lupa-$LUPA_VERSION
-if [ ! -f "$venv/.installed" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q "lupa==$LUPA_VERSION" >&2
-  touch "$venv/.installed"
-fi
+venv=$("$root/hack/pyvenv.sh" "lupa==$LUPA_VERSION")
 exec "$venv/bin/python" - "$root/deploy/argocd/trailpolicy-health.lua" "$1" <<'PY'
 import json, sys
 from lupa import lua51

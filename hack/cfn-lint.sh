@@ -15,17 +15,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 CFN_LINT_VERSION=1.58.0
-cache=${TRAILWARDEN_CACHE:-$HOME/.cache/trailwarden}
-venv="$cache/venv/cfn-lint-$CFN_LINT_VERSION"
-
-# The stamp is written last, so a half-done install (interrupted, PyPI unreachable) is redone.
-if [ ! -f "$venv/.installed" ]; then
-  echo "cfn-lint: installing cfn-lint $CFN_LINT_VERSION from PyPI into $venv (first run only)" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" >&2
-  touch "$venv/.installed"
-fi
+venv=$("$root/hack/pyvenv.sh" "cfn-lint==$CFN_LINT_VERSION")
 
 if [ $# -eq 0 ]; then
   set -- "$root"/deploy/events/*.yaml "$root"/deploy/iam/*.yaml

