@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
 use trailwarden_core::Scope;
+use trailwarden_core::events::Subject;
 use trailwarden_core::posture::bucket::BucketFacts;
 use trailwarden_core::posture::key::KeyFacts;
 use trailwarden_core::trail::{Tags, TrailDescription};
@@ -197,18 +198,17 @@ impl RecentReads {
         }
     }
 
-    /// After an AWS event: whatever was read of the account's trails, of the bucket or of
-    /// the account's keys the call named is read again by the next asker.
-    pub fn forget(&self, account: &str, trails: bool, bucket: Option<&str>, keys: bool) {
-        if trails {
-            self.trails.forget(|s| in_account(s, account));
-            self.tags.forget(|(s, _)| in_account(s, account));
-        }
-        if let Some(bucket) = bucket {
-            self.buckets.forget(|(_, b)| b == bucket);
-        }
-        if keys {
-            self.keys.forget(|(s, _)| in_account(s, account));
+    /// After an AWS event naming `subject` in `account`: what was read of the account's
+    /// trails (a trail is named by name or ARN), of the bucket, or of the account's keys
+    /// (named by id, alias or ARN) is read again by the next asker.
+    pub fn forget(&self, account: &str, subject: &Subject) {
+        match subject {
+            Subject::Trail(_) => {
+                self.trails.forget(|s| in_account(s, account));
+                self.tags.forget(|(s, _)| in_account(s, account));
+            }
+            Subject::Bucket(bucket) => self.buckets.forget(|(_, b)| b == bucket),
+            Subject::Key(_) => self.keys.forget(|(s, _)| in_account(s, account)),
         }
     }
 
@@ -281,7 +281,7 @@ mod tests {
         assert_eq!(recent.kept(), 4);
         recent.wrote(Kept::Trails, &ours);
         assert_eq!(recent.kept(), 2, "only the written scope's trails and tags go");
-        recent.forget("444455556666", true, None, false);
+        recent.forget("444455556666", &Subject::Trail("audit".into()));
         assert_eq!(recent.kept(), 0);
     }
 }

@@ -152,18 +152,12 @@ async fn batch(
 /// Whatever was read lately of what the call touched is read again by the next pass: the
 /// pass an event causes never judges from an answer older than the event.
 fn forget(aws: &SdkAws, call: &events::ApiCall) {
-    // A call that names nothing we read by name: the account's trails, to be safe.
-    let mut trails = call.subjects.is_empty();
-    let mut keys = false;
     for subject in &call.subjects {
-        match subject {
-            Subject::Trail(_) => trails = true,
-            Subject::Key(_) => keys = true,
-            Subject::Bucket(bucket) => aws.recent().forget(&call.account, false, Some(bucket), false),
-        }
+        aws.recent().forget(&call.account, subject);
     }
-    if trails || keys {
-        aws.recent().forget(&call.account, trails, None, keys);
+    if call.subjects.is_empty() {
+        // A call that names nothing we read by name: the account's trails, to be safe.
+        aws.recent().forget(&call.account, &Subject::Trail(String::new()));
     }
 }
 
