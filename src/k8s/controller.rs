@@ -254,8 +254,7 @@ async fn breach<P: AwsPort>(ctx: &Context<P>, desired: &Desired) -> Option<Breac
     let own = if ctx.guardrails.allowed_accounts.is_empty() || desired.scope.role_arn.is_some() {
         None
     } else {
-        let scope = Scope { role_arn: None, external_id: None, region: desired.scope.region.clone() };
-        ctx.port.account_id(&scope).await.ok()
+        own_account(ctx, &desired.scope.region).await
     };
     ctx.guardrails.account(desired, own.as_deref())
 }
@@ -282,8 +281,7 @@ async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desi
     }
     if !named.is_empty() {
         let own = if desired.scope.role_arn.is_none() || named.iter().any(|(s, _, _)| s.role_arn.is_none()) {
-            let scope = Scope { role_arn: None, external_id: None, region: desired.scope.region.clone() };
-            ctx.port.account_id(&scope).await.ok()
+            own_account(ctx, &desired.scope.region).await
         } else {
             None
         };
@@ -297,6 +295,11 @@ async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desi
     }
     desired.peers.live = Arc::new(live);
     desired
+}
+
+/// The controller's own account, for policies that name no role (the port asks once).
+async fn own_account<P: AwsPort>(ctx: &Context<P>, region: &str) -> Option<String> {
+    ctx.port.account_id(&Scope { role_arn: None, external_id: None, region: region.to_owned() }).await.ok()
 }
 
 /// The policies resynced together: one account (by role) and region.
