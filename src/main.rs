@@ -77,11 +77,17 @@ pub(crate) struct RunArgs {
     /// Our own pace for each CloudTrail write API, per account and region (AWS allows about 1/s, shared).
     #[arg(long, env = "TRAILWARDEN_AWS_WRITES_PER_SECOND", default_value_t = 1.0)]
     pub(crate) aws_writes_per_second: f64,
-    /// How long one read of an account's trails, a trail's tags or a bucket's or key's
-    /// facts serves the other policies that need it; 0 turns sharing off. A write of ours or
-    /// an AWS event drops it at once, and writes are only ever planned from fresh reads.
+    /// How long one read of an account's trails or a trail's tags serves the other policies
+    /// that need it; 0 turns all sharing off. A write of ours or an AWS event drops it at
+    /// once, and writes are only ever planned from fresh reads.
     #[arg(long, env = "TRAILWARDEN_AWS_SHARED_READS_SECONDS", default_value_t = 3.0, value_parser = shared_reads_seconds)]
     pub(crate) aws_shared_reads_seconds: f64,
+    /// How long one read of a log bucket's or KMS key's facts serves every policy that uses
+    /// it (at least --aws-shared-reads-seconds). Only reported from: a fix re-reads first.
+    /// An AWS event about the bucket or key, or a write of ours, drops it at once; without
+    /// the event path, a change by someone else is seen within this time plus a resync.
+    #[arg(long, env = "TRAILWARDEN_AWS_SHARED_POSTURE_SECONDS", default_value_t = 300.0, value_parser = shared_posture_seconds)]
+    pub(crate) aws_shared_posture_seconds: f64,
     /// SQS queue that EventBridge sends AWS API calls to (see the README): heal within
     /// seconds of a change instead of at the next resync. Off when unset.
     #[arg(long, env = "TRAILWARDEN_EVENTS_QUEUE_URL")]
@@ -165,6 +171,11 @@ async fn main() -> std::process::ExitCode {
 fn shared_reads_seconds(text: &str) -> Result<f64, String> {
     let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
     if (0.0..=60.0).contains(&seconds) { Ok(seconds) } else { Err("must be between 0 and 60 seconds".into()) }
+}
+
+fn shared_posture_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=3600.0).contains(&seconds) { Ok(seconds) } else { Err("must be between 0 and 3600 seconds".into()) }
 }
 
 fn account_id(text: &str) -> Result<String, String> {

@@ -230,7 +230,7 @@ impl Evented {
             }
             Break::ValidationOff => self
                 .aws
-                .describe_trails(scope)
+                .describe_trails(scope, "")
                 .await
                 .unwrap()
                 .iter()

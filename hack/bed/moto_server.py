@@ -13,7 +13,9 @@ false); DeleteTrail takes a trail ARN as well as a name, and refuses an unknown 
 (moto ignores ARNs and unknown names alike); GetEventSelectors on a trail nobody put
 selectors on answers the selector AWS records by default (ReadWriteType All, management
 events included, nothing excluded; moto answers none), while DescribeTrails still says
-HasCustomEventSelectors false for it, as AWS does.
+HasCustomEventSelectors false for it, as AWS does. CreateTrail refuses a name the account
+already uses in the region, a multi-region trail's shadow included, with
+TrailAlreadyExistsException (moto replaces the existing trail).
 
 Usage: moto_server.py HOST PORT
 """
@@ -55,7 +57,25 @@ DEFAULT_EVENT_SELECTOR = {
 
 
 def _patch_cloudtrail():
-    from moto.cloudtrail.models import CloudTrailBackend, Trail
+    from moto.cloudtrail.models import CloudTrailBackend, Trail, cloudtrail_backends
+    from moto.core.exceptions import JsonRESTError
+
+    class TrailAlreadyExistsException(JsonRESTError):
+        code = 400
+
+        def __init__(self, name):
+            super().__init__("TrailAlreadyExistsException", f"Trail {name} already exists for customer")
+
+    create = CloudTrailBackend.create_trail
+
+    def create_trail(self, name, *args, **kwargs):
+        for backend in cloudtrail_backends[self.account_id].values():
+            trail = backend.trails.get(name)
+            if trail is not None and (backend is self or trail.is_multi_region):
+                raise TrailAlreadyExistsException(name)
+        return create(self, name, *args, **kwargs)
+
+    CloudTrailBackend.create_trail = create_trail
 
     def delete_trail(self, name):
         trail = self.get_trail(name)

@@ -73,7 +73,7 @@ pub(super) async fn create_trail(
     let operation = "CreateTrail";
     let cwl = settings.cloud_watch_logs.as_ref();
     let out = aws
-        .call(scope, &CLOUDTRAIL, operation, |ct| {
+        .call_on(scope, &CLOUDTRAIL, operation, Some(name), |ct| {
             ct.create_trail()
                 .name(name)
                 .s3_bucket_name(&settings.bucket)
@@ -101,7 +101,7 @@ pub(super) async fn create_trail(
 
 pub(super) async fn update_trail(aws: &SdkAws, scope: &Scope, trail: &str, settings: &TrailSettings) -> AwsResult<()> {
     let cwl = settings.cloud_watch_logs.as_ref();
-    aws.call(scope, &CLOUDTRAIL, "UpdateTrail", |ct| {
+    aws.call_on(scope, &CLOUDTRAIL, "UpdateTrail", Some(trail), |ct| {
         ct.update_trail()
             .name(trail)
             .s3_bucket_name(&settings.bucket)
@@ -121,17 +121,17 @@ pub(super) async fn update_trail(aws: &SdkAws, scope: &Scope, trail: &str, setti
 }
 
 pub(super) async fn start_logging(aws: &SdkAws, scope: &Scope, trail: &str) -> AwsResult<()> {
-    aws.call(scope, &CLOUDTRAIL, "StartLogging", |ct| ct.start_logging().name(trail).send()).await?;
+    aws.call_on(scope, &CLOUDTRAIL, "StartLogging", Some(trail), |ct| ct.start_logging().name(trail).send()).await?;
     Ok(())
 }
 
 pub(super) async fn stop_logging(aws: &SdkAws, scope: &Scope, trail: &str) -> AwsResult<()> {
-    aws.call(scope, &CLOUDTRAIL, "StopLogging", |ct| ct.stop_logging().name(trail).send()).await?;
+    aws.call_on(scope, &CLOUDTRAIL, "StopLogging", Some(trail), |ct| ct.stop_logging().name(trail).send()).await?;
     Ok(())
 }
 
 pub(super) async fn put_event_selectors(aws: &SdkAws, scope: &Scope, trail: &str, selectors: &Selectors) -> AwsResult<()> {
-    aws.call(scope, &CLOUDTRAIL, "PutEventSelectors", |ct| async move {
+    aws.call_on(scope, &CLOUDTRAIL, "PutEventSelectors", Some(trail), |ct| async move {
         let request = ct.put_event_selectors().trail_name(trail);
         let request = match selectors {
             Selectors::Basic(basic) => request.set_event_selectors(Some(convert::to_sdk_event_selectors(basic))),
@@ -152,7 +152,7 @@ pub(super) async fn put_insight_selectors(aws: &SdkAws, scope: &Scope, trail: &s
         .iter()
         .map(|t| ct::InsightSelector::builder().insight_type(convert::to_sdk_insight_type(*t)).build())
         .collect();
-    aws.call(scope, &CLOUDTRAIL, "PutInsightSelectors", |ct| {
+    aws.call_on(scope, &CLOUDTRAIL, "PutInsightSelectors", Some(trail), |ct| {
         ct.put_insight_selectors().trail_name(trail).set_insight_selectors(Some(insight_selectors)).send()
     })
     .await?;
@@ -160,7 +160,7 @@ pub(super) async fn put_insight_selectors(aws: &SdkAws, scope: &Scope, trail: &s
 }
 
 pub(super) async fn add_tags(aws: &SdkAws, scope: &Scope, trail: &str, tags: &Tags) -> AwsResult<()> {
-    aws.call(scope, &CLOUDTRAIL, "AddTags", |ct| {
+    aws.call_on(scope, &CLOUDTRAIL, "AddTags", Some(trail), |ct| {
         ct.add_tags().resource_id(trail).set_tags_list(Some(convert::to_sdk_tags(tags))).send()
     })
     .await?;
@@ -169,12 +169,12 @@ pub(super) async fn add_tags(aws: &SdkAws, scope: &Scope, trail: &str, tags: &Ta
 
 pub(super) async fn remove_tags(aws: &SdkAws, scope: &Scope, trail: &str, keys: &[String]) -> AwsResult<()> {
     let tags = keys.iter().map(|k| ct::Tag::builder().key(k).build().expect("tag key is set")).collect();
-    aws.call(scope, &CLOUDTRAIL, "RemoveTags", |ct| ct.remove_tags().resource_id(trail).set_tags_list(Some(tags)).send())
+    aws.call_on(scope, &CLOUDTRAIL, "RemoveTags", Some(trail), |ct| ct.remove_tags().resource_id(trail).set_tags_list(Some(tags)).send())
         .await?;
     Ok(())
 }
 
 pub(super) async fn delete_trail(aws: &SdkAws, scope: &Scope, trail: &str) -> AwsResult<()> {
-    aws.call(scope, &CLOUDTRAIL, "DeleteTrail", |ct| ct.delete_trail().name(trail).send()).await?;
+    aws.call_on(scope, &CLOUDTRAIL, "DeleteTrail", Some(trail), |ct| ct.delete_trail().name(trail).send()).await?;
     Ok(())
 }

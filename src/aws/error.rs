@@ -44,6 +44,7 @@ pub(super) fn classify(service: &str, code: &str) -> ErrorKind {
     match code {
         "S3BucketDoesNotExistException" | "NoSuchBucket" => ErrorKind::BucketNotFound,
         "KmsKeyNotFoundException" | "KmsKeyDisabledException" => ErrorKind::KeyNotFound,
+        "TrailAlreadyExistsException" => ErrorKind::Exists,
         "NotFoundException" if service == "KMS" => ErrorKind::KeyNotFound,
         "TrailNotFoundException" | "NotFoundException" | "ResourceNotFoundException" | "InsightNotEnabledException" => {
             ErrorKind::NotFound

@@ -93,6 +93,7 @@ fn scripted_code(kind: ErrorKind) -> &'static str {
         ErrorKind::AccessDenied => "AccessDenied",
         ErrorKind::Throttled => "ThrottlingException",
         ErrorKind::Invalid => "InvalidParameterException",
+        ErrorKind::Exists => "TrailAlreadyExistsException",
         ErrorKind::Unavailable => "Unavailable",
         ErrorKind::Conflict => "PolicyChanged",
         ErrorKind::Other => "InternalFailure",
@@ -233,7 +234,7 @@ impl MemoryAws {
         let source = match &self.shared {
             Some(shared)
                 if !is_write_operation(operation)
-                    && (self.fresh == Fresh::Shared || (self.fresh == Fresh::Trails && service != CLOUDTRAIL)) =>
+                    && (self.fresh == Fresh::Shared || (self.fresh == Fresh::Trails && service == S3)) =>
             {
                 shared
             }

@@ -39,8 +39,9 @@ pub enum Fresh {
     /// Shared reads are used (a look that may not write).
     #[default]
     Shared,
-    /// The trail's reads are fresh; bucket and key facts may be shared (a pass that writes
-    /// to the trail only).
+    /// What the trail's writes are judged from is read fresh: the trail, and the key whose
+    /// ARN its settings name. The bucket's facts may be shared (a pass that writes to the
+    /// trail only).
     Trails,
     /// Every read is fresh (a pass that fixes the bucket or the key too).
     All,
@@ -55,6 +56,9 @@ pub enum ErrorKind {
     BucketNotFound,
     /// The KMS key does not exist or cannot be used.
     KeyNotFound,
+    /// A trail of that name exists already (CreateTrail): what the create was planned from
+    /// is out of date.
+    Exists,
     /// Credentials were refused or lack the permission.
     AccessDenied,
     /// AWS asked us to slow down.
@@ -90,7 +94,7 @@ impl AwsError {
             ErrorKind::KeyNotFound => Failure::KmsKeyNotFound,
             ErrorKind::AccessDenied => Failure::AccessDenied,
             ErrorKind::Throttled => Failure::Throttled,
-            ErrorKind::Invalid => Failure::InvalidConfiguration,
+            ErrorKind::Invalid | ErrorKind::Exists => Failure::InvalidConfiguration,
             ErrorKind::Unavailable => Failure::AwsUnavailable,
             ErrorKind::Conflict => Failure::PolicyChanged,
             ErrorKind::Other => Failure::AwsError,
@@ -103,8 +107,9 @@ pub type AwsResult<T> = Result<T, AwsError>;
 /// Everything trailwarden asks of AWS. Trails are addressed by ARN once known (organization
 /// trails must be), by name only when created.
 pub trait AwsPort: Send + Sync + 'static {
-    /// Every trail visible from the scope's region, shadow trails included.
-    fn describe_trails(&self, scope: &Scope) -> impl Future<Output = AwsResult<Vec<TrailDescription>>> + Send;
+    /// Every trail visible from the scope's region, shadow trails included, asked for the
+    /// sake of the trail named `name` (a list our write to it made stale is not served).
+    fn describe_trails(&self, scope: &Scope, name: &str) -> impl Future<Output = AwsResult<Vec<TrailDescription>>> + Send;
     fn get_trail_status(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<TrailStatus>> + Send;
     fn get_event_selectors(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<Selectors>> + Send;
     fn get_insight_selectors(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<Insights>> + Send;

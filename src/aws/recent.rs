@@ -3,10 +3,13 @@
 //! Concurrent askers wait for the one call in flight instead of making their own.
 //!
 //! What may be served from here is bounded three ways:
-//! - an answer is kept for the window at most (`--aws-shared-reads-seconds`; 0 turns
-//!   sharing off), and failures are never kept;
-//! - any write of ours to a scope, bucket or key drops what was read of it, and so does
-//!   an AWS event naming it ([`RecentReads::forget`]);
+//! - an answer is kept for its window at most, and failures are never kept. The trails and
+//!   their tags: `--aws-shared-reads-seconds` (0 turns sharing off). A bucket's and a key's
+//!   facts: `--aws-shared-posture-seconds`, longer, since they are only reported from
+//!   here and their changes arrive as AWS events;
+//! - a write of ours drops what was read of what it wrote (one trail: the account's list
+//!   is not served to that trail's asker, the others keep it; a bucket; the account's
+//!   keys), and so does an AWS event naming it ([`RecentReads::forget`]);
 //! - the pass writes only from fresh reads: a look through here that finds something to
 //!   change looks again past it (`AwsPort::fresh`). A shared fact can delay a heal by
 //!   the window, never cause a write.
@@ -26,9 +29,16 @@ use trailwarden_core::trail::{Tags, TrailDescription};
 
 use super::AwsResult;
 
-/// How long an answer serves other askers by default. Policies of one account and region
-/// are resynced in the same slot (`triggers::resync`), so their passes fall well inside it.
+/// How long an answer about trails serves other askers by default. Policies of one account
+/// and region are resynced in the same slot (`triggers::resync`), so their passes fall well
+/// inside it.
 pub const WINDOW: Duration = Duration::from_secs(3);
+
+/// How long a bucket's or key's facts serve other askers by default: every policy that
+/// logs to one bucket converges on one read of it, and a bucket shared by ten policies
+/// resynced each minute is read once in five resyncs. A change by someone else is seen
+/// through its AWS event at once, without the event path within this time and a resync.
+pub const POSTURE_WINDOW: Duration = Duration::from_secs(300);
 
 /// One answer, being fetched or fetched.
 struct Entry<T> {
@@ -83,6 +93,12 @@ impl<K: Eq + Hash + Clone, T: Clone> Answers<K, T> {
         answer
     }
 
+    /// When the answer `key` would be served now was asked for.
+    fn since(&self, key: &K) -> Option<Instant> {
+        let entries = self.entries.lock().expect("recent reads lock");
+        entries.get(key).filter(|e| e.since.elapsed() < self.window).map(|e| e.since)
+    }
+
     /// A finished recent answer, if there is one; never calls AWS.
     fn peek(&self, key: &K) -> Option<T> {
         let entries = self.entries.lock().expect("recent reads lock");
@@ -123,21 +139,32 @@ fn in_account(scope: &Scope, account: &str) -> bool {
     scope.role_account().is_none_or(|a| a == account)
 }
 
+/// A trail's name, whether a call named it by name or by ARN (`…:trail/<name>`).
+fn trail_name(trail: &str) -> &str {
+    trail.rsplit_once(":trail/").map_or(trail, |(_, name)| name)
+}
+
 pub struct RecentReads {
     trails: Answers<Scope, Vec<TrailDescription>>,
+    /// When we last wrote each trail, by scope and trail name: a list read before that
+    /// is not served to that trail's asker.
+    written: Mutex<HashMap<(Scope, String), Instant>>,
     tags: Answers<(Scope, String), Tags>,
     buckets: Answers<(Scope, String), BucketFacts>,
     keys: Answers<(Scope, String), KeyFacts>,
 }
 
 impl RecentReads {
-    /// Reads shared for `window` (zero: not shared at all).
-    pub fn new(window: Duration) -> Self {
+    /// Trails and tags shared for `window`, bucket and key facts for `posture_window`
+    /// (zero: not shared at all; the posture window is never shorter than the other).
+    pub fn new(window: Duration, posture_window: Duration) -> Self {
+        let posture_window = if window.is_zero() { window } else { posture_window.max(window) };
         RecentReads {
             trails: Answers::new(window),
+            written: Mutex::default(),
             tags: Answers::new(window),
-            buckets: Answers::new(window),
-            keys: Answers::new(window),
+            buckets: Answers::new(posture_window),
+            keys: Answers::new(posture_window),
         }
     }
 
@@ -151,11 +178,24 @@ impl RecentReads {
         self.trails.peek(scope)
     }
 
-    pub(super) async fn trails<Fut>(&self, scope: &Scope, fresh: bool, fetch: impl FnOnce() -> Fut) -> AwsResult<Vec<TrailDescription>>
+    /// The scope's trails, for an asker after trail `name`: a list asked for before our
+    /// last write to that trail is read again (and replaces the kept one).
+    pub(super) async fn trails<Fut>(
+        &self,
+        scope: &Scope,
+        name: &str,
+        fresh: bool,
+        fetch: impl FnOnce() -> Fut,
+    ) -> AwsResult<Vec<TrailDescription>>
     where
         Fut: Future<Output = AwsResult<Vec<TrailDescription>>>,
     {
-        self.trails.get(scope, fresh, fetch).await
+        let stale = || {
+            let written = self.written.lock().expect("recent writes lock");
+            let written = written.get(&(scope.clone(), trail_name(name).to_owned()));
+            written.is_some_and(|w| self.trails.since(scope).is_some_and(|read| read <= *w))
+        };
+        self.trails.get(scope, fresh || stale(), fetch).await
     }
 
     pub(super) async fn tags<Fut>(&self, scope: &Scope, trail: &str, fresh: bool, fetch: impl FnOnce() -> Fut) -> AwsResult<Tags>
@@ -184,17 +224,29 @@ impl RecentReads {
         self.keys.get(&(scope.clone(), key.to_owned()), fresh, fetch).await
     }
 
-    /// After a write of ours to `kept` in `scope`: a trail write drops the scope's trails
-    /// and tags; a bucket write every bucket's facts (the call does not name the bucket,
-    /// and bucket names are global); a key write the keys of the scope's account.
-    pub(super) fn wrote(&self, kept: Kept, scope: &Scope) {
-        match kept {
-            Kept::Trails => {
+    /// After a write of ours to `kept` in `scope`, naming `what` (a trail by name or ARN, a
+    /// bucket) or nothing. A trail write makes the scope's list stale for that trail and
+    /// drops its tags; other trails' facts stand, as a write to one trail changes no
+    /// other. A bucket write drops that bucket's facts (names are global), a key write the
+    /// keys of the scope's account (a key is asked for by id, alias or ARN alike). A write
+    /// that names nothing drops all of its kind in the scope.
+    pub(super) fn wrote(&self, kept: Kept, scope: &Scope, what: Option<&str>) {
+        match (kept, what) {
+            (Kept::Trails, Some(trail)) => {
+                let name = trail_name(trail);
+                let now = Instant::now();
+                let mut written = self.written.lock().expect("recent writes lock");
+                written.retain(|_, at| now.duration_since(*at) < self.trails.window);
+                written.insert((scope.clone(), name.to_owned()), now);
+                self.tags.forget(|(s, t)| s == scope && trail_name(t) == name);
+            }
+            (Kept::Trails, None) => {
                 self.trails.forget(|s| s == scope);
                 self.tags.forget(|(s, _)| s == scope);
             }
-            Kept::Buckets => self.buckets.forget(|_| true),
-            Kept::Keys => self.keys.forget(|(s, _)| s.role_arn == scope.role_arn),
+            (Kept::Buckets, Some(bucket)) => self.buckets.forget(|(_, b)| b == bucket),
+            (Kept::Buckets, None) => self.buckets.forget(|_| true),
+            (Kept::Keys, _) => self.keys.forget(|(s, _)| s.role_arn == scope.role_arn),
         }
     }
 
@@ -271,18 +323,82 @@ mod tests {
 
     #[tokio::test]
     async fn writes_and_events_drop_what_they_touched_and_nothing_else() {
-        let recent = RecentReads::new(WINDOW);
+        let recent = RecentReads::new(WINDOW, WINDOW);
         let ours = scope(Some("arn:aws:iam::111122223333:role/trailwarden"));
         let other = scope(Some("arn:aws:iam::444455556666:role/trailwarden"));
         for s in [&ours, &other] {
-            recent.trails(s, false, || async { Ok(vec![]) }).await.unwrap();
-            recent.put_tags(s, "arn:trail".into(), Tags::new());
+            recent.trails(s, "audit", false, || async { Ok(vec![]) }).await.unwrap();
+            recent.put_tags(s, "arn:aws:cloudtrail:us-east-1:1:trail/audit".into(), Tags::new());
         }
         assert_eq!(recent.kept(), 4);
-        recent.wrote(Kept::Trails, &ours);
+        recent.wrote(Kept::Trails, &ours, None);
         assert_eq!(recent.kept(), 2, "only the written scope's trails and tags go");
         recent.forget("444455556666", &Subject::Trail("audit".into()));
         assert_eq!(recent.kept(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_write_to_one_trail_makes_the_list_stale_for_that_trail_alone() {
+        let recent = RecentReads::new(WINDOW, WINDOW);
+        let ours = scope(Some("arn:aws:iam::111122223333:role/trailwarden"));
+        let calls = AtomicUsize::new(0);
+        let list = |trail: &'static str| {
+            let (recent, ours, calls) = (&recent, &ours, &calls);
+            async move {
+                recent
+                    .trails(ours, trail, false, || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        Ok(vec![])
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        list("audit").await;
+        recent.put_tags(&ours, "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit".into(), Tags::new());
+        recent.put_tags(&ours, "arn:aws:cloudtrail:us-east-1:111122223333:trail/other".into(), Tags::new());
+        recent.wrote(Kept::Trails, &ours, Some("arn:aws:cloudtrail:us-east-1:111122223333:trail/audit"));
+        list("other").await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "another trail's asker is served the list");
+        list("audit").await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "the written trail's asker reads it again");
+        list("audit").await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "and that read, after the write, serves it");
+        assert_eq!(recent.kept(), 2, "the written trail's tags went, the other's stayed");
+        recent.wrote(Kept::Trails, &ours, Some("created"));
+        list("created").await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "a trail created by name: its asker reads the list again");
+    }
+
+    #[tokio::test]
+    async fn bucket_facts_outlive_the_trail_window_until_that_bucket_is_written() {
+        let recent = RecentReads::new(Duration::from_millis(1), Duration::from_secs(60));
+        let s = scope(None);
+        let facts = trailwarden_core::testing::bucket;
+        for b in ["logs", "other"] {
+            recent.bucket(&s, b, false, || async { Ok(facts(b)) }).await.unwrap();
+        }
+        recent.trails(&s, "audit", false, || async { Ok(vec![]) }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let calls = AtomicUsize::new(0);
+        let read = |b: &'static str| {
+            let (recent, s, calls) = (&recent, &s, &calls);
+            async move {
+                recent
+                    .bucket(s, b, false, || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        Ok(facts(b))
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        read("logs").await;
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "past the trail window, the bucket's facts still serve");
+        recent.wrote(Kept::Buckets, &s, Some("logs"));
+        read("logs").await;
+        read("other").await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "only the written bucket is read again");
     }
 }
 
@@ -292,9 +408,9 @@ mod unshared {
 
     #[tokio::test]
     async fn a_zero_window_shares_nothing() {
-        let recent = RecentReads::new(Duration::ZERO);
+        let recent = RecentReads::new(Duration::ZERO, POSTURE_WINDOW);
         let scope = Scope { role_arn: None, external_id: None, region: "us-east-1".into() };
-        recent.trails(&scope, false, || async { Ok(vec![]) }).await.unwrap();
+        recent.trails(&scope, "audit", false, || async { Ok(vec![]) }).await.unwrap();
         recent.put_tags(&scope, "arn".into(), Tags::new());
         assert_eq!(recent.kept(), 0);
         assert!(!recent.shared());

@@ -151,14 +151,14 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
                 .block_public_policy(true)
                 .restrict_public_buckets(true)
                 .build();
-            aws.call(scope, &S3, operation, |s3| {
+            aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
                 s3.put_public_access_block().bucket(bucket).public_access_block_configuration(all_blocked).send()
             })
             .await?;
         }
         BucketFix::EnableVersioning => {
             let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
-            aws.call(scope, &S3, operation, |s3| {
+            aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
                 s3.put_bucket_versioning().bucket(bucket).versioning_configuration(enabled).send()
             })
             .await?;
@@ -172,7 +172,7 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
             if !same_policy(before.as_deref(), now.as_deref()) {
                 return Err(policy_changed(S3.name, operation, &format!("the bucket policy of {bucket}")));
             }
-            aws.call(scope, &S3, operation, |s3| s3.put_bucket_policy().bucket(bucket).policy(after).send()).await?;
+            aws.call_on(scope, &S3, operation, Some(bucket), |s3| s3.put_bucket_policy().bucket(bucket).policy(after).send()).await?;
         }
         BucketFix::DisableAcls => {
             let rule = OwnershipControlsRule::builder()
@@ -180,7 +180,7 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
                 .build()
                 .expect("the rule names its ownership");
             let controls = OwnershipControls::builder().rules(rule).build().expect("the controls hold a rule");
-            aws.call(scope, &S3, operation, |s3| {
+            aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
                 s3.put_bucket_ownership_controls().bucket(bucket).ownership_controls(controls).send()
             })
             .await?;

@@ -42,8 +42,12 @@ pub struct AwsOptions {
     pub rate_limits: RateLimits,
     /// Where to count calls, latencies and throttles.
     pub metrics: Option<crate::ops::metrics::AwsMetrics>,
-    /// How long a read serves other passes (see [`RecentReads`]); zero: never shared.
+    /// How long a read of trails serves other passes (see [`RecentReads`]); zero: no read
+    /// is shared.
     pub shared_reads: Duration,
+    /// How long a read of a bucket's or key's facts serves other passes (at least
+    /// `shared_reads`).
+    pub shared_posture: Duration,
 }
 
 /// Which of the SDK's own retry strategies to use; neither is written by hand here.
@@ -92,7 +96,7 @@ impl SdkAws {
             clients: Arc::new(ClientCache::new(base, options.endpoint_url.is_some(), calls.clone())),
             limiter: Arc::new(Limiter::new(options.rate_limits)),
             calls,
-            recent: Arc::new(RecentReads::new(options.shared_reads)),
+            recent: Arc::new(RecentReads::new(options.shared_reads, options.shared_posture)),
             fresh: Fresh::Shared,
             own_account: Arc::default(),
         }
@@ -140,12 +144,31 @@ impl SdkAws {
 
     /// Sends one `operation` of `service` from `scope`: for a paced service, waits for the
     /// operation's slot in the scope's pacing (the write rate for writes); then classifies a
-    /// failure under the same name.
+    /// failure under the same name. A write that names nothing makes every shared read of
+    /// its kind in the scope stale: writes go through [`SdkAws::call_on`].
     pub(super) async fn call<C, Fut, T, E, R>(
         &self,
         scope: &Scope,
         service: &Service<C>,
         operation: &'static str,
+        send: impl FnOnce(C) -> Fut,
+    ) -> AwsResult<T>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + Error + 'static,
+        R: Debug,
+    {
+        self.call_on(scope, service, operation, None, send).await
+    }
+
+    /// [`SdkAws::call`] for a call about `what` (a trail by name or ARN, a bucket): a write
+    /// makes only the shared reads of that stale.
+    pub(super) async fn call_on<C, Fut, T, E, R>(
+        &self,
+        scope: &Scope,
+        service: &Service<C>,
+        operation: &'static str,
+        what: Option<&str>,
         send: impl FnOnce(C) -> Fut,
     ) -> AwsResult<T>
     where
@@ -167,15 +190,15 @@ impl SdkAws {
         if let (true, Some(kept)) = (write, service.kept) {
             // Whatever the write touched is read again by the next asker, even when the
             // write failed (it may have been half applied).
-            self.recent.wrote(kept, scope);
+            self.recent.wrote(kept, scope, what);
         }
         result.map_err(|e| aws_error(service.name, operation, e))
     }
 }
 
 impl AwsPort for SdkAws {
-    async fn describe_trails(&self, scope: &Scope) -> AwsResult<Vec<TrailDescription>> {
-        self.recent.trails(scope, self.fresh != Fresh::Shared, || cloudtrail::describe_trails(self, scope)).await
+    async fn describe_trails(&self, scope: &Scope, name: &str) -> AwsResult<Vec<TrailDescription>> {
+        self.recent.trails(scope, name, self.fresh != Fresh::Shared, || cloudtrail::describe_trails(self, scope)).await
     }
 
     async fn get_trail_status(&self, scope: &Scope, trail: &str) -> AwsResult<TrailStatus> {
@@ -257,7 +280,7 @@ impl AwsPort for SdkAws {
     }
 
     async fn describe_key(&self, scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
-        self.recent.key(scope, key, self.fresh == Fresh::All, || kms::describe_key(self, scope, key)).await
+        self.recent.key(scope, key, self.fresh != Fresh::Shared, || kms::describe_key(self, scope, key)).await
     }
 
     async fn fix_bucket(&self, scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {

@@ -62,6 +62,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         metrics: Some(metrics.aws.clone()),
         shared_reads: std::time::Duration::from_secs_f64(args.aws_shared_reads_seconds),
+        shared_posture: std::time::Duration::from_secs_f64(args.aws_shared_posture_seconds),
     })
     .await;
     let instance = std::env::var("POD_NAME")

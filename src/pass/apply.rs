@@ -30,6 +30,9 @@ pub struct Applied {
     pub(super) facts: PostureFacts,
     pub(super) writes: Vec<Write>,
     pub(super) failures: Vec<StageFailure>,
+    /// CreateTrail was refused because the trail exists: the plan was made from facts
+    /// that are out of date.
+    pub(super) outdated: bool,
 }
 
 pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Observation, planned: &Planned) -> Applied {
@@ -39,6 +42,7 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
         facts: observation.facts.clone(),
         writes: vec![],
         failures: resolved.key_error().map(|e| failed(Stage::Resolve, e)).into_iter().collect(),
+        outdated: false,
     };
     // Audit mode writes nothing, whatever was planned.
     if desired.audit() {
@@ -67,7 +71,10 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
                         applied.trail = Some(ObservedTrail::created(name, arn, &desired.scope.region, settings, tags));
                         applied.writes.push(Write { stage, operation: action.name() });
                     }
-                    Err(e) => applied.failures.push(failed(stage, &e)),
+                    Err(e) => {
+                        applied.outdated = e.kind == ErrorKind::Exists;
+                        applied.failures.push(failed(stage, &e));
+                    }
                 }
             }
             // No trail (creation refused): nothing else can be written to it.

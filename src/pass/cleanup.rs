@@ -51,8 +51,11 @@ pub async fn cleanup<P: AwsPort>(port: &P, desired: &Desired) -> Result<Cleanup,
     if desired.audit() {
         return Ok(Cleanup::AuditOnly);
     }
+    // What is removed or deleted is judged from fresh reads, never shared ones.
+    let fresh = port.fresh(false);
+    let port = fresh.as_ref().unwrap_or(port);
     let scope = &desired.scope;
-    let trails = port.describe_trails(scope).await?;
+    let trails = port.describe_trails(scope, &desired.trail_name).await?;
     let Some(trail) = super::observe::find(port, desired, trails).await?.filter(|t| t.home_region == scope.region) else {
         return Ok(Cleanup::NoTrail);
     };
@@ -67,7 +70,7 @@ pub async fn cleanup<P: AwsPort>(port: &P, desired: &Desired) -> Result<Cleanup,
         }
         DeletionPolicy::Delete => {
             port.delete_trail(scope, &trail.arn).await?;
-            if port.describe_trails(scope).await?.iter().any(|t| t.arn == trail.arn) {
+            if port.describe_trails(scope, &desired.trail_name).await?.iter().any(|t| t.arn == trail.arn) {
                 return Err(CleanupError::DeletionPending(trail.arn));
             }
             Ok(Cleanup::Deleted { arn: trail.arn })

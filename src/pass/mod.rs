@@ -53,9 +53,10 @@ pub(crate) fn failed(stage: Stage, error: &AwsError) -> StageFailure {
 /// announces what changed on the policy's topic.
 ///
 /// A port that shares recent reads between passes is looked through first; facts read
-/// there may only conclude that nothing is to be written. A pass that would write looks
-/// again through [`AwsPort::fresh`] (the trail's facts, and the bucket's and key's when it
-/// would fix them) and plans and writes from that.
+/// there may only conclude that nothing is to be written, or that a trail is to be
+/// created (see [`Writes::NotFromShared`]). A pass that would write otherwise looks again
+/// through [`AwsPort::fresh`] (the trail's facts and key, and the bucket's when it would
+/// fix it) and plans and writes from that.
 pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
     if port.fresh(true).is_none() {
         return look(port, desired, history, now, Writes::Allowed).await.unwrap_or_else(|_| unreachable!("writes allowed"));
@@ -84,7 +85,19 @@ enum Writes {
     TrailOnly,
     /// The facts may be shared ones: a plan with writes ends the look, saying whether it
     /// would fix the bucket or key (`Err(true)`) or only the trail (`Err(false)`).
+    ///
+    /// Save one: creating a trail the shared list does not show, with no key to resolve
+    /// and no posture fix. CreateTrail is refused when a trail of that name exists, so
+    /// that write cannot act on an out-of-date fact; when refused, the look ends
+    /// (`Err(false)`) and the pass looks again afresh. Every other write of such a plan
+    /// goes to the trail just created.
     NotFromShared,
+}
+
+/// Whether the plan only creates a trail and writes to it, judged from nothing but its
+/// absence (no key to resolve, no bucket or key fix).
+fn creates_only(resolved: &resolve::Resolved, observation: &observe::Observation, plan: &plan::Planned) -> bool {
+    matches!(observation.observed, Observed::Absent) && resolved.key.is_none() && !plan.fixes_posture()
 }
 
 async fn look<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp, writes: Writes) -> Result<Report, bool> {
@@ -121,11 +134,16 @@ async fn stages<P: AwsPort>(
     })
     .await);
     match writes {
-        Writes::NotFromShared if plan.writes(&resolved.desired) => return Err(plan.fixes_posture()),
+        Writes::NotFromShared if plan.writes(&resolved.desired) && !creates_only(&resolved, &observation, &plan) => {
+            return Err(plan.fixes_posture());
+        }
         Writes::TrailOnly if plan.fixes_posture() => return Err(true),
         _ => {}
     }
     let applied = apply::apply(port, &resolved, &observation, &plan).await;
+    if writes == Writes::NotFromShared && applied.outdated {
+        return Err(false);
+    }
     let mut report = off_runtime({
         let (resolved, observation, plan, history) = (resolved.clone(), observation.clone(), plan.clone(), history.clone());
         move || report::report(&resolved, &observation, &plan, applied, &history, now)

@@ -63,7 +63,7 @@ fn trail_account(arn: &str) -> Option<&str> {
 /// The policy's trail as AWS shows it now.
 pub async fn trail<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Observed> {
     let scope = &desired.scope;
-    let trails = port.describe_trails(scope).await?;
+    let trails = port.describe_trails(scope, &desired.trail_name).await?;
     let Some(description) = find(port, desired, trails).await? else {
         return Ok(Observed::Absent);
     };

@@ -23,7 +23,7 @@ pub fn report(
     now: Timestamp,
 ) -> Report {
     let desired = &resolved.desired;
-    let Applied { trail, facts, writes, failures } = applied;
+    let Applied { trail, facts, writes, failures, .. } = applied;
     let remaining = match &trail {
         Some(t) => plan(desired, &Observed::Present(Box::new(t.clone()))).drift,
         None => planned.trail.drift.clone(),

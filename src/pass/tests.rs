@@ -15,6 +15,8 @@ use super::{History, run};
 use crate::aws::ErrorKind;
 use crate::aws::memory::MemoryAws;
 
+mod shared;
+
 const ACCOUNT: &str = "111122223333";
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -212,41 +214,6 @@ async fn a_key_that_does_not_exist_is_never_written_into_a_trail() {
     assert!(aws.writes().is_empty(), "{:?}", aws.writes());
     assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "KmsKeyNotFound"));
     assert!(report.condition(ConditionType::Ready).unwrap().message.contains("alias/does-not-exist"));
-}
-
-/// Shared reads (a port that serves passes recent answers) may delay a heal, never cause a
-/// write: a look through them that finds something to change looks again, fresh.
-#[tokio::test]
-async fn a_write_is_planned_from_fresh_reads_never_from_shared_ones() {
-    use crate::aws::AwsPort;
-    let d = desired();
-    // Shared reads saw logging stopped; someone has restarted it since.
-    let aws = aws_with(Some(trail(&d, false)));
-    let port = aws.sharing_reads();
-    aws.start_logging(&scope(), &d.expected_trail_arn(ACCOUNT)).await.unwrap();
-    aws.clear_calls();
-    let report = pass(&port, d.clone()).await;
-    assert_eq!(aws.writes(), Vec::<&str>::new(), "no write from a stale fact");
-    assert!(aws.calls().contains(&"DescribeTrails"), "the fresh look read the trail: {:?}", aws.calls());
-    assert_eq!(condition(&report, ConditionType::Logging), (Some(true), "Logging"));
-
-    // Shared and fresh reads both see it stopped: healed, from the fresh look.
-    aws.stop_logging(&scope(), &d.expected_trail_arn(ACCOUNT)).await.unwrap();
-    let port = aws.sharing_reads();
-    aws.clear_calls();
-    pass(&port, d).await;
-    assert_eq!(aws.writes(), ["StartLogging"]);
-}
-
-#[tokio::test]
-async fn an_in_sync_look_through_shared_reads_reads_nothing_fresh() {
-    let d = desired();
-    let aws = aws_with(Some(trail(&d, true)));
-    let port = aws.sharing_reads();
-    aws.clear_calls();
-    let report = pass(&port, d).await;
-    assert_eq!(aws.calls(), Vec::<&str>::new(), "in sync: every answer came from the shared reads");
-    assert_eq!(condition(&report, ConditionType::Synced), (Some(true), "InSync"));
 }
 
 /// Two policies sharing a bucket or key: a policy put is made only onto the document it

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use trailwarden::aws::AwsPort;
+use trailwarden::aws::{AwsPort, ErrorKind};
+use trailwarden_core::Scope;
 use trailwarden_core::trail::{Selectors, TrailSettings};
 
 use crate::support;
@@ -43,7 +44,7 @@ async fn bucket_key_and_trail_round_trip_through_the_emulator() {
     let arn = aws.create_trail(&scope, &trail, &settings, &tags).await.expect("create trail");
     assert_eq!(arn, format!("arn:aws:cloudtrail:{}:{account}:trail/{trail}", support::REGION));
 
-    let described = aws.describe_trails(&scope).await.unwrap();
+    let described = aws.describe_trails(&scope, "").await.unwrap();
     let found = described.iter().find(|t| t.arn == arn).expect("DescribeTrails lists the new trail");
     assert_eq!(found.name, trail);
     assert_eq!(found.home_region, support::REGION);
@@ -55,14 +56,23 @@ async fn bucket_key_and_trail_round_trip_through_the_emulator() {
     assert_eq!(aws.list_tags(&scope, &arn).await.unwrap(), tags);
     assert!(aws.get_event_selectors(&scope, &arn).await.unwrap().is_aws_default(), "{:?}", Selectors::aws_default());
 
+    // A name in use is refused, in this region and (the trail is multi-region) in another:
+    // creating from a list that does not show the trail yet can never replace it.
+    for region in [support::REGION, "eu-west-1"] {
+        let elsewhere = Scope { region: region.into(), ..scope.clone() };
+        let taken = aws.create_trail(&elsewhere, &trail, &settings, &BTreeMap::new()).await.expect_err("the name is taken");
+        assert_eq!((taken.kind, taken.code.as_str()), (ErrorKind::Exists, "TrailAlreadyExistsException"), "{region}: {taken}");
+    }
+    assert_eq!(aws.list_tags(&scope, &arn).await.unwrap(), tags, "the trail was not replaced");
+
     aws.delete_trail(&scope, &arn).await.unwrap();
-    assert!(!aws.describe_trails(&scope).await.unwrap().iter().any(|t| t.arn == arn), "deleted trail is gone");
+    assert!(!aws.describe_trails(&scope, "").await.unwrap().iter().any(|t| t.arn == arn), "deleted trail is gone");
 
     // The port's call log saw every operation: the zero-write assertions elsewhere rely on it.
     let calls = aws.calls().snapshot();
     let count = |op: &str| calls.iter().filter(|(c, _)| c.operation == op).map(|(_, n)| *n).sum::<u64>();
-    assert_eq!((count("CreateTrail"), count("StartLogging"), count("DeleteTrail")), (1, 1, 1), "{calls:?}");
+    assert_eq!((count("CreateTrail"), count("StartLogging"), count("DeleteTrail")), (3, 1, 1), "{calls:?}");
     assert_eq!(count("DescribeTrails"), 2);
     assert_eq!(count("CreateBucket"), 1, "S3 calls are recorded too");
-    assert_eq!(aws.calls().writes(), 4, "CreateBucket, CreateTrail, StartLogging, DeleteTrail: {calls:?}");
+    assert_eq!(aws.calls().writes(), 6, "CreateBucket, CreateTrail (and its two refused repeats), StartLogging, DeleteTrail: {calls:?}");
 }

@@ -237,12 +237,15 @@ async fn a_call_in_another_region_and_account_heals_through_the_member_rules_and
     println!("event path: StopLogging in {WEST} of account {} healed {:.2} s after its event was published there (member rule → central bus → queue)", acct.id, took.as_secs_f64());
 }
 
+/// With bucket and key facts shared as long as the binary shares them by default (minutes),
+/// and warm: the event about the bucket or key makes them read again, and the pass heals.
 #[tokio::test]
 async fn bucket_and_key_events_heal_their_posture() {
     let client = support::kube().await;
     let aws = support::aws().await;
     let url = queue_and_rule();
-    let controller = Controller::start_with_events(client.clone(), &url).await;
+    let port = support::controller_aws_sharing_posture(trailwarden::aws::recent::POSTURE_WINDOW).await;
+    let controller = Controller::start_through_with_events(client.clone(), port, &url);
     let acct = account(&aws, 1, 1).await;
     let name = support::unique_name("evented");
     create_policy(&client, &controller.policy(&name, json!({
@@ -256,6 +259,7 @@ async fn bucket_and_key_events_heal_their_posture() {
     let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&acct.scope).await);
     let key_id = acct.key_arns[0].rsplit('/').next().unwrap().to_owned();
     assert!(kms.get_key_rotation_status().key_id(&key_id).send().await.unwrap().key_rotation_enabled());
+    assert!(controller.port.recent().kept() > 0, "the converging pass left its reads shared");
 
     // Someone turns versioning off, then key rotation; each call's event brings the fix.
     let suspended = aws_sdk_s3::types::VersioningConfiguration::builder()

@@ -241,7 +241,7 @@ async fn a_denied_operation_fails_as_access_denied_in_its_account_only() {
         (ErrorKind::AccessDenied, "DescribeKey", "AccessDeniedException"),
         "{err}"
     );
-    aws.describe_trails(&target.scope).await.expect("other calls of the account go through");
+    aws.describe_trails(&target.scope, "").await.expect("other calls of the account go through");
     let key = aws.describe_key(&bystander.scope, &bystander.key_alias).await.expect("another account is not faulted");
     assert_eq!(key.arn, bystander.key_arns[0]);
     let stats = faults.stats();
@@ -280,7 +280,7 @@ async fn the_sdk_retries_through_injected_throttling() {
     ];
     for i in 0..20 {
         match i % 4 {
-            0 => assert!(aws.describe_trails(&scope).await.expect("DescribeTrails").iter().any(|t| t.arn == arn)),
+            0 => assert!(aws.describe_trails(&scope, "").await.expect("DescribeTrails").iter().any(|t| t.arn == arn)),
             1 => assert!(!aws.get_trail_status(&scope, &arn).await.expect("GetTrailStatus").is_logging),
             2 => assert!(aws.get_event_selectors(&scope, &arn).await.expect("GetEventSelectors").is_aws_default()),
             _ => assert!(aws.list_tags(&scope, &arn).await.expect("ListTags").is_empty()),
@@ -301,13 +301,13 @@ async fn the_sdk_retries_through_injected_throttling() {
 async fn the_sdk_retries_through_resets_and_server_errors() {
     let (account, scope) = support::fresh_account();
     let aws = faulty_aws().await;
-    aws.describe_trails(&scope).await.expect("role assumed before the faults");
+    aws.describe_trails(&scope, "").await.expect("role assumed before the faults");
     let faults = Faults::for_account(&account);
     faults
         .set(json!({"reset": 0.25, "error5xx": 0.25, "only_services": ["CloudTrail"], "seed": 7, "ttl_seconds": 300}));
     faults.reset_stats();
     for _ in 0..8 {
-        aws.describe_trails(&scope).await.expect("DescribeTrails succeeds in the end");
+        aws.describe_trails(&scope, "").await.expect("DescribeTrails succeeds in the end");
     }
     faults.clear();
     let stats = faults.stats();

@@ -57,17 +57,27 @@ pub async fn aws() -> SdkAws {
         rate_limits: Default::default(),
         metrics: None,
         shared_reads: std::time::Duration::ZERO,
+        shared_posture: std::time::Duration::ZERO,
     })
     .await
 }
 
-/// The port a controller under test acts through: as [`aws`], with reads shared between
-/// passes as the binary shares them by default.
+/// The port a controller under test acts through: as [`aws`], with reads of trails shared
+/// between passes as the binary shares them by default. Bucket and key facts are shared
+/// as briefly: tests that change a bucket behind the controller's back without an event
+/// see it healed at the next resync ([`controller_aws_sharing_posture`] shares them as
+/// the binary does).
 pub async fn controller_aws() -> SdkAws {
+    controller_aws_sharing_posture(trailwarden::aws::recent::WINDOW).await
+}
+
+/// [`controller_aws`] with bucket and key facts shared for `posture`.
+pub async fn controller_aws_sharing_posture(posture: Duration) -> SdkAws {
     SdkAws::new(AwsOptions {
         endpoint_url: Some(bed_env("TRAILWARDEN_AWS_ENDPOINT")),
         max_attempts: 1,
         shared_reads: trailwarden::aws::recent::WINDOW,
+        shared_posture: posture,
         ..Default::default()
     })
     .await
@@ -116,6 +126,11 @@ impl Controller {
     /// A controller that also reads AWS events from the SQS queue at `queue_url`.
     pub async fn start_with_events(client: Client, queue_url: &str) -> Self {
         Self::start_full(client, controller_aws().await, Some(queue_url.to_owned()))
+    }
+
+    /// A controller acting through `port` that also reads AWS events from `queue_url`.
+    pub fn start_through_with_events(client: Client, port: SdkAws, queue_url: &str) -> Self {
+        Self::start_full(client, port, Some(queue_url.to_owned()))
     }
 
     /// A controller acting through `port` within the operator's `guardrails`.
@@ -376,7 +391,7 @@ pub fn role(account: &Account) -> serde_json::Value {
 }
 
 pub async fn trail(aws: &SdkAws, scope: &Scope, name: &str) -> Option<TrailDescription> {
-    aws.describe_trails(scope).await.unwrap().into_iter().find(|t| t.name == name)
+    aws.describe_trails(scope, name).await.unwrap().into_iter().find(|t| t.name == name)
 }
 
 pub async fn create_policy(client: &kube::Client, policy: &TrailPolicy) -> String {

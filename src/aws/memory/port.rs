@@ -21,7 +21,7 @@ impl AwsPort for MemoryAws {
         self.fresh_view(posture)
     }
 
-    async fn describe_trails(&self, scope: &Scope) -> AwsResult<Vec<TrailDescription>> {
+    async fn describe_trails(&self, scope: &Scope, _name: &str) -> AwsResult<Vec<TrailDescription>> {
         let call = self.begin(CLOUDTRAIL, "DescribeTrails")?;
         Ok(call.state.visible(scope).map(|t| t.description.clone()).collect())
     }
@@ -50,7 +50,7 @@ impl AwsPort for MemoryAws {
         let mut call = self.begin(CLOUDTRAIL, "CreateTrail")?;
         // A shadow holds its name in every region.
         if call.state.visible(scope).any(|t| t.description.name == name) {
-            return Err(call.refuse(ErrorKind::Invalid, "TrailAlreadyExistsException", format!("Trail {name} already exists")));
+            return Err(call.refuse(ErrorKind::Exists, "TrailAlreadyExistsException", format!("Trail {name} already exists")));
         }
         let settings = call.accepted(scope, settings)?;
         let arn = MemoryAws::trail_arn(scope, name);

@@ -68,7 +68,7 @@ async fn create_refuses_a_taken_name_and_a_missing_bucket_or_key() {
     let aws = aws();
     aws.create_trail(&scope(), "audit", &settings("logs"), &Tags::new()).await.unwrap();
     let taken = aws.create_trail(&scope(), "audit", &settings("logs"), &Tags::new()).await.unwrap_err();
-    assert_eq!((taken.kind, taken.code.as_str()), (ErrorKind::Invalid, "TrailAlreadyExistsException"));
+    assert_eq!((taken.kind, taken.code.as_str()), (ErrorKind::Exists, "TrailAlreadyExistsException"));
     let no_bucket = aws.create_trail(&scope(), "other", &settings("nope"), &Tags::new()).await.unwrap_err();
     assert_eq!(no_bucket.kind, ErrorKind::BucketNotFound);
     let unknown_key = TrailSettings { kms_key: Some("alias/nope".into()), ..settings("logs") };
@@ -82,7 +82,7 @@ async fn the_key_is_reported_by_arn_and_the_topic_by_arn() {
     let aws = aws();
     let declared = TrailSettings { kms_key: Some("alias/trail".into()), sns_topic: Some("alerts".into()), ..settings("logs") };
     aws.create_trail(&scope(), "audit", &declared, &Tags::new()).await.unwrap();
-    let reported = aws.describe_trails(&scope()).await.unwrap().remove(0).settings;
+    let reported = aws.describe_trails(&scope(), "").await.unwrap().remove(0).settings;
     assert_eq!(reported.kms_key.as_deref(), Some(KEY_ARN));
     assert_eq!(reported.sns_topic.as_deref(), Some("arn:aws:sns:us-east-1:111122223333:alerts"));
 }
@@ -109,8 +109,8 @@ async fn a_scripted_failure_fails_exactly_that_operation_and_is_recorded() {
 async fn a_failure_scripted_once_fails_only_the_next_call() {
     let aws = aws();
     aws.fail_once("DescribeTrails", ErrorKind::Unavailable);
-    assert!(aws.describe_trails(&scope()).await.is_err());
-    assert!(aws.describe_trails(&scope()).await.is_ok());
+    assert!(aws.describe_trails(&scope(), "").await.is_err());
+    assert!(aws.describe_trails(&scope(), "").await.is_ok());
 }
 
 #[tokio::test]
@@ -142,7 +142,7 @@ async fn a_shadow_is_listed_but_changed_only_in_its_home_region() {
     let multi_region = TrailSettings { multi_region: true, ..settings("logs") };
     let arn = aws.create_trail(&scope(), "audit", &multi_region, &Tags::new()).await.unwrap();
     let elsewhere = Scope { region: "eu-west-1".into(), ..scope() };
-    let listed = aws.describe_trails(&elsewhere).await.unwrap();
+    let listed = aws.describe_trails(&elsewhere, "").await.unwrap();
     assert_eq!(listed[0].home_region, "us-east-1");
     assert_eq!(aws.start_logging(&elsewhere, &arn).await.unwrap_err().code, "InvalidHomeRegionException");
 }

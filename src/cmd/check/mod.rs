@@ -188,6 +188,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitC
             metrics: None,
             // One look per policy: nothing to share between passes.
             shared_reads: std::time::Duration::ZERO,
+            shared_posture: std::time::Duration::ZERO,
         })
         .await;
         let total = to_judge.len();
