@@ -8,7 +8,7 @@ use aws_sdk_s3::types::{
     PublicAccessBlockConfiguration, VersioningConfiguration,
 };
 use trailwarden_core::Scope;
-use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
+use trailwarden_core::posture::bucket::{BucketFacts, BucketFix, OWNER_ENFORCED};
 
 use super::AwsResult;
 use super::clients::Service;
@@ -33,53 +33,79 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
         Some("EU") => "eu-west-1".to_owned(),
         Some(other) => other.to_owned(),
     };
-    let public_access_block = fact(
-        aws.call(scope, &S3, "GetPublicAccessBlock", |s3| s3.get_public_access_block().bucket(bucket).send())
-            .await
-            .map(|o| {
-                let c = o.public_access_block_configuration();
-                let flag = |f: Option<bool>| f.unwrap_or(false);
-                [
-                    flag(c.and_then(|c| c.block_public_acls())),
-                    flag(c.and_then(|c| c.ignore_public_acls())),
-                    flag(c.and_then(|c| c.block_public_policy())),
-                    flag(c.and_then(|c| c.restrict_public_buckets())),
-                ]
-            }),
-        Some((&["NoSuchPublicAccessBlockConfiguration"], [false; 4])),
-    );
-    let policy = fact(bucket_policy(aws, scope, bucket).await, None);
-    let public_acl_grantees = fact(
-        aws.call(scope, &S3, "GetBucketAcl", |s3| s3.get_bucket_acl().bucket(bucket).send()).await.map(|o| {
-            o.grants()
-                .iter()
-                .filter_map(|g| g.grantee().and_then(|g| g.uri()))
-                .filter(|uri| PUBLIC_GRANTEES.contains(uri))
-                .map(str::to_owned)
-                .collect()
-        }),
-        None,
-    );
-    let versioning = aws.call(scope, &S3, "GetBucketVersioning", |s3| s3.get_bucket_versioning().bucket(bucket).send()).await;
-    let (versioning_enabled, mfa_delete_enabled) = match versioning {
-        Ok(o) => (
-            Ok(o.status() == Some(&BucketVersioningStatus::Enabled)),
-            Ok(o.mfa_delete() == Some(&MfaDeleteStatus::Enabled)),
-        ),
-        Err(e) => (Err(e.to_string()), Err(e.to_string())),
+    // The other facts are independent of each other: asked at once, each under its own
+    // API's pacing, so a bucket costs one round trip after its location, not six.
+    let public_access_block = async {
+        fact(
+            aws.call(scope, &S3, "GetPublicAccessBlock", |s3| s3.get_public_access_block().bucket(bucket).send())
+                .await
+                .map(|o| {
+                    let c = o.public_access_block_configuration();
+                    let flag = |f: Option<bool>| f.unwrap_or(false);
+                    [
+                        flag(c.and_then(|c| c.block_public_acls())),
+                        flag(c.and_then(|c| c.ignore_public_acls())),
+                        flag(c.and_then(|c| c.block_public_policy())),
+                        flag(c.and_then(|c| c.restrict_public_buckets())),
+                    ]
+                }),
+            Some((&["NoSuchPublicAccessBlockConfiguration"], [false; 4])),
+        )
     };
-    let access_log_target = fact(
-        aws.call(scope, &S3, "GetBucketLogging", |s3| s3.get_bucket_logging().bucket(bucket).send())
-            .await
-            .map(|o| o.logging_enabled().map(|l| l.target_bucket().to_owned())),
-        None,
-    );
-    let object_ownership = fact(
-        aws.call(scope, &S3, "GetBucketOwnershipControls", |s3| s3.get_bucket_ownership_controls().bucket(bucket).send())
-            .await
-            .map(|o| o.ownership_controls().and_then(|c| c.rules().first()).map(|r| r.object_ownership().as_str().to_owned())),
-        Some((&["OwnershipControlsNotFoundError"], None)),
-    );
+    let policy = async { fact(bucket_policy(aws, scope, bucket).await, None) };
+    let versioning = async {
+        match aws.call(scope, &S3, "GetBucketVersioning", |s3| s3.get_bucket_versioning().bucket(bucket).send()).await {
+            Ok(o) => (
+                Ok(o.status() == Some(&BucketVersioningStatus::Enabled)),
+                Ok(o.mfa_delete() == Some(&MfaDeleteStatus::Enabled)),
+            ),
+            Err(e) => (Err(e.to_string()), Err(e.to_string())),
+        }
+    };
+    let access_log_target = async {
+        fact(
+            aws.call(scope, &S3, "GetBucketLogging", |s3| s3.get_bucket_logging().bucket(bucket).send())
+                .await
+                .map(|o| o.logging_enabled().map(|l| l.target_bucket().to_owned())),
+            None,
+        )
+    };
+    let ownership_and_acl = async {
+        let object_ownership = fact(
+            aws.call(scope, &S3, "GetBucketOwnershipControls", |s3| s3.get_bucket_ownership_controls().bucket(bucket).send())
+                .await
+                .map(|o| o.ownership_controls().and_then(|c| c.rules().first()).map(|r| r.object_ownership().as_str().to_owned())),
+            Some((&["OwnershipControlsNotFoundError"], None)),
+        );
+        // With ACLs disabled (BucketOwnerEnforced) S3 ignores every ACL grant: none is in
+        // effect, and there is nothing to read.
+        let acls_disabled = object_ownership.as_ref().is_ok_and(|o| o.as_deref() == Some(OWNER_ENFORCED));
+        let public_acl_grantees = if acls_disabled {
+            Ok(vec![])
+        } else {
+            fact(
+                aws.call(scope, &S3, "GetBucketAcl", |s3| s3.get_bucket_acl().bucket(bucket).send()).await.map(|o| {
+                    o.grants()
+                        .iter()
+                        .filter_map(|g| g.grantee().and_then(|g| g.uri()))
+                        .filter(|uri| PUBLIC_GRANTEES.contains(uri))
+                        .map(str::to_owned)
+                        .collect()
+                }),
+                None,
+            )
+        };
+        (object_ownership, public_acl_grantees)
+    };
+    // Boxed: five SDK calls in flight in one future would not fit a worker's stack.
+    let (public_access_block, policy, (versioning_enabled, mfa_delete_enabled), access_log_target, (object_ownership, public_acl_grantees)) =
+        futures::join!(
+            Box::pin(public_access_block),
+            Box::pin(policy),
+            Box::pin(versioning),
+            Box::pin(access_log_target),
+            Box::pin(ownership_and_acl)
+        );
     Ok(BucketFacts {
         name: bucket.to_owned(),
         region,

@@ -180,3 +180,29 @@ async fn check_command_gates_on_required_checks() {
     assert!(table.lines().next().unwrap().ends_with("  COMPLIANT") && table.contains("BKT-CLOUDTRAIL-POLICY"), "{table}");
     println!("{table}");
 }
+
+/// A public ACL grant is read and reported; a bucket whose ACLs are off (Object Ownership
+/// BucketOwnerEnforced, the S3 default for new buckets) has none in effect, and its ACL
+/// is not read at all.
+#[tokio::test]
+async fn a_public_acl_grant_is_seen_and_a_bucket_without_acls_costs_no_acl_read() {
+    use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule};
+    use trailwarden::aws::AwsPort;
+    let aws = support::aws().await;
+    let acct = support::account(&aws, 2, 0).await;
+    let (public, enforced) = (&acct.buckets[0], &acct.buckets[1]);
+    let s3 = aws.s3(&acct.scope).await;
+    s3.put_bucket_acl().bucket(public).acl(BucketCannedAcl::PublicRead).send().await.unwrap();
+    let rule = OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build().unwrap();
+    let controls = OwnershipControls::builder().rules(rule).build().unwrap();
+    s3.put_bucket_ownership_controls().bucket(enforced).ownership_controls(controls).send().await.unwrap();
+    let acl_reads = || aws.calls().snapshot().iter().filter(|(c, _)| c.operation == "GetBucketAcl").map(|(_, n)| *n).sum::<u64>();
+
+    let facts = aws.describe_bucket(&acct.scope, public).await.unwrap();
+    assert_eq!(facts.public_acl_grantees, Ok(vec!["http://acs.amazonaws.com/groups/global/AllUsers".to_owned()]));
+    assert_eq!(acl_reads(), 1);
+    let facts = aws.describe_bucket(&acct.scope, enforced).await.unwrap();
+    assert_eq!(facts.object_ownership, Ok(Some("BucketOwnerEnforced".to_owned())));
+    assert_eq!(facts.public_acl_grantees, Ok(vec![]));
+    assert_eq!(acl_reads(), 1, "no ACL read for a bucket that ignores ACLs");
+}

@@ -91,7 +91,7 @@ impl CheckId for BucketCheck {
 }
 
 /// The Object Ownership setting that turns ACLs off.
-const OWNER_ENFORCED: &str = "BucketOwnerEnforced";
+pub const OWNER_ENFORCED: &str = "BucketOwnerEnforced";
 
 /// A correction to the bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
