@@ -86,6 +86,7 @@ impl SdkAws {
     /// Loads credentials and settings the standard way (env, profile, web identity, IMDS).
     pub async fn new(options: AwsOptions) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
             .retry_config(options.retry_mode.config().with_max_attempts(options.max_attempts.max(1)));
         if let Some(url) = &options.endpoint_url {
             loader = loader.endpoint_url(url);
@@ -194,6 +195,24 @@ impl SdkAws {
         }
         result.map_err(|e| aws_error(service.name, operation, e))
     }
+}
+
+/// The one HTTPS client every SDK client of every scope sends through, as the SDK would
+/// build its default (rustls on aws-lc, a proxy from the environment). Left to the SDK,
+/// each service client of each scope builds its own, with its own copy of the root
+/// certificates and its own connection pool: measured at about 0.4 MiB per account.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 impl AwsPort for SdkAws {

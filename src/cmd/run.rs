@@ -47,6 +47,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let readiness = Arc::new(Readiness::default());
     tokio::spawn(http::serve(args.http_addr, metrics.clone(), readiness.clone()).await?);
+    super::trim::spawn();
 
     let client = kube::Client::try_default().await?;
     let port = SdkAws::new(AwsOptions {

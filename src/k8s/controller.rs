@@ -3,7 +3,7 @@
 //! and the requeue and back-off policy. Every decision is made by the pass
 //! ([`crate::pass`]); this module only carries them out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,6 +105,8 @@ struct Context<P> {
     events: Option<crate::triggers::events::EventQueue>,
     /// Each account and region's share of the concurrent passes.
     turns: Turns,
+    /// Every live policy by uid, as the watch reports them.
+    live: triggers::policy::Live,
     guardrails: Guardrails,
 }
 
@@ -137,6 +139,7 @@ pub async fn run<P: AwsPort>(
         written: Mutex::default(),
         events: options.events.clone(),
         turns: Turns::new(usize::from(options.concurrency) / 4),
+        live: triggers::policy::Live::default(),
         guardrails: options.guardrails.clone(),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
@@ -163,7 +166,7 @@ pub async fn run<P: AwsPort>(
         label_selector: options.label_selector.clone(),
         events: options.events.clone(),
     };
-    let mut controller = Controller::for_stream(triggers::policy::changes(policies, watch, writer), reader);
+    let mut controller = Controller::for_stream(triggers::policy::changes(policies, watch, writer, context.live.clone()), reader);
     for requests in triggers::sources(&sources) {
         controller = controller.reconcile_on(requests);
     }
@@ -265,7 +268,6 @@ async fn breach<P: AwsPort>(ctx: &Context<P>, desired: &Desired) -> Option<Breac
 /// trail is theirs until they are gone. The controller's own account is asked (once, then
 /// remembered) only when another policy names the same trail and one of the two has no role.
 async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desired: Desired) -> Desired {
-    let mut live = BTreeMap::new();
     let mut named = vec![];
     for other in ctx.policies.state() {
         let (Some(uid), Some(name)) = (other.uid(), other.metadata.name.clone()) else { continue };
@@ -275,9 +277,8 @@ async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desi
         if other.spec.region == desired.scope.region && other.spec.effective_trail_name(&name) == desired.trail_name {
             let created = other.metadata.creation_timestamp.as_ref().map(|t| t.0);
             let trail_name = other.spec.effective_trail_name(&name).to_owned();
-            named.push((scope(&other.spec), trail_name, Claimant { name: name.clone(), uid: uid.clone(), created }));
+            named.push((scope(&other.spec), trail_name, Claimant { name, uid, created }));
         }
-        live.insert(uid, name);
     }
     if !named.is_empty() {
         let own = if desired.scope.role_arn.is_none() || named.iter().any(|(s, _, _)| s.role_arn.is_none()) {
@@ -293,7 +294,7 @@ async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desi
         let this = desired.trail_key(&account(&desired.scope));
         desired.peers.rivals = ownership::rivals(&this, &desired.policy_uid, keys.iter().map(|(k, c)| (k, c)));
     }
-    desired.peers.live = Arc::new(live);
+    desired.peers.live = ctx.live.get();
     desired
 }
 

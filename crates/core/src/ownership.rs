@@ -46,8 +46,8 @@ pub struct Peers {
     pub created: Option<Timestamp>,
     /// The other live policies that name the same trail (see [`rivals`]).
     pub rivals: Vec<Claimant>,
-    /// Uid → name of every other live policy: a trail tagged with one of these uids is
-    /// that policy's, and never taken by adoption.
+    /// Uid → name of every live policy (this one's own uid is told apart first): a trail
+    /// tagged with another's uid is that policy's, and never taken by adoption.
     pub live: Arc<BTreeMap<String, String>>,
 }
 
