@@ -97,9 +97,10 @@ struct Context<P> {
     failures: Mutex<HashMap<String, u32>>,
     /// When drift was first seen per policy uid, until it is corrected (heal time).
     drift_seen: Mutex<HashMap<String, std::time::Instant>>,
-    /// The status this replica last wrote per policy uid. A pass may start from a cached
-    /// object that does not show our previous write yet; building on it would lose that
-    /// write (the remediation count, whether the policy had a trail, what was failing).
+    /// The status this replica last wrote per policy uid, less what the next pass rewrites
+    /// whole (see [`remembered`]). A pass may start from a cached object that does not show
+    /// our previous write yet; building on it would lose that write (the remediation
+    /// count, whether the policy had a trail, what was failing).
     written: Mutex<HashMap<String, TrailPolicyStatus>>,
     /// The events queue, to time the passes its events asked for.
     events: Option<crate::triggers::events::EventQueue>,
@@ -213,7 +214,7 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
             let note = e.to_string();
             let notice = Notice { severity: Severity::Warning, reason: Failure::InvalidSpec.name(), action: "Reconcile", note: note.clone() };
             publish(ctx, policy, &[notice]).await;
-            let failed = status::failed(policy, previous_status(ctx, policy), Failure::InvalidSpec.name(), &note, Timestamp::now());
+            let failed = status::failed(policy, previous_with_findings(ctx, policy), Failure::InvalidSpec.name(), &note, Timestamp::now());
             write_status(ctx, policy, failed).await?;
             return Err(e.into());
         }
@@ -371,6 +372,17 @@ fn previous_status<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPol
     written.or_else(|| policy.status.clone())
 }
 
+/// [`previous_status`] for a pass that cannot look: it keeps the findings and drift of the
+/// last look, which the remembered status leaves out, from the object.
+fn previous_with_findings<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPolicyStatus> {
+    let mut previous = previous_status(ctx, policy)?;
+    if let Some(object) = &policy.status {
+        previous.compliance.clone_from(&object.compliance);
+        previous.drift.clone_from(&object.drift);
+    }
+    Some(previous)
+}
+
 async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: TrailPolicyStatus) -> Result<(), Error> {
     let api = Api::<TrailPolicy>::all(ctx.client.clone());
     let body = json!({
@@ -379,8 +391,19 @@ async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: TrailPo
         "status": status,
     });
     api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)).await?;
-    ctx.written.lock().expect("status lock").insert(policy.uid().unwrap_or_default(), status);
+    ctx.written.lock().expect("status lock").insert(policy.uid().unwrap_or_default(), remembered(status));
     Ok(())
+}
+
+/// What of a written status the next pass builds on. Drift and the compliance findings
+/// are rewritten whole by every pass that looks; of the findings, only the required ones
+/// that failed are read back (to tell a new failure from an old one). The rest would be a
+/// second copy of every policy's findings, a third of the controller's memory at scale.
+/// A pass that cannot look (an unusable spec) keeps the findings of the object's status.
+fn remembered(mut status: TrailPolicyStatus) -> TrailPolicyStatus {
+    status.drift.clear();
+    status.compliance.retain(|f| f.required && f.status == crate::k8s::api::CheckStatus::Fail);
+    status
 }
 
 async fn publish<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) {
