@@ -107,6 +107,19 @@ impl ClientCache {
         ClientCache { base, s3_path_style, calls, own_keys: OwnKeys::default(), by_scope: Mutex::default() }
     }
 
+    /// Drops the clients (and the role's credentials) of every scope outside `in_use`. The
+    /// controller's own scopes (no role) are kept: the event queue's and the own-account
+    /// lookups' clients are not any policy's.
+    pub(super) async fn release_unused(&self, in_use: &std::collections::HashSet<Scope>) {
+        let mut by_scope = self.by_scope.lock().await;
+        by_scope.clients.retain(|scope, _| scope.role_arn.is_none() || in_use.contains(scope));
+    }
+
+    /// How many scopes have clients now, for tests and diagnostics.
+    pub(super) async fn scopes(&self) -> usize {
+        self.by_scope.lock().await.clients.len()
+    }
+
     pub(super) async fn get(&self, scope: &Scope) -> Clients {
         // Held while building, so concurrent first calls of a scope assume its role once.
         let mut by_scope = self.by_scope.lock().await;
@@ -157,5 +170,34 @@ impl ClientCache {
             sqs: OnceLock::new(),
             sts: OnceLock::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use aws_config::BehaviorVersion;
+
+    use super::*;
+
+    fn scope(role: Option<&str>) -> Scope {
+        Scope { role_arn: role.map(str::to_owned), external_id: None, region: "us-east-1".into() }
+    }
+
+    #[tokio::test]
+    async fn the_clients_of_scopes_no_policy_uses_are_dropped_and_our_own_kept() {
+        // Nothing is sent: clients and role providers are built lazily.
+        let base = aws_config::defaults(BehaviorVersion::latest()).region(Region::new("us-east-1")).load().await;
+        let cache = ClientCache::new(base, true, CallLog::with_metrics(None));
+        let (used, gone, own) =
+            (scope(Some("arn:aws:iam::111122223333:role/t")), scope(Some("arn:aws:iam::444455556666:role/t")), scope(None));
+        for s in [&used, &gone, &own] {
+            cache.get(s).await;
+        }
+        assert_eq!(cache.scopes().await, 3);
+        cache.release_unused(&HashSet::from([used.clone()])).await;
+        let kept: HashSet<Scope> = cache.by_scope.lock().await.clients.keys().cloned().collect();
+        assert_eq!(kept, HashSet::from([used, own]));
     }
 }

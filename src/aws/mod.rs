@@ -155,4 +155,11 @@ pub trait AwsPort: Send + Sync + 'static {
         let _ = posture;
         None
     }
+
+    /// Drops what is kept for scopes outside `in_use` (clients, credentials): no policy
+    /// acts there any more. A scope asked for again is simply set up again.
+    fn release_unused(&self, in_use: &std::collections::HashSet<Scope>) -> impl Future<Output = ()> + Send {
+        let _ = in_use;
+        async {}
+    }
 }

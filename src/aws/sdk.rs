@@ -127,6 +127,11 @@ impl SdkAws {
         std::iter::once(trail.to_owned()).chain(others).take(20).collect()
     }
 
+    /// How many scopes have clients (and, with a role, credentials) kept now.
+    pub async fn kept_scopes(&self) -> usize {
+        self.clients.scopes().await
+    }
+
     /// The access keys this port's requests were signed with lately.
     pub fn own_keys(&self) -> &OwnKeys {
         &self.clients.own_keys
@@ -308,6 +313,10 @@ impl AwsPort for SdkAws {
 
     async fn fix_key(&self, scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
         kms::fix_key(self, scope, key_arn, fix).await
+    }
+
+    async fn release_unused(&self, in_use: &std::collections::HashSet<Scope>) {
+        self.clients.release_unused(in_use).await;
     }
 
     fn fresh(&self, posture: bool) -> Option<Self> {

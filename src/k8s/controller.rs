@@ -167,6 +167,7 @@ pub async fn run<P: AwsPort>(
         label_selector: options.label_selector.clone(),
         events: options.events.clone(),
     };
+    let releasing = tokio::spawn(release_unused(context.clone()));
     let mut controller = Controller::for_stream(triggers::policy::changes(policies, watch, writer, context.live.clone()), reader);
     for requests in triggers::sources(&sources) {
         controller = controller.reconcile_on(requests);
@@ -182,6 +183,7 @@ pub async fn run<P: AwsPort>(
             }
         })
         .await;
+    releasing.abort();
     info!("controller stopped");
     Ok(())
 }
@@ -297,6 +299,21 @@ async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desi
     }
     desired.peers.live = ctx.live.get();
     desired
+}
+
+/// How often what is kept for accounts no policy uses any more is dropped.
+const RELEASE_EVERY: Duration = Duration::from_secs(60);
+
+/// Every [`RELEASE_EVERY`], tells the port which scopes the policies still use, so the
+/// clients and credentials of the others go (a deleted account's, a changed role's).
+async fn release_unused<P: AwsPort>(ctx: Arc<Context<P>>) {
+    let mut every = tokio::time::interval(RELEASE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let in_use = ctx.policies.state().iter().map(|p| scope(&p.spec)).collect();
+        ctx.port.release_unused(&in_use).await;
+    }
 }
 
 /// The controller's own account, for policies that name no role (the port asks once).
