@@ -357,8 +357,7 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
         info!(outcome = ?done, deletion_policy = ?policy.spec.deletion_policy, "policy deleted");
         publish(ctx, policy, &[done.notice()]).await;
     }
-    let checks: Vec<String> = policy.status.iter().flat_map(|s| s.compliance.iter().map(|c| c.id.clone())).collect();
-    ctx.metrics.reconcile.forget(&policy.name_any(), &checks);
+    ctx.metrics.reconcile.forget(&policy.name_any());
     let uid = policy.uid().unwrap_or_default();
     ctx.drift_seen.lock().expect("drift lock").remove(&uid);
     ctx.written.lock().expect("status lock").remove(&uid);

@@ -6,6 +6,8 @@ use prometheus::{
 };
 
 use strum::IntoEnumIterator;
+
+use super::policy_gauges::{PolicyGauges, State};
 use trailwarden_core::posture::CheckStatus;
 use trailwarden_core::report::{ConditionType, Failure, Report};
 
@@ -32,12 +34,8 @@ pub struct ReconcileMetrics {
     drift: IntCounterVec,
     remediations: IntCounterVec,
     stage_failures: IntCounterVec,
-    ready: IntGaugeVec,
-    logging: IntGaugeVec,
-    logging_desired: IntGaugeVec,
-    in_sync: IntGaugeVec,
-    compliant: IntGaugeVec,
-    compliance_check: IntGaugeVec,
+    /// Each policy's state and checks.
+    gauges: PolicyGauges,
     heal: Histogram,
 }
 
@@ -128,27 +126,11 @@ impl Metrics {
                 "Pass stages that failed, by stage and reason (the other stages still ran).",
                 &["stage", "reason"],
             ),
-            ready: gauge_vec(&r, "trailwarden_policy_ready", "1 when the policy's last pass succeeded in every stage.", &["policy"]),
-            logging: gauge_vec(
-                &r,
-                "trailwarden_trail_logging",
-                "1 when the policy's trail is logging (absent while trailwarden cannot tell).",
-                &["policy"],
-            ),
-            logging_desired: gauge_vec(
-                &r,
-                "trailwarden_trail_logging_desired",
-                "1 when the policy declares logging: true, 0 when it declares logging: false.",
-                &["policy"],
-            ),
-            in_sync: gauge_vec(&r, "trailwarden_trail_in_sync", "1 when the policy's trail matches it.", &["policy"]),
-            compliant: gauge_vec(&r, "trailwarden_trail_compliant", "1 when every required posture check passes.", &["policy"]),
-            compliance_check: gauge_vec(
-                &r,
-                "trailwarden_compliance_check",
-                "1 when the posture check passes, 0 when it fails (absent when unknown).",
-                &["policy", "check"],
-            ),
+            gauges: {
+                let gauges = PolicyGauges::new();
+                r.register(Box::new(gauges.clone())).expect("metric registered once");
+                gauges
+            },
             heal: histogram(
                 &r,
                 "trailwarden_heal_seconds",
@@ -253,48 +235,36 @@ impl ReconcileMetrics {
             self.heal.observe(after);
         }
         for condition in &report.conditions {
-            let gauge = match condition.type_ {
-                ConditionType::Logging => &self.logging,
-                ConditionType::Synced => &self.in_sync,
-                ConditionType::Compliant => &self.compliant,
-                ConditionType::Ready => &self.ready,
+            let state = match condition.type_ {
+                ConditionType::Logging => State::Logging,
+                ConditionType::Synced => State::InSync,
+                ConditionType::Compliant => State::Compliant,
+                ConditionType::Ready => State::Ready,
                 // Derived for GitOps tools from Ready and Synced, which have gauges.
                 ConditionType::Reconciling | ConditionType::Stalled => continue,
             };
-            match condition.status {
-                Some(value) => gauge.with_label_values(&[policy]).set(i64::from(value)),
-                None => {
-                    let _ = gauge.remove_label_values(&[policy]);
-                }
-            }
+            self.gauges.set(policy, state, condition.status);
         }
-        for finding in &report.findings {
+        let checks = report.findings.iter().map(|finding| {
             let value = match finding.status {
-                CheckStatus::Pass => 1,
-                CheckStatus::Fail => 0,
-                CheckStatus::Unknown => {
-                    let _ = self.compliance_check.remove_label_values(&[policy, finding.id]);
-                    continue;
-                }
+                CheckStatus::Pass => Some(true),
+                CheckStatus::Fail => Some(false),
+                CheckStatus::Unknown => None,
             };
-            self.compliance_check.with_label_values(&[policy, finding.id]).set(value);
-        }
+            (finding.id, value)
+        });
+        self.gauges.set_checks(policy, checks);
     }
 
     /// Records what the policy declares (its spec's `logging`), so that dashboards can
     /// tell a trail stopped on purpose from one that stopped by itself.
     pub fn declared(&self, policy: &str, logging: bool) {
-        self.logging_desired.with_label_values(&[policy]).set(i64::from(logging));
+        self.gauges.set(policy, State::LoggingDesired, Some(logging));
     }
 
     /// Drops a deleted policy's series.
-    pub fn forget(&self, policy: &str, checks: &[String]) {
-        for gauge in [&self.ready, &self.logging, &self.logging_desired, &self.in_sync, &self.compliant] {
-            let _ = gauge.remove_label_values(&[policy]);
-        }
-        for check in checks {
-            let _ = self.compliance_check.remove_label_values(&[policy, check]);
-        }
+    pub fn forget(&self, policy: &str) {
+        self.gauges.forget(policy);
     }
 }
 
@@ -322,9 +292,36 @@ mod tests {
         assert!(scrape.contains("trailwarden_trail_logging_desired{policy=\"org-audit\"} 1"), "{scrape}");
         metrics.reconcile.declared("paused", true);
         assert!(metrics.render().contains("trailwarden_trail_logging_desired{policy=\"paused\"} 1"));
-        metrics.reconcile.forget("paused", &[]);
+        metrics.reconcile.forget("paused");
         let after = metrics.render();
         assert!(!after.contains("policy=\"paused\""), "{after}");
         assert!(after.contains("trailwarden_trail_logging_desired{policy=\"org-audit\"} 1"), "{after}");
+    }
+
+    #[test]
+    fn policy_states_and_checks_are_exported_an_unknown_one_removed_and_all_forgotten_with_the_policy() {
+        let metrics = Metrics::new();
+        let gauges = &metrics.reconcile.gauges;
+        gauges.set("audit", State::Ready, Some(true));
+        gauges.set("audit", State::Logging, Some(false));
+        gauges.set_checks("audit", [("cis-3.2", Some(true)), ("cis-3.5", Some(false))]);
+        let scrape = metrics.render();
+        for line in [
+            "trailwarden_policy_ready{policy=\"audit\"} 1",
+            "trailwarden_trail_logging{policy=\"audit\"} 0",
+            "trailwarden_compliance_check{check=\"cis-3.2\",policy=\"audit\"} 1",
+            "trailwarden_compliance_check{check=\"cis-3.5\",policy=\"audit\"} 0",
+            "# TYPE trailwarden_compliance_check gauge",
+        ] {
+            assert!(scrape.lines().any(|l| l == line), "{line} missing from:\n{scrape}");
+        }
+        assert!(!scrape.contains("trailwarden_trail_in_sync{"), "never set: no sample");
+        gauges.set("audit", State::Logging, None);
+        gauges.set_checks("audit", [("cis-3.5", None)]);
+        let scrape = metrics.render();
+        assert!(!scrape.contains("trailwarden_trail_logging{"), "{scrape}");
+        assert!(!scrape.contains("cis-3.5") && scrape.contains("cis-3.2"), "only the unknown check went: {scrape}");
+        metrics.reconcile.forget("audit");
+        assert!(!metrics.render().contains("policy=\"audit\""));
     }
 }

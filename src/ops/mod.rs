@@ -2,3 +2,4 @@
 
 pub mod http;
 pub mod metrics;
+mod policy_gauges;
