@@ -453,10 +453,30 @@ fn error_policy<P>(policy: Arc<TrailPolicy>, error: &Error, ctx: Arc<Context<P>>
         *n = n.saturating_add(1);
         *n
     };
+    if stale_finalizers(error) && failures <= 3 {
+        // The pass started from a cached object whose finalizers had changed already (its
+        // own finalizer added by the pass before, not yet seen by the watch under load):
+        // look again shortly rather than back off. A refusal that persists backs off.
+        debug!(policy = %policy.name_any(), failures, "finalizers changed since the cached object; looking again");
+        return Action::requeue(Duration::from_millis(500));
+    }
     let resync = triggers::resync::next_resync(policy.spec.resync_seconds, &resync_group(&policy), Timestamp::now());
     let delay = backoff(failures).min(resync);
     warn!(policy = %policy.name_any(), reason = error.category().name(), error = %error, failures, retry_in_s = delay.as_secs(), "will retry");
     Action::requeue(delay)
+}
+
+/// Whether the finalizer patch was refused because the object's finalizers were not what
+/// the cached object showed (the patch tests them first: 422 Invalid, or 409 Conflict).
+fn stale_finalizers(error: &Error) -> bool {
+    use kube::runtime::finalizer::Error as F;
+    let Error::Finalizer(e) = error else { return false };
+    match e.as_ref() {
+        F::AddFinalizer(kube::Error::Api(status)) | F::RemoveFinalizer(kube::Error::Api(status)) => {
+            status.code == 422 || status.code == 409
+        }
+        _ => false,
+    }
 }
 
 fn backoff(failures: u32) -> Duration {
