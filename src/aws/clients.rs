@@ -115,11 +115,6 @@ impl ClientCache {
         by_scope.clients.retain(|scope, _| scope.role_arn.is_none() || in_use.contains(scope));
     }
 
-    /// How many scopes have clients now, for tests and diagnostics.
-    pub(super) async fn scopes(&self) -> usize {
-        self.by_scope.lock().await.clients.len()
-    }
-
     pub(super) async fn get(&self, scope: &Scope) -> Clients {
         // Held while building, so concurrent first calls of a scope assume its role once.
         let mut by_scope = self.by_scope.lock().await;
@@ -195,7 +190,7 @@ mod tests {
         for s in [&used, &gone, &own] {
             cache.get(s).await;
         }
-        assert_eq!(cache.scopes().await, 3);
+        assert_eq!(cache.by_scope.lock().await.clients.len(), 3);
         cache.release_unused(&HashSet::from([used.clone()])).await;
         let kept: HashSet<Scope> = cache.by_scope.lock().await.clients.keys().cloned().collect();
         assert_eq!(kept, HashSet::from([used, own]));

@@ -127,11 +127,6 @@ impl SdkAws {
         std::iter::once(trail.to_owned()).chain(others).take(20).collect()
     }
 
-    /// How many scopes have clients (and, with a role, credentials) kept now.
-    pub async fn kept_scopes(&self) -> usize {
-        self.clients.scopes().await
-    }
-
     /// The access keys this port's requests were signed with lately.
     pub fn own_keys(&self) -> &OwnKeys {
         &self.clients.own_keys
