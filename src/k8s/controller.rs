@@ -21,53 +21,23 @@ use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 use trailwarden_core::guardrails::{Breach, Guardrails};
 use trailwarden_core::ownership::{self, Claimant, TrailKey};
-use trailwarden_core::report::{Failure, Notice, Reason, Report, Severity, StageFailure};
+use trailwarden_core::report::{Failure, Notice, Reason, Report, Severity};
 use trailwarden_core::{Blocked, Desired, Scope};
 
 use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
-use super::desired::{InvalidSpec, desired, scope};
+use super::desired::{desired, scope};
 use super::status;
 use super::turns::Turns;
+use super::retry::{backoff, stale_finalizers};
+pub use super::retry::Error;
 use crate::aws::AwsPort;
 use crate::ops::http::Readiness;
 use crate::ops::metrics::Metrics;
-use crate::pass::{self, cleanup::CleanupError};
+use crate::pass;
 use crate::triggers::{self, SourceContext};
 
 /// Field manager for the status we write with server-side apply.
 const MANAGER: &str = "trailwarden";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    InvalidSpec(#[from] InvalidSpec),
-    /// The pass ran to its end, but a stage failed (already in the status).
-    #[error("{0}")]
-    Stage(StageFailure),
-    #[error(transparent)]
-    Cleanup(#[from] CleanupError),
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Finalizer(Box<kube::runtime::finalizer::Error<Error>>),
-}
-
-impl Error {
-    /// Category for logs, Events and metrics.
-    pub fn category(&self) -> Failure {
-        match self {
-            Error::InvalidSpec(_) => Failure::InvalidSpec,
-            Error::Stage(f) => f.failure,
-            Error::Cleanup(e) => e.category(),
-            Error::Kube(_) => Failure::KubernetesApi,
-            Error::Finalizer(e) => match e.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(inner)
-                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.category(),
-                _ => Failure::Finalizer,
-            },
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct ControllerOptions {
@@ -464,35 +434,4 @@ fn error_policy<P>(policy: Arc<TrailPolicy>, error: &Error, ctx: Arc<Context<P>>
     let delay = backoff(failures).min(resync);
     warn!(policy = %policy.name_any(), reason = error.category().name(), error = %error, failures, retry_in_s = delay.as_secs(), "will retry");
     Action::requeue(delay)
-}
-
-/// Whether the finalizer patch was refused because the object's finalizers were not what
-/// the cached object showed (the patch tests them first: 422 Invalid, or 409 Conflict).
-fn stale_finalizers(error: &Error) -> bool {
-    use kube::runtime::finalizer::Error as F;
-    let Error::Finalizer(e) = error else { return false };
-    match e.as_ref() {
-        F::AddFinalizer(kube::Error::Api(status)) | F::RemoveFinalizer(kube::Error::Api(status)) => {
-            status.code == 422 || status.code == 409
-        }
-        _ => false,
-    }
-}
-
-fn backoff(failures: u32) -> Duration {
-    Duration::from_secs(2u64.saturating_pow(failures.min(16)).min(300))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_then_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(2));
-        assert_eq!(backoff(2), Duration::from_secs(4));
-        assert_eq!(backoff(8), Duration::from_secs(256));
-        assert_eq!(backoff(9), Duration::from_secs(300));
-        assert_eq!(backoff(100), Duration::from_secs(300));
-    }
 }

@@ -6,5 +6,6 @@ pub mod api;
 pub mod controller;
 pub mod desired;
 pub mod leader;
+mod retry;
 pub mod status;
 pub mod turns;
