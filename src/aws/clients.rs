@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -80,12 +79,8 @@ pub(super) struct Service<C> {
     pub(super) kept: Option<Kept>,
 }
 
-/// How long a scope's clients (and its role's credentials) are kept without a call: a
-/// scope no policy uses any more is dropped, one whose policies resync less often than
-/// this only assumes its role again.
-const IDLE: Duration = Duration::from_secs(15 * 60);
-
-/// Builds each scope's clients once and keeps them while they are used.
+/// Builds each scope's clients once and keeps them while a policy acts there (the
+/// controller says which scopes those are: [`ClientCache::release_unused`]).
 pub(super) struct ClientCache {
     base: SdkConfig,
     /// S3 addressed by path rather than host name, as emulators behind an endpoint override need.
@@ -93,13 +88,7 @@ pub(super) struct ClientCache {
     calls: CallLog,
     /// The keys every client signs with, for the event path to recognise our own calls.
     pub(super) own_keys: OwnKeys,
-    by_scope: Mutex<Scopes>,
-}
-
-#[derive(Default)]
-struct Scopes {
-    clients: HashMap<Scope, (Clients, Instant)>,
-    swept: Option<Instant>,
+    by_scope: Mutex<HashMap<Scope, Clients>>,
 }
 
 impl ClientCache {
@@ -111,24 +100,17 @@ impl ClientCache {
     /// controller's own scopes (no role) are kept: the event queue's and the own-account
     /// lookups' clients are not any policy's.
     pub(super) async fn release_unused(&self, in_use: &std::collections::HashSet<Scope>) {
-        let mut by_scope = self.by_scope.lock().await;
-        by_scope.clients.retain(|scope, _| scope.role_arn.is_none() || in_use.contains(scope));
+        self.by_scope.lock().await.retain(|scope, _| scope.role_arn.is_none() || in_use.contains(scope));
     }
 
     pub(super) async fn get(&self, scope: &Scope) -> Clients {
         // Held while building, so concurrent first calls of a scope assume its role once.
         let mut by_scope = self.by_scope.lock().await;
-        let now = Instant::now();
-        if by_scope.swept.is_none_or(|t| now.duration_since(t) > Duration::from_secs(60)) {
-            by_scope.clients.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
-            by_scope.swept = Some(now);
-        }
-        if let Some((clients, used)) = by_scope.clients.get_mut(scope) {
-            *used = now;
+        if let Some(clients) = by_scope.get(scope) {
             return clients.clone();
         }
         let clients = self.build(scope).await;
-        by_scope.clients.insert(scope.clone(), (clients.clone(), now));
+        by_scope.insert(scope.clone(), clients.clone());
         clients
     }
 
@@ -190,9 +172,9 @@ mod tests {
         for s in [&used, &gone, &own] {
             cache.get(s).await;
         }
-        assert_eq!(cache.by_scope.lock().await.clients.len(), 3);
+        assert_eq!(cache.by_scope.lock().await.len(), 3);
         cache.release_unused(&HashSet::from([used.clone()])).await;
-        let kept: HashSet<Scope> = cache.by_scope.lock().await.clients.keys().cloned().collect();
+        let kept: HashSet<Scope> = cache.by_scope.lock().await.keys().cloned().collect();
         assert_eq!(kept, HashSet::from([used, own]));
     }
 }
