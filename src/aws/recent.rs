@@ -281,6 +281,12 @@ mod tests {
         Scope { role_arn: role.map(str::to_owned), external_id: None, region: "us-east-1".into() }
     }
 
+    /// A read that answers `value` and counts itself in `calls`.
+    async fn counted<T>(calls: &AtomicUsize, value: T) -> AwsResult<T> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok(value)
+    }
+
     async fn ask(answers: &Answers<Scope, u32>, key: &Scope, fresh: bool, calls: &AtomicUsize, fail: bool) -> AwsResult<u32> {
         answers
             .get(key, fresh, || async {
@@ -342,31 +348,20 @@ mod tests {
         let recent = RecentReads::new(WINDOW, WINDOW);
         let ours = scope(Some("arn:aws:iam::111122223333:role/trailwarden"));
         let calls = AtomicUsize::new(0);
-        let list = |trail: &'static str| {
-            let (recent, ours, calls) = (&recent, &ours, &calls);
-            async move {
-                recent
-                    .trails(ours, trail, false, || async {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        Ok(vec![])
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
-        list("audit").await;
+        let list = |trail| recent.trails(&ours, trail, false, || counted(&calls, vec![]));
+        list("audit").await.unwrap();
         recent.put_tags(&ours, "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit".into(), Tags::new());
         recent.put_tags(&ours, "arn:aws:cloudtrail:us-east-1:111122223333:trail/other".into(), Tags::new());
         recent.wrote(Kept::Trails, &ours, Some("arn:aws:cloudtrail:us-east-1:111122223333:trail/audit"));
-        list("other").await;
+        list("other").await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "another trail's asker is served the list");
-        list("audit").await;
+        list("audit").await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2, "the written trail's asker reads it again");
-        list("audit").await;
+        list("audit").await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2, "and that read, after the write, serves it");
         assert_eq!(recent.kept(), 2, "the written trail's tags went, the other's stayed");
         recent.wrote(Kept::Trails, &ours, Some("created"));
-        list("created").await;
+        list("created").await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3, "a trail created by name: its asker reads the list again");
     }
 
@@ -381,23 +376,12 @@ mod tests {
         recent.trails(&s, "audit", false, || async { Ok(vec![]) }).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let calls = AtomicUsize::new(0);
-        let read = |b: &'static str| {
-            let (recent, s, calls) = (&recent, &s, &calls);
-            async move {
-                recent
-                    .bucket(s, b, false, || async {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        Ok(facts(b))
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
-        read("logs").await;
+        let read = |b| recent.bucket(&s, b, false, || counted(&calls, facts(b)));
+        read("logs").await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 0, "past the trail window, the bucket's facts still serve");
         recent.wrote(Kept::Buckets, &s, Some("logs"));
-        read("logs").await;
-        read("other").await;
+        read("logs").await.unwrap();
+        read("other").await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "only the written bucket is read again");
     }
 }
