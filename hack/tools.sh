@@ -19,17 +19,37 @@ HELM_DOCS_VERSION=v1.14.2
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
-helm_path() {
-  local dir="$cache/bin/helm-$HELM_VERSION"
-  if [ -x "$dir/helm" ]; then echo "$dir/helm"; return; fi
-  command -v go >/dev/null || { log "building helm needs go on the PATH"; exit 1; }
-  log "building helm $HELM_VERSION from its Go module (first run only, a few minutes)"
+# Builds `name` (cached as $cache/bin/<name>-<version>/<name>) with `go install`, static and
+# reproducible, from the Go module package `pkg` at `version`; prints its path.
+go_tool() {
+  local name=$1 version=$2 pkg=$3 ldflags=$4
+  local dir="$cache/bin/$name-$version"
+  log "building $name $version from its Go module (first run only, a few minutes)"
   local started; started=$(date +%s)
-  export GOTOOLCHAIN=local CGO_ENABLED=0
+  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  # GOFLAGS is cleared: `go install pkg@version` refuses -mod and needs nothing else.
+  (cd /tmp && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS='' GOBIN="$dir.tmp" go install -trimpath \
+    -ldflags "$ldflags" "$pkg@$version" >&2)
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  log "$name $version built in $(( $(date +%s) - started ))s"
+  echo "$dir/$name"
+}
+
+# A cached Go-built tool's path, or nothing; fails when it would have to be built without go.
+cached_go_tool() {
+  local name=$1 version=$2
+  local path="$cache/bin/$name-$version/$name"
+  if [ -x "$path" ]; then echo "$path"; return; fi
+  command -v go >/dev/null || { log "building $name needs go on the PATH"; exit 1; }
+}
+
+helm_path() {
+  local cached; cached=$(cached_go_tool helm "$HELM_VERSION")
+  if [ -n "$cached" ]; then echo "$cached"; return; fi
   # The Kubernetes version helm assumes when it talks to no cluster (helm template, lint)
   # comes from the client-go it is built with, as helm's own Makefile sets it.
   local gomod client_go k8s_minor
-  gomod=$(cd /tmp && GOFLAGS='' go mod download -json "helm.sh/helm/v3@$HELM_VERSION" \
+  gomod=$(cd /tmp && GOTOOLCHAIN=local GOFLAGS='' go mod download -json "helm.sh/helm/v3@$HELM_VERSION" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
   client_go=$(awk '$1 == "k8s.io/client-go" {print $2; exit}' "$gomod")   # e.g. v0.35.1
   k8s_minor=$(echo "$client_go" | cut -d. -f2)
@@ -38,28 +58,14 @@ helm_path() {
   for pkg in pkg/lint/rules pkg/chartutil; do
     ldflags+=" -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$k8s_minor"
   done
-  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
-  # GOFLAGS is cleared: `go install pkg@version` refuses -mod and needs nothing else.
-  (cd /tmp && GOFLAGS='' GOBIN="$dir.tmp" go install -trimpath -ldflags "$ldflags" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2)
-  rm -rf "$dir"; mv "$dir.tmp" "$dir"
-  log "helm $HELM_VERSION built in $(( $(date +%s) - started ))s"
-  echo "$dir/helm"
+  go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "$ldflags"
 }
 
 helm_docs_path() {
-  local dir="$cache/bin/helm-docs-$HELM_DOCS_VERSION"
-  if [ -x "$dir/helm-docs" ]; then echo "$dir/helm-docs"; return; fi
-  command -v go >/dev/null || { log "building helm-docs needs go on the PATH"; exit 1; }
-  log "building helm-docs $HELM_DOCS_VERSION from its Go module (first run only)"
-  local started; started=$(date +%s)
-  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
-  (cd /tmp && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS='' GOBIN="$dir.tmp" go install -trimpath \
-    -ldflags "-s -w -X main.version=${HELM_DOCS_VERSION#v}" \
-    "github.com/norwoodj/helm-docs/cmd/helm-docs@$HELM_DOCS_VERSION" >&2)
-  rm -rf "$dir"; mv "$dir.tmp" "$dir"
-  log "helm-docs $HELM_DOCS_VERSION built in $(( $(date +%s) - started ))s"
-  echo "$dir/helm-docs"
+  local cached; cached=$(cached_go_tool helm-docs "$HELM_DOCS_VERSION")
+  if [ -n "$cached" ]; then echo "$cached"; return; fi
+  go_tool helm-docs "$HELM_DOCS_VERSION" github.com/norwoodj/helm-docs/cmd/helm-docs \
+    "-s -w -X main.version=${HELM_DOCS_VERSION#v}"
 }
 
 promtool_path() {
