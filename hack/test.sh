@@ -22,6 +22,9 @@ trap '"$root/hack/bed/down.sh" "$bed"' EXIT
 # shellcheck disable=SC1091
 source "$bed/env"
 
+step "the bed's AWS rules: each refuses what AWS refuses (hack/bed/tests, on a moto of their own)"
+"$(hack/bed/moto-venv.sh)/bin/python" -m unittest discover -s "$root/hack/bed/tests" -t "$root/hack/bed/tests" -v
+
 step "tests (unit + integration against the bed)"
 cargo test --workspace --all-targets --locked -- --test-threads "${TEST_THREADS:-4}" --show-output
 

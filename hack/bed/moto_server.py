@@ -21,6 +21,7 @@ Usage: moto_server.py HOST PORT
 """
 
 import copy
+import os
 import sys
 
 import moto.core.utils as moto_utils
@@ -116,6 +117,12 @@ def _patch_cloudtrail():
 
 
 _patch_cloudtrail()
+
+# The rules that make moto refuse what AWS refuses (hack/bed/rules/).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rules  # noqa: E402
+
+rules.install()
 
 if __name__ == "__main__":
     host, port = sys.argv[1], sys.argv[2]

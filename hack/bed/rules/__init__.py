@@ -1,0 +1,16 @@
+"""The bed's AWS rules: where moto answers what AWS would refuse, the bed refuses too.
+
+One module per service. Each rule is written once, in the module of the service whose
+API refuses, with the AWS documentation it follows in its docstring, and has a test in
+hack/bed/tests/ that shows the refusal. `install()` applies every rule to moto before its
+server starts; nothing here is optional: the whole suite runs on the faithful bed.
+"""
+
+from . import cloudtrail, kms, organizations, s3
+
+MODULES = (s3, kms, organizations, cloudtrail)
+
+
+def install():
+    for module in MODULES:
+        module.install()

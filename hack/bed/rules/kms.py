@@ -1,0 +1,5 @@
+"""Bed rules for kms: see rules/__init__.py."""
+
+
+def install():
+    pass

@@ -1,0 +1,102 @@
+"""What every bed-rule test needs: a moto server of its own (hack/bed/moto_server.py, so
+every rule is installed), boto3 clients acting in any emulator account and region, and
+fresh account ids. Run with the bed's venv: `$venv/bin/python -m unittest discover -s hack/bed/tests`.
+"""
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVER = os.path.join(HERE, "..", "moto_server.py")
+_accounts = itertools.count(int(time.time() * 1000) % 10**8 * 1000)
+
+
+def fresh_account():
+    """A 12-digit account id no other test of this run uses."""
+    return f"{100_000_000_000 + next(_accounts) % 800_000_000_000:012d}"
+
+
+class Moto:
+    """A moto server with the bed's rules, on a free loopback port, for one test class."""
+
+    def __init__(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, TZ="UTC")
+        self.proc = subprocess.Popen(
+            [sys.executable, SERVER, "127.0.0.1", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("moto did not start within 60 s")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def client(self, service, account, region="us-east-1"):
+        """A boto3 client acting in `account` (moto's x-moto-account-id) from `region`,
+        S3 path-style as the product sends it, no retries so each refusal shows at once."""
+        client = boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=botocore.config.Config(
+                retries={"max_attempts": 1, "mode": "standard"},
+                s3={"addressing_style": "path"},
+            ),
+        )
+
+        def add_account(request, **_):
+            request.headers["x-moto-account-id"] = account
+
+        client.meta.events.register("before-send", add_account)
+        return client
+
+
+class BedTest(unittest.TestCase):
+    """A test class with its own moto server (`self.moto`)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.moto = Moto()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.stop()
+
+    def assertRefused(self, call, code, status=None):
+        """`call()` fails with AWS error `code` (and HTTP `status`, when given)."""
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            call()
+        error = refused.exception.response
+        self.assertEqual(error["Error"]["Code"], code, error)
+        if status is not None:
+            self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], status, error)
+        return error
