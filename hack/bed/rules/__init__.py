@@ -6,9 +6,9 @@ hack/bed/tests/ that shows the refusal. `install()` applies every rule to moto b
 server starts; nothing here is optional: the whole suite runs on the faithful bed.
 """
 
-from . import cloudtrail, kms, organizations, s3
+from . import cloudtrail, cloudtrail_delivery, kms, organizations, s3
 
-MODULES = (s3, kms, organizations, cloudtrail)
+MODULES = (s3, kms, organizations, cloudtrail, cloudtrail_delivery)
 
 
 def install():
