@@ -190,7 +190,7 @@ impl Evented {
             Break::ValidationOff => {
                 let mut weak = self.declared.clone();
                 weak.log_file_validation = false;
-                self.aws.update_trail(scope, arn, &weak).await.unwrap();
+                self.aws.update_trail(scope, arn, &self.declared, &weak).await.unwrap();
                 ("aws.cloudtrail", "UpdateTrail", json!({"name": arn}))
             }
             Break::DeleteTrail => {

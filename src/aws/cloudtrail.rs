@@ -99,21 +99,27 @@ pub(super) async fn create_trail(
     })
 }
 
-pub(super) async fn update_trail(aws: &SdkAws, scope: &Scope, trail: &str, settings: &TrailSettings) -> AwsResult<()> {
-    let cwl = settings.cloud_watch_logs.as_ref();
+/// Sends only the settings that differ between `from` (as observed) and `to`: CloudTrail
+/// checks the bucket's and key's policies again for each it is sent, so resending a right
+/// bucket or key could make a broken policy block the heal of an unrelated setting.
+/// CloudWatch Logs' group and role go together, as CloudTrail takes them.
+pub(super) async fn update_trail(aws: &SdkAws, scope: &Scope, trail: &str, from: &TrailSettings, to: &TrailSettings) -> AwsResult<()> {
+    let changed = |f: fn(&TrailSettings) -> String| (f(from) != f(to)).then(|| f(to));
+    let flag = |f: fn(&TrailSettings) -> bool| (f(from) != f(to)).then(|| f(to));
+    let cwl = (from.cloud_watch_logs != to.cloud_watch_logs).then(|| to.cloud_watch_logs.clone());
     aws.call_on(scope, &CLOUDTRAIL, "UpdateTrail", Some(trail), |ct| {
         ct.update_trail()
             .name(trail)
-            .s3_bucket_name(&settings.bucket)
-            .s3_key_prefix(or_clear(&settings.key_prefix))
-            .sns_topic_name(or_clear(&settings.sns_topic))
-            .kms_key_id(or_clear(&settings.kms_key))
-            .enable_log_file_validation(settings.log_file_validation)
-            .include_global_service_events(settings.include_global_service_events)
-            .is_multi_region_trail(settings.multi_region)
-            .is_organization_trail(settings.organization)
-            .cloud_watch_logs_log_group_arn(cwl.map(|c| c.log_group_arn.clone()).unwrap_or_default())
-            .cloud_watch_logs_role_arn(cwl.map(|c| c.role_arn.clone()).unwrap_or_default())
+            .set_s3_bucket_name(changed(|s| s.bucket.clone()))
+            .set_s3_key_prefix(changed(|s| or_clear(&s.key_prefix)))
+            .set_sns_topic_name(changed(|s| or_clear(&s.sns_topic)))
+            .set_kms_key_id(changed(|s| or_clear(&s.kms_key)))
+            .set_enable_log_file_validation(flag(|s| s.log_file_validation))
+            .set_include_global_service_events(flag(|s| s.include_global_service_events))
+            .set_is_multi_region_trail(flag(|s| s.multi_region))
+            .set_is_organization_trail(flag(|s| s.organization))
+            .set_cloud_watch_logs_log_group_arn(cwl.clone().map(|c| c.map(|c| c.log_group_arn).unwrap_or_default()))
+            .set_cloud_watch_logs_role_arn(cwl.map(|c| c.map(|c| c.role_arn).unwrap_or_default()))
             .send()
     })
     .await?;

@@ -1,6 +1,7 @@
 //! KMS: the trail key's ARN and posture facts, and its corrections.
 
-use trailwarden_core::Scope;
+use trailwarden_core::{Reach, Scope};
+use trailwarden_core::posture::owner_only;
 use trailwarden_core::posture::key::{KeyFacts, KeyFix};
 
 use super::clients::Service;
@@ -18,9 +19,12 @@ const POLICY_NAME: &str = "default";
 /// Key policy puts, by key ARN.
 static KEY_POLICY_PUTS: PutLocks = PutLocks::new();
 
-/// `key` may be an alias, a key id or an ARN; the facts name the key by its ARN.
-pub(super) async fn describe_key(aws: &SdkAws, scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
+/// `key` may be an alias, a key id or an ARN; the facts name the key by its ARN. DescribeKey
+/// and GetKeyRotationStatus answer another account's key by ARN; GetKeyPolicy only the
+/// key's own account, so from outside the policy is not asked for.
+pub(super) async fn describe_key(aws: &SdkAws, reach: &Reach, key: &str) -> AwsResult<KeyFacts> {
     let operation = "DescribeKey";
+    let scope = &reach.scope;
     let described = aws.call(scope, &KMS, operation, |kms| kms.describe_key().key_id(key).send()).await?;
     let Some(meta) = described.key_metadata else {
         return Err(AwsError {
@@ -39,7 +43,11 @@ pub(super) async fn describe_key(aws: &SdkAws, scope: &Scope, key: &str) -> AwsR
             .map(|o| o.key_rotation_enabled()),
         None,
     );
-    let policy = fact(key_policy(aws, scope, &arn).await, None);
+    let policy = if reach.as_owner {
+        fact(key_policy(aws, scope, &arn).await, None)
+    } else {
+        Err(owner_only("KMS", reach.owner.as_deref().unwrap_or("?")))
+    };
     Ok(KeyFacts {
         state: meta.key_state().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeyState".into()),
         spec: meta.key_spec().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeySpec".into()),
@@ -57,7 +65,8 @@ async fn key_policy(aws: &SdkAws, scope: &Scope, key_arn: &str) -> AwsResult<Str
 }
 
 /// Carries out one correction, through the KMS operation the fix names.
-pub(super) async fn fix_key(aws: &SdkAws, scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
+pub(super) async fn fix_key(aws: &SdkAws, reach: &Reach, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
+    let scope = &reach.scope;
     let operation = fix.name();
     match fix {
         KeyFix::EnableKeyRotation => {

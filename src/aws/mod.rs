@@ -22,7 +22,7 @@ mod sts;
 
 use std::future::Future;
 
-use trailwarden_core::Scope;
+use trailwarden_core::{Reach, Scope};
 use trailwarden_core::report::Failure;
 use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
 use trailwarden_core::posture::key::{KeyFacts, KeyFix};
@@ -123,7 +123,16 @@ pub trait AwsPort: Send + Sync + 'static {
         settings: &TrailSettings,
         tags: &Tags,
     ) -> impl Future<Output = AwsResult<String>> + Send;
-    fn update_trail(&self, scope: &Scope, trail: &str, settings: &TrailSettings) -> impl Future<Output = AwsResult<()>> + Send;
+    /// Changes the trail from `from` (as observed) to `to`: only the settings that differ
+    /// are sent, so a setting that is right is never re-validated by CloudTrail (a bucket
+    /// policy broken meanwhile must not block the heal of an unrelated setting).
+    fn update_trail(
+        &self,
+        scope: &Scope,
+        trail: &str,
+        from: &TrailSettings,
+        to: &TrailSettings,
+    ) -> impl Future<Output = AwsResult<()>> + Send;
     fn start_logging(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<()>> + Send;
     fn stop_logging(&self, scope: &Scope, trail: &str) -> impl Future<Output = AwsResult<()>> + Send;
     fn put_event_selectors(&self, scope: &Scope, trail: &str, selectors: &Selectors) -> impl Future<Output = AwsResult<()>> + Send;
@@ -134,14 +143,16 @@ pub trait AwsPort: Send + Sync + 'static {
 
     /// The account the scope acts in.
     fn account_id(&self, scope: &Scope) -> impl Future<Output = AwsResult<String>> + Send;
-    /// Posture facts of the log bucket. Fails only when the bucket cannot be found at all.
-    fn describe_bucket(&self, scope: &Scope, bucket: &str) -> impl Future<Output = AwsResult<BucketFacts>> + Send;
+    /// Posture facts of the log bucket, read in the bucket's own region. Fails only when
+    /// the bucket cannot be found at all (or belongs to another owner than `reach` names).
+    /// Facts only the owner may read are not asked for from outside (see [`Reach`]).
+    fn describe_bucket(&self, reach: &Reach, bucket: &str) -> impl Future<Output = AwsResult<BucketFacts>> + Send;
     /// A KMS key's ARN and posture facts; `key` may be an alias, a key id or an ARN.
-    fn describe_key(&self, scope: &Scope, key: &str) -> impl Future<Output = AwsResult<KeyFacts>> + Send;
-    /// Carries out one posture correction of the bucket.
-    fn fix_bucket(&self, scope: &Scope, bucket: &str, fix: &BucketFix) -> impl Future<Output = AwsResult<()>> + Send;
+    fn describe_key(&self, reach: &Reach, key: &str) -> impl Future<Output = AwsResult<KeyFacts>> + Send;
+    /// Carries out one posture correction of the bucket (`reach` in the bucket's region).
+    fn fix_bucket(&self, reach: &Reach, bucket: &str, fix: &BucketFix) -> impl Future<Output = AwsResult<()>> + Send;
     /// Carries out one posture correction of the key (by ARN).
-    fn fix_key(&self, scope: &Scope, key_arn: &str, fix: &KeyFix) -> impl Future<Output = AwsResult<()>> + Send;
+    fn fix_key(&self, reach: &Reach, key_arn: &str, fix: &KeyFix) -> impl Future<Output = AwsResult<()>> + Send;
     /// Publishes one message to an SNS topic (in the topic's own region).
     fn publish(&self, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> impl Future<Output = AwsResult<()>> + Send;
 

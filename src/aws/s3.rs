@@ -1,4 +1,10 @@
 //! S3: the log bucket's posture facts, read one call per fact, and its corrections.
+//!
+//! Every call names the bucket's expected owner (`ExpectedBucketOwner`): S3 refuses a
+//! bucket another account owns instead of answering, so a bucket whose name was taken
+//! over is never read or written as ours. Every call but GetBucketLocation goes to the
+//! bucket's own region: S3 answers a request sent to another region with a redirect
+//! (301 PermanentRedirect) that the SDK does not follow.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -7,8 +13,8 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, MfaDeleteStatus, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
     PublicAccessBlockConfiguration, VersioningConfiguration,
 };
-use trailwarden_core::Scope;
-use trailwarden_core::posture::bucket::{BucketFacts, BucketFix, OWNER_ENFORCED};
+use trailwarden_core::Reach;
+use trailwarden_core::posture::bucket::{BucketFacts, BucketFix, OWNER_ENFORCED, owner_only};
 
 use super::AwsResult;
 use super::clients::Service;
@@ -24,20 +30,32 @@ const PUBLIC_GRANTEES: &[&str] = &[
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
 ];
 
-pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -> AwsResult<BucketFacts> {
-    // The one call that fails loudly when the bucket does not exist at all; the others
-    // each leave only their own fact unknown.
-    let location = aws.call(scope, &S3, "GetBucketLocation", |s3| s3.get_bucket_location().bucket(bucket).send()).await?;
+pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -> AwsResult<BucketFacts> {
+    let owner = reach.owner.as_deref();
+    // The one call that fails loudly when the bucket does not exist at all (or is not
+    // the owner's); the others each leave only their own fact unknown. It is answered
+    // from any region.
+    let location = aws
+        .call(&reach.scope, &S3, "GetBucketLocation", |s3| {
+            s3.get_bucket_location().bucket(bucket).set_expected_bucket_owner(owner.map(str::to_owned)).send()
+        })
+        .await?;
     let region = match location.location_constraint().map(|c| c.as_str()) {
         None | Some("") => "us-east-1".to_owned(),
         Some("EU") => "eu-west-1".to_owned(),
         Some(other) => other.to_owned(),
     };
+    let scope = &reach.scope.in_region(&region);
+    let owner = || owner.map(str::to_owned);
+    // What S3 answers to the bucket owner's account alone is not asked for from outside.
+    let outside = (!reach.as_owner).then(|| owner_only("S3", reach.owner.as_deref().unwrap_or("?")));
     // The other facts are independent of each other: asked at once, each under its own
     // API's pacing, so a bucket costs one round trip after its location, not six.
     let public_access_block = async {
         fact(
-            aws.call(scope, &S3, "GetPublicAccessBlock", |s3| s3.get_public_access_block().bucket(bucket).send())
+            aws.call(scope, &S3, "GetPublicAccessBlock", |s3| {
+                s3.get_public_access_block().bucket(bucket).set_expected_bucket_owner(owner()).send()
+            })
                 .await
                 .map(|o| {
                     let c = o.public_access_block_configuration();
@@ -52,9 +70,20 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
             Some((&["NoSuchPublicAccessBlockConfiguration"], [false; 4])),
         )
     };
-    let policy = async { fact(bucket_policy(aws, scope, bucket).await, None) };
+    let policy = async {
+        match &outside {
+            Some(why) => Err(why.clone()),
+            None => fact(bucket_policy(aws, scope, owner(), bucket).await, None),
+        }
+    };
     let versioning = async {
-        match aws.call(scope, &S3, "GetBucketVersioning", |s3| s3.get_bucket_versioning().bucket(bucket).send()).await {
+        if let Some(why) = &outside {
+            return (Err(why.clone()), Err(why.clone()));
+        }
+        let read = aws.call(scope, &S3, "GetBucketVersioning", |s3| {
+            s3.get_bucket_versioning().bucket(bucket).set_expected_bucket_owner(owner()).send()
+        });
+        match read.await {
             Ok(o) => (
                 Ok(o.status() == Some(&BucketVersioningStatus::Enabled)),
                 Ok(o.mfa_delete() == Some(&MfaDeleteStatus::Enabled)),
@@ -64,7 +93,9 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
     };
     let access_log_target = async {
         fact(
-            aws.call(scope, &S3, "GetBucketLogging", |s3| s3.get_bucket_logging().bucket(bucket).send())
+            aws.call(scope, &S3, "GetBucketLogging", |s3| {
+                s3.get_bucket_logging().bucket(bucket).set_expected_bucket_owner(owner()).send()
+            })
                 .await
                 .map(|o| o.logging_enabled().map(|l| l.target_bucket().to_owned())),
             None,
@@ -72,7 +103,9 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
     };
     let ownership_and_acl = async {
         let object_ownership = fact(
-            aws.call(scope, &S3, "GetBucketOwnershipControls", |s3| s3.get_bucket_ownership_controls().bucket(bucket).send())
+            aws.call(scope, &S3, "GetBucketOwnershipControls", |s3| {
+                s3.get_bucket_ownership_controls().bucket(bucket).set_expected_bucket_owner(owner()).send()
+            })
                 .await
                 .map(|o| o.ownership_controls().and_then(|c| c.rules().first()).map(|r| r.object_ownership().as_str().to_owned())),
             Some((&["OwnershipControlsNotFoundError"], None)),
@@ -84,7 +117,9 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
             Ok(vec![])
         } else {
             fact(
-                aws.call(scope, &S3, "GetBucketAcl", |s3| s3.get_bucket_acl().bucket(bucket).send()).await.map(|o| {
+                aws.call(scope, &S3, "GetBucketAcl", |s3| s3.get_bucket_acl().bucket(bucket).set_expected_bucket_owner(owner()).send())
+                    .await
+                    .map(|o| {
                     o.grants()
                         .iter()
                         .filter_map(|g| g.grantee().and_then(|g| g.uri()))
@@ -120,8 +155,9 @@ pub(super) async fn describe_bucket(aws: &SdkAws, scope: &Scope, bucket: &str) -
 }
 
 /// The bucket's policy document, None when it has none.
-async fn bucket_policy(aws: &SdkAws, scope: &Scope, bucket: &str) -> AwsResult<Option<String>> {
-    let read = aws.call(scope, &S3, "GetBucketPolicy", |s3| s3.get_bucket_policy().bucket(bucket).send()).await;
+async fn bucket_policy(aws: &SdkAws, scope: &trailwarden_core::Scope, owner: Option<String>, bucket: &str) -> AwsResult<Option<String>> {
+    let read =
+        aws.call(scope, &S3, "GetBucketPolicy", |s3| s3.get_bucket_policy().bucket(bucket).set_expected_bucket_owner(owner).send()).await;
     match read {
         Ok(o) => Ok(o.policy().map(str::to_owned)),
         Err(e) if e.code == "NoSuchBucketPolicy" => Ok(None),
@@ -167,8 +203,9 @@ impl PutLocks {
 static BUCKET_POLICY_PUTS: PutLocks = PutLocks::new();
 
 /// Carries out one correction, through the S3 operation the fix names.
-pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
+pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
     let operation = fix.name();
+    let (scope, owner) = (&reach.scope, || reach.owner.clone());
     match fix {
         BucketFix::BlockPublicAccess => {
             let all_blocked = PublicAccessBlockConfiguration::builder()
@@ -178,14 +215,18 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
                 .restrict_public_buckets(true)
                 .build();
             aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
-                s3.put_public_access_block().bucket(bucket).public_access_block_configuration(all_blocked).send()
+                s3.put_public_access_block()
+                    .bucket(bucket)
+                    .set_expected_bucket_owner(owner())
+                    .public_access_block_configuration(all_blocked)
+                    .send()
             })
             .await?;
         }
         BucketFix::EnableVersioning => {
             let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
             aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
-                s3.put_bucket_versioning().bucket(bucket).versioning_configuration(enabled).send()
+                s3.put_bucket_versioning().bucket(bucket).set_expected_bucket_owner(owner()).versioning_configuration(enabled).send()
             })
             .await?;
         }
@@ -194,11 +235,14 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
             // it was judged from: two policies sharing the bucket never lose each other's
             // statements, whatever order their passes run in.
             let _serialised = BUCKET_POLICY_PUTS.hold(bucket).await;
-            let now = bucket_policy(aws, scope, bucket).await?;
+            let now = bucket_policy(aws, scope, owner(), bucket).await?;
             if !same_policy(before.as_deref(), now.as_deref()) {
                 return Err(policy_changed(S3.name, operation, &format!("the bucket policy of {bucket}")));
             }
-            aws.call_on(scope, &S3, operation, Some(bucket), |s3| s3.put_bucket_policy().bucket(bucket).policy(after).send()).await?;
+            aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
+                s3.put_bucket_policy().bucket(bucket).set_expected_bucket_owner(owner()).policy(after).send()
+            })
+            .await?;
         }
         BucketFix::DisableAcls => {
             let rule = OwnershipControlsRule::builder()
@@ -207,7 +251,7 @@ pub(super) async fn fix_bucket(aws: &SdkAws, scope: &Scope, bucket: &str, fix: &
                 .expect("the rule names its ownership");
             let controls = OwnershipControls::builder().rules(rule).build().expect("the controls hold a rule");
             aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
-                s3.put_bucket_ownership_controls().bucket(bucket).ownership_controls(controls).send()
+                s3.put_bucket_ownership_controls().bucket(bucket).set_expected_bucket_owner(owner()).ownership_controls(controls).send()
             })
             .await?;
         }

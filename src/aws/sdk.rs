@@ -17,7 +17,7 @@ use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::debug;
-use trailwarden_core::Scope;
+use trailwarden_core::{Reach, Scope};
 use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
 use trailwarden_core::posture::key::{KeyFacts, KeyFix};
 use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
@@ -259,8 +259,8 @@ impl AwsPort for SdkAws {
         cloudtrail::create_trail(self, scope, name, settings, tags).await
     }
 
-    async fn update_trail(&self, scope: &Scope, trail: &str, settings: &TrailSettings) -> AwsResult<()> {
-        cloudtrail::update_trail(self, scope, trail, settings).await
+    async fn update_trail(&self, scope: &Scope, trail: &str, from: &TrailSettings, to: &TrailSettings) -> AwsResult<()> {
+        cloudtrail::update_trail(self, scope, trail, from, to).await
     }
 
     async fn start_logging(&self, scope: &Scope, trail: &str) -> AwsResult<()> {
@@ -298,20 +298,20 @@ impl AwsPort for SdkAws {
         self.own_account.get_or_try_init(|| sts::account_id(self, scope)).await.cloned()
     }
 
-    async fn describe_bucket(&self, scope: &Scope, bucket: &str) -> AwsResult<BucketFacts> {
-        self.recent.bucket(scope, bucket, self.fresh == Fresh::All, || s3::describe_bucket(self, scope, bucket)).await
+    async fn describe_bucket(&self, reach: &Reach, bucket: &str) -> AwsResult<BucketFacts> {
+        self.recent.bucket(&reach.scope, bucket, self.fresh == Fresh::All, || s3::describe_bucket(self, reach, bucket)).await
     }
 
-    async fn describe_key(&self, scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
-        self.recent.key(scope, key, self.fresh != Fresh::Shared, || kms::describe_key(self, scope, key)).await
+    async fn describe_key(&self, reach: &Reach, key: &str) -> AwsResult<KeyFacts> {
+        self.recent.key(&reach.scope, key, self.fresh != Fresh::Shared, || kms::describe_key(self, reach, key)).await
     }
 
-    async fn fix_bucket(&self, scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
-        s3::fix_bucket(self, scope, bucket, fix).await
+    async fn fix_bucket(&self, reach: &Reach, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
+        s3::fix_bucket(self, reach, bucket, fix).await
     }
 
-    async fn fix_key(&self, scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
-        kms::fix_key(self, scope, key_arn, fix).await
+    async fn fix_key(&self, reach: &Reach, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
+        kms::fix_key(self, reach, key_arn, fix).await
     }
 
     async fn release_unused(&self, in_use: &std::collections::HashSet<Scope>) {

@@ -6,7 +6,7 @@ use trailwarden_core::ownership::Peers;
 use trailwarden_core::posture::bucket::BucketPosture;
 use trailwarden_core::posture::key::KmsPosture;
 use trailwarden_core::trail::{self, CloudWatchTarget, Selectors, TrailSettings};
-use trailwarden_core::{Adoption, DeletionPolicy, Desired, Mode, Scope, policy};
+use trailwarden_core::{Adoption, DeletionPolicy, Desired, LogArchive, Mode, Scope, policy};
 
 use super::api;
 
@@ -71,6 +71,14 @@ pub fn desired(policy: &api::TrailPolicy) -> Result<Desired, InvalidSpec> {
         insights: spec.insights.iter().map(|i| insight(*i)).collect(),
         tags: spec.tags.clone(),
         posture: posture(&spec.posture),
+        log_archive: spec.log_archive.as_ref().map(|la| LogArchive {
+            account: la.account_id.clone(),
+            role: la.role_arn.as_ref().map(|role| Scope {
+                role_arn: Some(role.clone()),
+                external_id: la.external_id.clone(),
+                region: spec.region.clone(),
+            }),
+        }),
         notify_topic: spec.notify.as_ref().map(|n| n.sns_topic_arn.clone()),
         // The other policies are the controller's to fill in.
         peers: Peers { created: policy.metadata.creation_timestamp.as_ref().map(|t| t.0), ..Peers::default() },
@@ -171,6 +179,19 @@ mod tests {
         assert_eq!(desired.scope.external_id.as_deref(), Some("xyz"));
         let Selectors::Advanced(advanced) = &desired.selectors else { panic!("{:?}", desired.selectors) };
         assert_eq!(advanced[0].field_selectors[0].equals, ["Management"]);
+    }
+
+    #[test]
+    fn the_log_archive_account_and_its_role_are_carried_over() {
+        let desired = desired(&policy(serde_json::json!({
+            "region": "us-east-1", "s3": {"bucketName": "org-logs"},
+            "logArchive": {"accountId": "444455556666", "roleArn": "arn:aws:iam::444455556666:role/archive", "externalId": "abc"}
+        })))
+        .unwrap();
+        let archive = desired.log_archive.expect("log archive");
+        assert_eq!(archive.account, "444455556666");
+        let role = archive.role.expect("role");
+        assert_eq!((role.role_account(), role.external_id.as_deref()), (Some("444455556666"), Some("abc")));
     }
 
     #[test]

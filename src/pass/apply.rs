@@ -1,14 +1,16 @@
 //! Stage `apply`: carry out the plan, logging first, each stage on its own.
 //!
 //! Order (see the design notes): logging is restarted before anything else is attempted
-//! on an existing trail, and waits on nothing that can fail for another reason. Then
-//! trail settings, selectors and Insights, tags, bucket posture and key posture run in
-//! turn; a write that fails is recorded under its stage and the next one still runs.
+//! on an existing trail, and waits on nothing that can fail for another reason. Then the
+//! bucket's and key's posture fixes, then trail settings, selectors and Insights, and
+//! tags; a write that fails is recorded under its stage and the next one still runs.
 //! Only a trail that does not exist (CreateTrail refused) skips the trail's writes.
 //!
-//! The one exception to "logging first" is a trail that must be created: CloudTrail
-//! refuses CreateTrail while the bucket or key policy locks it out, so managed posture
-//! fixes go first then — and their failure still does not stop the attempt to create.
+//! The posture fixes come before the trail's settings because CloudTrail checks the
+//! bucket and key policies on CreateTrail, UpdateTrail and PutInsightSelectors: a trail
+//! moved to a new bucket or key is refused until their policies let CloudTrail in. A trail
+//! to be created has nothing to restart, so its posture fixes go first of all — and their
+//! failure still does not stop the attempt to create.
 
 use trailwarden_core::observed::ObservedTrail;
 use trailwarden_core::posture::PostureFacts;
@@ -49,15 +51,17 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
         return applied;
     }
     let creates = matches!(observation.observed, Observed::Absent);
-    if creates {
-        if resolved.key_error().is_some_and(|e| e.kind == ErrorKind::KeyNotFound) {
-            // A key known not to exist is never written into a trail (AWS would refuse
-            // it; an emulator might not). The resolve failure already says why.
-            return applied;
-        }
-        fix_posture(port, desired, planned, &mut applied).await;
+    if creates && resolved.key_error().is_some_and(|e| e.kind == ErrorKind::KeyNotFound) {
+        // A key known not to exist is never written into a trail (AWS would refuse it; an
+        // emulator might not). The resolve failure already says why.
+        return applied;
     }
+    let mut posture_fixed = false;
     for action in ordered(&planned.trail.actions, creates) {
+        if !posture_fixed && (creates || !matches!(action.stage(), Stage::Trail | Stage::Logging)) {
+            fix_posture(port, resolved, observation, planned, &mut applied).await;
+            posture_fixed = true;
+        }
         let stage = action.stage();
         if stage == Stage::Settings && resolved.key_error().is_some() {
             // The declared key could not be resolved to the ARN AWS reports: comparing or
@@ -80,7 +84,7 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
             // No trail (creation refused): nothing else can be written to it.
             continue;
         };
-        match act(port, desired, trail.arn(), action).await {
+        match act(port, desired, &trail, action).await {
             Ok(()) => {
                 applied.trail = Some(trail.after(action));
                 applied.writes.push(Write { stage, operation: action.name() });
@@ -91,8 +95,8 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
             }
         }
     }
-    if !creates {
-        fix_posture(port, desired, planned, &mut applied).await;
+    if !posture_fixed {
+        fix_posture(port, resolved, observation, planned, &mut applied).await;
     }
     applied
 }
@@ -111,12 +115,12 @@ fn ordered(actions: &[Action], creates: bool) -> Vec<&Action> {
 }
 
 /// One write to an existing trail, addressed by ARN.
-async fn act<P: AwsPort>(port: &P, desired: &Desired, arn: &str, action: &Action) -> AwsResult<()> {
-    let scope = &desired.scope;
+async fn act<P: AwsPort>(port: &P, desired: &Desired, trail: &ObservedTrail, action: &Action) -> AwsResult<()> {
+    let (scope, arn) = (&desired.scope, trail.arn());
     match action {
         Action::CreateTrail { .. } => Ok(()),
         Action::AdoptTrail { tags } | Action::AddTags(tags) => port.add_tags(scope, arn, tags).await,
-        Action::UpdateTrail(settings) => port.update_trail(scope, arn, settings).await,
+        Action::UpdateTrail(settings) => port.update_trail(scope, arn, &trail.description.settings, settings).await,
         Action::PutEventSelectors(selectors) => port.put_event_selectors(scope, arn, selectors).await,
         Action::StartLogging => port.start_logging(scope, arn).await,
         Action::StopLogging => port.stop_logging(scope, arn).await,
@@ -124,12 +128,14 @@ async fn act<P: AwsPort>(port: &P, desired: &Desired, arn: &str, action: &Action
     }
 }
 
-/// Stages `bucket-posture` and `key-posture`: each fix on its own.
-async fn fix_posture<P: AwsPort>(port: &P, desired: &Desired, planned: &Planned, applied: &mut Applied) {
-    let scope = &desired.scope;
+/// Stages `bucket-posture` and `key-posture`: each fix on its own, each in its resource's
+/// region and through the scope that reaches it.
+async fn fix_posture<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Observation, planned: &Planned, applied: &mut Applied) {
+    let desired = &resolved.desired;
     if let Ok(bucket) = &mut applied.facts.bucket {
+        let reach = observation.bucket_reach.in_region(&bucket.region);
         for fix in &planned.bucket_fixes {
-            match port.fix_bucket(scope, &desired.settings.bucket, fix).await {
+            match port.fix_bucket(&reach, &desired.settings.bucket, fix).await {
                 Ok(()) => {
                     *bucket = fix.applied_to(bucket.clone());
                     applied.writes.push(Write { stage: Stage::BucketPosture, operation: fix.name() });
@@ -138,9 +144,9 @@ async fn fix_posture<P: AwsPort>(port: &P, desired: &Desired, planned: &Planned,
             }
         }
     }
-    if let Some(Ok(key)) = &mut applied.facts.key {
+    if let (Some(Ok(key)), Some(reach)) = (&mut applied.facts.key, &resolved.key_reach) {
         for fix in &planned.key_fixes {
-            match port.fix_key(scope, &key.arn, fix).await {
+            match port.fix_key(reach, &key.arn, fix).await {
                 Ok(()) => {
                     *key = fix.applied_to(key.clone());
                     applied.writes.push(Write { stage: Stage::KeyPosture, operation: fix.name() });

@@ -5,7 +5,7 @@
 
 use trailwarden_core::posture::PostureFacts;
 use trailwarden_core::trail::{Insights, Selectors, TrailDescription};
-use trailwarden_core::{Desired, Observed, ObservedTrail};
+use trailwarden_core::{Desired, Observed, ObservedTrail, Reach};
 
 use super::resolve::Resolved;
 use crate::aws::{AwsPort, AwsResult};
@@ -14,6 +14,8 @@ pub struct Observation {
     pub observed: Observed,
     /// The account the trail lives in.
     pub account: String,
+    /// How the log bucket is reached (see [`Desired::bucket_reach`]).
+    pub bucket_reach: Reach,
     pub facts: PostureFacts,
 }
 
@@ -29,9 +31,10 @@ impl Observation {
 pub async fn around<P: AwsPort>(port: &P, resolved: &Resolved, observed: Observed) -> AwsResult<Observation> {
     let desired = &resolved.desired;
     let account = port.account_id(&desired.scope).await?;
-    let bucket = port.describe_bucket(&desired.scope, &desired.settings.bucket).await.map_err(|e| e.to_string());
+    let bucket_reach = desired.bucket_reach(&account);
+    let bucket = port.describe_bucket(&bucket_reach, &desired.settings.bucket).await.map_err(|e| e.to_string());
     let key = resolved.key.as_ref().map(|k| k.clone().map_err(|e| e.to_string()));
-    Ok(Observation { observed, account, facts: PostureFacts { bucket, key } })
+    Ok(Observation { observed, account, bucket_reach, facts: PostureFacts { bucket, key } })
 }
 
 /// Of the trails DescribeTrails lists in the policy's scope, the policy's own: the one of

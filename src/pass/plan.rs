@@ -34,10 +34,18 @@ pub fn plan(resolved: &Resolved, observation: &Observation) -> Planned {
     let desired = &resolved.desired;
     let trail = trailwarden_core::plan(desired, &observation.observed);
     let arn = observation.trail_arn(desired);
-    let (bucket_fixes, key_fixes) = if desired.audit() {
+    let (mut bucket_fixes, mut key_fixes) = if desired.audit() {
         (vec![], vec![])
     } else {
         observation.facts.fixes(desired, TrailRef::new(desired, &arn, &observation.account))
     };
+    // Only the owner's account may fix its bucket or key: without a role there, nothing
+    // is planned (the checks say what could not be judged and why).
+    if !observation.bucket_reach.as_owner {
+        bucket_fixes.clear();
+    }
+    if resolved.key_reach.as_ref().is_some_and(|r| !r.as_owner) {
+        key_fixes.clear();
+    }
     Planned { trail, bucket_fixes, key_fixes }
 }

@@ -6,7 +6,7 @@
 //! logging is restored regardless, and only the trail's settings wait, because they
 //! would otherwise be "corrected" to an unresolved alias.
 
-use trailwarden_core::Desired;
+use trailwarden_core::{Desired, Reach};
 use trailwarden_core::posture::key::KeyFacts;
 
 use crate::aws::{AwsError, AwsPort};
@@ -15,6 +15,8 @@ pub struct Resolved {
     pub desired: Desired,
     /// The key's facts, when the policy declares a key.
     pub key: Option<Result<KeyFacts, AwsError>>,
+    /// How the key is reached (its region, its owner's account), when one is declared.
+    pub key_reach: Option<Reach>,
 }
 
 impl Resolved {
@@ -26,10 +28,14 @@ impl Resolved {
 
 pub async fn resolve<P: AwsPort>(port: &P, desired: Desired) -> Resolved {
     let Some(declared) = desired.settings.kms_key.clone() else {
-        return Resolved { desired, key: None };
+        return Resolved { desired, key: None, key_reach: None };
     };
-    match port.describe_key(&desired.scope, &declared).await {
-        Ok(key) => Resolved { desired: desired.with_kms_key_arn(Some(key.arn.clone())), key: Some(Ok(key)) },
-        Err(e) => Resolved { desired, key: Some(Err(e)) },
+    let reach = match port.account_id(&desired.scope).await {
+        Ok(account) => desired.key_reach(&declared, &account),
+        Err(e) => return Resolved { desired, key: Some(Err(e)), key_reach: None },
+    };
+    match port.describe_key(&reach, &declared).await {
+        Ok(key) => Resolved { desired: desired.with_kms_key_arn(Some(key.arn.clone())), key: Some(Ok(key)), key_reach: Some(reach) },
+        Err(e) => Resolved { desired, key: Some(Err(e)), key_reach: Some(reach) },
     }
 }

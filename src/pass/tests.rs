@@ -365,3 +365,34 @@ async fn only_what_a_write_depends_on_is_read_afresh() {
     let live = aws.calls();
     assert!(live.contains(&"GetBucketLocation") && aws.writes().contains(&"PutBucketVersioning"), "{live:?}");
 }
+
+#[tokio::test]
+async fn a_new_bucket_gets_cloudtrail_in_before_the_trail_is_moved_to_it() {
+    let mut d = desired();
+    d.posture.bucket = BucketPosture { manage: true, ..Default::default() };
+    let on_old_bucket = {
+        let mut old = d.clone();
+        old.settings.bucket = "old-logs".into();
+        trail(&old, false)
+    };
+    let aws = aws_with(Some(on_old_bucket)).with_bucket(testing::bucket("old-logs"));
+    let report = pass(&aws, d).await;
+    // Logging first; then the new bucket's policy, which CloudTrail checks on UpdateTrail.
+    assert_eq!(aws.writes(), ["StartLogging", "PutBucketPolicy", "UpdateTrail"]);
+    assert_eq!(condition(&report, ConditionType::Synced), (Some(true), "InSync"));
+}
+
+#[tokio::test]
+async fn a_log_archive_bucket_read_from_outside_says_what_it_cannot_judge_and_fixes_nothing() {
+    let mut d = desired();
+    d.posture.bucket = BucketPosture { manage: true, ..Default::default() };
+    d.log_archive = Some(trailwarden_core::LogArchive { account: "444455556666".into(), role: None });
+    let aws = aws_with(Some(trail(&d, true)));
+    let report = pass(&aws, d).await;
+    assert!(aws.writes().is_empty(), "no fix from outside the owner's account: {:?}", aws.writes());
+    let policy_check = report.findings.iter().find(|c| c.id == "BKT-CLOUDTRAIL-POLICY").expect("bucket policy check");
+    assert_eq!(policy_check.status, trailwarden_core::posture::CheckStatus::Unknown);
+    assert!(policy_check.message.contains("444455556666") && policy_check.message.contains("logArchive.roleArn"), "{}", policy_check.message);
+    let public = report.findings.iter().find(|c| c.id == "BKT-PUBLIC-ACCESS-BLOCK").expect("public access block check");
+    assert_eq!(public.status, trailwarden_core::posture::CheckStatus::Pass, "what S3 answers to others is still judged");
+}

@@ -7,7 +7,7 @@ use trailwarden::aws::{AwsPort, ErrorKind};
 use trailwarden_core::Scope;
 use trailwarden_core::trail::{Selectors, TrailSettings};
 
-use crate::support;
+use crate::support::{self, own};
 
 #[tokio::test]
 async fn bucket_key_and_trail_round_trip_through_the_emulator() {
@@ -27,7 +27,7 @@ async fn bucket_key_and_trail_round_trip_through_the_emulator() {
     assert!(key_arn.contains(&format!(":{account}:")), "key {key_arn} lives in account {account}");
     let alias = format!("alias/{trail}");
     kms.create_alias().alias_name(&alias).target_key_id(&key_arn).send().await.expect("create alias");
-    assert_eq!(aws.describe_key(&scope, &alias).await.unwrap().arn, key_arn, "alias resolves to the key ARN");
+    assert_eq!(aws.describe_key(&own(&scope), &alias).await.unwrap().arn, key_arn, "alias resolves to the key ARN");
 
     let settings = TrailSettings {
         bucket: bucket.clone(),

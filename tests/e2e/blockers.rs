@@ -90,8 +90,9 @@ async fn describe_key_denied() {
         (case.faults.stats().count("KMS/DescribeKey", "deny") > 0).then_some(())
     })
     .await;
-    let weak = TrailSettings { log_file_validation: false, ..case.settings().await };
-    case.aws.update_trail(&case.acct.scope, &case.arn, &weak).await.unwrap();
+    let good = case.settings().await;
+    let weak = TrailSettings { log_file_validation: false, ..good.clone() };
+    case.aws.update_trail(&case.acct.scope, &case.arn, &good, &weak).await.unwrap();
     let policy = case.stop_and_heal(("False", "AccessDenied"), "resolve: KMS.DescribeKey").await;
     // The settings wait for the key: validation stays off, and says so.
     assert!(!case.settings().await.log_file_validation, "settings are not written while the key is unknown");
@@ -139,8 +140,9 @@ async fn bucket_policy_write_refused() {
 async fn update_trail_refused() {
     let case = Case::new(json!({})).await;
     case.faults.set(json!({"deny": {"UpdateTrail": true}}));
-    let weak = TrailSettings { log_file_validation: false, ..case.settings().await };
-    case.aws.update_trail(&case.acct.scope, &case.arn, &weak).await.unwrap();
+    let good = case.settings().await;
+    let weak = TrailSettings { log_file_validation: false, ..good.clone() };
+    case.aws.update_trail(&case.acct.scope, &case.arn, &good, &weak).await.unwrap();
     let policy = case.stop_and_heal(("False", "AccessDenied"), "settings: CloudTrail.UpdateTrail").await;
     assert_eq!(case.settings().await, weak, "nothing of the refused update landed");
     assert_eq!(drift_fields(&policy), ["logFileValidation"]);

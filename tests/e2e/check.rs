@@ -15,7 +15,7 @@ use trailwarden_core::posture::bucket::BucketFix;
 use trailwarden_core::posture::document::{Document, bucket_statements};
 use trailwarden_core::Scope;
 
-use crate::support;
+use crate::support::{self, own};
 
 /// A trail that passes every required check of a policy with
 /// `requireAccessLogging: false`: logging, with a hardened bucket that lets it write.
@@ -25,11 +25,11 @@ async fn compliant_trail(aws: &SdkAws, account: &str, scope: &Scope, trail: &str
     let arn = format!("arn:aws:cloudtrail:{}:{account}:trail/{trail}", support::REGION);
     aws.create_trail(scope, trail, &support::plain_settings(bucket), &Default::default()).await.unwrap();
     aws.start_logging(scope, &arn).await.unwrap();
-    aws.fix_bucket(scope, bucket, &BucketFix::BlockPublicAccess).await.unwrap();
-    aws.fix_bucket(scope, bucket, &BucketFix::EnableVersioning).await.unwrap();
+    aws.fix_bucket(&own(scope), bucket, &BucketFix::BlockPublicAccess).await.unwrap();
+    aws.fix_bucket(&own(scope), bucket, &BucketFix::EnableVersioning).await.unwrap();
     let trail_ref = trailwarden_core::posture::TrailRef { arn: &arn, account, prefix: None, organization: false };
     let policy = Document::empty().with_our_statements(bucket_statements(bucket, trail_ref)).to_json();
-    aws.fix_bucket(scope, bucket, &BucketFix::PutBucketPolicy { before: None, after: policy }).await.unwrap();
+    aws.fix_bucket(&own(scope), bucket, &BucketFix::PutBucketPolicy { before: None, after: policy }).await.unwrap();
 }
 
 fn manifest(name: &str, account: &str, bucket: &str, extra: &str) -> String {

@@ -123,7 +123,7 @@ async fn every_kind_of_drift(client: kube::Client, controller: Controller, fault
 
     for (what, broken) in setting_breaks {
         let before = heals.start().await;
-        aws.update_trail(scope, &arn, &broken).await.unwrap_or_else(|e| panic!("breaking {what}: {e}"));
+        aws.update_trail(scope, &arn, &good.settings, &broken).await.unwrap_or_else(|e| panic!("breaking {what}: {e}"));
         assert_ne!(trail(&aws, scope, &name).await.unwrap().settings, good.settings, "{what}: the break took");
         let ((), actions) = heals
             .finish(what, before, || async { (trail(&aws, scope, &name).await.unwrap().settings == good.settings).then_some(()) })

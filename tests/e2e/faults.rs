@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use trailwarden::aws::sdk::{AwsOptions, SdkAws};
 use trailwarden::aws::{AwsPort, ErrorKind};
 
-use crate::support;
+use crate::support::{self, own};
 
 /// Attempts per call of [`faulty_aws`]: enough that a 30% throttle rate almost never
 /// exhausts them (0.3^10 ≈ 6e-6 per call), so tests see the SDK's retry absorb faults.
@@ -235,14 +235,14 @@ async fn a_denied_operation_fails_as_access_denied_in_its_account_only() {
     let faults = Faults::for_account(&target.id);
     faults.set(json!({"deny": {"DescribeKey": true}}));
 
-    let err = aws.describe_key(&target.scope, &target.key_alias).await.expect_err("DescribeKey is denied");
+    let err = aws.describe_key(&own(&target.scope), &target.key_alias).await.expect_err("DescribeKey is denied");
     assert_eq!(
         (err.kind, err.operation, err.code.as_str()),
         (ErrorKind::AccessDenied, "DescribeKey", "AccessDeniedException"),
         "{err}"
     );
     aws.describe_trails(&target.scope, "").await.expect("other calls of the account go through");
-    let key = aws.describe_key(&bystander.scope, &bystander.key_alias).await.expect("another account is not faulted");
+    let key = aws.describe_key(&own(&bystander.scope), &bystander.key_alias).await.expect("another account is not faulted");
     assert_eq!(key.arn, bystander.key_arns[0]);
     let stats = faults.stats();
     assert_eq!(
@@ -252,7 +252,7 @@ async fn a_denied_operation_fails_as_access_denied_in_its_account_only() {
     );
 
     faults.clear();
-    let key = aws.describe_key(&target.scope, &target.key_alias).await.expect("allowed again once cleared");
+    let key = aws.describe_key(&own(&target.scope), &target.key_alias).await.expect("allowed again once cleared");
     assert_eq!(key.arn, target.key_arns[0]);
 }
 

@@ -8,7 +8,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use trailwarden::api::{CheckStatus, TrailPolicy};
 
-use crate::support::{self, Controller, condition, eventually};
+use crate::support::{self, Controller, condition, eventually, own};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -167,13 +167,13 @@ async fn check_command_gates_on_required_checks() {
     aws.create_trail(&scope, &name, &settings, &Default::default()).await.unwrap();
     aws.start_logging(&scope, &trail_arn).await.unwrap();
     use trailwarden_core::posture::bucket::BucketFix;
-    aws.fix_bucket(&scope, &bucket, &BucketFix::BlockPublicAccess).await.unwrap();
-    aws.fix_bucket(&scope, &bucket, &BucketFix::EnableVersioning).await.unwrap();
+    aws.fix_bucket(&own(&scope), &bucket, &BucketFix::BlockPublicAccess).await.unwrap();
+    aws.fix_bucket(&own(&scope), &bucket, &BucketFix::EnableVersioning).await.unwrap();
     let trail = trailwarden_core::posture::TrailRef { arn: &trail_arn, account: &account, prefix: None, organization: false };
     let policy = trailwarden_core::posture::document::Document::empty()
         .with_our_statements(trailwarden_core::posture::document::bucket_statements(&bucket, trail))
         .to_json();
-    aws.fix_bucket(&scope, &bucket, &BucketFix::PutBucketPolicy { before: None, after: policy }).await.unwrap();
+    aws.fix_bucket(&own(&scope), &bucket, &BucketFix::PutBucketPolicy { before: None, after: policy }).await.unwrap();
     let out = check("table");
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}{}", String::from_utf8_lossy(&out.stderr));
@@ -198,10 +198,10 @@ async fn a_public_acl_grant_is_seen_and_a_bucket_without_acls_costs_no_acl_read(
     s3.put_bucket_ownership_controls().bucket(enforced).ownership_controls(controls).send().await.unwrap();
     let acl_reads = || aws.calls().snapshot().iter().filter(|(c, _)| c.operation == "GetBucketAcl").map(|(_, n)| *n).sum::<u64>();
 
-    let facts = aws.describe_bucket(&acct.scope, public).await.unwrap();
+    let facts = aws.describe_bucket(&own(&acct.scope), public).await.unwrap();
     assert_eq!(facts.public_acl_grantees, Ok(vec!["http://acs.amazonaws.com/groups/global/AllUsers".to_owned()]));
     assert_eq!(acl_reads(), 1);
-    let facts = aws.describe_bucket(&acct.scope, enforced).await.unwrap();
+    let facts = aws.describe_bucket(&own(&acct.scope), enforced).await.unwrap();
     assert_eq!(facts.object_ownership, Ok(Some("BucketOwnerEnforced".to_owned())));
     assert_eq!(facts.public_acl_grantees, Ok(vec![]));
     assert_eq!(acl_reads(), 1, "no ACL read for a bucket that ignores ACLs");

@@ -91,6 +91,11 @@ fn uniq() -> u64 {
     (nanos / 1000 + seq * 7919 + std::process::id() as u64) % 1_000_000_000
 }
 
+/// The bucket and key of `scope`'s own account, as tests that set them up reach them.
+pub fn own(scope: &Scope) -> trailwarden_core::Reach {
+    trailwarden_core::Reach::owned(scope.clone(), None)
+}
+
 /// A lowercase name no other test uses, valid for trails, buckets and policies.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uniq())

@@ -30,4 +30,4 @@ pub mod trail;
 
 pub use observed::{Observed, ObservedTrail};
 pub use plan::{Action, Blocked, Drift, Plan, plan};
-pub use policy::{Adoption, DeletionPolicy, Desired, Mode, OWNER_TAG, OWNER_UID_TAG, Scope};
+pub use policy::{Adoption, DeletionPolicy, Desired, LogArchive, Mode, OWNER_TAG, OWNER_UID_TAG, Reach, Scope};

@@ -28,6 +28,50 @@ impl Scope {
     pub fn role_account(&self) -> Option<&str> {
         self.role_arn.as_deref().and_then(|arn| arn.split(':').nth(4))
     }
+
+    /// The same account and credentials, in `region`: a bucket or key is read and fixed
+    /// in its own region (S3 redirects a request sent to another region's endpoint).
+    pub fn in_region(&self, region: &str) -> Scope {
+        Scope { region: region.to_owned(), ..self.clone() }
+    }
+}
+
+/// How a resource the trail depends on (its log bucket, its KMS key) is reached: through
+/// which scope, which account must own it, and whether that scope acts as its owner.
+///
+/// S3 answers bucket-policy and versioning calls only to the bucket owner's account, and
+/// KMS answers key-policy and rotation changes only in the key's own account: from
+/// outside (`as_owner` false) those facts are not read and their checks say why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reach {
+    pub scope: Scope,
+    /// The account that must own the resource (every S3 call names it as the expected
+    /// bucket owner, so a bucket of another owner is refused, never read or written).
+    /// `None`: not checked (tests that set up their own buckets).
+    pub owner: Option<String>,
+    pub as_owner: bool,
+}
+
+impl Reach {
+    /// A resource of the scope's own account.
+    pub fn owned(scope: Scope, owner: Option<String>) -> Self {
+        Reach { scope, owner, as_owner: true }
+    }
+
+    /// The same reach, in `region`.
+    pub fn in_region(&self, region: &str) -> Reach {
+        Reach { scope: self.scope.in_region(region), ..self.clone() }
+    }
+}
+
+/// The account that owns the log bucket (and a key named by ARN there) when it is not the
+/// trail's own: a landing zone's log-archive account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogArchive {
+    pub account: String,
+    /// A role in that account for the bucket's and key's posture: reads and, with
+    /// `manage`, fixes. Without one, only what S3 and KMS answer to other accounts is judged.
+    pub role: Option<Scope>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,6 +127,8 @@ pub struct Desired {
     /// The tags the policy declares (ours not included).
     pub tags: Tags,
     pub posture: Posture,
+    /// Where the bucket and key live when not in the trail's account.
+    pub log_archive: Option<LogArchive>,
     /// SNS topic ARN that hears of remediations and newly failing checks.
     pub notify_topic: Option<String>,
     /// The other live policies, as far as ownership of the trail goes.
@@ -125,6 +171,36 @@ impl Desired {
         TrailKey { account: account.to_owned(), region: self.scope.region.clone(), trail_name: self.trail_name.clone() }
     }
 
+    /// How the log bucket is reached from a pass acting in `acting_account`: through the
+    /// log-archive role when there is one, otherwise through the trail's own scope, as the
+    /// owner only when the bucket is the trail account's.
+    pub fn bucket_reach(&self, acting_account: &str) -> Reach {
+        match &self.log_archive {
+            None => Reach::owned(self.scope.clone(), Some(acting_account.to_owned())),
+            Some(LogArchive { account, role: Some(role) }) => Reach::owned(role.clone(), Some(account.clone())),
+            Some(LogArchive { account, role: None }) => {
+                Reach { scope: self.scope.clone(), owner: Some(account.clone()), as_owner: account == acting_account }
+            }
+        }
+    }
+
+    /// How the KMS key `key` (as declared: an alias or id, which always names a key of the
+    /// acting account and the trail's region, or an ARN, which names its own) is reached.
+    pub fn key_reach(&self, key: &str, acting_account: &str) -> Reach {
+        let mut parts = key.strip_prefix("arn:").map(|arn| arn.split(':'));
+        let (region, owner) = match parts.as_mut().map(|p| (p.nth(2), p.next())) {
+            Some((Some(region), Some(account))) => (region, account),
+            _ => (self.scope.region.as_str(), acting_account),
+        };
+        match &self.log_archive {
+            _ if owner == acting_account => Reach::owned(self.scope.in_region(region), Some(owner.to_owned())),
+            Some(LogArchive { account, role: Some(role) }) if account == owner => {
+                Reach::owned(role.in_region(region), Some(owner.to_owned()))
+            }
+            _ => Reach { scope: self.scope.in_region(region), owner: Some(owner.to_owned()), as_owner: false },
+        }
+    }
+
     /// The ARN CloudTrail gives the trail in `account` once it is created.
     pub fn expected_trail_arn(&self, account: &str) -> String {
         let region = &self.scope.region;
@@ -141,6 +217,7 @@ impl Desired {
 
 #[cfg(test)]
 mod tests {
+    use super::{LogArchive, Reach, Scope};
     use crate::testing::desired;
 
     #[test]
@@ -148,6 +225,33 @@ mod tests {
         let d = desired();
         assert_eq!(d.all_tags().get(super::OWNER_UID_TAG).map(String::as_str), Some("uid-1"));
         assert_eq!(d.all_tags().get("team").map(String::as_str), Some("security"));
+    }
+
+    #[test]
+    fn the_bucket_is_reached_through_the_log_archive_role_or_read_from_outside() {
+        let mut d = desired();
+        assert_eq!(d.bucket_reach("111122223333"), Reach::owned(d.scope.clone(), Some("111122223333".into())));
+        let role = Scope { role_arn: Some("arn:aws:iam::444455556666:role/archive".into()), external_id: None, region: "us-east-1".into() };
+        d.log_archive = Some(LogArchive { account: "444455556666".into(), role: Some(role.clone()) });
+        assert_eq!(d.bucket_reach("111122223333"), Reach::owned(role, Some("444455556666".into())));
+        d.log_archive = Some(LogArchive { account: "444455556666".into(), role: None });
+        let outside = d.bucket_reach("111122223333");
+        assert!(!outside.as_owner && outside.scope == d.scope && outside.owner.as_deref() == Some("444455556666"));
+    }
+
+    #[test]
+    fn a_key_is_reached_in_its_own_region_and_by_its_owner() {
+        let mut d = desired();
+        let local = d.key_reach("alias/trail", "111122223333");
+        assert!(local.as_owner && local.scope.region == "us-east-1");
+        let arn = "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let outside = d.key_reach(arn, "111122223333");
+        assert!(!outside.as_owner, "another account's key, no role there");
+        assert_eq!((outside.scope.region.as_str(), outside.owner.as_deref()), ("eu-west-1", Some("444455556666")));
+        let role = Scope { role_arn: Some("arn:aws:iam::444455556666:role/archive".into()), external_id: None, region: "us-east-1".into() };
+        d.log_archive = Some(LogArchive { account: "444455556666".into(), role: Some(role) });
+        let archive = d.key_reach(arn, "111122223333");
+        assert!(archive.as_owner && archive.scope.role_account() == Some("444455556666") && archive.scope.region == "eu-west-1");
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn desired() -> Desired {
         insights: Insights::new(),
         tags: Tags::from([("team".into(), "security".into())]),
         posture: Default::default(),
+        log_archive: None,
         notify_topic: None,
         peers: Default::default(),
     }

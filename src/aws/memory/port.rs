@@ -1,6 +1,8 @@
 //! The port's operations on [`MemoryAws`]'s state, each answering as AWS would.
 
 use super::*;
+use trailwarden_core::Reach;
+use trailwarden_core::posture::owner_only;
 use crate::aws::error::{policy_changed, same_policy};
 
 impl State {
@@ -60,9 +62,9 @@ impl AwsPort for MemoryAws {
         Ok(arn)
     }
 
-    async fn update_trail(&self, scope: &Scope, trail: &str, settings: &TrailSettings) -> AwsResult<()> {
+    async fn update_trail(&self, scope: &Scope, trail: &str, _from: &TrailSettings, to: &TrailSettings) -> AwsResult<()> {
         let mut call = self.begin(CLOUDTRAIL, "UpdateTrail")?;
-        let settings = call.accepted(scope, settings)?;
+        let settings = call.accepted(scope, to)?;
         call.trail_mut(scope, trail)?.description.settings = settings;
         Ok(())
     }
@@ -127,16 +129,24 @@ impl AwsPort for MemoryAws {
         Ok(OWN_ACCOUNT.to_owned())
     }
 
-    async fn describe_bucket(&self, _scope: &Scope, bucket: &str) -> AwsResult<BucketFacts> {
+    async fn describe_bucket(&self, reach: &Reach, bucket: &str) -> AwsResult<BucketFacts> {
         let mut call = self.begin(S3, "GetBucketLocation")?;
         let Some(stored) = call.state.buckets.get(bucket).cloned() else {
             return Err(call.refuse(ErrorKind::BucketNotFound, "NoSuchBucket", format!("The bucket {bucket} does not exist")));
         };
         // Read in the adapter's order, so the call record matches.
         let public_access_block = call.fact("GetPublicAccessBlock", stored.public_access_block);
-        let policy = call.fact("GetBucketPolicy", stored.policy);
+        // As the adapter: what only the owner may read is not asked for from outside.
+        let outside = (!reach.as_owner).then(|| owner_only("S3", reach.owner.as_deref().unwrap_or("?")));
+        let policy = match &outside {
+            Some(why) => Err(why.clone()),
+            None => call.fact("GetBucketPolicy", stored.policy),
+        };
         let public_acl_grantees = call.fact("GetBucketAcl", stored.public_acl_grantees);
-        let versioning = call.fact("GetBucketVersioning", Ok(()));
+        let versioning = match &outside {
+            Some(why) => Err(why.clone()),
+            None => call.fact("GetBucketVersioning", Ok(())),
+        };
         let access_log_target = call.fact("GetBucketLogging", stored.access_log_target);
         // Facts not read one by one above come as stored, so a new fact needs nothing here.
         Ok(BucketFacts {
@@ -150,19 +160,22 @@ impl AwsPort for MemoryAws {
         })
     }
 
-    async fn describe_key(&self, _scope: &Scope, key: &str) -> AwsResult<KeyFacts> {
+    async fn describe_key(&self, reach: &Reach, key: &str) -> AwsResult<KeyFacts> {
         let mut call = self.begin(KMS, "DescribeKey")?;
         let Some(stored) = call.state.key_arn(key).and_then(|arn| call.state.keys_by_arn.get(&arn).cloned()) else {
             return Err(call.refuse(ErrorKind::KeyNotFound, "NotFoundException", format!("Key '{key}' does not exist")));
         };
         Ok(KeyFacts {
             rotation_enabled: call.fact("GetKeyRotationStatus", stored.rotation_enabled),
-            policy: call.fact("GetKeyPolicy", stored.policy),
+            policy: match reach.as_owner {
+                true => call.fact("GetKeyPolicy", stored.policy),
+                false => Err(owner_only("KMS", reach.owner.as_deref().unwrap_or("?"))),
+            },
             ..stored
         })
     }
 
-    async fn fix_bucket(&self, _scope: &Scope, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
+    async fn fix_bucket(&self, _reach: &Reach, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
         let mut call = match fix {
             // As the adapter: the policy is read again first and the put made only onto the
             // one it was judged from.
@@ -193,7 +206,7 @@ impl AwsPort for MemoryAws {
         Ok(())
     }
 
-    async fn fix_key(&self, _scope: &Scope, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
+    async fn fix_key(&self, _reach: &Reach, key_arn: &str, fix: &KeyFix) -> AwsResult<()> {
         let mut call = match fix {
             KeyFix::PutKeyPolicy { before, .. } => {
                 let mut call = self.begin_put(KMS, "GetKeyPolicy", fix.name())?;

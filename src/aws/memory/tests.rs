@@ -6,6 +6,11 @@ fn scope() -> Scope {
     Scope { role_arn: None, external_id: None, region: "us-east-1".into() }
 }
 
+/// The bucket and key of the scope's own account.
+fn own() -> trailwarden_core::Reach {
+    trailwarden_core::Reach::owned(scope(), None)
+}
+
 fn bucket(name: &str) -> BucketFacts {
     BucketFacts {
         name: name.into(),
@@ -95,7 +100,7 @@ async fn a_scripted_failure_fails_exactly_that_operation_and_is_recorded() {
     let e = aws.start_logging(&scope(), "audit").await.unwrap_err();
     assert_eq!((e.operation, e.kind, e.code.as_str()), ("StartLogging", ErrorKind::Throttled, "ThrottlingException"));
     let changed = TrailSettings { log_file_validation: false, ..settings("logs") };
-    aws.update_trail(&scope(), "audit", &changed).await.unwrap();
+    aws.update_trail(&scope(), "audit", &settings("logs"), &changed).await.unwrap();
     assert!(aws.start_logging(&scope(), "audit").await.is_err(), "fails until healed");
     let trail = aws.trail(&scope(), "audit").unwrap();
     assert!(!trail.status.is_logging);
@@ -132,8 +137,8 @@ async fn unknown_names_fail_as_aws_fails_them() {
     let aws = aws();
     let trail = aws.get_trail_status(&scope(), "nope").await.unwrap_err();
     assert_eq!((trail.kind, trail.code.as_str()), (ErrorKind::NotFound, "TrailNotFoundException"));
-    assert_eq!(aws.describe_bucket(&scope(), "nope").await.unwrap_err().kind, ErrorKind::BucketNotFound);
-    assert_eq!(aws.describe_key(&scope(), "alias/nope").await.unwrap_err().kind, ErrorKind::KeyNotFound);
+    assert_eq!(aws.describe_bucket(&own(), "nope").await.unwrap_err().kind, ErrorKind::BucketNotFound);
+    assert_eq!(aws.describe_key(&own(), "alias/nope").await.unwrap_err().kind, ErrorKind::KeyNotFound);
 }
 
 #[tokio::test]
@@ -150,12 +155,12 @@ async fn a_shadow_is_listed_but_changed_only_in_its_home_region() {
 #[tokio::test]
 async fn posture_fixes_change_the_facts_and_a_failed_read_leaves_one_fact_unknown() {
     let aws = aws();
-    aws.fix_bucket(&scope(), "logs", &BucketFix::EnableVersioning).await.unwrap();
-    aws.fix_key(&scope(), KEY_ARN, &KeyFix::EnableKeyRotation).await.unwrap();
+    aws.fix_bucket(&own(), "logs", &BucketFix::EnableVersioning).await.unwrap();
+    aws.fix_key(&own(), KEY_ARN, &KeyFix::EnableKeyRotation).await.unwrap();
     assert_eq!(aws.bucket("logs").unwrap().versioning_enabled, Ok(true));
     assert_eq!(aws.key("alias/trail").unwrap().rotation_enabled, Ok(true));
     aws.fail("GetBucketPolicy", ErrorKind::AccessDenied);
-    let facts = aws.describe_bucket(&scope(), "logs").await.unwrap();
+    let facts = aws.describe_bucket(&own(), "logs").await.unwrap();
     assert!(facts.policy.is_err());
     assert_eq!(facts.versioning_enabled, Ok(true));
     assert_eq!(aws.writes(), ["PutBucketVersioning", "EnableKeyRotation"]);

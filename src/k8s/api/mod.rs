@@ -123,6 +123,14 @@ pub struct TrailPolicySpec {
     /// Where the trail delivers its log files.
     pub s3: S3Destination,
 
+    /// The account that owns the log bucket, and the KMS key when kmsKeyId is a key ARN
+    /// there, when that is not the trail's own account (a landing zone's log-archive
+    /// account). Without it, the bucket must belong to the trail's account: every S3
+    /// call names its expected owner, and a bucket of another owner is never read or
+    /// written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_archive: Option<LogArchive>,
+
     /// KMS key that encrypts the log files: an alias (alias/name), a key id, or a key or alias ARN.
     /// Absent means no KMS encryption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +228,32 @@ pub struct AccountRef {
     #[schemars(length(max = 1224))]
     #[x_kube(validation = Rule::new("size(self) >= 2 && self.matches('^[A-Za-z0-9+=,.@:/_-]+$')")
         .message("account.externalId must be 2 to 1224 characters of letters, digits and +=,.@:/_-"))]
+    pub external_id: Option<String>,
+}
+
+/// The log-archive account, and how trailwarden reaches the bucket and key there.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.roleArn) || self.roleArn.matches('^arn:aws[a-z-]*:iam::' + self.accountId + ':role/')")
+    .message("logArchive.roleArn must be a role of logArchive.accountId: it is used for the bucket and key that account owns"))]
+pub struct LogArchive {
+    /// The 12-digit id of the account that owns the log bucket.
+    #[schemars(length(min = 12, max = 12))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]{12}$')").message("logArchive.accountId must be a 12-digit AWS account id"))]
+    pub account_id: String,
+    /// A role in that account for the bucket's and key's posture: reads and, with
+    /// posture.*.manage, fixes. Without it, what S3 and KMS answer only to the owner's
+    /// account (the bucket policy, versioning, the key policy) is not judged, and those
+    /// checks say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(ROLE_ARN_RULE).message("logArchive.roleArn must be an IAM role ARN such as arn:aws:iam::444455556666:role/trailwarden-log-archive"))]
+    pub role_arn: Option<String>,
+    /// External id the log-archive role's trust policy requires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1224))]
+    #[x_kube(validation = Rule::new("size(self) >= 2 && self.matches('^[A-Za-z0-9+=,.@:/_-]+$')")
+        .message("logArchive.externalId must be 2 to 1224 characters of letters, digits and +=,.@:/_-"))]
     pub external_id: Option<String>,
 }
 

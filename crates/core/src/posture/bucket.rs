@@ -4,6 +4,7 @@
 use strum::IntoStaticStr;
 
 use super::document::{self, CLOUDTRAIL, Document};
+pub use super::owner_only;
 use super::{Check, CheckId, TrailRef, Verdict, check_known};
 
 /// A fact, or why it could not be read (no permission, a bucket in another account).

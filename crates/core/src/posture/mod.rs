@@ -45,6 +45,15 @@ pub struct Check {
     pub required: bool,
 }
 
+/// Why a fact only the resource owner's account may read was not read: the pass acts
+/// from another account (`service`: S3 or KMS) and has no role in the owner's.
+pub fn owner_only(service: &str, owner: &str) -> String {
+    format!(
+        "{service} answers this only to the owner's account {owner}, and trailwarden acts from another: \
+         set spec.logArchive.roleArn to a role in {owner} to have it judged"
+    )
+}
+
 /// The outcome of a check whose facts were read: the pass or the fail message.
 pub type Verdict = Result<String, String>;
 
