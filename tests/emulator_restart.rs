@@ -36,6 +36,8 @@ async fn a_restarted_emulator_gets_the_trail_back_and_the_outage_is_unknown_not_
     let bucket = support::unique_name("logs");
     let s3 = aws.s3(&scope).await;
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // moto's default account, the controller's own here.
+    support::open_to_cloudtrail(&s3, &bucket, "123456789012").await;
     let name = support::unique_name("restart");
     create_policy(&client, &controller.policy(&name, json!({
         "region": support::REGION, "s3": {"bucketName": bucket}, "resyncSeconds": 5,
@@ -56,6 +58,7 @@ async fn a_restarted_emulator_gets_the_trail_back_and_the_outage_is_unknown_not_
     moto("start");
     // The emulator forgot everything; the log bucket is the user's and would still be there.
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    support::open_to_cloudtrail(&s3, &bucket, "123456789012").await;
     let ((), took) = eventually("the trail recreated and logging", HEAL_TIMEOUT, || async {
         aws.get_trail_status(&scope, &arn).await.ok()?.is_logging.then_some(())
     })

@@ -107,6 +107,9 @@ cat > "$dir/env" <<ENV
 export TRAILWARDEN_BED_DIR=$dir
 export KUBECONFIG=$dir/kubeconfig
 export TRAILWARDEN_AWS_ENDPOINT=http://127.0.0.1:$moto_port
+# The AWS service models (botocore's, as moto ships them): tests/e2e/error_codes.rs holds
+# the adapter's error table against them.
+export TRAILWARDEN_BOTOCORE_DATA=$("$venv/bin/python" -c 'import botocore, os; print(os.path.join(os.path.dirname(botocore.__file__), "data"))')
 # moto behind the fault proxy (tests/e2e/faults.rs): transparent until a rule is set at
 # TRAILWARDEN_FAULT_CONTROL (PUT/DELETE /__faults[/NAME]); counts and writes at /__stats.
 export TRAILWARDEN_FAULTY_AWS_ENDPOINT=http://127.0.0.1:$proxy_port

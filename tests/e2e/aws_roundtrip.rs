@@ -18,11 +18,12 @@ async fn bucket_key_and_trail_round_trip_through_the_emulator() {
 
     let s3 = aws.s3(&scope).await;
     s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    support::open_to_cloudtrail(&s3, &bucket, &account).await;
     let buckets = s3.list_buckets().send().await.expect("list buckets");
     assert!(buckets.buckets().iter().any(|b| b.name() == Some(bucket.as_str())), "bucket is listed in its account");
 
     let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&scope).await);
-    let key = kms.create_key().send().await.expect("create key");
+    let key = kms.create_key().policy(support::cloudtrail_key_policy(&account).to_string()).send().await.expect("create key");
     let key_arn = key.key_metadata().and_then(|m| m.arn()).expect("key ARN").to_owned();
     assert!(key_arn.contains(&format!(":{account}:")), "key {key_arn} lives in account {account}");
     let alias = format!("alias/{trail}");
@@ -74,5 +75,9 @@ async fn bucket_key_and_trail_round_trip_through_the_emulator() {
     assert_eq!((count("CreateTrail"), count("StartLogging"), count("DeleteTrail")), (3, 1, 1), "{calls:?}");
     assert_eq!(count("DescribeTrails"), 2);
     assert_eq!(count("CreateBucket"), 1, "S3 calls are recorded too");
-    assert_eq!(aws.calls().writes(), 6, "CreateBucket, CreateTrail (and its two refused repeats), StartLogging, DeleteTrail: {calls:?}");
+    assert_eq!(
+        aws.calls().writes(),
+        7,
+        "CreateBucket, PutBucketPolicy, CreateTrail (and its two refused repeats), StartLogging, DeleteTrail: {calls:?}"
+    );
 }

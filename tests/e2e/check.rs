@@ -22,6 +22,7 @@ use crate::support::{self, own};
 async fn compliant_trail(aws: &SdkAws, account: &str, scope: &Scope, trail: &str, bucket: &str) {
     let s3 = aws.s3(scope).await;
     s3.create_bucket().bucket(bucket).send().await.unwrap();
+    support::open_to_cloudtrail(&s3, bucket, account).await;
     let arn = format!("arn:aws:cloudtrail:{}:{account}:trail/{trail}", support::REGION);
     aws.create_trail(scope, trail, &support::plain_settings(bucket), &Default::default()).await.unwrap();
     aws.start_logging(scope, &arn).await.unwrap();
@@ -29,7 +30,9 @@ async fn compliant_trail(aws: &SdkAws, account: &str, scope: &Scope, trail: &str
     aws.fix_bucket(&own(scope), bucket, &BucketFix::EnableVersioning).await.unwrap();
     let trail_ref = trailwarden_core::posture::TrailRef { arn: &arn, account, prefix: None, organization: false };
     let policy = Document::empty().with_our_statements(bucket_statements(bucket, trail_ref)).to_json();
-    aws.fix_bucket(&own(scope), bucket, &BucketFix::PutBucketPolicy { before: None, after: policy }).await.unwrap();
+    // In place of the account-wide grant the trail was created under: this trail's own.
+    let before = s3.get_bucket_policy().bucket(bucket).send().await.unwrap().policy;
+    aws.fix_bucket(&own(scope), bucket, &BucketFix::PutBucketPolicy { before, after: policy }).await.unwrap();
 }
 
 fn manifest(name: &str, account: &str, bucket: &str, extra: &str) -> String {

@@ -9,7 +9,7 @@ use trailwarden::aws::AwsPort;
 use trailwarden_core::trail::{Insights, Selectors, TrailSettings};
 
 use crate::faults::{self, Faults};
-use crate::support::{self, Controller, HEAL_TIMEOUT, account, condition, create_policy, eventually, get, role, trail, wait_synced};
+use crate::support::{self, Controller, HEAL_TIMEOUT, condition, create_policy, eventually, get, role, trail, wait_synced};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -34,7 +34,13 @@ async fn every_kind_of_drift_is_healed_under_throttling_and_errors() {
 
 async fn every_kind_of_drift(client: kube::Client, controller: Controller, faults: Option<serde_json::Value>) {
     let aws = support::aws().await;
-    let acct = account(&aws, 2, 2).await;
+    let acct = support::account_without_grants(&aws, 2, 2).await;
+    // The key an attacker moves the trail to is one CloudTrail may use (else CloudTrail
+    // refuses the move itself): trailwarden must still put the declared key back.
+    let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&acct.scope).await);
+    let grant = support::cloudtrail_key_policy(&acct.id).to_string();
+    kms.put_key_policy().key_id(&acct.key_arns[1]).policy_name("default").policy(grant).send().await.unwrap();
+    support::open_to_cloudtrail(&aws.s3(&acct.scope).await, &acct.buckets[1], &acct.id).await;
     let faults = faults.map(|rule| {
         let scoped = Faults::for_account(&acct.id);
         scoped.set(rule);
@@ -87,6 +93,16 @@ async fn every_kind_of_drift(client: kube::Client, controller: Controller, fault
     assert_eq!(good.settings.kms_key.as_deref(), Some(acct.key_arns[0].as_str()), "alias resolved to the key ARN");
     assert_eq!(good.settings.sns_topic.as_deref(), Some(topic.as_str()));
 
+    // The attacker's moves must be ones CloudTrail accepts: it refuses a prefix its bucket
+    // does not let it write under, so the bucket also grants every trail of the account
+    // (a statement of theirs, which trailwarden keeps).
+    let s3 = aws.s3(scope).await;
+    let current = s3.get_bucket_policy().bucket(&acct.buckets[0]).send().await.unwrap().policy.unwrap();
+    let mut widened: serde_json::Value = serde_json::from_str(&current).unwrap();
+    let grants = support::cloudtrail_bucket_policy(&acct.buckets[0], &acct.id);
+    widened["Statement"].as_array_mut().unwrap().extend(grants["Statement"].as_array().unwrap().iter().cloned());
+    s3.put_bucket_policy().bucket(&acct.buckets[0]).policy(widened.to_string()).send().await.unwrap();
+
     // Each break: a change made behind trailwarden's back, and the check that it is undone.
     type Break = (&'static str, TrailSettings);
     let changed = |f: &dyn Fn(&mut TrailSettings)| {
@@ -99,7 +115,12 @@ async fn every_kind_of_drift(client: kube::Client, controller: Controller, fault
         ("KMS key removed", changed(&|s| s.kms_key = None)),
         ("KMS key changed", changed(&|s| s.kms_key = Some(acct.key_arns[1].clone()))),
         ("multi-region off", changed(&|s| s.multi_region = false)),
-        ("global service events off", changed(&|s| s.include_global_service_events = false)),
+        // A multi-region trail must log global service events (CloudTrail refuses it
+        // otherwise): a trail made single-region can lose them too.
+        ("single-region without global service events", changed(&|s| {
+            s.multi_region = false;
+            s.include_global_service_events = false;
+        })),
         ("bucket changed", changed(&|s| s.bucket = acct.buckets[1].clone())),
         ("prefix changed", changed(&|s| s.key_prefix = Some("elsewhere".into()))),
         ("SNS topic changed", changed(&|s| s.sns_topic = Some(other_topic.clone()))),

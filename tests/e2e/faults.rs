@@ -200,7 +200,9 @@ async fn the_fault_proxy_is_transparent_without_faults() {
     let bucket = support::unique_name("proxied-logs");
     let name = support::unique_name("proxied-trail");
 
-    aws.s3(&scope).await.create_bucket().bucket(&bucket).send().await.expect("create bucket through the proxy");
+    let s3 = aws.s3(&scope).await;
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket through the proxy");
+    support::open_to_cloudtrail(&s3, &bucket, &account).await;
     let settings = support::plain_settings(&bucket);
     let arn = aws.create_trail(&scope, &name, &settings, &Default::default()).await.expect("create trail");
     aws.start_logging(&scope, &arn).await.expect("start logging");
@@ -212,13 +214,13 @@ async fn the_fault_proxy_is_transparent_without_faults() {
 
     let stats = faults.stats();
     assert_eq!(stats.faults.values().sum::<u64>(), 0, "{stats:?}");
-    for op in ["STS/AssumeRole", "S3/CreateBucket", "CloudTrail/CreateTrail", "CloudTrail/StartLogging"] {
+    for op in ["STS/AssumeRole", "S3/CreateBucket", "S3/PutBucketPolicy", "CloudTrail/CreateTrail", "CloudTrail/StartLogging"] {
         assert_eq!(stats.requests_of(op), 1, "{op}: {stats:?}");
     }
     assert!(stats.requests_of("CloudTrail/DescribeTrails") >= 1, "{stats:?}");
     let writes = faults.writes();
     let names: Vec<_> = writes.iter().map(|w| format!("{}/{}", w.service, w.operation)).collect();
-    assert_eq!(names, ["S3/CreateBucket", "CloudTrail/CreateTrail", "CloudTrail/StartLogging"], "{writes:?}");
+    assert_eq!(names, ["S3/CreateBucket", "S3/PutBucketPolicy", "CloudTrail/CreateTrail", "CloudTrail/StartLogging"], "{writes:?}");
     let ok = |w: &Write| w.account == account && w.status == Some(200) && w.fault.is_none() && w.client.is_none();
     assert!(writes.iter().all(ok), "{writes:?}");
     assert!(writes.windows(2).all(|p| p[0].time <= p[1].time) && writes[0].time >= started, "{writes:?}");
@@ -263,7 +265,9 @@ async fn the_sdk_retries_through_injected_throttling() {
     let direct = support::aws().await;
     let (account, scope) = support::fresh_account();
     let bucket = support::unique_name("throttled-logs");
-    direct.s3(&scope).await.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = direct.s3(&scope).await;
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    support::open_to_cloudtrail(&s3, &bucket, &account).await;
     let name = support::unique_name("throttled-trail");
     let arn = direct.create_trail(&scope, &name, &support::plain_settings(&bucket), &Default::default()).await.unwrap();
 

@@ -34,13 +34,18 @@ async fn a_weak_bucket_and_key_are_reported_then_fixed_keeping_foreign_statement
         "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}
     });
-    let policy = json!({"Version": "2012-10-17", "Statement": [foreign_bucket_statement]}).to_string();
-    s3.put_bucket_policy().bucket(&bucket).policy(&policy).send().await.unwrap();
+    let weak_policy = json!({"Version": "2012-10-17", "Statement": [foreign_bucket_statement]}).to_string();
+    // CloudTrail refuses a trail its bucket and key do not let in: the trail is created
+    // while they grant every trail of the account, and weakened once it exists.
+    let mut granting = support::cloudtrail_bucket_policy(&bucket, &account);
+    granting["Statement"].as_array_mut().unwrap().insert(0, foreign_bucket_statement.clone());
+    s3.put_bucket_policy().bucket(&bucket).policy(granting.to_string()).send().await.unwrap();
     let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&scope).await);
     let key_arn = kms.create_key().send().await.unwrap().key_metadata.unwrap().arn.unwrap();
     let original_key_policy: Value =
         serde_json::from_str(&kms.get_key_policy().key_id(&key_arn).policy_name("default").send().await.unwrap().policy.unwrap())
             .unwrap();
+    kms.put_key_policy().key_id(&key_arn).policy_name("default").policy(support::cloudtrail_key_policy(&account).to_string()).send().await.unwrap();
 
     let name = support::unique_name("posture");
     let policy = controller.policy(&name, json!({
@@ -52,10 +57,19 @@ async fn a_weak_bucket_and_key_are_reported_then_fixed_keeping_foreign_statement
     }));
     let api = Api::<TrailPolicy>::all(client.clone());
     api.create(&PostParams::default(), &policy).await.unwrap();
+    eventually("the trail created and logging", WAIT, || async {
+        let p = api.get(&name).await.ok()?;
+        (condition(&p, "Logging").map(|c| c.0) == Some("True".into())).then_some(())
+    })
+    .await;
+    s3.put_bucket_policy().bucket(&bucket).policy(&weak_policy).send().await.unwrap();
+    kms.put_key_policy().key_id(&key_arn).policy_name("default").policy(original_key_policy.to_string()).send().await.unwrap();
 
     let (p, _) = eventually("weak posture reported", WAIT, || async {
         let p = api.get(&name).await.ok()?;
-        (condition(&p, "Compliant").map(|c| c.1) == Some("ChecksFailing".into())).then_some(p)
+        let failing = failing(&p);
+        let weak = ["BKT-CLOUDTRAIL-POLICY", "KMS-KEY-CLOUDTRAIL-POLICY"].iter().all(|id| failing.iter().any(|f| f == id));
+        (condition(&p, "Compliant").map(|c| c.1) == Some("ChecksFailing".into()) && weak).then_some(p)
     })
     .await;
     assert_eq!(
@@ -129,6 +143,7 @@ async fn check_command_gates_on_required_checks() {
     let s3 = aws.s3(&scope).await;
     let bucket = support::unique_name("check-logs");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    support::open_to_cloudtrail(&s3, &bucket, &account).await;
     let name = support::unique_name("check");
     let trail_arn = format!("arn:aws:cloudtrail:{}:{account}:trail/{name}", support::REGION);
     let manifest = format!(
@@ -173,7 +188,9 @@ async fn check_command_gates_on_required_checks() {
     let policy = trailwarden_core::posture::document::Document::empty()
         .with_our_statements(trailwarden_core::posture::document::bucket_statements(&bucket, trail))
         .to_json();
-    aws.fix_bucket(&own(&scope), &bucket, &BucketFix::PutBucketPolicy { before: None, after: policy }).await.unwrap();
+    // In place of the account-wide grant the trail was created under: this trail's own.
+    let before = s3.get_bucket_policy().bucket(&bucket).send().await.unwrap().policy;
+    aws.fix_bucket(&own(&scope), &bucket, &BucketFix::PutBucketPolicy { before, after: policy }).await.unwrap();
     let out = check("table");
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}{}", String::from_utf8_lossy(&out.stderr));

@@ -293,7 +293,7 @@ async fn remediations_and_newly_failing_checks_are_announced_on_sns() {
     let created = messages.iter().find(|m| m["kind"] == "Remediation" && m["actions"][0] == "CreateTrail");
     assert!(created.is_some(), "the creation was announced too: {messages:#?}");
     let failing = messages.iter().find(|m| m["kind"] == "ChecksFailing").expect("the weak bucket's failing checks announced");
-    assert!(failing["failedChecks"].as_array().unwrap().iter().any(|c| c["id"] == "BKT-CLOUDTRAIL-POLICY"), "{failing:#}");
+    assert!(failing["failedChecks"].as_array().unwrap().iter().any(|c| c["id"] == "BKT-VERSIONING"), "{failing:#}");
     let restart = messages.iter().find(|m| restarted(m)).expect("restart message");
     assert_eq!(restart["actions"], json!(["StartLogging"]));
     assert_eq!(restart["trailArn"], arn.as_str());

@@ -111,7 +111,9 @@ impl Replica {
 pub async fn account_with_bucket(aws: &trailwarden::aws::sdk::SdkAws) -> (String, trailwarden_core::Scope, String) {
     let (id, scope) = support::fresh_account();
     let bucket = support::unique_name("logs");
-    aws.s3(&scope).await.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s3 = aws.s3(&scope).await;
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    support::open_to_cloudtrail(&s3, &bucket, &id).await;
     (id, scope, bucket)
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use trailwarden::api::{CheckStatus, TrailPolicy};
 use trailwarden_core::posture::document::{BUCKET_ACL_SID, BUCKET_WRITE_SID, KEY_DESCRIBE_SID, KEY_ENCRYPT_SID, trail_sid};
 
-use crate::support::{self, Controller, account, condition, create_policy, eventually, get, role};
+use crate::support::{self, Controller, condition, create_policy, eventually, get, role};
 
 /// The bucket and key checks of a policy that do not pass, with their messages.
 fn posture_not_passing(p: &TrailPolicy) -> Vec<String> {
@@ -31,7 +31,7 @@ async fn three_policies_share_a_bucket_and_a_key_and_once_converged_write_nothin
     let client = support::kube().await;
     let aws = support::aws().await;
     let controller = Controller::start(client.clone()).await;
-    let acct = account(&aws, 1, 1).await;
+    let acct = support::account_without_grants(&aws, 1, 1).await;
     let bucket = &acct.buckets[0];
     // Access logging needs a second bucket, which trailwarden never makes: set up by hand,
     // so every bucket check can pass.
@@ -104,8 +104,9 @@ async fn three_policies_share_a_bucket_and_a_key_and_once_converged_write_nothin
 async fn an_organization_trail_gets_its_organization_path_once_and_then_writes_nothing() {
     let client = support::kube().await;
     let aws = support::aws().await;
-    let acct = account(&aws, 1, 0).await;
-    // CloudTrail creates organization trails only in an organization's management account.
+    let acct = support::account_without_grants(&aws, 1, 0).await;
+    // CloudTrail creates organization trails only in an organization's management account
+    // (or its delegated administrator), with trusted access for CloudTrail enabled.
     let organizations = aws_sdk_organizations_free::create_organization(&acct.id);
     let controller = Controller::start(client.clone()).await;
     let name = support::unique_name("org");
@@ -138,6 +139,10 @@ mod aws_sdk_organizations_free {
     pub fn create_organization(account: &str) -> String {
         let out = moto_json(account, "organizations", "AWSOrganizationsV20161128.CreateOrganization", &serde_json::json!({"FeatureSet": "ALL"}));
         assert!(out.contains("\"Id\""), "CreateOrganization: {out}");
+        // Organization trails need CloudTrail's trusted access in the organization.
+        let target = "AWSOrganizationsV20161128.EnableAWSServiceAccess";
+        let enabled = moto_json(account, "organizations", target, &serde_json::json!({"ServicePrincipal": "cloudtrail.amazonaws.com"}));
+        assert!(!enabled.contains("__type"), "EnableAWSServiceAccess: {enabled}");
         out.split("\"Id\": \"").nth(1).or_else(|| out.split("\"Id\":\"").nth(1)).and_then(|r| r.split('"').next()).unwrap_or_default().to_owned()
     }
 }

@@ -369,19 +369,35 @@ pub struct Account {
     pub key_arns: Vec<String>,
 }
 
+/// An account with buckets and keys CloudTrail may use for any trail of the account, as
+/// a landing zone sets them up: CloudTrail refuses a trail whose bucket or key policy
+/// does not let it deliver (the bed checks this as AWS does).
 pub async fn account(aws: &SdkAws, buckets: usize, keys: usize) -> Account {
+    account_with(aws, buckets, keys, true).await
+}
+
+/// [`account`] whose buckets have no policy and keys the default one: CloudTrail may use
+/// neither until `posture.*.manage` lets trailwarden grant it (before it creates the trail).
+pub async fn account_without_grants(aws: &SdkAws, buckets: usize, keys: usize) -> Account {
+    account_with(aws, buckets, keys, false).await
+}
+
+async fn account_with(aws: &SdkAws, buckets: usize, keys: usize, grants: bool) -> Account {
     let (id, scope) = fresh_account();
     let s3 = aws.s3(&scope).await;
     let mut names = vec![];
     for _ in 0..buckets {
         let bucket = unique_name("logs");
         s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+        if grants {
+            open_to_cloudtrail(&s3, &bucket, &id).await;
+        }
         names.push(bucket);
     }
     let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&scope).await);
     let mut key_arns = vec![];
     for _ in 0..keys {
-        let key = kms.create_key().send().await.expect("create key");
+        let key = kms.create_key().set_policy(grants.then(|| cloudtrail_key_policy(&id).to_string())).send().await.expect("create key");
         key_arns.push(key.key_metadata().and_then(|m| m.arn()).unwrap().to_owned());
     }
     let key_alias = format!("alias/{}", unique_name("trail-key"));
@@ -389,6 +405,38 @@ pub async fn account(aws: &SdkAws, buckets: usize, keys: usize) -> Account {
         kms.create_alias().alias_name(&key_alias).target_key_id(&key_arns[0]).send().await.unwrap();
     }
     Account { id, scope, buckets: names, key_alias, key_arns }
+}
+
+/// Lets CloudTrail deliver the logs of every trail of `account` to `bucket`: CloudTrail
+/// refuses a trail whose bucket policy does not (and the bed with it).
+pub async fn open_to_cloudtrail(s3: &aws_sdk_s3::Client, bucket: &str, account: &str) {
+    let policy = cloudtrail_bucket_policy(bucket, account).to_string();
+    s3.put_bucket_policy().bucket(bucket).policy(policy).send().await.expect("bucket policy for CloudTrail");
+}
+
+/// A bucket policy that lets CloudTrail deliver the logs of every trail of `account` (and
+/// of organization trails) to `bucket`, limited by `aws:SourceArn` to that account's trails.
+pub fn cloudtrail_bucket_policy(bucket: &str, account: &str) -> serde_json::Value {
+    let trails = format!("arn:aws:cloudtrail:*:{account}:trail/*");
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:GetBucketAcl", "Resource": format!("arn:aws:s3:::{bucket}"),
+         "Condition": {"StringLike": {"aws:SourceArn": trails}}},
+        {"Sid": "Write", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:PutObject", "Resource": [format!("arn:aws:s3:::{bucket}/*")],
+         "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}, "StringLike": {"aws:SourceArn": trails}}},
+    ]})
+}
+
+/// A key policy: the account's root, and CloudTrail encrypting for every trail of `account`.
+pub fn cloudtrail_key_policy(account: &str) -> serde_json::Value {
+    let trails = format!("arn:aws:cloudtrail:*:{account}:trail/*");
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "Encrypt", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:GenerateDataKey*",
+         "Resource": "*", "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": &trails, "aws:SourceArn": &trails}}},
+        {"Sid": "Describe", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:DescribeKey", "Resource": "*"},
+    ]})
 }
 
 pub fn role(account: &Account) -> serde_json::Value {

@@ -19,7 +19,9 @@ async fn the_reconcile_at_annotation_starts_a_pass_and_nothing_else_does() {
     let controller = Controller::start(client.clone()).await;
     let (account, scope) = support::fresh_account();
     let bucket = support::unique_name("logs");
-    aws.s3(&scope).await.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    let s3 = aws.s3(&scope).await;
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    support::open_to_cloudtrail(&s3, &bucket, &account).await;
     let name = support::unique_name("asked");
     // An hour between looks: only the annotation can bring the next pass within the test.
     let policy = controller.policy(&name, json!({
