@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lints the CloudFormation templates the project ships (deploy/events/*.yaml: the event
-# path; deploy/iam/*.yaml: the controller's and the member accounts' roles) with cfn-lint,
+# path; deploy/iam/*.yaml: the controller's, the member accounts' and the log-archive roles) with cfn-lint,
 # the AWS CloudFormation linter from PyPI, pinned and cached like the emulator:
 #   ~/.cache/trailwarden/venv/cfn-lint-<version>/  (created once; only PyPI is reached)
 # cfn-lint checks every resource against the CloudFormation resource specification,

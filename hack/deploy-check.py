@@ -11,7 +11,17 @@ cfn-lint dependency). It checks:
   deploy/iam-policy.json of the same names less the events queue and sts:AssumeRole, with
   the same actions and at least the same conditions, and every resource in the role's own
   account; its trust requires sts:ExternalId; its default name is one the controller may
-  assume (ActInOtherAccounts) and the chart's allowedRoleArns example matches.
+  assume (ActInOtherAccounts) and the chart's allowedRoleArns example matches. Its two
+  ...FromOutside statements (LogArchiveAccountId) grant, in the log-archive account only,
+  exactly the bucket and key reads S3 and KMS answer to another account, as the test bed
+  answers them (hack/bed/rules/s3.py OWNER_ONLY, hack/bed/rules/kms.py CROSS_ACCOUNT):
+  never an owner-only read, never a fix.
+- deploy/iam/log-archive-role.yaml: with every option on, exactly the ReadTheKey, FixTheKey,
+  ReadTheLogBucket and FixTheLogBucket statements of deploy/iam-policy.json, their actions
+  unchanged; with every option off, the two reads only; evaluated in each partition, its
+  key ARNs are this account's and its bucket ARNs the BucketNames given, held to this
+  account by s3:ResourceAccount; its trust as the member role's, its default name
+  assumable.
 - examples/argocd/*.yaml, examples/flux/*.yaml: each document parses, has the apiVersion,
   kind and fields its kind requires and no spec field outside those its kind knows; the
   Helm values given (Argo CD valuesObject, Flux values) exist in the chart's values.yaml;
@@ -22,6 +32,7 @@ cfn-lint dependency). It checks:
 
 Prints one line per file checked and exits 1 with every problem listed.
 """
+import ast
 import fnmatch
 import json
 import pathlib
@@ -141,16 +152,69 @@ def in_this_account(resource, statement):
         return False
     if "${AWS::AccountId}" in sub:
         return True
-    # S3 bucket ARNs carry no account: the s3:ResourceAccount condition must hold it.
+    # S3 bucket ARNs carry no account: the s3:ResourceAccount condition must hold it, and
+    # only it.
     accounts = statement.get("Condition", {}).get("StringEquals", {}).get("s3:ResourceAccount")
-    return sub.startswith("arn:${AWS::Partition}:s3:::") and accounts is not None and {"Ref": "AWS::AccountId"} in as_list(accounts)
+    return sub.startswith("arn:${AWS::Partition}:s3:::") and accounts is not None and as_list(accounts) == [{"Ref": "AWS::AccountId"}]
+
+
+def bed_constant(path, name):
+    """A literal assignment of a test bed rule module (hack/bed/rules/), read without
+    importing it (it needs moto)."""
+    tree = ast.parse((ROOT / path).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise SystemExit(f"deploy-check: {path} has no {name}")
+
+
+# What S3 and KMS answer to another account than the bucket's or key's, as the bed answers
+# it (and the product asks it): the bucket reads less the owner-only ones, the key reads
+# KMS serves across accounts. The bed names S3 operations by method and subresource.
+S3_SUBRESOURCE_READS = {"policy": "s3:GetBucketPolicy", "versioning": "s3:GetBucketVersioning"}
+OWNER_ONLY_S3 = bed_constant("hack/bed/rules/s3.py", "OWNER_ONLY")
+OWNER_ONLY_READS = set()
+for _method, _sub in OWNER_ONLY_S3:
+    if _method == "GET":
+        if _sub not in S3_SUBRESOURCE_READS:
+            problem("hack/deploy-check.py", f"the bed's S3 OWNER_ONLY names GET ?{_sub}: add its IAM action to S3_SUBRESOURCE_READS")
+        OWNER_ONLY_READS.add(S3_SUBRESOURCE_READS.get(_sub, f"s3:?{_sub}"))
+OUTSIDE_BUCKET_READS = set(as_list(BY_SID["ReadTheLogBucket"]["Action"])) - OWNER_ONLY_READS
+OUTSIDE_KEY_READS = {f"kms:{op}" for op in bed_constant("hack/bed/rules/kms.py", "CROSS_ACCOUNT")}
+if not OUTSIDE_KEY_READS <= set(as_list(BY_SID["ReadTheKey"]["Action"])):
+    problem("deploy/iam-policy.json", f"ReadTheKey lacks reads the product makes across accounts: {sorted(OUTSIDE_KEY_READS)}")
+# Statements of the member role for the log-archive account (LogArchiveAccountId): Sid,
+# (actions, the resource's Fn::Sub, the s3:ResourceAccount it must be held to).
+FROM_OUTSIDE = {
+    "ReadTheLogArchiveKeyFromOutside": (OUTSIDE_KEY_READS, "arn:${AWS::Partition}:kms:*:${LogArchiveAccountId}:key/*", None),
+    "ReadTheLogArchiveBucketFromOutside": (OUTSIDE_BUCKET_READS, "arn:${AWS::Partition}:s3:::*", [{"Ref": "LogArchiveAccountId"}]),
+}
+
+
+def check_trust_and_name(where, t, role):
+    """The trust admits the controller's role with the external id, and the default name is
+    one the controller may assume (ActInOtherAccounts)."""
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    if any("sts:ExternalId" not in s.get("Condition", {}).get("StringEquals", {}) for s in trust):
+        problem(where, "every trust statement must require sts:ExternalId")
+    if any(s.get("Principal") != {"AWS": {"Ref": "ControllerRoleArn"}} for s in trust):
+        problem(where, "the trust must name the controller's role (ControllerRoleArn) and nobody else")
+    name = t["Parameters"]["RoleName"]["Default"]
+    assumable = BY_SID["ActInOtherAccounts"]["Resource"].split(":role/", 1)[1]
+    if not fnmatch.fnmatchcase(name, assumable):
+        problem(where, f"default RoleName {name} is not assumable under ActInOtherAccounts ({assumable})")
+    if not t["Parameters"]["RoleName"].get("AllowedPattern", "").startswith("trailwarden"):
+        problem(where, "RoleName's AllowedPattern must require the trailwarden prefix")
+    return name
 
 
 def check_member_role():
     where = "deploy/iam/member-role.yaml"
     t = load_cfn(ROOT / where)
+    raw = [s for p in t["Resources"]["MemberRole"]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
     role = with_every_option(t["Resources"]["MemberRole"]["Properties"])
-    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    every = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    statements = [s for s in every if s.get("Sid") not in FROM_OUTSIDE]
     left_out = {"ReadTheEventsQueue", "ActInOtherAccounts"}
     expected = [sid for sid in BY_SID if sid not in left_out]
     if [s.get("Sid") for s in statements] != expected:
@@ -171,23 +235,103 @@ def check_member_role():
                 problem(where, f"{sid}: on * where deploy/iam-policy.json is narrower")
             elif not in_this_account(resource, s):
                 problem(where, f"{sid}: resource {resource} is not limited to this account")
-    actions = {a for s in statements for a in as_list(s["Action"])}
+            elif isinstance(resource, dict) and "${LogArchiveAccountId}" in resource["Fn::Sub"]:
+                problem(where, f"{sid}: reaches the log-archive account")
+    # The log-archive account: only the reads S3 and KMS answer across accounts, only
+    # when LogArchiveAccountId is given.
+    outside = {s["Sid"]: s for s in every if s.get("Sid") in FROM_OUTSIDE}
+    if set(outside) != set(FROM_OUTSIDE):
+        problem(where, f"expected the statements {sorted(FROM_OUTSIDE)} for LogArchiveAccountId, found {sorted(outside)}")
+    conditional = {s["Fn::If"][1].get("Sid"): s["Fn::If"][0] for s in raw if isinstance(s, dict) and "Fn::If" in s}
+    for sid, s in outside.items():
+        actions, resource, accounts = FROM_OUTSIDE[sid]
+        if conditional.get(sid) != "LogArchive" or t["Conditions"].get("LogArchive") != {"Fn::Not": [{"Fn::Equals": [{"Ref": "LogArchiveAccountId"}, ""]}]}:
+            problem(where, f"{sid}: must be granted only when LogArchiveAccountId is given (condition LogArchive)")
+        if set(as_list(s["Action"])) != actions:
+            problem(where, f"{sid}: actions {sorted(as_list(s['Action']))}, expected what another account is answered: {sorted(actions)}")
+        if as_list(s["Resource"]) != [{"Fn::Sub": resource}]:
+            problem(where, f"{sid}: resource {s['Resource']}, expected {resource}")
+        held = s.get("Condition", {}).get("StringEquals", {}).get("s3:ResourceAccount")
+        if accounts is not None and (held is None or as_list(held) != accounts):
+            problem(where, f"{sid}: must be held to the log-archive account by s3:ResourceAccount")
+    actions = {a for s in every for a in as_list(s["Action"])}
     for forbidden in ("sqs:", "sts:"):
         if any(a.startswith(forbidden) for a in actions):
             problem(where, f"grants {forbidden}*")
-    trust = role["AssumeRolePolicyDocument"]["Statement"]
-    if any("sts:ExternalId" not in s.get("Condition", {}).get("StringEquals", {}) for s in trust):
-        problem(where, "every trust statement must require sts:ExternalId")
-    name = t["Parameters"]["RoleName"]["Default"]
-    assumable = BY_SID["ActInOtherAccounts"]["Resource"].split(":role/", 1)[1]
-    if not fnmatch.fnmatchcase(name, assumable):
-        problem(where, f"default RoleName {name} is not assumable under ActInOtherAccounts ({assumable})")
+    name = check_trust_and_name(where, t, role)
     ci = yaml.safe_load((ROOT / "charts/trailwarden/ci/all-options-values.yaml").read_text())
     patterns = ci.get("guardrails", {}).get("allowedRoleArns", [])
     arn = f"arn:aws:iam::111122223333:role/{name}"
     if patterns and not any(fnmatch.fnmatchcase(arn, p) for p in patterns):
         problem(where, f"{arn} matches none of the chart's allowedRoleArns example {patterns}")
-    print(f"deploy-check: {where}: {len(statements)} statements as deploy/iam-policy.json's, in this account, external id")
+    print(
+        f"deploy-check: {where}: {len(statements)} statements as deploy/iam-policy.json's, in this account, external id; "
+        f"in the log archive {sorted(OUTSIDE_BUCKET_READS | OUTSIDE_KEY_READS)} only"
+    )
+
+
+def evaluate(value, refs, conditions):
+    """The value CloudFormation makes of `value` (Ref, Fn::Sub, Fn::Join, Fn::Split, Fn::If,
+    Fn::Equals, Fn::Not), with `refs` for parameters and pseudo parameters."""
+    if isinstance(value, list):
+        return [evaluate(v, refs, conditions) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return refs[value["Ref"]]
+    if set(value) == {"Fn::Sub"}:
+        text, variables = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+        names = {**refs, **{k: evaluate(v, refs, conditions) for k, v in variables.items()}}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], text)
+    if set(value) == {"Fn::Join"}:
+        delimiter, parts = value["Fn::Join"]
+        return delimiter.join(evaluate(parts, refs, conditions))
+    if set(value) == {"Fn::Split"}:
+        delimiter, text = value["Fn::Split"]
+        return evaluate(text, refs, conditions).split(delimiter)
+    if set(value) == {"Fn::If"}:
+        name, yes, no = value["Fn::If"]
+        return evaluate(yes if evaluate(conditions[name], refs, conditions) else no, refs, conditions)
+    if set(value) == {"Fn::Equals"}:
+        a, b = evaluate(value["Fn::Equals"], refs, conditions)
+        return a == b
+    if set(value) == {"Fn::Not"}:
+        return not evaluate(value["Fn::Not"][0], refs, conditions)
+    return {k: evaluate(v, refs, conditions) for k, v in value.items()}
+
+
+def check_log_archive_role():
+    where = "deploy/iam/log-archive-role.yaml"
+    t = load_cfn(ROOT / where)
+    properties = t["Resources"]["LogArchiveRole"]["Properties"]
+    wanted = ["ReadTheKey", "FixTheKey", "ReadTheLogBucket", "FixTheLogBucket"]
+    account, buckets = "444455556666", ["acme-cloudtrail", "aws-controltower-logs-*"]
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        for fixes, sids in (("true", wanted), ("false", [s for s in wanted if s.startswith("Read")])):
+            refs = {"AWS::Partition": partition, "AWS::AccountId": account, "AWS::NoValue": None, "BucketNames": buckets, "AllowPostureFixes": fixes}
+            refs.update({k: v.get("Default", k) for k, v in t["Parameters"].items() if k not in refs})
+            role = evaluate(properties, refs, t["Conditions"])
+            statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] if s is not None]
+            if [s.get("Sid") for s in statements] != sids:
+                problem(where, f"AllowPostureFixes={fixes}: statements {[s.get('Sid') for s in statements]}, expected {sids}")
+                continue
+            for s in statements:
+                sid = s["Sid"]
+                if sorted(as_list(s["Action"])) != sorted(as_list(BY_SID[sid]["Action"])):
+                    problem(where, f"{sid}: actions differ from deploy/iam-policy.json")
+                resources = as_list(s["Resource"])
+                if sid.endswith("Key"):
+                    expected = [f"arn:{partition}:kms:*:{account}:key/*"]
+                else:
+                    expected = [f"arn:{partition}:s3:::{b}" for b in buckets]
+                    if as_list(s.get("Condition", {}).get("StringEquals", {}).get("s3:ResourceAccount")) != [account]:
+                        problem(where, f"{sid}: must be held to this account by s3:ResourceAccount")
+                if resources != expected:
+                    problem(where, f"{sid} in {partition}: resources {resources}, expected {expected}")
+    check_trust_and_name(where, t, properties)
+    if "RoleArn" not in t.get("Outputs", {}):
+        problem(where, "no RoleArn output")
+    print(f"deploy-check: {where}: {len(wanted)} statements as deploy/iam-policy.json's, on the named buckets and this account's keys, external id")
 
 
 # Per kind: apiVersion, required dotted paths, and the spec fields it knows (a typo in an
@@ -330,6 +474,7 @@ def check_guide():
 
 check_controller_role()
 check_member_role()
+check_log_archive_role()
 check_examples()
 check_guide()
 if problems:

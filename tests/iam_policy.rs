@@ -29,8 +29,10 @@ const NO_PERMISSION_NEEDED: &[&str] = &["sts:GetCallerIdentity"];
 /// or updates an organization trail (`IsOrganizationTrail`): it reads the organization and
 /// its trusted-access list and makes sure its service-linked role exists ("Prepare for
 /// creating a trail for your organization" in the CloudTrail User Guide). The controller
-/// never calls them itself and the emulator checks nothing, so no call record can show
-/// them; they are exempt from "granted but never called", and held to exactly this list.
+/// calls only DescribeOrganization itself (to learn the management account, which owns
+/// an organization trail whoever manages it), and the emulator checks the rest on nobody,
+/// so no call record can show them; they are exempt from "granted but never called", and
+/// held to exactly this list.
 const ORGANIZATION_TRAILS_ONLY: &[(&str, &[&str])] = &[
     (
         "OrganizationTrailsOnlyReadTheOrganization",
@@ -59,6 +61,7 @@ fn iam_action(recorded: &str) -> String {
         "S3" => "s3",
         "SNS" => "sns",
         "SQS" => "sqs",
+        "Organizations" => "organizations",
         other => panic!("unexpected service {other} in the call record"),
     };
     format!("{prefix}:{operation}")

@@ -28,6 +28,7 @@ struct ScopeClients {
     own_keys: OwnKeys,
     cloudtrail: OnceLock<aws_sdk_cloudtrail::Client>,
     kms: OnceLock<aws_sdk_kms::Client>,
+    organizations: OnceLock<aws_sdk_organizations::Client>,
     s3: OnceLock<aws_sdk_s3::Client>,
     sns: OnceLock<aws_sdk_sns::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
@@ -62,6 +63,7 @@ impl Clients {
 
     client!(cloudtrail, aws_sdk_cloudtrail);
     client!(kms, aws_sdk_kms);
+    client!(organizations, aws_sdk_organizations);
     client!(s3, aws_sdk_s3, force_path_style(|s: &ScopeClients| s.s3_path_style));
     client!(sns, aws_sdk_sns);
     client!(sqs, aws_sdk_sqs);
@@ -142,6 +144,7 @@ impl ClientCache {
             own_keys: self.own_keys.clone(),
             cloudtrail: OnceLock::new(),
             kms: OnceLock::new(),
+            organizations: OnceLock::new(),
             s3: OnceLock::new(),
             sns: OnceLock::new(),
             sqs: OnceLock::new(),

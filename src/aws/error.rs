@@ -30,6 +30,12 @@ where
         SdkError::ConstructionFailure(_) if Error::source(&err).is_some_and(|s| s.is::<BuildError>()) => {
             ("InvalidRequest".to_owned(), context(), ErrorKind::Invalid)
         }
+        // The role's credentials could not be had (AssumeRole refused, expired, its
+        // region disabled): the SDK reports it as a failure to dispatch, but no retry of
+        // the call can fix it.
+        SdkError::DispatchFailure(_) if credentials_refused(&context()) => {
+            ("AssumeRoleRefused".to_owned(), context(), ErrorKind::Credentials)
+        }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ("Unavailable".to_owned(), context(), ErrorKind::Unavailable)
         }
@@ -38,35 +44,178 @@ where
     AwsError { service, operation, kind, code, message }
 }
 
-/// The kind of an AWS error code. The service matters where codes are shared: KMS says
-/// NotFoundException of a key, other services of whatever the call named.
-pub(super) fn classify(service: &str, code: &str) -> ErrorKind {
-    match code {
-        "S3BucketDoesNotExistException" | "NoSuchBucket" => ErrorKind::BucketNotFound,
-        "KmsKeyNotFoundException" | "KmsKeyDisabledException" => ErrorKind::KeyNotFound,
-        "TrailAlreadyExistsException" => ErrorKind::Exists,
-        "NotFoundException" if service == "KMS" => ErrorKind::KeyNotFound,
-        "TrailNotFoundException" | "NotFoundException" | "ResourceNotFoundException" | "InsightNotEnabledException" => {
-            ErrorKind::NotFound
-        }
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "InvalidClientTokenId" | "ExpiredToken"
-        | "NotOrganizationMasterAccountException" | "InsufficientDependencyServiceAccessPermissionException" => {
-            ErrorKind::AccessDenied
-        }
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" | "SlowDown" => {
-            ErrorKind::Throttled
-        }
-        "InternalFailure" | "InternalError" | "InternalErrorException" | "ServiceUnavailable" | "ServiceUnavailableException"
-        | "KMSInternalException" | "CloudTrailInternalException" => ErrorKind::Unavailable,
-        c if c.starts_with("Invalid")
-            || c.starts_with("Insufficient")
-            || c.contains("DoesNotExist")
-            || c.ends_with("NotFoundException") =>
-        {
-            ErrorKind::Invalid
-        }
-        _ => ErrorKind::Other,
-    }
+/// The kind of an AWS error code: its row in [`CODES`] for the service, else its row for
+/// any service, else [`ErrorKind::Other`].
+pub fn classify(service: &str, code: &str) -> ErrorKind {
+    let row = |svc: &str| CODES.iter().find(|(s, c, _)| *s == svc && *c == code).map(|(_, _, kind)| *kind);
+    row(service).or_else(|| row(ANY)).unwrap_or(ErrorKind::Other)
+}
+
+/// Codes any service may answer (authentication, throttling, outages).
+pub const ANY: &str = "*";
+
+/// Every error code the adapter can meet, with the kind the pass decides on, one row each.
+/// For every operation the adapter calls, each error its service model (botocore's
+/// `service-2.json`) declares has a row under the service's name (tests/e2e/error_codes.rs
+/// holds the table against the models); S3 declares almost none in its model, so its rows
+/// follow the S3 API reference's error responses. A code shared by services differs by
+/// service where it means different things (KMS's NotFoundException is a key).
+pub const CODES: &[(&str, &str, ErrorKind)] = {
+    use ErrorKind::*;
+    &[
+        // Any service: credentials, signatures, throttling, outages.
+        (ANY, "AccessDenied", AccessDenied),
+        (ANY, "AccessDeniedException", AccessDenied),
+        (ANY, "UnauthorizedOperation", AccessDenied),
+        (ANY, "ExpiredToken", Credentials),
+        (ANY, "ExpiredTokenException", Credentials),
+        (ANY, "RequestExpired", Credentials),
+        (ANY, "InvalidClientTokenId", Credentials),
+        (ANY, "UnrecognizedClientException", Credentials),
+        (ANY, "InvalidAccessKeyId", Credentials),
+        (ANY, "SignatureDoesNotMatch", Credentials),
+        (ANY, "InvalidSignatureException", Credentials),
+        (ANY, "IncompleteSignature", Credentials),
+        (ANY, "MissingAuthenticationToken", Credentials),
+        (ANY, "ThrottlingException", Throttled),
+        (ANY, "Throttling", Throttled),
+        (ANY, "TooManyRequestsException", Throttled),
+        (ANY, "RequestLimitExceeded", Throttled),
+        (ANY, "InternalFailure", Unavailable),
+        (ANY, "InternalError", Unavailable),
+        (ANY, "ServiceUnavailable", Unavailable),
+        (ANY, "ServiceUnavailableException", Unavailable),
+        // CloudTrail.
+        ("CloudTrail", "TrailNotFoundException", NotFound),
+        ("CloudTrail", "TrailAlreadyExistsException", Exists),
+        ("CloudTrail", "S3BucketDoesNotExistException", BucketNotFound),
+        ("CloudTrail", "KmsKeyNotFoundException", KeyNotFound),
+        ("CloudTrail", "KmsKeyDisabledException", KeyNotFound),
+        ("CloudTrail", "InsufficientS3BucketPolicyException", DeliveryRefused),
+        ("CloudTrail", "InsufficientEncryptionPolicyException", DeliveryRefused),
+        ("CloudTrail", "InsufficientSnsTopicPolicyException", DeliveryRefused),
+        ("CloudTrail", "KmsException", DeliveryRefused),
+        ("CloudTrail", "CloudWatchLogsDeliveryUnavailableException", DeliveryRefused),
+        ("CloudTrail", "MaximumNumberOfTrailsExceededException", Quota),
+        ("CloudTrail", "TagsLimitExceededException", Quota),
+        ("CloudTrail", "CloudTrailAccessNotEnabledException", Organization),
+        ("CloudTrail", "OrganizationsNotInUseException", Organization),
+        ("CloudTrail", "OrganizationNotInAllFeaturesModeException", Organization),
+        ("CloudTrail", "NotOrganizationMasterAccountException", Organization),
+        ("CloudTrail", "NoManagementAccountSLRExistsException", Organization),
+        ("CloudTrail", "InsufficientDependencyServiceAccessPermissionException", Organization),
+        ("CloudTrail", "InvalidHomeRegionException", WrongRegion),
+        ("CloudTrail", "CloudTrailInvalidClientTokenIdException", Credentials),
+        ("CloudTrail", "OperationNotPermittedException", AccessDenied),
+        ("CloudTrail", "ConflictException", Throttled),
+        ("CloudTrail", "InsightNotEnabledException", NotFound),
+        ("CloudTrail", "ResourceNotFoundException", NotFound),
+        ("CloudTrail", "CloudTrailARNInvalidException", Invalid),
+        ("CloudTrail", "InvalidTrailNameException", Invalid),
+        ("CloudTrail", "TrailNotProvidedException", Invalid),
+        ("CloudTrail", "InvalidS3BucketNameException", Invalid),
+        ("CloudTrail", "InvalidS3PrefixException", Invalid),
+        ("CloudTrail", "InvalidSnsTopicNameException", Invalid),
+        ("CloudTrail", "InvalidKmsKeyIdException", Invalid),
+        ("CloudTrail", "InvalidCloudWatchLogsLogGroupArnException", Invalid),
+        ("CloudTrail", "InvalidCloudWatchLogsRoleArnException", Invalid),
+        ("CloudTrail", "InvalidEventSelectorsException", Invalid),
+        ("CloudTrail", "InvalidInsightSelectorsException", Invalid),
+        ("CloudTrail", "InvalidParameterCombinationException", Invalid),
+        ("CloudTrail", "InvalidParameterException", Invalid),
+        ("CloudTrail", "InvalidTagParameterException", Invalid),
+        ("CloudTrail", "InvalidTokenException", Invalid),
+        ("CloudTrail", "ResourceTypeNotSupportedException", Invalid),
+        ("CloudTrail", "UnsupportedOperationException", Invalid),
+        // Named by the model for the calls we make, about event data stores and channels,
+        // which trails never are.
+        ("CloudTrail", "ChannelARNInvalidException", Invalid),
+        ("CloudTrail", "ChannelNotFoundException", NotFound),
+        ("CloudTrail", "EventDataStoreARNInvalidException", Invalid),
+        ("CloudTrail", "EventDataStoreNotFoundException", NotFound),
+        ("CloudTrail", "InactiveEventDataStoreException", Invalid),
+        // S3 (API reference, "Error responses").
+        ("S3", "NoSuchBucket", BucketNotFound),
+        ("S3", "PermanentRedirect", WrongRegion),
+        ("S3", "AuthorizationHeaderMalformed", WrongRegion),
+        ("S3", "IllegalLocationConstraintException", WrongRegion),
+        ("S3", "MethodNotAllowed", NotOwner),
+        ("S3", "SlowDown", Throttled),
+        ("S3", "MalformedPolicy", Invalid),
+        ("S3", "InvalidBucketName", Invalid),
+        ("S3", "InvalidArgument", Invalid),
+        ("S3", "InvalidRequest", Invalid),
+        ("S3", "OperationAborted", Throttled),
+        // Answers that mean "nothing configured": read as facts where they are expected
+        // (see `fact`), an error anywhere else.
+        ("S3", "NoSuchBucketPolicy", NotFound),
+        ("S3", "NoSuchPublicAccessBlockConfiguration", NotFound),
+        ("S3", "OwnershipControlsNotFoundError", NotFound),
+        // KMS.
+        ("KMS", "NotFoundException", KeyNotFound),
+        ("KMS", "DisabledException", KeyNotFound),
+        ("KMS", "KMSInvalidStateException", KeyNotFound),
+        ("KMS", "InvalidArnException", Invalid),
+        ("KMS", "MalformedPolicyDocumentException", Invalid),
+        ("KMS", "UnsupportedOperationException", Invalid),
+        ("KMS", "LimitExceededException", Throttled),
+        ("KMS", "DependencyTimeoutException", Unavailable),
+        ("KMS", "KMSInternalException", Unavailable),
+        // STS (the role's AssumeRole, our own GetCallerIdentity).
+        ("STS", "RegionDisabledException", Credentials),
+        ("STS", "MalformedPolicyDocument", Invalid),
+        ("STS", "PackedPolicyTooLarge", Invalid),
+        ("STS", "InvalidContextAssertion", Invalid),
+        // SNS (Publish to the policy's notify topic).
+        ("SNS", "AuthorizationError", AccessDenied),
+        ("SNS", "NotFound", NotFound),
+        ("SNS", "EndpointDisabled", NotFound),
+        ("SNS", "PlatformApplicationDisabled", NotFound),
+        ("SNS", "InvalidParameter", Invalid),
+        ("SNS", "ParameterValueInvalid", Invalid),
+        ("SNS", "ValidationException", Invalid),
+        ("SNS", "InvalidSecurity", Credentials),
+        ("SNS", "KMSAccessDenied", AccessDenied),
+        ("SNS", "KMSDisabled", KeyNotFound),
+        ("SNS", "KMSInvalidState", KeyNotFound),
+        ("SNS", "KMSNotFound", KeyNotFound),
+        ("SNS", "KMSOptInRequired", AccessDenied),
+        ("SNS", "KMSThrottling", Throttled),
+        // SQS (the events queue).
+        ("SQS", "QueueDoesNotExist", NotFound),
+        ("SQS", "AWS.SimpleQueueService.NonExistentQueue", NotFound),
+        ("SQS", "RequestThrottled", Throttled),
+        ("SQS", "OverLimit", Throttled),
+        ("SQS", "InvalidSecurity", Credentials),
+        ("SQS", "KmsAccessDenied", AccessDenied),
+        ("SQS", "KmsDisabled", KeyNotFound),
+        ("SQS", "KmsInvalidKeyUsage", KeyNotFound),
+        ("SQS", "KmsInvalidState", KeyNotFound),
+        ("SQS", "KmsNotFound", KeyNotFound),
+        ("SQS", "KmsOptInRequired", AccessDenied),
+        ("SQS", "KmsThrottled", Throttled),
+        ("SQS", "ReceiptHandleIsInvalid", Invalid),
+        ("SQS", "InvalidAddress", Invalid),
+        ("SQS", "InvalidIdFormat", Invalid),
+        ("SQS", "InvalidBatchEntryId", Invalid),
+        ("SQS", "BatchEntryIdsNotDistinct", Invalid),
+        ("SQS", "EmptyBatchRequest", Invalid),
+        ("SQS", "TooManyEntriesInBatchRequest", Invalid),
+        ("SQS", "UnsupportedOperation", Invalid),
+        // Organizations (DescribeOrganization for organization trails).
+        ("Organizations", "AWSOrganizationsNotInUseException", Organization),
+        ("Organizations", "ConcurrentModificationException", Throttled),
+        ("Organizations", "ServiceException", Unavailable),
+    ]
+};
+
+/// Whether a dispatch failure's story is the credentials provider's (the role could not be
+/// assumed), not the network's.
+fn credentials_refused(context: &str) -> bool {
+    context.contains("failed to load credentials")
+        || context.contains("CredentialsNotLoaded")
+        || context.contains("ProviderError")
+        || context.contains("the credential provider was not enabled")
 }
 
 /// Reads one posture fact: the answer, or why it could not be read. `unconfigured` names
@@ -113,6 +262,13 @@ mod tests {
         assert_eq!(classify("CloudTrail", "ThrottlingException"), ErrorKind::Throttled);
         assert_eq!(classify("CloudTrail", "InvalidTrailNameException"), ErrorKind::Invalid);
         assert_eq!(classify("CloudTrail", "SomethingNew"), ErrorKind::Other);
+        assert_eq!(classify("CloudTrail", "MaximumNumberOfTrailsExceededException"), ErrorKind::Quota);
+        assert_eq!(classify("CloudTrail", "InsufficientS3BucketPolicyException"), ErrorKind::DeliveryRefused);
+        assert_eq!(classify("CloudTrail", "CloudTrailAccessNotEnabledException"), ErrorKind::Organization);
+        assert_eq!(classify("S3", "PermanentRedirect"), ErrorKind::WrongRegion);
+        assert_eq!(classify("S3", "MethodNotAllowed"), ErrorKind::NotOwner);
+        assert_eq!(classify("STS", "ExpiredTokenException"), ErrorKind::Credentials);
+        assert_eq!(classify("SNS", "AuthorizationError"), ErrorKind::AccessDenied);
         assert_eq!(classify("S3", "SlowDown"), ErrorKind::Throttled, "S3 throttles in its own words");
         assert_eq!(classify("CloudTrail", "InternalFailure"), ErrorKind::Unavailable);
         assert_eq!(classify("S3", "InternalError"), ErrorKind::Unavailable);
@@ -125,7 +281,7 @@ mod tests {
         assert_eq!(classify("CloudTrail", "KmsKeyNotFoundException"), ErrorKind::KeyNotFound);
         assert_eq!(classify("CloudTrail", "KmsKeyDisabledException"), ErrorKind::KeyNotFound);
         assert_eq!(classify("KMS", "NotFoundException"), ErrorKind::KeyNotFound);
-        assert_eq!(classify("SNS", "NotFoundException"), ErrorKind::NotFound);
+        assert_eq!(classify("SNS", "NotFound"), ErrorKind::NotFound, "SNS names it without the suffix");
     }
 
     #[test]

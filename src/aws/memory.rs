@@ -68,6 +68,8 @@ struct State {
     interlopers: BTreeMap<String, String>,
     scripted: BTreeMap<&'static str, Scripted>,
     calls: Vec<&'static str>,
+    /// The organization every account of this port belongs to, if any.
+    organization: Option<trailwarden_core::policy::Organization>,
 }
 
 fn account(scope: &Scope) -> &str {
@@ -97,6 +99,12 @@ fn scripted_code(kind: ErrorKind) -> &'static str {
         ErrorKind::Unavailable => "Unavailable",
         ErrorKind::Conflict => "PolicyChanged",
         ErrorKind::Other => "InternalFailure",
+        ErrorKind::Credentials => "ExpiredToken",
+        ErrorKind::Quota => "MaximumNumberOfTrailsExceededException",
+        ErrorKind::Organization => "CloudTrailAccessNotEnabledException",
+        ErrorKind::DeliveryRefused => "InsufficientS3BucketPolicyException",
+        ErrorKind::WrongRegion => "PermanentRedirect",
+        ErrorKind::NotOwner => "MethodNotAllowed",
     }
 }
 
@@ -256,6 +264,12 @@ impl MemoryAws {
 
     pub fn with_bucket(self, facts: BucketFacts) -> Self {
         self.lock().buckets.insert(facts.name.clone(), facts);
+        self
+    }
+
+    /// Every account in `org` (its management account owns the organization's trails).
+    pub fn with_organization(self, org: trailwarden_core::policy::Organization) -> Self {
+        self.lock().organization = Some(org);
         self
     }
 

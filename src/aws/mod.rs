@@ -12,6 +12,7 @@ mod error;
 mod kms;
 mod limiter;
 pub mod memory;
+mod organizations;
 mod own_keys;
 pub mod recent;
 mod s3;
@@ -22,6 +23,7 @@ mod sts;
 
 use std::future::Future;
 
+use trailwarden_core::policy::Organization;
 use trailwarden_core::{Reach, Scope};
 use trailwarden_core::report::Failure;
 use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
@@ -30,6 +32,7 @@ use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, Trail
 
 pub use calls::{CallLog, CallRecord, is_write as is_write_operation};
 pub use limiter::RateLimits;
+pub use error::{ANY as ANY_SERVICE, CODES as ERROR_CODES, classify as classify_error};
 pub use own_keys::OwnKeys;
 pub use sqs::QueueMessage;
 
@@ -67,6 +70,21 @@ pub enum ErrorKind {
     Invalid,
     /// No answer, or an answer we could not read.
     Unavailable,
+    /// The caller's credentials were refused: expired, unknown, or a role that could not be
+    /// assumed.
+    Credentials,
+    /// A quota AWS does not raise (five trails per region, fifty tags per trail).
+    Quota,
+    /// The AWS Organization is not set up for this (not in use, not all features, trusted
+    /// access for CloudTrail off, not the management account or a delegated administrator).
+    Organization,
+    /// CloudTrail refuses a bucket, key or topic it cannot deliver to: its policy does not
+    /// let CloudTrail in (yet: a policy just written may take a moment to apply).
+    DeliveryRefused,
+    /// The request went to a region the resource is not in.
+    WrongRegion,
+    /// Only the resource owner's account may make this call.
+    NotOwner,
     /// What the write was judged from changed before it could be made (a bucket or key
     /// policy rewritten by someone else meanwhile): nothing was written.
     Conflict,
@@ -98,6 +116,12 @@ impl AwsError {
             ErrorKind::Unavailable => Failure::AwsUnavailable,
             ErrorKind::Conflict => Failure::PolicyChanged,
             ErrorKind::Other => Failure::AwsError,
+            ErrorKind::Credentials => Failure::CredentialsRefused,
+            ErrorKind::Quota => Failure::QuotaExceeded,
+            ErrorKind::Organization => Failure::OrganizationNotReady,
+            ErrorKind::DeliveryRefused => Failure::DeliveryRefused,
+            ErrorKind::WrongRegion => Failure::WrongRegion,
+            ErrorKind::NotOwner => Failure::NotResourceOwner,
         }
     }
 }
@@ -143,6 +167,8 @@ pub trait AwsPort: Send + Sync + 'static {
 
     /// The account the scope acts in.
     fn account_id(&self, scope: &Scope) -> impl Future<Output = AwsResult<String>> + Send;
+    /// The AWS Organization the scope's account (`account`) belongs to, None when none.
+    fn organization(&self, scope: &Scope, account: &str) -> impl Future<Output = AwsResult<Option<Organization>>> + Send;
     /// Posture facts of the log bucket, read in the bucket's own region. Fails only when
     /// the bucket cannot be found at all (or belongs to another owner than `reach` names).
     /// Facts only the owner may read are not asked for from outside (see [`Reach`]).

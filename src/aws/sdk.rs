@@ -27,7 +27,8 @@ use super::clients::{ClientCache, Service};
 use super::error::aws_error;
 use super::limiter::Limiter;
 use super::recent::RecentReads;
-use super::{AwsPort, AwsResult, CallLog, Fresh, OwnKeys, RateLimits, cloudtrail, kms, s3, sns, sts};
+use super::{AwsPort, AwsResult, CallLog, Fresh, OwnKeys, RateLimits, cloudtrail, kms, organizations, s3, sns, sts};
+use trailwarden_core::policy::Organization;
 
 /// How to reach AWS.
 #[derive(Clone, Default)]
@@ -80,6 +81,8 @@ pub struct SdkAws {
     fresh: Fresh,
     /// Our own account, asked once.
     own_account: Arc<OnceCell<String>>,
+    /// The organization of each account asked about lately.
+    organizations: Arc<organizations::Known>,
 }
 
 impl SdkAws {
@@ -100,6 +103,7 @@ impl SdkAws {
             recent: Arc::new(RecentReads::new(options.shared_reads, options.shared_posture)),
             fresh: Fresh::Shared,
             own_account: Arc::default(),
+            organizations: Arc::default(),
         }
     }
 
@@ -296,6 +300,10 @@ impl AwsPort for SdkAws {
             return Ok(account.to_owned());
         }
         self.own_account.get_or_try_init(|| sts::account_id(self, scope)).await.cloned()
+    }
+
+    async fn organization(&self, scope: &Scope, account: &str) -> AwsResult<Option<Organization>> {
+        organizations::organization(self, &self.organizations, scope, account).await
     }
 
     async fn describe_bucket(&self, reach: &Reach, bucket: &str) -> AwsResult<BucketFacts> {

@@ -12,7 +12,8 @@ use crate::aws::{AwsPort, AwsResult};
 
 pub struct Observation {
     pub observed: Observed,
-    /// The account the trail lives in.
+    /// The account that owns the trail (for an organization trail, the organization's
+    /// management account, whichever account manages it).
     pub account: String,
     /// How the log bucket is reached (see [`Desired::bucket_reach`]).
     pub bucket_reach: Reach,
@@ -30,8 +31,9 @@ impl Observation {
 /// for a trail the policy may touch, so a trail that is not ours costs no posture reads.
 pub async fn around<P: AwsPort>(port: &P, resolved: &Resolved, observed: Observed) -> AwsResult<Observation> {
     let desired = &resolved.desired;
-    let account = port.account_id(&desired.scope).await?;
-    let bucket_reach = desired.bucket_reach(&account);
+    let acting = port.account_id(&desired.scope).await?;
+    let account = trail_owner(port, desired).await?;
+    let bucket_reach = desired.bucket_reach(&acting);
     let bucket = port.describe_bucket(&bucket_reach, &desired.settings.bucket).await.map_err(|e| e.to_string());
     let key = resolved.key.as_ref().map(|k| k.clone().map_err(|e| e.to_string()));
     Ok(Observation { observed, account, bucket_reach, facts: PostureFacts { bucket, key } })
@@ -46,8 +48,7 @@ pub async fn find<P: AwsPort>(port: &P, desired: &Desired, trails: Vec<TrailDesc
     if !trails.iter().any(|t| t.name == desired.trail_name) {
         return Ok(None);
     }
-    // The role's account, or the controller's own (asked once, then remembered).
-    let account = port.account_id(&desired.scope).await?;
+    let account = trail_owner(port, desired).await?;
     let home = desired.expected_trail_arn(&account);
     let ours = |t: &TrailDescription| {
         t.arn == home || (t.name == desired.trail_name && trail_account(&t.arn) == Some(account.as_str()) && t.home_region != desired.scope.region)
@@ -56,6 +57,19 @@ pub async fn find<P: AwsPort>(port: &P, desired: &Desired, trails: Vec<TrailDesc
     let mut candidates: Vec<TrailDescription> = trails.into_iter().filter(ours).collect();
     candidates.sort_by_key(|t| t.arn != home);
     Ok(candidates.into_iter().next())
+}
+
+/// The account that owns the policy's trail: the role's account or the controller's own
+/// (asked once, then remembered) — and for an organization trail, the organization's
+/// management account: an organization trail a delegated administrator creates is the
+/// management account's, and its ARN says so.
+pub async fn trail_owner<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<String> {
+    let account = port.account_id(&desired.scope).await?;
+    if !desired.settings.organization {
+        return Ok(account);
+    }
+    let org = port.organization(&desired.scope, &account).await?;
+    Ok(org.map(|o| o.management_account).unwrap_or(account))
 }
 
 /// The account a trail's ARN (`arn:<partition>:cloudtrail:<region>:<account>:trail/<name>`) names.

@@ -76,11 +76,19 @@ impl Guardrails {
     /// The first guardrail the policy is outside of, its account aside (see
     /// [`Guardrails::account`]): all of them are judged on the spec alone.
     pub fn breach(&self, desired: &Desired) -> Option<Breach> {
-        if let Some(role) = &desired.scope.role_arn
-            && !self.allowed_roles.is_empty()
-            && !self.allowed_roles.iter().any(|pattern| glob(pattern, role))
+        // The log-archive role is acted through as much as the trail's: the same lists hold it.
+        let archive = desired.log_archive.as_ref();
+        let roles = [desired.scope.role_arn.as_ref(), archive.and_then(|a| a.role.as_ref()?.role_arn.as_ref())];
+        for role in roles.into_iter().flatten() {
+            if !self.allowed_roles.is_empty() && !self.allowed_roles.iter().any(|pattern| glob(pattern, role)) {
+                return Some(Breach::Role(role.clone()));
+            }
+        }
+        if let Some(archive) = archive
+            && !self.allowed_accounts.is_empty()
+            && !self.allowed_accounts.contains(&archive.account)
         {
-            return Some(Breach::Role(role.clone()));
+            return Some(Breach::Account(archive.account.clone()));
         }
         if !self.allow_adoption_always && desired.adoption == Adoption::Always {
             return Some(Breach::AdoptionAlways);
@@ -137,6 +145,27 @@ mod tests {
         assert_eq!(g.account(&own, Some("111122223333")), None);
         assert!(g.account(&own, Some("999999999999")).is_some());
         assert!(g.account(&own, None).is_some(), "an unknown own account is not assumed allowed");
+    }
+
+    #[test]
+    fn the_log_archive_account_and_role_are_held_to_the_same_lists() {
+        use crate::policy::{LogArchive, Scope};
+        let g = Guardrails {
+            allowed_accounts: vec!["111122223333".into(), "444455556666".into()],
+            allowed_roles: vec!["arn:aws:iam::*:role/trailwarden-*".into()],
+            ..Guardrails::default()
+        };
+        let archive = |account: &str, role: &str| {
+            let mut d = with_role("arn:aws:iam::111122223333:role/trailwarden-member");
+            let scope = Scope { role_arn: Some(role.into()), external_id: None, region: "us-east-1".into() };
+            d.log_archive = Some(LogArchive { account: account.into(), role: Some(scope) });
+            d
+        };
+        assert_eq!(g.breach(&archive("444455556666", "arn:aws:iam::444455556666:role/trailwarden-log-archive")), None);
+        let admin = archive("444455556666", "arn:aws:iam::444455556666:role/OrganizationAccountAccessRole");
+        assert!(matches!(g.breach(&admin), Some(Breach::Role(r)) if r.ends_with("OrganizationAccountAccessRole")));
+        let elsewhere = archive("777788889999", "arn:aws:iam::777788889999:role/trailwarden-log-archive");
+        assert_eq!(g.breach(&elsewhere), Some(Breach::Account("777788889999".into())));
     }
 
     #[test]

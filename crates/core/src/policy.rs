@@ -64,6 +64,15 @@ impl Reach {
     }
 }
 
+/// The AWS Organization an account belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    /// o-...
+    pub id: String,
+    /// The account that owns the organization's trails, whoever created them.
+    pub management_account: String,
+}
+
 /// The account that owns the log bucket (and a key named by ARN there) when it is not the
 /// trail's own: a landing zone's log-archive account.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -129,6 +129,11 @@ impl AwsPort for MemoryAws {
         Ok(OWN_ACCOUNT.to_owned())
     }
 
+    async fn organization(&self, _scope: &Scope, _account: &str) -> AwsResult<Option<trailwarden_core::policy::Organization>> {
+        let call = self.begin("Organizations", "DescribeOrganization")?;
+        Ok(call.state.organization.clone())
+    }
+
     async fn describe_bucket(&self, reach: &Reach, bucket: &str) -> AwsResult<BucketFacts> {
         let mut call = self.begin(S3, "GetBucketLocation")?;
         let Some(stored) = call.state.buckets.get(bucket).cloned() else {

@@ -106,6 +106,18 @@ pub enum Failure {
     /// the put was not made, and the next pass judges the policy again.
     PolicyChanged,
     AwsError,
+    /// Credentials refused: expired, unknown, or a role that could not be assumed.
+    CredentialsRefused,
+    /// A quota AWS does not raise (five trails per account and region).
+    QuotaExceeded,
+    /// The organization is not set up for an organization trail from this account.
+    OrganizationNotReady,
+    /// CloudTrail refuses the bucket, key or topic: its policy does not let CloudTrail deliver.
+    DeliveryRefused,
+    /// A request reached a region its resource is not in.
+    WrongRegion,
+    /// A call only the bucket's or key's owner account may make.
+    NotResourceOwner,
     KubernetesApi,
     Finalizer,
 }

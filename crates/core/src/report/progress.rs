@@ -19,6 +19,10 @@ const NEEDS_A_PERSON: &[&str] = &[
     "KmsKeyNotFound",
     "InvalidSpec",
     "InvalidConfiguration",
+    "CredentialsRefused",
+    "QuotaExceeded",
+    "OrganizationNotReady",
+    "NotResourceOwner",
 ];
 
 fn state(type_: ConditionType, status: bool, reason: &'static str, message: String) -> ConditionState {
