@@ -28,7 +28,7 @@ use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
 use super::desired::{desired, scope};
 use super::status;
 use super::turns::Turns;
-use super::retry::{backoff, stale_finalizers};
+use super::retry::{retry_in, stale_finalizers};
 pub use super::retry::Error;
 use crate::aws::AwsPort;
 use crate::ops::http::Readiness;
@@ -431,7 +431,7 @@ fn error_policy<P>(policy: Arc<TrailPolicy>, error: &Error, ctx: Arc<Context<P>>
         return Action::requeue(Duration::from_millis(500));
     }
     let resync = triggers::resync::next_resync(policy.spec.resync_seconds, &resync_group(&policy), Timestamp::now());
-    let delay = backoff(failures).min(resync);
+    let delay = retry_in(error, failures).min(resync);
     warn!(policy = %policy.name_any(), reason = error.category().name(), error = %error, failures, retry_in_s = delay.as_secs(), "will retry");
     Action::requeue(delay)
 }

@@ -52,6 +52,20 @@ pub(super) fn stale_finalizers(error: &Error) -> bool {
     }
 }
 
+/// CloudTrail refuses a bucket or key whose policy does not let it in (DeliveryRefused),
+/// and a policy just written may take some seconds to apply: the first refusals are asked
+/// again at this pace, before the ordinary back-off.
+const POLICY_SETTLING: Duration = Duration::from_secs(2);
+const POLICY_SETTLING_TRIES: u32 = 5;
+
+/// When the `failures`-th failure in a row of a policy's pass is tried again.
+pub(super) fn retry_in(error: &Error, failures: u32) -> Duration {
+    if error.category() == Failure::DeliveryRefused && failures <= POLICY_SETTLING_TRIES {
+        return POLICY_SETTLING;
+    }
+    backoff(failures)
+}
+
 pub(super) fn backoff(failures: u32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(failures.min(16)).min(300))
 }
@@ -59,6 +73,17 @@ pub(super) fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_delivery_is_asked_again_within_seconds_a_few_times() {
+        use trailwarden_core::report::Stage;
+        let refused = |failure| Error::Stage(StageFailure { stage: Stage::Settings, failure, message: String::new() });
+        let delivery = refused(Failure::DeliveryRefused);
+        assert_eq!(retry_in(&delivery, 1), POLICY_SETTLING);
+        assert_eq!(retry_in(&delivery, POLICY_SETTLING_TRIES), POLICY_SETTLING);
+        assert_eq!(retry_in(&delivery, POLICY_SETTLING_TRIES + 1), backoff(POLICY_SETTLING_TRIES + 1), "then the ordinary back-off");
+        assert_eq!(retry_in(&refused(Failure::AccessDenied), 5), backoff(5));
+    }
 
     #[test]
     fn backoff_doubles_then_caps() {

@@ -68,11 +68,18 @@ async fn a_fully_specified_policy_is_accepted() {
             "logGroupArn": "arn:aws:logs:eu-central-1:111122223333:log-group:cloudtrail:*",
             "roleArn": "arn:aws:iam::111122223333:role/CloudTrail_CloudWatchLogs"
         },
-        "advancedEventSelectors": [{"name": "s3 writes", "fieldSelectors": [
-            {"field": "eventCategory", "equals": ["Data"]},
-            {"field": "resources.type", "equals": ["AWS::S3::Object"]},
-            {"field": "readOnly", "equals": ["false"]}
-        ]}],
+        "advancedEventSelectors": [
+            {"name": "management writes", "fieldSelectors": [
+                {"field": "eventCategory", "equals": ["Management"]},
+                {"field": "readOnly", "equals": ["false"]}
+            ]},
+            {"name": "s3 writes", "fieldSelectors": [
+                {"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                {"field": "readOnly", "equals": ["false"]}
+            ]}
+        ],
+        "logArchive": {"accountId": "444455556666", "roleArn": "arn:aws:iam::444455556666:role/trailwarden-log-archive", "externalId": "ext-456"},
         "insights": ["ApiCallRateInsight", "ApiErrorRateInsight"],
         "tags": {"team": "security", "cost-center": "42"},
         "posture": {"bucket": {"manage": true, "requireMfaDelete": true}, "kms": {"manage": true}},
@@ -124,6 +131,23 @@ fn invalid_cases() -> Vec<(&'static str, Value, &'static str)> {
         ("tag key too long", with(valid_spec(), json!({"tags": {"k".repeat(129): "v"}})), "tag keys must be 1 to 128"),
         ("tag key with a bad character", with(valid_spec(), json!({"tags": {"team;drop": "v"}})), "tag keys must be 1 to 128"),
         ("tag value too long", with(valid_spec(), json!({"tags": {"team": "v".repeat(257)}})), "spec.tags.team: Too long: may not be more than 256"),
+        ("multi-region without global service events", with(valid_spec(), json!({"includeGlobalServiceEvents": false})),
+            "a multi-region trail must include global service events"),
+        ("call-rate insight on read-only selectors", with(valid_spec(), json!({
+            "insights": ["ApiCallRateInsight"], "eventSelectors": [{"readWriteType": "ReadOnly"}]
+        })), "ApiCallRateInsight needs the trail to log write management events"),
+        ("call-rate insight on data events only", with(valid_spec(), json!({
+            "insights": ["ApiCallRateInsight"],
+            "advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]}, {"field": "resources.type", "equals": ["AWS::S3::Object"]}]}]
+        })), "ApiCallRateInsight needs the trail to log write management events"),
+        ("call-rate insight on read-only management events", with(valid_spec(), json!({
+            "insights": ["ApiCallRateInsight"],
+            "advancedEventSelectors": [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}, {"field": "readOnly", "equals": ["true"]}]}]
+        })), "ApiCallRateInsight needs the trail to log write management events"),
+        ("log-archive role of another account", with(valid_spec(), json!({
+            "logArchive": {"accountId": "444455556666", "roleArn": "arn:aws:iam::111122223333:role/trailwarden-log-archive"}
+        })), "logArchive.roleArn must be a role of logArchive.accountId"),
+        ("log-archive account malformed", with(valid_spec(), json!({"logArchive": {"accountId": "4444-5555-6666"}})), "logArchive.accountId"),
         ("tag value with a bad character", with(valid_spec(), json!({"tags": {"team": "a<b>"}})), "spec.tags.team in body should match"),
     ]
 }

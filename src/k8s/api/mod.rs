@@ -52,7 +52,22 @@ pub const FINALIZER: &str = "trailwarden.dev/cleanup";
         .message("eventSelectors and advancedEventSelectors are mutually exclusive: a trail uses one kind or the other"),
     // Changing the account would leave the old trail behind, still tagged as ours.
     validation = Rule::new("has(self.account) == has(oldSelf.account) && (!has(self.account) || self.account.roleArn == oldSelf.account.roleArn)")
-        .message("account.roleArn is immutable (the trail lives in that account): create a new TrailPolicy to manage a trail in another account")
+        .message("account.roleArn is immutable (the trail lives in that account): create a new TrailPolicy to manage a trail in another account"),
+    // CloudTrail refuses both (InvalidParameterCombinationException, InvalidInsightSelectorsException):
+    // admitted, they would fail at every pass.
+    validation = Rule::new("!((!has(self.multiRegion) || self.multiRegion) && has(self.includeGlobalServiceEvents) && !self.includeGlobalServiceEvents)")
+        .message("a multi-region trail must include global service events (CloudTrail refuses it otherwise): set includeGlobalServiceEvents: true, or multiRegion: false"),
+    validation = Rule::new(concat!(
+        "!has(self.insights) || !self.insights.exists(i, i == 'ApiCallRateInsight') || ",
+        "(has(self.eventSelectors) && size(self.eventSelectors) > 0 ? ",
+        "self.eventSelectors.exists(s, (!has(s.includeManagementEvents) || s.includeManagementEvents) && (!has(s.readWriteType) || s.readWriteType != 'ReadOnly')) : ",
+        "!has(self.advancedEventSelectors) || size(self.advancedEventSelectors) == 0 || ",
+        // eventCategory and readOnly each take one value: compared as such, the rule's cost
+        // stays within the apiserver's budget whatever the other fields hold.
+        "self.advancedEventSelectors.exists(s, s.fieldSelectors.exists(f, f.field == 'eventCategory' && has(f.equals) && size(f.equals) == 1 && f.equals[0] == 'Management') && ",
+        "!s.fieldSelectors.exists(f, f.field == 'readOnly' && has(f.equals) && size(f.equals) == 1 && f.equals[0] == 'true')))"
+    ))
+    .message("ApiCallRateInsight needs the trail to log write management events (CloudTrail refuses it otherwise): include management events that are not read-only in the selectors, or drop the insight")
 )]
 pub struct TrailPolicySpec {
     /// Name of the trail. Defaults to the policy's metadata.name. Immutable.

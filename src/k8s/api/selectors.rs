@@ -42,7 +42,8 @@ pub struct DataResource {
 pub struct AdvancedEventSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[schemars(length(min = 1))]
+    /// CloudTrail's advanced selector fields, each at most once.
+    #[schemars(length(min = 1, max = 16))]
     pub field_selectors: Vec<AdvancedFieldSelector>,
 }
 
@@ -50,18 +51,25 @@ pub struct AdvancedEventSelector {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AdvancedFieldSelector {
+    #[schemars(length(max = 64))]
     pub field: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub equals: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub starts_with: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub ends_with: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub not_equals: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub not_starts_with: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub not_ends_with: Vec<String>,
 }
 
