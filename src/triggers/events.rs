@@ -65,8 +65,9 @@ fn governed(policies: &Store<TrailPolicy>, own: &str) -> Vec<(ObjectRef<TrailPol
         .iter()
         .filter_map(|policy| {
             let desired = desired::desired(policy).ok()?;
-            let resolved = policy.status.as_ref().and_then(|s| s.kms_key_arn.as_deref());
-            Some((ObjectRef::new(&policy.name_any()), Governed::of(&desired, own, resolved)))
+            let status = policy.status.as_ref();
+            let (resolved, trail_arn) = (status.and_then(|s| s.kms_key_arn.as_deref()), status.and_then(|s| s.trail_arn.as_deref()));
+            Some((ObjectRef::new(&policy.name_any()), Governed::of(&desired, own, resolved, trail_arn)))
         })
         .collect()
 }

@@ -136,6 +136,12 @@ pub fn parse(body: &str) -> Result<ApiCall, Malformed> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Governed {
     pub account: String,
+    /// The account holding the bucket and key when it is another (`spec.logArchive`):
+    /// their changes are recorded there.
+    pub archive_account: Option<String>,
+    /// The trail's ARN as last seen: an organization trail's carries the management
+    /// account, whichever account manages it, and calls on it are matched by it alone.
+    pub trail_arn: Option<String>,
     /// The trail's home region.
     pub region: String,
     pub trail_name: String,
@@ -158,10 +164,13 @@ fn key_handle(key: &str) -> &str {
 
 impl Governed {
     /// What `desired` governs. `own_account` is the controller's (for a policy without a
-    /// role); `resolved_key` the ARN its key resolved to at the last look, if known.
-    pub fn of(desired: &Desired, own_account: &str, resolved_key: Option<&str>) -> Self {
+    /// role); `resolved_key` the ARN its key resolved to and `trail_arn` the trail's, at the
+    /// last look, if known.
+    pub fn of(desired: &Desired, own_account: &str, resolved_key: Option<&str>, trail_arn: Option<&str>) -> Self {
         Governed {
             account: desired.scope.role_account().unwrap_or(own_account).to_owned(),
+            archive_account: desired.log_archive.as_ref().map(|a| a.account.clone()),
+            trail_arn: trail_arn.map(str::to_owned),
             region: desired.scope.region.clone(),
             trail_name: desired.trail_name.clone(),
             bucket: desired.settings.bucket.clone(),
@@ -171,11 +180,18 @@ impl Governed {
 
     /// Whether `call` touched something this policy governs.
     pub fn concerns(&self, call: &ApiCall) -> bool {
-        call.account == self.account && call.subjects.iter().any(|s| self.touches(s, call))
+        call.subjects.iter().any(|s| self.touches(s, call))
     }
 
     fn touches(&self, subject: &Subject, call: &ApiCall) -> bool {
+        let here = call.account == self.account;
+        let archive = self.archive_account.as_deref() == Some(call.account.as_str());
         match subject {
+            // The trail's own ARN names it wherever the call was recorded (an organization
+            // trail's calls may be recorded in its management account or its administrator's).
+            Subject::Trail(t) if self.trail_arn.as_deref() == Some(t.as_str()) => true,
+            _ if !here && !archive => false,
+            Subject::Trail(_) if !here => false,
             Subject::Trail(t) => match t.strip_prefix("arn:") {
                 // arn:<partition>:cloudtrail:<region>:<account>:trail/<name>
                 Some(_) => {

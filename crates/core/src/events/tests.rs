@@ -17,6 +17,8 @@ fn event(source: &str, name: &str, params: serde_json::Value) -> String {
 fn governed() -> Governed {
     Governed {
         account: "111122223333".into(),
+        archive_account: None,
+        trail_arn: None,
         region: "us-east-1".into(),
         trail_name: "audit".into(),
         bucket: "logs".into(),
@@ -83,12 +85,37 @@ fn a_failed_call_is_marked_and_a_malformed_body_refused() {
 fn a_policy_governs_its_role_account_or_ours_and_its_resolved_key() {
     let mut d = crate::testing::desired();
     d.settings.kms_key = Some("alias/cloudtrail".into());
-    let ours = Governed::of(&d, "111122223333", Some(crate::testing::KEY_ARN));
+    let ours = Governed::of(&d, "111122223333", Some(crate::testing::KEY_ARN), None);
     assert_eq!(ours.account, "111122223333", "no role: the controller's own account");
     assert_eq!((ours.trail_name.as_str(), ours.bucket.as_str()), ("audit", "logs"));
     assert_eq!(ours.keys, ["alias/cloudtrail", crate::testing::KEY_ARN]);
     d.scope.role_arn = Some("arn:aws:iam::444455556666:role/trailwarden".into());
-    assert_eq!(Governed::of(&d, "111122223333", None).account, "444455556666");
+    assert_eq!(Governed::of(&d, "111122223333", None, None).account, "444455556666");
+}
+
+#[test]
+fn calls_in_the_log_archive_and_on_an_organization_trail_are_ours() {
+    let mut d = crate::testing::desired();
+    d.scope.role_arn = Some("arn:aws:iam::444455556666:role/trailwarden".into());
+    d.log_archive = Some(crate::policy::LogArchive { account: "777788889999".into(), role: None });
+    let org_arn = "arn:aws:cloudtrail:us-east-1:111122223333:trail/audit";
+    let governed = Governed::of(&d, "000000000000", None, Some(org_arn));
+    let call = |account: &str, subject: Subject| ApiCall {
+        id: "1".into(),
+        time: None,
+        source: "aws.s3".into(),
+        name: "PutBucketPolicy".into(),
+        account: account.into(),
+        region: "eu-west-1".into(),
+        failed: false,
+        access_key: None,
+        subjects: vec![subject],
+    };
+    assert!(governed.concerns(&call("777788889999", Subject::Bucket("logs".into()))), "the bucket, in the log archive");
+    assert!(!governed.concerns(&call("999999999999", Subject::Bucket("logs".into()))), "not a bucket of that name elsewhere");
+    assert!(governed.concerns(&call("111122223333", Subject::Trail(org_arn.into()))), "the organization trail, recorded in its owner");
+    assert!(!governed.concerns(&call("777788889999", Subject::Trail("audit".into()))), "a trail of that name in the log archive is not it");
+    assert!(!governed.concerns(&call("111122223333", Subject::Trail("arn:aws:cloudtrail:us-east-1:111122223333:trail/other".into()))));
 }
 
 #[test]
