@@ -210,3 +210,26 @@ async fn a_bucket_of_another_owner_than_declared_is_neither_read_nor_written() {
     assert!(owner_writes.writes().is_empty(), "nothing written in the owner's account: {:?}", owner_writes.writes());
     assert_eq!(s3.get_bucket_policy().bucket(&bucket).send().await.unwrap().policy, before, "the bucket policy is untouched");
 }
+
+/// A role that cannot be assumed (a trust policy that does not name trailwarden, a wrong
+/// external id) is said as such, and waits for a person: not an outage retried forever.
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_is_named_credentials_refused() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let acct = support::account(&aws, 1, 0).await;
+    let refusing = Faults::for_account(&acct.id);
+    refusing.set(json!({"deny": {"AssumeRole": "User is not authorized to perform: sts:AssumeRole"}}));
+    let controller = Controller::start_with(client.clone(), faulty_aws().await);
+    let name = support::unique_name("no-trust");
+    create_policy(&client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": support::role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
+    })))
+    .await;
+    let (p, _) = eventually("the refusal named", HEAL_TIMEOUT, || async {
+        let p = get(&client, &name).await;
+        (condition(&p, "Ready").map(|c| c.1) == Some("CredentialsRefused".into())).then_some(p)
+    })
+    .await;
+    assert_eq!(condition(&p, "Stalled").map(|c| c.0).as_deref(), Some("True"), "a person must fix the trust");
+}
