@@ -21,11 +21,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
-use trailwarden_core::Scope;
+use trailwarden_core::{Reach, Scope};
 use trailwarden_core::events::Subject;
 use trailwarden_core::posture::bucket::BucketFacts;
 use trailwarden_core::posture::key::KeyFacts;
 use trailwarden_core::trail::{Tags, TrailDescription};
+
+/// The region in the key of a read that is the same from every region (a bucket's facts).
+const ANY_REGION: &str = "*";
 
 use super::AwsResult;
 
@@ -150,7 +153,9 @@ pub struct RecentReads {
     /// is not served to that trail's asker.
     written: Mutex<HashMap<(Scope, String), Instant>>,
     tags: Answers<(Scope, String), Tags>,
-    buckets: Answers<(Scope, String), BucketFacts>,
+    /// By how the bucket is reached, whatever the region asked from: its facts are read in
+    /// its own region, and a bucket name is global.
+    buckets: Answers<(Reach, String), BucketFacts>,
     keys: Answers<(Scope, String), KeyFacts>,
 }
 
@@ -210,11 +215,13 @@ impl RecentReads {
         self.tags.put((scope.clone(), trail), tags);
     }
 
-    pub(super) async fn bucket<Fut>(&self, scope: &Scope, bucket: &str, fresh: bool, fetch: impl FnOnce() -> Fut) -> AwsResult<BucketFacts>
+    pub(super) async fn bucket<Fut>(&self, reach: &Reach, bucket: &str, fresh: bool, fetch: impl FnOnce() -> Fut) -> AwsResult<BucketFacts>
     where
         Fut: Future<Output = AwsResult<BucketFacts>>,
     {
-        self.buckets.get(&(scope.clone(), bucket.to_owned()), fresh, fetch).await
+        // The owner and whether the reach acts as it are part of the key: facts read for
+        // one claimed owner are never served to a policy that names another.
+        self.buckets.get(&(reach.in_region(ANY_REGION), bucket.to_owned()), fresh, fetch).await
     }
 
     pub(super) async fn key<Fut>(&self, scope: &Scope, key: &str, fresh: bool, fetch: impl FnOnce() -> Fut) -> AwsResult<KeyFacts>
@@ -369,14 +376,15 @@ mod tests {
     async fn bucket_facts_outlive_the_trail_window_until_that_bucket_is_written() {
         let recent = RecentReads::new(Duration::from_millis(1), Duration::from_secs(60));
         let s = scope(None);
+        let reach = Reach::owned(s.clone(), Some("111122223333".into()));
         let facts = trailwarden_core::testing::bucket;
         for b in ["logs", "other"] {
-            recent.bucket(&s, b, false, || async { Ok(facts(b)) }).await.unwrap();
+            recent.bucket(&reach, b, false, || async { Ok(facts(b)) }).await.unwrap();
         }
         recent.trails(&s, "audit", false, || async { Ok(vec![]) }).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let calls = AtomicUsize::new(0);
-        let read = |b| recent.bucket(&s, b, false, || counted(&calls, facts(b)));
+        let read = |b| recent.bucket(&reach, b, false, || counted(&calls, facts(b)));
         read("logs").await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 0, "past the trail window, the bucket's facts still serve");
         recent.wrote(Kept::Buckets, &s, Some("logs"));

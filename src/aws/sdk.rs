@@ -307,7 +307,7 @@ impl AwsPort for SdkAws {
     }
 
     async fn describe_bucket(&self, reach: &Reach, bucket: &str) -> AwsResult<BucketFacts> {
-        self.recent.bucket(&reach.scope, bucket, self.fresh == Fresh::All, || s3::describe_bucket(self, reach, bucket)).await
+        self.recent.bucket(reach, bucket, self.fresh == Fresh::All, || s3::describe_bucket(self, reach, bucket)).await
     }
 
     async fn describe_key(&self, reach: &Reach, key: &str) -> AwsResult<KeyFacts> {

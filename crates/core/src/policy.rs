@@ -42,7 +42,7 @@ impl Scope {
 /// S3 answers bucket-policy and versioning calls only to the bucket owner's account, and
 /// KMS answers key-policy and rotation changes only in the key's own account: from
 /// outside (`as_owner` false) those facts are not read and their checks say why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reach {
     pub scope: Scope,
     /// The account that must own the resource (every S3 call names it as the expected
