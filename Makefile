@@ -20,7 +20,7 @@ bench-heal:
 # calls by operation, steady-window calls per policy per resync (writes and AssumeRole
 # apart), RSS and idle CPU, event-path heal time at scale, RSS after deleting all but 2.
 POLICIES ?= 1000
-ACCOUNTS ?= 100
+ACCOUNTS ?= 250
 bench-scale:
 	POLICIES=$(POLICIES) ACCOUNTS=$(ACCOUNTS) hack/bench-scale.sh
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench-scale [POLICIES=1000] [ACCOUNTS=100]: the release controller at scale on a bed
+# make bench-scale [POLICIES=1000] [ACCOUNTS=250]: the release controller at scale on a bed
 # of its own (.bed-scale): converge time and AWS calls by operation, steady-window calls per
 # policy per resync, RSS and idle CPU, the event-path heal time at scale, and the RSS after
 # all but 2 policies are deleted. Knobs (environment): STEADY_SECONDS (120), IDLE_SECONDS
@@ -9,7 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bed=$root/.bed-scale
-export POLICIES=${POLICIES:-1000} ACCOUNTS=${ACCOUNTS:-100}
+export POLICIES=${POLICIES:-1000} ACCOUNTS=${ACCOUNTS:-250}
 t0=$(date +%s)
 
 cargo build --release --locked

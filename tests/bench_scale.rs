@@ -1,8 +1,11 @@
 //! `make bench-scale`: the release controller at scale on the bed (hack/bench-scale.sh).
 //!
-//! POLICIES TrailPolicies (default 1000) over ACCOUNTS emulator accounts (default 100),
-//! each account reached by assuming a role and holding one log bucket shared by its
-//! policies, `resyncSeconds: 60`, region us-east-1. The controller is the release binary
+//! POLICIES TrailPolicies (default 1000) over ACCOUNTS emulator accounts (default 250),
+//! each account reached by assuming a role and holding one log bucket (in us-east-1) shared
+//! by its policies, `resyncSeconds: 60`; an account's trails are homed in us-east-1 and
+//! eu-west-1 in turn. AWS allows five trails per account and region, and a multi-region
+//! trail counts in every region: at most five policies per account, which the bed enforces
+//! (the default is four: two homed in each region). The controller is the release binary
 //! (TRAILWARDEN_BIN), run as a child process whose every AWS call goes through the bed's
 //! counting proxy under its own client id (`AWS_SDK_UA_APP_ID`), with the event queue on.
 //! The harness's own set-up, breaks and probes go to the emulator directly, uncounted.
@@ -39,6 +42,10 @@ use trailwarden::api::TrailPolicy;
 
 const LABEL: &str = "trailwarden.dev/bench-scale";
 const RESYNC_SECONDS: u64 = 60;
+/// Trails per account and region AWS allows, not adjustable (multi-region ones count in each).
+const MAX_TRAILS_PER_ACCOUNT: usize = 5;
+/// Where an account's trails are homed, in turn: the events queue's region first.
+const HOME_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 /// Policies left in place when the rest are deleted.
 const KEPT: usize = 2;
 
@@ -477,7 +484,7 @@ fn log_summary(path: &std::path::Path) -> Vec<(String, usize)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scale_benchmark() {
     let policies: usize = env_or("POLICIES", 1000);
-    let accounts: usize = env_or("ACCOUNTS", 100);
+    let accounts: usize = env_or("ACCOUNTS", 250);
     let steady = Duration::from_secs(env_or("STEADY_SECONDS", 120));
     let idle = Duration::from_secs(env_or("IDLE_SECONDS", 60));
     let cycles: usize = env_or("EVENT_CYCLES", 30);
@@ -486,6 +493,12 @@ async fn scale_benchmark() {
     let seed: u64 = env_or("SEED", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
     let bin = bed_env("TRAILWARDEN_BIN");
     assert!(accounts >= 1 && policies >= accounts, "need POLICIES ≥ ACCOUNTS ≥ 1 (POLICIES={policies}, ACCOUNTS={accounts})");
+    assert!(
+        policies.div_ceil(accounts) <= MAX_TRAILS_PER_ACCOUNT,
+        "AWS allows {MAX_TRAILS_PER_ACCOUNT} trails per account and region, and every trail here is multi-region: \
+         POLICIES={policies} needs ACCOUNTS ≥ {}",
+        policies.div_ceil(MAX_TRAILS_PER_ACCOUNT)
+    );
     let log_path = std::path::Path::new(&bed_env("TRAILWARDEN_BED_DIR")).join("controller.log");
     let wall = Instant::now();
     let say = |what: String| println!("[{:>7.1} s] {what}", wall.elapsed().as_secs_f64());
@@ -508,10 +521,12 @@ async fn scale_benchmark() {
     let queue_url = tokio::task::spawn_blocking(events::queue_and_rule).await.unwrap();
     say(format!("event queue {queue_url}"));
 
-    // The policies: policy i in account i mod ACCOUNTS.
+    // The policies: policy i in account i mod ACCOUNTS, homed in the regions in turn.
     let run = support::unique_name("scale");
     let names: Vec<String> = (0..policies).map(|i| format!("{run}-{i:05}")).collect();
     let account_of: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i % accounts)).collect();
+    let region_of: HashMap<&str, &str> =
+        names.iter().enumerate().map(|(i, n)| (n.as_str(), HOME_REGIONS[(i / accounts) % HOME_REGIONS.len()])).collect();
     let manifests: Vec<TrailPolicy> = names
         .iter()
         .map(|name| {
@@ -520,7 +535,7 @@ async fn scale_benchmark() {
                 "apiVersion": "trailwarden.dev/v1alpha1",
                 "kind": "TrailPolicy",
                 "metadata": {"name": name, "labels": {LABEL: run}},
-                "spec": {"region": support::REGION, "account": support::role(acct), "s3": {"bucketName": acct.buckets[0]},
+                "spec": {"region": region_of[name.as_str()], "account": support::role(acct), "s3": {"bucketName": acct.buckets[0]},
                          "resyncSeconds": RESYNC_SECONDS},
             }))
             .expect("policy parses")
@@ -608,7 +623,8 @@ async fn scale_benchmark() {
     // the time until the trail logs again.
     let scopes: Vec<&trailwarden_core::Scope> = accts.iter().map(|a| &a.scope).collect();
     let mut trails = vec![];
-    for name in &names {
+    // The events queue is the hub region's: its trails are the ones stopped.
+    for name in names.iter().filter(|n| region_of[n.as_str()] == support::REGION) {
         let policy = store.get(&kube::runtime::reflector::ObjectRef::new(name)).expect("a converged policy is in the store");
         let arn = policy.status.as_ref().and_then(|s| s.trail_arn.clone()).unwrap_or_else(|| panic!("{name} has no trailArn"));
         trails.push((name.clone(), account_of[name.as_str()], arn));
@@ -707,7 +723,14 @@ async fn scale_benchmark() {
     let steady_reconciles = reconciles(&metrics_steady_end) - reconciles(&metrics_steady_start);
     let converge_reconciles = reconciles(&metrics_steady_start) - reconciles(&metrics_start);
     let mut t = Table(vec![]);
-    t.row("policies / accounts", format!("{policies} / {accounts} ({} per account, one bucket each), resyncSeconds {RESYNC_SECONDS}", policies / accounts));
+    t.row(
+        "policies / accounts",
+        format!(
+            "{policies} / {accounts} ({} per account, homed in {} in turn, one bucket each), resyncSeconds {RESYNC_SECONDS}",
+            policies.div_ceil(accounts),
+            HOME_REGIONS.join(" and ")
+        ),
+    );
     t.row("create all policies (32 in flight)", secs(applied));
     t.row("converge from empty (all Ready and Synced, from the first create)", secs(converge));
     t.row(
