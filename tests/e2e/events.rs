@@ -284,6 +284,48 @@ async fn bucket_and_key_events_heal_their_posture() {
     println!("event path: bucket versioning healed in {:.2} s, key rotation in {:.2} s", bucket_took.as_secs_f64(), key_took.as_secs_f64());
 }
 
+/// In the log-archive layout a change to the bucket or key is recorded in the log-archive
+/// account, not the trail's: its event still heals the policy's posture, through the
+/// log-archive role.
+#[tokio::test]
+async fn a_log_archive_bucket_and_key_event_heals_through_the_log_archive_role() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let url = queue_and_rule();
+    let port = support::controller_aws_sharing_posture(trailwarden::aws::recent::POSTURE_WINDOW).await;
+    let controller = Controller::start_through_with_events(client.clone(), port, &url);
+    let archive = support::account_without_grants(&aws, 1, 1).await;
+    let (member, _) = support::fresh_account();
+    let name = support::unique_name("archived");
+    create_policy(&client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": {"roleArn": format!("arn:aws:iam::{member}:role/trailwarden")},
+        "s3": {"bucketName": archive.buckets[0]}, "kmsKeyId": archive.key_arns[0], "resyncSeconds": 3600,
+        "logArchive": {"accountId": archive.id, "roleArn": format!("arn:aws:iam::{}:role/trailwarden", archive.id)},
+        "posture": {"bucket": {"manage": true}, "kms": {"manage": true}},
+    })))
+    .await;
+    wait_synced(&client, &name).await;
+    let s3 = aws.s3(&archive.scope).await;
+    let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&archive.scope).await);
+
+    let suspended = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+        .build();
+    s3.put_bucket_versioning().bucket(&archive.buckets[0]).versioning_configuration(suspended).send().await.unwrap();
+    publish("aws.s3", "PutBucketVersioning", &archive.id, json!({"bucketName": archive.buckets[0]}), None);
+    eventually("versioning back through the event path", HEAL_TIMEOUT, || async {
+        let v = s3.get_bucket_versioning().bucket(&archive.buckets[0]).send().await.ok()?;
+        (v.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled)).then_some(())
+    })
+    .await;
+    kms.disable_key_rotation().key_id(&archive.key_arns[0]).send().await.unwrap();
+    publish("aws.kms", "DisableKeyRotation", &archive.id, json!({"keyId": archive.key_arns[0]}), None);
+    eventually("rotation back through the event path", HEAL_TIMEOUT, || async {
+        kms.get_key_rotation_status().key_id(&archive.key_arns[0]).send().await.ok()?.key_rotation_enabled().then_some(())
+    })
+    .await;
+}
+
 /// Publishes a CloudTrail StopLogging event as AWS records it for a call signed with
 /// `access_key`.
 fn publish_signed(account: &str, trail: &str, access_key: &str) {
