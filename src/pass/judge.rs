@@ -35,7 +35,8 @@ pub async fn judge<P: AwsPort>(port: &P, desired: Desired, now: Timestamp) -> Re
             vec![posture::trail::missing(format!("no trail named {} in {}", desired.trail_name, desired.scope.region))]
         }
     };
-    checks.extend(observation.facts.checks(desired, TrailRef::new(desired, &trail_arn, &observation.account)));
+    let trail = TrailRef::new(desired, &trail_arn, &observation.account).in_organization(observation.organization_id.as_deref());
+    checks.extend(observation.facts.checks(desired, trail));
     let (compliant, _) = verdict_of(&checks);
     Ok(Judgement { policy: desired.policy_name.clone(), trail_arn, compliant, findings: checks })
 }

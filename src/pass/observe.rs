@@ -5,6 +5,7 @@
 
 use trailwarden_core::posture::PostureFacts;
 use trailwarden_core::trail::{Insights, Selectors, TrailDescription};
+use trailwarden_core::policy::Organization;
 use trailwarden_core::{Desired, Observed, ObservedTrail, Reach};
 
 use super::resolve::Resolved;
@@ -15,6 +16,8 @@ pub struct Observation {
     /// The account that owns the trail (for an organization trail, the organization's
     /// management account, whichever account manages it).
     pub account: String,
+    /// The organization's id, for an organization trail (its logs' path names it).
+    pub organization_id: Option<String>,
     /// How the log bucket is reached (see [`Desired::bucket_reach`]).
     pub bucket_reach: Reach,
     pub facts: PostureFacts,
@@ -32,11 +35,13 @@ impl Observation {
 pub async fn around<P: AwsPort>(port: &P, resolved: &Resolved, observed: Observed) -> AwsResult<Observation> {
     let desired = &resolved.desired;
     let acting = port.account_id(&desired.scope).await?;
-    let account = trail_owner(port, desired).await?;
+    let organization = organization(port, desired).await?;
+    let account = organization.as_ref().map_or_else(|| acting.clone(), |o| o.management_account.clone());
     let bucket_reach = desired.bucket_reach(&acting);
     let bucket = port.describe_bucket(&bucket_reach, &desired.settings.bucket).await.map_err(|e| e.to_string());
     let key = resolved.key.as_ref().map(|k| k.clone().map_err(|e| e.to_string()));
-    Ok(Observation { observed, account, bucket_reach, facts: PostureFacts { bucket, key } })
+    let organization_id = organization.map(|o| o.id);
+    Ok(Observation { observed, account, organization_id, bucket_reach, facts: PostureFacts { bucket, key } })
 }
 
 /// Of the trails DescribeTrails lists in the policy's scope, the policy's own: the one of
@@ -64,12 +69,20 @@ pub async fn find<P: AwsPort>(port: &P, desired: &Desired, trails: Vec<TrailDesc
 /// management account: an organization trail a delegated administrator creates is the
 /// management account's, and its ARN says so.
 pub async fn trail_owner<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<String> {
-    let account = port.account_id(&desired.scope).await?;
-    if !desired.settings.organization {
-        return Ok(account);
+    match organization(port, desired).await? {
+        Some(org) => Ok(org.management_account),
+        None => port.account_id(&desired.scope).await,
     }
-    let org = port.organization(&desired.scope, &account).await?;
-    Ok(org.map(|o| o.management_account).unwrap_or(account))
+}
+
+/// The organization of an organization trail's account; None for any other trail (not
+/// asked) or an account in no organization.
+async fn organization<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Option<Organization>> {
+    if !desired.settings.organization {
+        return Ok(None);
+    }
+    let account = port.account_id(&desired.scope).await?;
+    port.organization(&desired.scope, &account).await
 }
 
 /// The account a trail's ARN (`arn:<partition>:cloudtrail:<region>:<account>:trail/<name>`) names.

@@ -37,7 +37,8 @@ pub fn plan(resolved: &Resolved, observation: &Observation) -> Planned {
     let (mut bucket_fixes, mut key_fixes) = if desired.audit() {
         (vec![], vec![])
     } else {
-        observation.facts.fixes(desired, TrailRef::new(desired, &arn, &observation.account))
+        let trail = TrailRef::new(desired, &arn, &observation.account).in_organization(observation.organization_id.as_deref());
+        observation.facts.fixes(desired, trail)
     };
     // Only the owner's account may fix its bucket or key: without a role there, nothing
     // is planned (the checks say what could not be judged and why).

@@ -30,7 +30,8 @@ pub fn report(
     };
     let checks = trail.as_ref().map(|t| {
         let mut checks = posture::trail::evaluate(desired, t, now);
-        checks.extend(facts.checks(desired, TrailRef::new(desired, t.arn(), &observation.account)));
+        let trail = TrailRef::new(desired, t.arn(), &observation.account).in_organization(observation.organization_id.as_deref());
+        checks.extend(facts.checks(desired, trail));
         checks
     });
     Report::of(PassResult {

@@ -28,7 +28,7 @@ async fn compliant_trail(aws: &SdkAws, account: &str, scope: &Scope, trail: &str
     aws.start_logging(scope, &arn).await.unwrap();
     aws.fix_bucket(&own(scope), bucket, &BucketFix::BlockPublicAccess).await.unwrap();
     aws.fix_bucket(&own(scope), bucket, &BucketFix::EnableVersioning).await.unwrap();
-    let trail_ref = trailwarden_core::posture::TrailRef { arn: &arn, account, prefix: None, organization: false };
+    let trail_ref = trailwarden_core::posture::TrailRef { arn: &arn, account, prefix: None, organization: false, organization_id: None };
     let policy = Document::empty().with_our_statements(bucket_statements(bucket, trail_ref)).to_json();
     // In place of the account-wide grant the trail was created under: this trail's own.
     let before = s3.get_bucket_policy().bucket(bucket).send().await.unwrap().policy;

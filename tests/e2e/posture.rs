@@ -184,7 +184,7 @@ async fn check_command_gates_on_required_checks() {
     use trailwarden_core::posture::bucket::BucketFix;
     aws.fix_bucket(&own(&scope), &bucket, &BucketFix::BlockPublicAccess).await.unwrap();
     aws.fix_bucket(&own(&scope), &bucket, &BucketFix::EnableVersioning).await.unwrap();
-    let trail = trailwarden_core::posture::TrailRef { arn: &trail_arn, account: &account, prefix: None, organization: false };
+    let trail = trailwarden_core::posture::TrailRef { arn: &trail_arn, account: &account, prefix: None, organization: false, organization_id: None };
     let policy = trailwarden_core::posture::document::Document::empty()
         .with_our_statements(trailwarden_core::posture::document::bucket_statements(&bucket, trail))
         .to_json();

@@ -61,7 +61,7 @@ pub const ACCOUNT: &str = "111122223333";
 
 /// The trail of [`desired`] as the bucket and key checks see it.
 pub fn trail_ref() -> TrailRef<'static> {
-    TrailRef { arn: TRAIL_ARN, account: ACCOUNT, prefix: Some("audit"), organization: false }
+    TrailRef { arn: TRAIL_ARN, account: ACCOUNT, prefix: Some("audit"), organization: false, organization_id: None }
 }
 
 /// A private bucket: Block Public Access on, versioned, access-logged elsewhere, ACLs

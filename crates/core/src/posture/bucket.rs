@@ -256,7 +256,10 @@ fn cloudtrail_policy_of(doc: &Document, bucket: &str, trail: TrailRef<'_>) -> Ve
     }
     deny("s3:PutObject", &object(&path), &format!("{bucket_arn}/{path}*"));
     if trail.organization {
-        let org_path = document::log_path(trail.prefix, &format!("{ORG_PLACEHOLDER}/{}", trail.account));
+        // The organization's own id when known (a landing zone's policy names it), else
+        // any id: trailwarden's own statement covers `o-*`.
+        let org_id = trail.organization_id.unwrap_or(ORG_PLACEHOLDER);
+        let org_path = document::log_path(trail.prefix, &format!("{org_id}/{}", trail.account));
         if !writes.iter().any(|s| s.covers(&object(&org_path)) && owner_acl(s)) {
             missing.push(format!("s3:PutObject on the organization path {bucket_arn}/[prefix/]AWSLogs/<org-id>/* for cloudtrail.amazonaws.com"));
         }

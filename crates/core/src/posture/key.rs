@@ -209,7 +209,7 @@ mod tests {
     const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
     fn trail() -> TrailRef<'static> {
-        TrailRef { arn: TRAIL, account: "111122223333", prefix: None, organization: false }
+        TrailRef { arn: TRAIL, account: "111122223333", prefix: None, organization: false, organization_id: None }
     }
 
     fn root_only() -> serde_json::Value {

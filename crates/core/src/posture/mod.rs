@@ -130,6 +130,9 @@ pub struct TrailRef<'a> {
     pub account: &'a str,
     pub prefix: Option<&'a str>,
     pub organization: bool,
+    /// The organization's id (o-...), when known: an organization trail's logs go under
+    /// `AWSLogs/<id>/`, and a bucket policy naming that id grants them.
+    pub organization_id: Option<&'a str>,
 }
 
 impl<'a> TrailRef<'a> {
@@ -139,7 +142,13 @@ impl<'a> TrailRef<'a> {
             account,
             prefix: desired.settings.key_prefix.as_deref(),
             organization: desired.settings.organization,
+            organization_id: None,
         }
+    }
+
+    /// The same trail, in the organization `id` (when known).
+    pub fn in_organization(self, id: Option<&'a str>) -> Self {
+        TrailRef { organization_id: id, ..self }
     }
 }
 

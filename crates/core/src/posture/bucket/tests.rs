@@ -95,6 +95,19 @@ fn org_trails_need_the_organization_path() {
 }
 
 #[test]
+fn a_grant_naming_the_organizations_own_id_counts_once_the_id_is_known() {
+    let mut statements = document::bucket_statements("logs", trail());
+    statements.push(json!({"Sid": "OrgWrite", "Effect": "Allow", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::logs/audit/AWSLogs/o-a1b2c3d4e5/*", "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}}));
+    let policy = with_statements(serde_json::Value::Array(statements));
+    let judged = |org: TrailRef<'_>| status(&checks(&facts(Some(policy.clone())), org, &BucketPosture::default()), "BKT-CLOUDTRAIL-POLICY").0;
+    let org = TrailRef { organization: true, ..trail() };
+    assert_eq!(judged(org), CheckStatus::Fail, "an unknown organization: that id may not be the trail's");
+    assert_eq!(judged(org.in_organization(Some("o-a1b2c3d4e5"))), CheckStatus::Pass);
+    assert_eq!(judged(org.in_organization(Some("o-zzzzzzzzzz"))), CheckStatus::Fail, "another organization's path grants nothing");
+}
+
+#[test]
 fn fixes_only_when_managed_and_keep_foreign_statements() {
     let foreign = json!({"Sid": "DenyInsecure", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::logs/*",
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}});
@@ -179,7 +192,7 @@ fn an_organization_trail_is_fixed_once_and_then_left_alone() {
 fn trails_sharing_a_bucket_keep_each_others_statements() {
     const OTHER: &str = "arn:aws:cloudtrail:us-east-1:444455556666:trail/other";
     let a = trail();
-    let b = TrailRef { arn: OTHER, account: "444455556666", prefix: None, organization: false };
+    let b = TrailRef { arn: OTHER, account: "444455556666", prefix: None, organization: false, organization_id: None };
     let foreign = json!({"Sid": "DenyInsecure", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::logs/*",
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}});
     let f = facts(Some(with_statements(json!([foreign.clone()]))));
