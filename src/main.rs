@@ -67,6 +67,14 @@ pub(crate) struct RunArgs {
     /// Attempts per AWS call, the first included (the SDK's standard retry with back-off).
     #[arg(long, env = "TRAILWARDEN_AWS_MAX_ATTEMPTS", default_value_t = 3)]
     pub(crate) aws_max_attempts: u32,
+    /// Longest wait for one attempt of an AWS call (its answer included); a call that
+    /// never answers is abandoned and, within --aws-max-attempts, tried again.
+    #[arg(long, env = "TRAILWARDEN_AWS_ATTEMPT_TIMEOUT_SECONDS", default_value_t = trailwarden::aws::sdk::DEFAULT_ATTEMPT_TIMEOUT.as_secs_f64(), value_parser = timeout_seconds)]
+    pub(crate) aws_attempt_timeout_seconds: f64,
+    /// Longest wait for an AWS call, its retries and their back-off included: no call, and
+    /// so no shared read or lock held across one, outlives it.
+    #[arg(long, env = "TRAILWARDEN_AWS_OPERATION_TIMEOUT_SECONDS", default_value_t = trailwarden::aws::sdk::DEFAULT_OPERATION_TIMEOUT.as_secs_f64(), value_parser = timeout_seconds)]
+    pub(crate) aws_operation_timeout_seconds: f64,
     /// The AWS SDK's retry strategy: standard (back-off with jitter) or adaptive (also
     /// slows its own sending while AWS throttles).
     #[arg(long, env = "TRAILWARDEN_AWS_RETRY_MODE", value_enum, default_value_t = RetryModeArg::Standard)]
@@ -174,6 +182,14 @@ async fn main() -> std::process::ExitCode {
 fn shared_reads_seconds(text: &str) -> Result<f64, String> {
     let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
     if (0.0..=60.0).contains(&seconds) { Ok(seconds) } else { Err("must be between 0 and 60 seconds".into()) }
+}
+
+fn timeout_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if !(0.1..=600.0).contains(&seconds) {
+        return Err(format!("{seconds} is outside 0.1 to 600 seconds"));
+    }
+    Ok(seconds)
 }
 
 fn shared_posture_seconds(text: &str) -> Result<f64, String> {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -37,6 +38,11 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Attempts per call, the first included; 1 turns retries off.
     pub max_attempts: u32,
+    /// Longest wait for one attempt (None: no limit but the connect timeout).
+    pub attempt_timeout: Option<Duration>,
+    /// Longest wait for a call with its retries (None: no limit). Every shared read and
+    /// every lock held across a call ends with it.
+    pub operation_timeout: Option<Duration>,
     /// The SDK's retry strategy: standard (exponential back-off with jitter) or adaptive
     /// (the same, plus client-side rate limiting that slows down while AWS throttles).
     pub retry_mode: RetryMode,
@@ -50,6 +56,15 @@ pub struct AwsOptions {
     /// `shared_reads`).
     pub shared_posture: Duration,
 }
+
+/// The controller's and `trailwarden check`'s defaults (`--aws-attempt-timeout-seconds`,
+/// `--aws-operation-timeout-seconds`): well above a healthy call (CloudTrail and S3 answer
+/// in well under a second), well below the resync a stalled pass would hold up.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a connection to AWS may take to open (the SDK's own default).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// Which of the SDK's own retry strategies to use; neither is written by hand here.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,7 +103,13 @@ pub struct SdkAws {
 impl SdkAws {
     /// Loads credentials and settings the standard way (env, profile, web identity, IMDS).
     pub async fn new(options: AwsOptions) -> Self {
+        // The SDK's default is a connect timeout alone: an answer that never comes would
+        // hold a pass, and everything waiting on it, for good.
+        let mut timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT);
+        timeouts.set_operation_attempt_timeout(options.attempt_timeout).set_operation_timeout(options.operation_timeout);
+        let timeouts = timeouts.build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
             .http_client(https_client())
             .retry_config(options.retry_mode.config().with_max_attempts(options.max_attempts.max(1)));
         if let Some(url) = &options.endpoint_url {

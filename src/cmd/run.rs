@@ -53,6 +53,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let port = SdkAws::new(AwsOptions {
         endpoint_url: args.aws_endpoint_url,
         max_attempts: args.aws_max_attempts,
+        attempt_timeout: Some(std::time::Duration::from_secs_f64(args.aws_attempt_timeout_seconds)),
+        operation_timeout: Some(std::time::Duration::from_secs_f64(args.aws_operation_timeout_seconds)),
         retry_mode: match args.aws_retry_mode {
             RetryModeArg::Standard => RetryMode::Standard,
             RetryModeArg::Adaptive => RetryMode::Adaptive,

@@ -354,3 +354,45 @@ async fn a_process_is_known_by_its_user_agent_app_id() {
         "the client's requests all act in {account}: {by_account:?} vs {stats:?}"
     );
 }
+
+/// An AWS call that never answers is abandoned at the operation timeout, not waited on for
+/// good: the pass ends, a stopped trail logs again, and the fact the stalled call would
+/// have read is reported as not known, naming the call and the timeout.
+#[tokio::test]
+async fn a_call_that_never_answers_is_abandoned_and_logging_is_still_restored() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let acct = support::account(&aws, 1, 0).await;
+    let port = SdkAws::new(AwsOptions {
+        endpoint_url: Some(faulty_endpoint()),
+        max_attempts: 2,
+        attempt_timeout: Some(std::time::Duration::from_secs(1)),
+        operation_timeout: Some(std::time::Duration::from_secs(3)),
+        ..Default::default()
+    })
+    .await;
+    let controller = support::Controller::start_with(client.clone(), port);
+    let name = support::unique_name("stalled");
+    support::create_policy(&client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": support::role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
+    })))
+    .await;
+    let arn = support::wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+
+    // GetBucketPolicy now never answers (well past every timeout), and logging is stopped.
+    let faults = Faults::for_account(&acct.id);
+    faults.set(json!({"only_operations": ["GetBucketPolicy"], "latency_ms": 120_000, "ttl_seconds": 90}));
+    aws.stop_logging(&acct.scope, &arn).await.unwrap();
+    support::eventually("logging restored while GetBucketPolicy hangs", support::HEAL_TIMEOUT, || async {
+        aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
+    let (message, _) = support::eventually("the stalled read reported", support::HEAL_TIMEOUT, || async {
+        let p = support::get(&client, &name).await;
+        let check = p.status?.compliance.into_iter().find(|c| c.id == "BKT-CLOUDTRAIL-POLICY")?;
+        (check.status == trailwarden::api::CheckStatus::Unknown).then_some(check.message)
+    })
+    .await;
+    assert!(message.contains("GetBucketPolicy") && message.to_lowercase().contains("timeout"), "{message}");
+    assert!(faults.stats().count("S3/GetBucketPolicy", "latency") >= 1, "the hanging call was made");
+}

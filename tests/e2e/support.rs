@@ -53,6 +53,8 @@ pub async fn aws() -> SdkAws {
     SdkAws::new(AwsOptions {
         endpoint_url: Some(bed_env("TRAILWARDEN_AWS_ENDPOINT")),
         max_attempts: 1,
+        attempt_timeout: None,
+        operation_timeout: None,
         retry_mode: Default::default(),
         rate_limits: Default::default(),
         metrics: None,

@@ -183,6 +183,8 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitC
         let port = SdkAws::new(AwsOptions {
             endpoint_url: args.aws_endpoint_url.clone(),
             max_attempts: 3,
+            attempt_timeout: Some(trailwarden::aws::sdk::DEFAULT_ATTEMPT_TIMEOUT),
+            operation_timeout: Some(trailwarden::aws::sdk::DEFAULT_OPERATION_TIMEOUT),
             retry_mode: Default::default(),
             rate_limits: RateLimits::default(),
             metrics: None,
