@@ -49,8 +49,9 @@ pub struct EventMetrics {
 }
 
 impl EventMetrics {
-    /// One event, by source, event name and outcome (matched, unmatched, failed_call, own_call, malformed).
-    pub fn event(&self, source: &str, event: &str, outcome: &str) {
+    /// One event, by source and event name (bounded: see `events::labels`) and outcome
+    /// (matched, unmatched, failed_call, own_call, malformed).
+    pub fn event(&self, (source, event): (&'static str, &'static str), outcome: &'static str) {
         self.events.with_label_values(&[source, event, outcome]).inc();
     }
 

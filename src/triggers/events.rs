@@ -112,13 +112,13 @@ async fn batch(
     for message in messages {
         match events::parse(&message.body) {
             Err(e) => {
-                queue.metrics.event("unknown", "unknown", "malformed");
+                queue.metrics.event(("unknown", "unknown"), "malformed");
                 warn!(message_id = %message.id, error = %e, "malformed message on the events queue; deleted");
             }
-            Ok(call) if call.failed => queue.metrics.event(&call.source, &call.name, "failed_call"),
+            Ok(call) if call.failed => queue.metrics.event(events::labels(&call.source, &call.name), "failed_call"),
             // Our own write coming back: the pass that made it already judged the result.
             Ok(call) if call.access_key.as_deref().is_some_and(|key| queue.aws.own_keys().signed(key)) => {
-                queue.metrics.event(&call.source, &call.name, "own_call")
+                queue.metrics.event(events::labels(&call.source, &call.name), "own_call")
             }
             Ok(call) => {
                 forget(&queue.aws, &call);
@@ -132,7 +132,7 @@ async fn batch(
                     }
                 }
                 let outcome = if matched.is_empty() { "unmatched" } else { "matched" };
-                queue.metrics.event(&call.source, &call.name, outcome);
+                queue.metrics.event(events::labels(&call.source, &call.name), outcome);
                 if let Some(age) = call.time.map(|t| Timestamp::now().duration_since(t).as_secs_f64()) {
                     queue.metrics.age(age);
                 }

@@ -95,6 +95,40 @@ struct Resource {
     arn: Option<String>,
 }
 
+/// The calls the event rules watch, by source (deploy/events: the same list, held to it
+/// by a test). Only these name a metric series: anyone who can put events on the bus
+/// could otherwise grow the controller's series, and its memory, without bound.
+pub const WATCHED: &[(&str, &[&str])] = &[
+    (
+        "aws.cloudtrail",
+        &["StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "PutInsightSelectors", "AddTags", "RemoveTags", "CreateTrail"],
+    ),
+    (
+        "aws.s3",
+        &[
+            "PutBucketPolicy",
+            "DeleteBucketPolicy",
+            "PutPublicAccessBlock",
+            "DeletePublicAccessBlock",
+            "PutBucketPublicAccessBlock",
+            "DeleteBucketPublicAccessBlock",
+            "PutBucketVersioning",
+            "PutBucketLogging",
+            "PutBucketAcl",
+        ],
+    ),
+    ("aws.kms", &["DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "DisableKeyRotation"]),
+];
+
+/// What a call is counted under, `(source, event)`: as watched, else `("other", "other")`.
+pub fn labels(source: &str, name: &str) -> (&'static str, &'static str) {
+    WATCHED
+        .iter()
+        .find(|(s, _)| *s == source)
+        .and_then(|(s, names)| names.iter().find(|n| **n == name).map(|n| (*s, *n)))
+        .unwrap_or(("other", "other"))
+}
+
 /// Reads one message body.
 pub fn parse(body: &str) -> Result<ApiCall, Malformed> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| Malformed::NotAnEvent(e.to_string()))?;

@@ -128,3 +128,32 @@ fn the_signing_key_is_read_from_the_user_identity() {
     envelope["detail"]["userIdentity"] = json!({"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"});
     assert_eq!(parse(&envelope.to_string()).unwrap().access_key, None);
 }
+
+#[test]
+fn only_watched_calls_name_a_series() {
+    assert_eq!(labels("aws.cloudtrail", "StopLogging"), ("aws.cloudtrail", "StopLogging"));
+    assert_eq!(labels("aws.cloudtrail", "PutBucketPolicy"), ("other", "other"), "a name of another source");
+    assert_eq!(labels("forged.source", "Anything-42"), ("other", "other"));
+}
+
+/// The event rules (deploy/events) watch exactly the calls [`WATCHED`] names.
+#[test]
+fn the_watched_calls_are_the_event_rules_calls() {
+    let ours: std::collections::BTreeSet<&str> = WATCHED.iter().flat_map(|(_, names)| names.iter().copied()).collect();
+    for (file, template) in [
+        ("central-queue.yaml", include_str!("../../../../deploy/events/central-queue.yaml")),
+        ("member-rules.yaml", include_str!("../../../../deploy/events/member-rules.yaml")),
+    ] {
+        let listed: std::collections::BTreeSet<&str> = template
+            .split("Watched:")
+            .nth(1)
+            .expect("a Watched list")
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .take_while(|l| l.starts_with('-') || l.starts_with('#') || l.is_empty())
+            .filter_map(|l| l.strip_prefix("- "))
+            .collect();
+        assert_eq!(listed, ours, "{file}'s Watched calls");
+    }
+}
