@@ -55,8 +55,9 @@ pub async fn cleanup<P: AwsPort>(port: &P, desired: &Desired) -> Result<Cleanup,
     let fresh = port.fresh(false);
     let port = fresh.as_ref().unwrap_or(port);
     let scope = &desired.scope;
+    let owner = super::observe::accounts(port, desired).await?.owner;
     let trails = port.describe_trails(scope, &desired.trail_name).await?;
-    let Some(trail) = super::observe::find(port, desired, trails).await?.filter(|t| t.home_region == scope.region) else {
+    let Some(trail) = super::observe::find(desired, &owner, trails).filter(|t| t.home_region == scope.region) else {
         return Ok(Cleanup::NoTrail);
     };
     let tags = port.list_tags(scope, &trail.arn).await?;

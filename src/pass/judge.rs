@@ -20,10 +20,11 @@ pub struct Judgement {
 }
 
 pub async fn judge<P: AwsPort>(port: &P, desired: Desired, now: Timestamp) -> Result<Judgement, AwsError> {
-    let resolved = resolve::resolve(port, desired).await;
+    let accounts = observe::accounts(port, &desired).await?;
+    let resolved = resolve::resolve(port, desired, &accounts.acting).await;
     // `check` judges the trail it names whoever owns it: every fact is read.
-    let observed = observe::trail(port, &resolved.desired).await?;
-    let observation = observe::around(port, &resolved, observed).await?;
+    let observed = observe::trail(port, &resolved.desired, &accounts.owner).await?;
+    let observation = observe::around(port, &resolved, accounts, observed).await;
     let desired = &resolved.desired;
     let trail_arn = observation.trail_arn(desired);
     let mut checks = match &observation.observed {

@@ -1,10 +1,10 @@
 //! One policy, one pass, as named stages, each in its own file:
 //!
 //! ```text
-//! observe  AWS → Observed trail                               (fatal: nothing known, nothing claimed;
+//! observe  the accounts (acting, trail owner), AWS → Observed (fatal: nothing known, nothing claimed;
 //!          a trail the policy may not touch ends the pass here, reported as blocked)
 //! resolve  the declared KMS key → its ARN and facts          (a failure is reported, never fatal)
-//! observe  the account, the bucket's facts
+//! observe  the bucket's facts (in its region, as its owner when the pass can be)
 //! plan     pure: drift, trail actions, posture fixes           (trailwarden_core)
 //! apply    logging first, then each stage on its own           (skipped whole in Audit mode)
 //! report   built from what apply returned (`Applied`), never from the plan
@@ -102,16 +102,20 @@ fn creates_only(resolved: &resolve::Resolved, observation: &observe::Observation
 
 async fn look<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp, writes: Writes) -> Result<Report, bool> {
     // The trail first: a trail the policy may not touch costs no key or posture reads.
-    let observed = match observe::trail(port, &desired).await {
-        Ok(observed) => observed,
+    let observed = match observe::accounts(port, &desired).await {
+        Ok(accounts) => observe::trail(port, &desired, &accounts.owner).await.map(|observed| (accounts, observed)),
+        Err(error) => Err(error),
+    };
+    let (accounts, observed) = match observed {
+        Ok(seen) => seen,
         Err(error) => return Ok(Report::unobserved(failed(Stage::Observe, &error))),
     };
     if let Some(blocked) = trailwarden_core::plan::blocked(&desired, &observed) {
         return Ok(Report::blocked(&blocked, observed.arn().map(str::to_owned)));
     }
-    let resolved = Arc::new(resolve::resolve(port, desired).await);
+    let resolved = Arc::new(resolve::resolve(port, desired, &accounts.acting).await);
     let kms_key_arn = resolved.key.as_ref().and_then(|k| k.as_ref().ok()).map(|k| k.arn.clone());
-    let report = stages(port, resolved, observed, history, now, writes).await?;
+    let report = stages(port, resolved, accounts, observed, history, now, writes).await?;
     Ok(Report { kms_key_arn, ..report })
 }
 
@@ -119,15 +123,13 @@ async fn look<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Ti
 async fn stages<P: AwsPort>(
     port: &P,
     resolved: Arc<resolve::Resolved>,
+    accounts: observe::Accounts,
     observed: Observed,
     history: &History,
     now: Timestamp,
     writes: Writes,
 ) -> Result<Report, bool> {
-    let observation = match observe::around(port, &resolved, observed).await {
-        Ok(observation) => Arc::new(observation),
-        Err(error) => return Ok(Report::unobserved(failed(Stage::Observe, &error))),
-    };
+    let observation = Arc::new(observe::around(port, &resolved, accounts, observed).await);
     let plan = Arc::new(off_runtime({
         let (resolved, observation) = (resolved.clone(), observation.clone());
         move || plan::plan(&resolved, &observation)

@@ -5,7 +5,6 @@
 
 use trailwarden_core::posture::PostureFacts;
 use trailwarden_core::trail::{Insights, Selectors, TrailDescription};
-use trailwarden_core::policy::Organization;
 use trailwarden_core::{Desired, Observed, ObservedTrail, Reach};
 
 use super::resolve::Resolved;
@@ -30,59 +29,55 @@ impl Observation {
     }
 }
 
-/// With the trail seen: the account it lives in, and the bucket and key facts. Run only
-/// for a trail the policy may touch, so a trail that is not ours costs no posture reads.
-pub async fn around<P: AwsPort>(port: &P, resolved: &Resolved, observed: Observed) -> AwsResult<Observation> {
-    let desired = &resolved.desired;
+/// The accounts a pass deals in, looked up once per look: the one it acts in (the role's,
+/// or the controller's own, asked once and remembered), and the one that owns the trail.
+/// An organization trail is the organization's management account's, whichever account
+/// creates and manages it (a delegated administrator): its ARN carries that account.
+pub struct Accounts {
+    pub acting: String,
+    pub owner: String,
+    /// The organization's id, for an organization trail (its logs' path names it).
+    pub organization_id: Option<String>,
+}
+
+pub async fn accounts<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Accounts> {
     let acting = port.account_id(&desired.scope).await?;
-    let organization = organization(port, desired).await?;
-    let account = organization.as_ref().map_or_else(|| acting.clone(), |o| o.management_account.clone());
-    let bucket_reach = desired.bucket_reach(&acting);
+    let organization = match desired.settings.organization {
+        true => port.organization(&desired.scope, &acting).await?,
+        false => None,
+    };
+    Ok(match organization {
+        Some(org) => Accounts { acting, owner: org.management_account, organization_id: Some(org.id) },
+        None => Accounts { owner: acting.clone(), acting, organization_id: None },
+    })
+}
+
+/// With the trail seen: the bucket's and key's facts. Run only for a trail the policy may
+/// touch, so a trail that is not ours costs no posture reads.
+pub async fn around<P: AwsPort>(port: &P, resolved: &Resolved, accounts: Accounts, observed: Observed) -> Observation {
+    let desired = &resolved.desired;
+    let bucket_reach = desired.bucket_reach(&accounts.acting);
     let bucket = port.describe_bucket(&bucket_reach, &desired.settings.bucket).await.map_err(|e| e.to_string());
     let key = resolved.key.as_ref().map(|k| k.clone().map_err(|e| e.to_string()));
-    let organization_id = organization.map(|o| o.id);
-    Ok(Observation { observed, account, organization_id, bucket_reach, facts: PostureFacts { bucket, key } })
+    let Accounts { owner: account, organization_id, .. } = accounts;
+    Observation { observed, account, organization_id, bucket_reach, facts: PostureFacts { bucket, key } }
 }
 
 /// Of the trails DescribeTrails lists in the policy's scope, the policy's own: the one of
-/// the policy's account with its name, matched by ARN. The list holds more than the
-/// account's trails: in a member account, the organization's trail of the management
-/// account is listed too, and a trail of the same name there is never ours. A trail of
-/// the account homed in another region is listed as its shadow.
-pub async fn find<P: AwsPort>(port: &P, desired: &Desired, trails: Vec<TrailDescription>) -> AwsResult<Option<TrailDescription>> {
-    if !trails.iter().any(|t| t.name == desired.trail_name) {
-        return Ok(None);
-    }
-    let account = trail_owner(port, desired).await?;
-    let home = desired.expected_trail_arn(&account);
+/// the trail's owner with its name, matched by ARN. The list holds more than the account's
+/// trails: in a member account, the organization's trail of the management account is
+/// listed too, and a trail of the same name there is never ours (unless the policy declares
+/// that organization trail). A trail of the account homed in another region is listed as
+/// its shadow.
+pub fn find(desired: &Desired, owner: &str, trails: Vec<TrailDescription>) -> Option<TrailDescription> {
+    let home = desired.expected_trail_arn(owner);
     let ours = |t: &TrailDescription| {
-        t.arn == home || (t.name == desired.trail_name && trail_account(&t.arn) == Some(account.as_str()) && t.home_region != desired.scope.region)
+        t.arn == home || (t.name == desired.trail_name && trail_account(&t.arn) == Some(owner) && t.home_region != desired.scope.region)
     };
     // The trail homed here before any shadow of the same name.
     let mut candidates: Vec<TrailDescription> = trails.into_iter().filter(ours).collect();
     candidates.sort_by_key(|t| t.arn != home);
-    Ok(candidates.into_iter().next())
-}
-
-/// The account that owns the policy's trail: the role's account or the controller's own
-/// (asked once, then remembered) — and for an organization trail, the organization's
-/// management account: an organization trail a delegated administrator creates is the
-/// management account's, and its ARN says so.
-pub async fn trail_owner<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<String> {
-    match organization(port, desired).await? {
-        Some(org) => Ok(org.management_account),
-        None => port.account_id(&desired.scope).await,
-    }
-}
-
-/// The organization of an organization trail's account; None for any other trail (not
-/// asked) or an account in no organization.
-async fn organization<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Option<Organization>> {
-    if !desired.settings.organization {
-        return Ok(None);
-    }
-    let account = port.account_id(&desired.scope).await?;
-    port.organization(&desired.scope, &account).await
+    candidates.into_iter().next()
 }
 
 /// The account a trail's ARN (`arn:<partition>:cloudtrail:<region>:<account>:trail/<name>`) names.
@@ -91,10 +86,10 @@ fn trail_account(arn: &str) -> Option<&str> {
 }
 
 /// The policy's trail as AWS shows it now.
-pub async fn trail<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Observed> {
+pub async fn trail<P: AwsPort>(port: &P, desired: &Desired, owner: &str) -> AwsResult<Observed> {
     let scope = &desired.scope;
     let trails = port.describe_trails(scope, &desired.trail_name).await?;
-    let Some(description) = find(port, desired, trails).await? else {
+    let Some(description) = find(desired, owner, trails) else {
         return Ok(Observed::Absent);
     };
     if description.home_region != scope.region {

@@ -26,14 +26,12 @@ impl Resolved {
     }
 }
 
-pub async fn resolve<P: AwsPort>(port: &P, desired: Desired) -> Resolved {
+/// `acting`: the account the pass acts in (an alias or key id names a key of that account).
+pub async fn resolve<P: AwsPort>(port: &P, desired: Desired, acting: &str) -> Resolved {
     let Some(declared) = desired.settings.kms_key.clone() else {
         return Resolved { desired, key: None, key_reach: None };
     };
-    let reach = match port.account_id(&desired.scope).await {
-        Ok(account) => desired.key_reach(&declared, &account),
-        Err(e) => return Resolved { desired, key: Some(Err(e)), key_reach: None },
-    };
+    let reach = desired.key_reach(&declared, acting);
     match port.describe_key(&reach, &declared).await {
         Ok(key) => Resolved { desired: desired.with_kms_key_arn(Some(key.arn.clone())), key: Some(Ok(key)), key_reach: Some(reach) },
         Err(e) => Resolved { desired, key: Some(Err(e)), key_reach: Some(reach) },

@@ -284,10 +284,10 @@ async fn a_same_named_trail_of_another_account_is_never_ours() {
     // Listed first (stored under another region of the member account, multi-region).
     let aws = aws_with(None);
     aws.put_trail(&Scope { region: "eu-west-1".into(), ..scope() }, org.clone());
-    assert_eq!(super::observe::trail(&aws, &d).await.unwrap(), trailwarden_core::Observed::Absent, "not ours, not a shadow");
+    assert_eq!(super::observe::trail(&aws, &d, ACCOUNT).await.unwrap(), trailwarden_core::Observed::Absent, "not ours, not a shadow");
 
     aws.put_trail(&scope(), trail(&d, true));
-    let observed = super::observe::trail(&aws, &d).await.unwrap();
+    let observed = super::observe::trail(&aws, &d, ACCOUNT).await.unwrap();
     assert_eq!(observed.arn(), Some(d.expected_trail_arn(ACCOUNT).as_str()), "ours, matched by ARN");
     let report = pass(&aws, d.clone()).await;
     assert!(aws.writes().is_empty(), "{:?}", aws.writes());
