@@ -56,49 +56,57 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
         // emulator might not). The resolve failure already says why.
         return applied;
     }
-    let mut posture_fixed = false;
-    for action in ordered(&planned.trail.actions, creates) {
-        if !posture_fixed && (creates || !matches!(action.stage(), Stage::Trail | Stage::Logging)) {
-            fix_posture(port, resolved, observation, planned, &mut applied).await;
-            posture_fixed = true;
-        }
-        let stage = action.stage();
-        if stage == Stage::Settings && resolved.key_error().is_some() {
-            // The declared key could not be resolved to the ARN AWS reports: comparing or
-            // writing it now would "correct" a key that may well be right.
-            continue;
-        }
-        let Some(trail) = applied.trail.take() else {
-            if let Action::CreateTrail { name, settings, tags } = action {
-                match port.create_trail(&desired.scope, name, settings, tags).await {
-                    Ok(arn) => {
-                        applied.trail = Some(ObservedTrail::created(name, arn, &desired.scope.region, settings, tags));
-                        applied.writes.push(Write { stage, operation: action.name() });
-                    }
-                    Err(e) => {
-                        applied.outdated = e.kind == ErrorKind::Exists;
-                        applied.failures.push(failed(stage, &e));
-                    }
-                }
-            }
-            // No trail (creation refused): nothing else can be written to it.
-            continue;
-        };
-        match act(port, desired, &trail, action).await {
-            Ok(()) => {
-                applied.trail = Some(trail.after(action));
-                applied.writes.push(Write { stage, operation: action.name() });
-            }
-            Err(e) => {
-                applied.trail = Some(trail);
-                applied.failures.push(failed(stage, &e));
-            }
-        }
+    let actions = ordered(&planned.trail.actions, creates);
+    // What goes before the bucket's and key's fixes: on an existing trail, restarting it
+    // (and the adoption tags that make it ours); on a trail to be created, nothing.
+    let first = if creates { 0 } else { actions.iter().take_while(|a| matches!(a.stage(), Stage::Trail | Stage::Logging)).count() };
+    let (before_posture, after_posture) = actions.split_at(first);
+    for action in before_posture {
+        write_trail(port, resolved, action, &mut applied).await;
     }
-    if !posture_fixed {
-        fix_posture(port, resolved, observation, planned, &mut applied).await;
+    fix_posture(port, resolved, observation, planned, &mut applied).await;
+    for action in after_posture {
+        write_trail(port, resolved, action, &mut applied).await;
     }
     applied
+}
+
+/// One of the trail's actions, recorded in `applied` under its stage: the trail is
+/// created, or written to as the successful writes so far left it.
+async fn write_trail<P: AwsPort>(port: &P, resolved: &Resolved, action: &Action, applied: &mut Applied) {
+    let desired = &resolved.desired;
+    let stage = action.stage();
+    if stage == Stage::Settings && resolved.key_error().is_some() {
+        // The declared key could not be resolved to the ARN AWS reports: comparing or
+        // writing it now would "correct" a key that may well be right.
+        return;
+    }
+    let Some(trail) = applied.trail.take() else {
+        if let Action::CreateTrail { name, settings, tags } = action {
+            match port.create_trail(&desired.scope, name, settings, tags).await {
+                Ok(arn) => {
+                    applied.trail = Some(ObservedTrail::created(name, arn, &desired.scope.region, settings, tags));
+                    applied.writes.push(Write { stage, operation: action.name() });
+                }
+                Err(e) => {
+                    applied.outdated = e.kind == ErrorKind::Exists;
+                    applied.failures.push(failed(stage, &e));
+                }
+            }
+        }
+        // No trail (creation refused): nothing else can be written to it.
+        return;
+    };
+    match act(port, desired, &trail, action).await {
+        Ok(()) => {
+            applied.trail = Some(trail.after(action));
+            applied.writes.push(Write { stage, operation: action.name() });
+        }
+        Err(e) => {
+            applied.trail = Some(trail);
+            applied.failures.push(failed(stage, &e));
+        }
+    }
 }
 
 /// The order the trail's actions run in. On an existing trail: by stage, logging first.
