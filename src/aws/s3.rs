@@ -31,13 +31,12 @@ const PUBLIC_GRANTEES: &[&str] = &[
 ];
 
 pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -> AwsResult<BucketFacts> {
-    let owner = reach.owner.as_deref();
     // The one call that fails loudly when the bucket does not exist at all (or is not
     // the owner's); the others each leave only their own fact unknown. It is answered
     // from any region.
     let location = aws
         .call(&reach.scope, &S3, "GetBucketLocation", |s3| {
-            s3.get_bucket_location().bucket(bucket).set_expected_bucket_owner(owner.map(str::to_owned)).send()
+            s3.get_bucket_location().bucket(bucket).set_expected_bucket_owner(reach.owner.clone()).send()
         })
         .await?;
     let region = match location.location_constraint().map(|c| c.as_str()) {
@@ -46,7 +45,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
         Some(other) => other.to_owned(),
     };
     let scope = &reach.scope.in_region(&region);
-    let owner = || owner.map(str::to_owned);
+    let owner = || reach.owner.clone();
     // What S3 answers to the bucket owner's account alone is not asked for from outside.
     let outside = (!reach.as_owner).then(|| owner_only("S3", reach.owner.as_deref().unwrap_or("?")));
     // The other facts are independent of each other: asked at once, each under its own

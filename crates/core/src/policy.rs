@@ -196,9 +196,10 @@ impl Desired {
     /// How the KMS key `key` (as declared: an alias or id, which always names a key of the
     /// acting account and the trail's region, or an ARN, which names its own) is reached.
     pub fn key_reach(&self, key: &str, acting_account: &str) -> Reach {
-        let mut parts = key.strip_prefix("arn:").map(|arn| arn.split(':'));
-        let (region, owner) = match parts.as_mut().map(|p| (p.nth(2), p.next())) {
-            Some((Some(region), Some(account))) => (region, account),
+        // arn:<partition>:kms:<region>:<account>:key/<id> (or alias/<name>)
+        let field = |i| key.split(':').nth(i).filter(|_| key.starts_with("arn:"));
+        let (region, owner) = match (field(3), field(4)) {
+            (Some(region), Some(account)) => (region, account),
             _ => (self.scope.region.as_str(), acting_account),
         };
         match &self.log_archive {
