@@ -8,13 +8,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use trailwarden::api::{CheckStatus, TrailPolicy};
 use trailwarden::aws::AwsPort;
 use trailwarden_core::Scope;
 
 use crate::faults::{Faults, faulty_aws};
-use crate::support::{self, Controller, HEAL_TIMEOUT, condition, create_policy, eventually, get, moto_json};
+use crate::support::{self, Controller, HEAL_TIMEOUT, condition, create_policy, eventually, get, organizations};
 
 /// Where the organization's logs go: one bucket, one region.
 const ARCHIVE_REGION: &str = "eu-west-1";
@@ -27,22 +27,12 @@ fn scope(account: &str, region: &str) -> Scope {
     Scope { role_arn: Some(role(account)), external_id: None, region: region.to_owned() }
 }
 
-/// One call of AWS Organizations in `account`, as the emulator's JSON API takes it.
-fn organizations(account: &str, operation: &str, body: Value) -> Value {
-    let out = moto_json(account, "organizations", &format!("AWSOrganizationsV20161128.{operation}"), &body);
-    let answer: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{operation}: {e}: {out}"));
-    assert!(answer.get("__type").is_none(), "{operation}: {answer}");
-    answer
-}
-
 /// The organization: its management account creates it (all features, trusted access
 /// for CloudTrail) and `members` accounts in it, the first of which it registers as
 /// CloudTrail's delegated administrator. Returns the organization id and the accounts.
 fn organization(members: usize) -> (String, String, Vec<String>) {
     let (management, _) = support::fresh_account();
-    let org = organizations(&management, "CreateOrganization", json!({"FeatureSet": "ALL"}));
-    let org_id = org["Organization"]["Id"].as_str().unwrap().to_owned();
-    organizations(&management, "EnableAWSServiceAccess", json!({"ServicePrincipal": "cloudtrail.amazonaws.com"}));
+    let org_id = support::create_organization(&management);
     let accounts: Vec<String> = (0..members)
         .map(|i| {
             let name = support::unique_name(&format!("member{i}"));

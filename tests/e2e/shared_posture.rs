@@ -107,7 +107,7 @@ async fn an_organization_trail_gets_its_organization_path_once_and_then_writes_n
     let acct = support::account_without_grants(&aws, 1, 0).await;
     // CloudTrail creates organization trails only in an organization's management account
     // (or its delegated administrator), with trusted access for CloudTrail enabled.
-    let organizations = aws_sdk_organizations_free::create_organization(&acct.id);
+    let organization = support::create_organization(&acct.id);
     let controller = Controller::start(client.clone()).await;
     let name = support::unique_name("org");
     create_policy(&client, &controller.policy(&name, json!({
@@ -129,20 +129,5 @@ async fn an_organization_trail_gets_its_organization_path_once_and_then_writes_n
     let passes = controller.metric("trailwarden_reconciles_total{", "") - passes;
     assert!(passes >= 2.0, "the resync ran: {passes} passes");
     assert_eq!(controller.port.calls().writes(), writes, "an organization trail converged writes nothing ({passes} passes)");
-    println!("organization trail: converged ({organizations}); {passes} passes in 12 s, 0 writes");
-}
-
-/// The emulator's Organizations API, called as a member of the bed would.
-mod aws_sdk_organizations_free {
-    use crate::support::moto_json;
-
-    pub fn create_organization(account: &str) -> String {
-        let out = moto_json(account, "organizations", "AWSOrganizationsV20161128.CreateOrganization", &serde_json::json!({"FeatureSet": "ALL"}));
-        assert!(out.contains("\"Id\""), "CreateOrganization: {out}");
-        // Organization trails need CloudTrail's trusted access in the organization.
-        let target = "AWSOrganizationsV20161128.EnableAWSServiceAccess";
-        let enabled = moto_json(account, "organizations", target, &serde_json::json!({"ServicePrincipal": "cloudtrail.amazonaws.com"}));
-        assert!(!enabled.contains("__type"), "EnableAWSServiceAccess: {enabled}");
-        out.split("\"Id\": \"").nth(1).or_else(|| out.split("\"Id\":\"").nth(1)).and_then(|r| r.split('"').next()).unwrap_or_default().to_owned()
-    }
+    println!("organization trail: converged ({organization}); {passes} passes in 12 s, 0 writes");
 }

@@ -312,6 +312,23 @@ pub fn moto_json_in(account: &str, region: &str, service: &str, target: &str, bo
     answer
 }
 
+/// One call of AWS Organizations in `account`, as the emulator's JSON API takes it; an
+/// error answer fails the test.
+pub fn organizations(account: &str, operation: &str, body: serde_json::Value) -> serde_json::Value {
+    let out = moto_json(account, "organizations", &format!("AWSOrganizationsV20161128.{operation}"), &body);
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{operation}: {e}: {out}"));
+    assert!(answer.get("__type").is_none(), "{operation}: {answer}");
+    answer
+}
+
+/// An organization with `management` as its management account, all features on and
+/// trusted access for CloudTrail (which organization trails need); its id.
+pub fn create_organization(management: &str) -> String {
+    let org = organizations(management, "CreateOrganization", json!({"FeatureSet": "ALL"}));
+    organizations(management, "EnableAWSServiceAccess", json!({"ServicePrincipal": "cloudtrail.amazonaws.com"}));
+    org["Organization"]["Id"].as_str().expect("the organization's id").to_owned()
+}
+
 /// The text of the first `<tag>` element of an XML answer.
 pub fn xml_value(xml: &str, tag: &str) -> Option<String> {
     let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
