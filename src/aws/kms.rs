@@ -46,7 +46,7 @@ pub(super) async fn describe_key(aws: &SdkAws, reach: &Reach, key: &str) -> AwsR
     let policy = if reach.as_owner {
         fact(key_policy(aws, scope, &arn).await, None)
     } else {
-        Err(owner_only("KMS", reach.owner.as_deref().unwrap_or("?")))
+        Err(owner_only("KMS", &reach.owner))
     };
     Ok(KeyFacts {
         state: meta.key_state().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeyState".into()),

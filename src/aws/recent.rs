@@ -376,7 +376,7 @@ mod tests {
     async fn bucket_facts_outlive_the_trail_window_until_that_bucket_is_written() {
         let recent = RecentReads::new(Duration::from_millis(1), Duration::from_secs(60));
         let s = scope(None);
-        let reach = Reach::owned(s.clone(), Some("111122223333".into()));
+        let reach = Reach::owned(s.clone(), "111122223333".into());
         let facts = trailwarden_core::testing::bucket;
         for b in ["logs", "other"] {
             recent.bucket(&reach, b, false, || async { Ok(facts(b)) }).await.unwrap();

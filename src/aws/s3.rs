@@ -36,7 +36,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
     // from any region.
     let location = aws
         .call(&reach.scope, &S3, "GetBucketLocation", |s3| {
-            s3.get_bucket_location().bucket(bucket).set_expected_bucket_owner(reach.owner.clone()).send()
+            s3.get_bucket_location().bucket(bucket).expected_bucket_owner(&reach.owner).send()
         })
         .await?;
     let region = match location.location_constraint().map(|c| c.as_str()) {
@@ -44,16 +44,15 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
         Some("EU") => "eu-west-1".to_owned(),
         Some(other) => other.to_owned(),
     };
-    let scope = &reach.scope.in_region(&region);
-    let owner = || reach.owner.clone();
+    let (scope, owner) = (&reach.scope.in_region(&region), reach.owner.as_str());
     // What S3 answers to the bucket owner's account alone is not asked for from outside.
-    let outside = (!reach.as_owner).then(|| owner_only("S3", reach.owner.as_deref().unwrap_or("?")));
+    let outside = (!reach.as_owner).then(|| owner_only("S3", &reach.owner));
     // The other facts are independent of each other: asked at once, each under its own
     // API's pacing, so a bucket costs one round trip after its location, not six.
     let public_access_block = async {
         fact(
             aws.call(scope, &S3, "GetPublicAccessBlock", |s3| {
-                s3.get_public_access_block().bucket(bucket).set_expected_bucket_owner(owner()).send()
+                s3.get_public_access_block().bucket(bucket).expected_bucket_owner(owner).send()
             })
                 .await
                 .map(|o| {
@@ -72,7 +71,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
     let policy = async {
         match &outside {
             Some(why) => Err(why.clone()),
-            None => fact(bucket_policy(aws, scope, owner(), bucket).await, None),
+            None => fact(bucket_policy(aws, scope, owner, bucket).await, None),
         }
     };
     let versioning = async {
@@ -80,7 +79,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
             return (Err(why.clone()), Err(why.clone()));
         }
         let read = aws.call(scope, &S3, "GetBucketVersioning", |s3| {
-            s3.get_bucket_versioning().bucket(bucket).set_expected_bucket_owner(owner()).send()
+            s3.get_bucket_versioning().bucket(bucket).expected_bucket_owner(owner).send()
         });
         match read.await {
             Ok(o) => (
@@ -93,7 +92,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
     let access_log_target = async {
         fact(
             aws.call(scope, &S3, "GetBucketLogging", |s3| {
-                s3.get_bucket_logging().bucket(bucket).set_expected_bucket_owner(owner()).send()
+                s3.get_bucket_logging().bucket(bucket).expected_bucket_owner(owner).send()
             })
                 .await
                 .map(|o| o.logging_enabled().map(|l| l.target_bucket().to_owned())),
@@ -103,7 +102,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
     let ownership_and_acl = async {
         let object_ownership = fact(
             aws.call(scope, &S3, "GetBucketOwnershipControls", |s3| {
-                s3.get_bucket_ownership_controls().bucket(bucket).set_expected_bucket_owner(owner()).send()
+                s3.get_bucket_ownership_controls().bucket(bucket).expected_bucket_owner(owner).send()
             })
                 .await
                 .map(|o| o.ownership_controls().and_then(|c| c.rules().first()).map(|r| r.object_ownership().as_str().to_owned())),
@@ -116,7 +115,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
             Ok(vec![])
         } else {
             fact(
-                aws.call(scope, &S3, "GetBucketAcl", |s3| s3.get_bucket_acl().bucket(bucket).set_expected_bucket_owner(owner()).send())
+                aws.call(scope, &S3, "GetBucketAcl", |s3| s3.get_bucket_acl().bucket(bucket).expected_bucket_owner(owner).send())
                     .await
                     .map(|o| {
                     o.grants()
@@ -154,9 +153,9 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
 }
 
 /// The bucket's policy document, None when it has none.
-async fn bucket_policy(aws: &SdkAws, scope: &trailwarden_core::Scope, owner: Option<String>, bucket: &str) -> AwsResult<Option<String>> {
+async fn bucket_policy(aws: &SdkAws, scope: &trailwarden_core::Scope, owner: &str, bucket: &str) -> AwsResult<Option<String>> {
     let read =
-        aws.call(scope, &S3, "GetBucketPolicy", |s3| s3.get_bucket_policy().bucket(bucket).set_expected_bucket_owner(owner).send()).await;
+        aws.call(scope, &S3, "GetBucketPolicy", |s3| s3.get_bucket_policy().bucket(bucket).expected_bucket_owner(owner).send()).await;
     match read {
         Ok(o) => Ok(o.policy().map(str::to_owned)),
         Err(e) if e.code == "NoSuchBucketPolicy" => Ok(None),
@@ -204,7 +203,7 @@ static BUCKET_POLICY_PUTS: PutLocks = PutLocks::new();
 /// Carries out one correction, through the S3 operation the fix names.
 pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &BucketFix) -> AwsResult<()> {
     let operation = fix.name();
-    let (scope, owner) = (&reach.scope, || reach.owner.clone());
+    let (scope, owner) = (&reach.scope, reach.owner.as_str());
     match fix {
         BucketFix::BlockPublicAccess => {
             let all_blocked = PublicAccessBlockConfiguration::builder()
@@ -216,7 +215,7 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
             aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
                 s3.put_public_access_block()
                     .bucket(bucket)
-                    .set_expected_bucket_owner(owner())
+                    .expected_bucket_owner(owner)
                     .public_access_block_configuration(all_blocked)
                     .send()
             })
@@ -225,7 +224,7 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
         BucketFix::EnableVersioning => {
             let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
             aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
-                s3.put_bucket_versioning().bucket(bucket).set_expected_bucket_owner(owner()).versioning_configuration(enabled).send()
+                s3.put_bucket_versioning().bucket(bucket).expected_bucket_owner(owner).versioning_configuration(enabled).send()
             })
             .await?;
         }
@@ -234,12 +233,12 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
             // it was judged from: two policies sharing the bucket never lose each other's
             // statements, whatever order their passes run in.
             let _serialised = BUCKET_POLICY_PUTS.hold(bucket).await;
-            let now = bucket_policy(aws, scope, owner(), bucket).await?;
+            let now = bucket_policy(aws, scope, owner, bucket).await?;
             if !same_policy(before.as_deref(), now.as_deref()) {
                 return Err(policy_changed(S3.name, operation, &format!("the bucket policy of {bucket}")));
             }
             aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
-                s3.put_bucket_policy().bucket(bucket).set_expected_bucket_owner(owner()).policy(after).send()
+                s3.put_bucket_policy().bucket(bucket).expected_bucket_owner(owner).policy(after).send()
             })
             .await?;
         }
@@ -250,7 +249,7 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
                 .expect("the rule names its ownership");
             let controls = OwnershipControls::builder().rules(rule).build().expect("the controls hold a rule");
             aws.call_on(scope, &S3, operation, Some(bucket), |s3| {
-                s3.put_bucket_ownership_controls().bucket(bucket).set_expected_bucket_owner(owner()).ownership_controls(controls).send()
+                s3.put_bucket_ownership_controls().bucket(bucket).expected_bucket_owner(owner).ownership_controls(controls).send()
             })
             .await?;
         }

@@ -93,9 +93,11 @@ fn uniq() -> u64 {
     (nanos / 1000 + seq * 7919 + std::process::id() as u64) % 1_000_000_000
 }
 
-/// The bucket and key of `scope`'s own account, as tests that set them up reach them.
+/// The bucket and key of `scope`'s own account (the role's), as tests that set them up
+/// reach them.
 pub fn own(scope: &Scope) -> trailwarden_core::Reach {
-    trailwarden_core::Reach::owned(scope.clone(), None)
+    let account = scope.role_account().expect("tests reach buckets and keys through a role");
+    trailwarden_core::Reach::owned(scope.clone(), account.to_owned())
 }
 
 /// A lowercase name no other test uses, valid for trails, buckets and policies.

@@ -47,14 +47,13 @@ pub struct Reach {
     pub scope: Scope,
     /// The account that must own the resource (every S3 call names it as the expected
     /// bucket owner, so a bucket of another owner is refused, never read or written).
-    /// `None`: not checked (tests that set up their own buckets).
-    pub owner: Option<String>,
+    pub owner: String,
     pub as_owner: bool,
 }
 
 impl Reach {
     /// A resource of the scope's own account.
-    pub fn owned(scope: Scope, owner: Option<String>) -> Self {
+    pub fn owned(scope: Scope, owner: String) -> Self {
         Reach { scope, owner, as_owner: true }
     }
 
@@ -185,10 +184,10 @@ impl Desired {
     /// owner only when the bucket is the trail account's.
     pub fn bucket_reach(&self, acting_account: &str) -> Reach {
         match &self.log_archive {
-            None => Reach::owned(self.scope.clone(), Some(acting_account.to_owned())),
-            Some(LogArchive { account, role: Some(role) }) => Reach::owned(role.clone(), Some(account.clone())),
+            None => Reach::owned(self.scope.clone(), acting_account.to_owned()),
+            Some(LogArchive { account, role: Some(role) }) => Reach::owned(role.clone(), account.clone()),
             Some(LogArchive { account, role: None }) => {
-                Reach { scope: self.scope.clone(), owner: Some(account.clone()), as_owner: account == acting_account }
+                Reach { scope: self.scope.clone(), owner: account.clone(), as_owner: account == acting_account }
             }
         }
     }
@@ -203,11 +202,11 @@ impl Desired {
             _ => (self.scope.region.as_str(), acting_account),
         };
         match &self.log_archive {
-            _ if owner == acting_account => Reach::owned(self.scope.in_region(region), Some(owner.to_owned())),
+            _ if owner == acting_account => Reach::owned(self.scope.in_region(region), owner.to_owned()),
             Some(LogArchive { account, role: Some(role) }) if account == owner => {
-                Reach::owned(role.in_region(region), Some(owner.to_owned()))
+                Reach::owned(role.in_region(region), owner.to_owned())
             }
-            _ => Reach { scope: self.scope.in_region(region), owner: Some(owner.to_owned()), as_owner: false },
+            _ => Reach { scope: self.scope.in_region(region), owner: owner.to_owned(), as_owner: false },
         }
     }
 
@@ -240,13 +239,13 @@ mod tests {
     #[test]
     fn the_bucket_is_reached_through_the_log_archive_role_or_read_from_outside() {
         let mut d = desired();
-        assert_eq!(d.bucket_reach("111122223333"), Reach::owned(d.scope.clone(), Some("111122223333".into())));
+        assert_eq!(d.bucket_reach("111122223333"), Reach::owned(d.scope.clone(), "111122223333".into()));
         let role = Scope { role_arn: Some("arn:aws:iam::444455556666:role/archive".into()), external_id: None, region: "us-east-1".into() };
         d.log_archive = Some(LogArchive { account: "444455556666".into(), role: Some(role.clone()) });
-        assert_eq!(d.bucket_reach("111122223333"), Reach::owned(role, Some("444455556666".into())));
+        assert_eq!(d.bucket_reach("111122223333"), Reach::owned(role, "444455556666".into()));
         d.log_archive = Some(LogArchive { account: "444455556666".into(), role: None });
         let outside = d.bucket_reach("111122223333");
-        assert!(!outside.as_owner && outside.scope == d.scope && outside.owner.as_deref() == Some("444455556666"));
+        assert!(!outside.as_owner && outside.scope == d.scope && outside.owner == "444455556666");
     }
 
     #[test]
@@ -257,7 +256,7 @@ mod tests {
         let arn = "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
         let outside = d.key_reach(arn, "111122223333");
         assert!(!outside.as_owner, "another account's key, no role there");
-        assert_eq!((outside.scope.region.as_str(), outside.owner.as_deref()), ("eu-west-1", Some("444455556666")));
+        assert_eq!((outside.scope.region.as_str(), outside.owner.as_str()), ("eu-west-1", "444455556666"));
         let role = Scope { role_arn: Some("arn:aws:iam::444455556666:role/archive".into()), external_id: None, region: "us-east-1".into() };
         d.log_archive = Some(LogArchive { account: "444455556666".into(), role: Some(role) });
         let archive = d.key_reach(arn, "111122223333");

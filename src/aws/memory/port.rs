@@ -142,7 +142,7 @@ impl AwsPort for MemoryAws {
         // Read in the adapter's order, so the call record matches.
         let public_access_block = call.fact("GetPublicAccessBlock", stored.public_access_block);
         // As the adapter: what only the owner may read is not asked for from outside.
-        let outside = (!reach.as_owner).then(|| owner_only("S3", reach.owner.as_deref().unwrap_or("?")));
+        let outside = (!reach.as_owner).then(|| owner_only("S3", &reach.owner));
         let policy = match &outside {
             Some(why) => Err(why.clone()),
             None => call.fact("GetBucketPolicy", stored.policy),
@@ -174,7 +174,7 @@ impl AwsPort for MemoryAws {
             rotation_enabled: call.fact("GetKeyRotationStatus", stored.rotation_enabled),
             policy: match reach.as_owner {
                 true => call.fact("GetKeyPolicy", stored.policy),
-                false => Err(owner_only("KMS", reach.owner.as_deref().unwrap_or("?"))),
+                false => Err(owner_only("KMS", &reach.owner)),
             },
             ..stored
         })

@@ -8,7 +8,7 @@ fn scope() -> Scope {
 
 /// The bucket and key of the scope's own account.
 fn own() -> trailwarden_core::Reach {
-    trailwarden_core::Reach::owned(scope(), None)
+    trailwarden_core::Reach::owned(scope(), OWN_ACCOUNT.into())
 }
 
 fn bucket(name: &str) -> BucketFacts {
