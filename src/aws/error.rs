@@ -33,7 +33,7 @@ where
         // The role's credentials could not be had (AssumeRole refused, expired, its
         // region disabled): the SDK reports it as a failure to dispatch, but no retry of
         // the call can fix it.
-        SdkError::DispatchFailure(_) if credentials_refused(&context()) => {
+        SdkError::DispatchFailure(_) if credentials_refused(Error::source(&err)) => {
             ("AssumeRoleRefused".to_owned(), context(), ErrorKind::Credentials)
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
@@ -209,13 +209,14 @@ pub const CODES: &[(&str, &str, ErrorKind)] = {
     ]
 };
 
-/// Whether a dispatch failure's story is the credentials provider's (the role could not be
-/// assumed), not the network's.
-fn credentials_refused(context: &str) -> bool {
-    context.contains("failed to load credentials")
-        || context.contains("CredentialsNotLoaded")
-        || context.contains("ProviderError")
-        || context.contains("the credential provider was not enabled")
+/// Whether a dispatch failure is the credentials provider's refusal (the role could not be
+/// assumed: trust policy, external id, STS disabled in the region), found by its type in
+/// the error's chain. A provider that timed out is an outage like any other.
+fn credentials_refused(source: Option<&(dyn Error + 'static)>) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    std::iter::successors(source, |e| (*e).source())
+        .find_map(|e| e.downcast_ref::<CredentialsError>())
+        .is_some_and(|c| !matches!(c, CredentialsError::ProviderTimedOut(_)))
 }
 
 /// Reads one posture fact: the answer, or why it could not be read. `unconfigured` names
@@ -282,6 +283,20 @@ mod tests {
         assert_eq!(classify("CloudTrail", "KmsKeyDisabledException"), ErrorKind::KeyNotFound);
         assert_eq!(classify("KMS", "NotFoundException"), ErrorKind::KeyNotFound);
         assert_eq!(classify("SNS", "NotFound"), ErrorKind::NotFound, "SNS names it without the suffix");
+    }
+
+    #[test]
+    fn a_refused_role_is_credentials_and_a_provider_timeout_an_outage() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_sdk_cloudtrail::operation::start_logging::StartLoggingError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let failed = |c: CredentialsError| -> SdkError<StartLoggingError, ()> {
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(c), None))
+        };
+        let refused = aws_error("CloudTrail", "StartLogging", failed(CredentialsError::provider_error("AccessDenied: not authorized to perform sts:AssumeRole")));
+        assert_eq!((refused.kind, refused.category()), (ErrorKind::Credentials, trailwarden_core::report::Failure::CredentialsRefused));
+        let slow = aws_error("CloudTrail", "StartLogging", failed(CredentialsError::provider_timed_out(std::time::Duration::from_secs(5))));
+        assert_eq!(slow.kind, ErrorKind::Unavailable);
     }
 
     #[test]
