@@ -58,12 +58,13 @@ WRITES = {
 }
 
 
-def _error(code, message):
+def refusal(code, message):
+    """CloudTrail's answer refusing a call: HTTP 400, JSON error `code` (rules/cloudtrail_delivery.py too)."""
     return JsonRESTError(code, message)
 
 
 def _not_management(account):
-    return _error(
+    return refusal(
         "NotOrganizationMasterAccountException",
         f"Account {account}: you cannot configure or manage trails for an organization: "
         "this requires the management account (or CloudTrail's delegated administrator).",
@@ -144,7 +145,7 @@ def refuse_taken_name(backend, name):
     for other in cloudtrail_backends[backend.account_id].values():
         trail = other.trails.get(name)
         if trail is not None and (other is backend or trail.is_multi_region):
-            raise _error("TrailAlreadyExistsException", f"Trail {name} already exists for customer: {backend.account_id}")
+            raise refusal("TrailAlreadyExistsException", f"Trail {name} already exists for customer: {backend.account_id}")
 
 
 def trails_counted(account, region):
@@ -180,7 +181,7 @@ def refuse_beyond_quota(backend, multi_region, exclude_home=False):
         regions.discard(home)
     for region in sorted(regions):
         if len(trails_counted(account, region)) >= MAX_TRAILS_PER_REGION:
-            raise _error(
+            raise refusal(
                 "MaximumNumberOfTrailsExceededException",
                 f"User: {account} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
             )
@@ -197,14 +198,14 @@ def refuse_organization_trail(caller):
     https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_CreateTrail.html
     """
     if organizations.organization_id(caller) is None:
-        raise _error("OrganizationsNotInUseException", f"Account {caller} is not a member of an organization.")
+        raise refusal("OrganizationsNotInUseException", f"Account {caller} is not a member of an organization.")
     if not organizations.all_features(caller):
-        raise _error(
+        raise refusal(
             "OrganizationNotInAllFeaturesModeException",
             "All features must be enabled in Organizations to create an organization trail.",
         )
     if not organizations.trusted_access(caller):
-        raise _error(
+        raise refusal(
             "CloudTrailAccessNotEnabledException",
             "Trusted access for CloudTrail is not enabled in the organization.",
         )
@@ -256,7 +257,7 @@ def answering_account(caller, action, name):
             return owner
         if action in WRITES:
             raise _not_management(caller)
-    raise _error(
+    raise refusal(
         "CloudTrailARNInvalidException",
         f"AccountID in ARN is wrong, you can only access resources with AccountID {caller}.",
     )

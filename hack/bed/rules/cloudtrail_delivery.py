@@ -18,7 +18,13 @@ aws:SourceOrgID its organization (absent outside one), over TLS.
 import collections
 import inspect
 
-from . import policy
+from moto.cloudtrail.models import Trail
+from moto.kms.models import kms_backends
+from moto.s3.models import s3_backends
+from moto.utilities.utils import get_partition
+
+from . import organizations, policy
+from .cloudtrail import refusal
 
 CLOUDTRAIL = ("Service", "cloudtrail.amazonaws.com")
 
@@ -43,25 +49,12 @@ def _settings(trail, **changes):
     return settings._replace(**{k: v for k, v in changes.items() if v is not None})
 
 
-def _error(code, message):
-    from moto.core.exceptions import JsonRESTError
-
-    return JsonRESTError(code, message)
-
-
-def _partition(region):
-    from moto.utilities.utils import get_partition
-
-    return get_partition(region)
-
-
 def trail_identity(settings):
     """(owner account, trail ARN, organization id or None) for the trail."""
-    from .organizations import organization_id, trail_owner
 
-    owner = trail_owner(settings.account, settings.organization)
-    arn = f"arn:{_partition(settings.region)}:cloudtrail:{settings.region}:{owner}:trail/{settings.name}"
-    return owner, arn, organization_id(owner)
+    owner = organizations.trail_owner(settings.account, settings.organization)
+    arn = f"arn:{get_partition(settings.region)}:cloudtrail:{settings.region}:{owner}:trail/{settings.name}"
+    return owner, arn, organizations.organization_id(owner)
 
 
 def _context(settings, **keys):
@@ -75,12 +68,11 @@ def find_bucket(name):
     """The bucket, read from its owner's backend (it may belong to another account, as a
     log-archive bucket does), or S3BucketDoesNotExistException as moto words it.
     https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_CreateTrail.html"""
-    from moto.s3.models import s3_backends
 
     owner = s3_backends.bucket_accounts.get(name or "")
     bucket = owner and s3_backends[owner[1]][owner[0]].buckets.get(name)
     if bucket is None:
-        raise _error("S3BucketDoesNotExistException", f"S3 bucket {name} does not exist!")
+        raise refusal("S3BucketDoesNotExistException", f"S3 bucket {name} does not exist!")
     return bucket
 
 
@@ -96,7 +88,7 @@ def check_bucket_policy(settings, bucket):
     https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-create-and-update-an-organizational-trail-by-using-the-aws-cli.html
     https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_CreateTrail.html"""
     owner, _, org = trail_identity(settings)
-    bucket_arn = f"arn:{_partition(settings.region)}:s3:::{bucket.name}"
+    bucket_arn = f"arn:{get_partition(settings.region)}:s3:::{bucket.name}"
     prefix = (settings.prefix or "").strip("/")
     logs = f"{prefix}/AWSLogs" if prefix else "AWSLogs"
     folder = f"{logs}/{org}/{owner}" if settings.organization and org else f"{logs}/{owner}"
@@ -111,7 +103,7 @@ def check_bucket_policy(settings, bucket):
     ]
     for action, resource, context in requests:
         if policy.evaluate(document, CLOUDTRAIL, action, resource, context) != policy.ALLOWED:
-            raise _error("InsufficientS3BucketPolicyException", f"Incorrect S3 bucket policy is detected for bucket: {bucket.name}")
+            raise refusal("InsufficientS3BucketPolicyException", f"Incorrect S3 bucket policy is detected for bucket: {bucket.name}")
 
 
 def find_key(settings):
@@ -119,7 +111,6 @@ def find_key(settings):
     and region; a bare key id or alias/... in the trail's account and home region. None when
     there is no such key.
     https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_CreateTrail.html#awscloudtrail-CreateTrail-request-KmsKeyId"""
-    from moto.kms.models import kms_backends
 
     key_id, account, region = settings.kms_key_id, settings.account, settings.region
     if key_id.startswith("arn:"):
@@ -154,14 +145,14 @@ def check_kms_key(settings, bucket):
         return
     key = find_key(settings)
     if key is None or key.region != bucket.region_name:
-        raise _error(
+        raise refusal(
             "KmsKeyNotFoundException",
             f"KMS key {settings.kms_key_id} does not exist, or is not in the region of bucket {bucket.name} ({bucket.region_name}).",
         )
     if key.key_state != "Enabled":
-        raise _error("KmsException", f"KMS key {key.arn} is not enabled (its state is {key.key_state}).")
+        raise refusal("KmsException", f"KMS key {key.arn} is not enabled (its state is {key.key_state}).")
     if key.key_spec != "SYMMETRIC_DEFAULT" or key.key_usage not in (None, "ENCRYPT_DECRYPT"):  # moto: None = default
-        raise _error("KmsException", f"KMS key {key.arn} is not a symmetric encryption key; CloudTrail takes only those.")
+        raise refusal("KmsException", f"KMS key {key.arn} is not a symmetric encryption key; CloudTrail takes only those.")
     _, arn, _ = trail_identity(settings)
     encryption_context = "kms:EncryptionContext:aws:cloudtrail:arn"
     requests = [
@@ -170,7 +161,7 @@ def check_kms_key(settings, bucket):
     ]
     for action, context in requests:
         if policy.evaluate(key.policy, CLOUDTRAIL, action, key.arn, context) != policy.ALLOWED:
-            raise _error(
+            raise refusal(
                 "InsufficientEncryptionPolicyException",
                 f"Insufficient permissions to access S3 bucket {bucket.name} or KMS key {key.arn}.",
             )
@@ -183,7 +174,7 @@ def check_multi_region_global_events(settings):
     https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_UpdateTrail.html#awscloudtrail-UpdateTrail-request-IncludeGlobalServiceEvents
     https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events"""
     if settings.multi_region and not settings.global_events:
-        raise _error("InvalidParameterCombinationException", "Multi-Region trail must include global service events.")
+        raise refusal("InvalidParameterCombinationException", "Multi-Region trail must include global service events.")
 
 
 def _logs_management(trail, write):
@@ -235,7 +226,7 @@ def check_insight_selectors(trail, selectors):
             else:
                 ok, needs = _logs_management(trail, write=False), "management events"
             if not ok:
-                raise _error(
+                raise refusal(
                     "InvalidInsightSelectorsException",
                     f"{kind} on {category} events needs trail {trail.trail_name} to log {needs}.",
                 )
@@ -249,7 +240,6 @@ def check_delivery(settings):
 
 
 def install():
-    from moto.cloudtrail.models import Trail
 
     # CreateTrail: Trail() checks its name, then calls this with every setting in place.
     def check_bucket_exists(self):

@@ -7,14 +7,14 @@ moto an organization lives in the Organizations backend of its management accoun
 `organizations_backends.master_accounts` maps each member account to that account.
 """
 
+from moto.organizations.models import FakeDelegatedAdministrator, organizations_backends
+
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 
 
 def _backend(account):
     """moto's Organizations backend holding the organization `account` belongs to, as its
     management account or as a member, or None."""
-    from moto.organizations.models import organizations_backends
-
     if account in organizations_backends.master_accounts:
         management, partition = organizations_backends.master_accounts[account]
         return organizations_backends[management][partition]
@@ -80,7 +80,6 @@ def accept_cloudtrail_delegated_administrator():
     moto's list of such services lacks it and answers InvalidInputException; unknown
     service principals stay refused.
     """
-    from moto.organizations.models import FakeDelegatedAdministrator
 
     if CLOUDTRAIL not in FakeDelegatedAdministrator.SUPPORTED_SERVICES:
         FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(CLOUDTRAIL)
