@@ -64,7 +64,7 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a connection to AWS may take to open (the SDK's own default).
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// Which of the SDK's own retry strategies to use; neither is written by hand here.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,6 +14,18 @@ const SQS: Service<aws_sdk_sqs::Client> = Service { name: "SQS", client: |c| c.s
 /// How long one receive waits for messages: SQS's longest long poll.
 const LONG_POLL_SECONDS: i32 = 20;
 
+/// A long poll answers after up to [`LONG_POLL_SECONDS`] by design, longer than the attempt
+/// timeout every other call has: its own limits leave it that time, and still end it.
+fn long_poll_timeouts() -> aws_sdk_sqs::config::Builder {
+    let attempt = std::time::Duration::from_secs(LONG_POLL_SECONDS as u64 + 10);
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(super::sdk::CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * 2)
+        .build();
+    aws_sdk_sqs::config::Builder::default().timeout_config(timeouts)
+}
+
 /// One message of the events queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueMessage {
@@ -44,6 +56,8 @@ impl SdkAws {
                     .max_number_of_messages(10)
                     .wait_time_seconds(if long_poll { LONG_POLL_SECONDS } else { 0 })
                     .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)
+                    .customize()
+                    .config_override(long_poll_timeouts())
                     .send()
             })
             .await?;

@@ -129,6 +129,37 @@ async fn policy(client: &kube::Client, controller: &Controller, acct: &Account) 
     (name, arn)
 }
 
+/// The queue is long-polled (20 s) by a controller whose AWS calls each time out far
+/// sooner: the poll keeps its own, longer, limit, so an idle queue is no error and the next
+/// event still heals in seconds.
+#[tokio::test]
+async fn a_long_poll_outlasts_the_attempt_timeout_of_every_other_call() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let url = queue_and_rule();
+    let port = trailwarden::aws::sdk::SdkAws::new(trailwarden::aws::sdk::AwsOptions {
+        endpoint_url: Some(std::env::var("TRAILWARDEN_AWS_ENDPOINT").expect("the bed")),
+        max_attempts: 1,
+        attempt_timeout: Some(Duration::from_secs(2)),
+        operation_timeout: Some(Duration::from_secs(4)),
+        shared_reads: trailwarden::aws::recent::WINDOW,
+        shared_posture: trailwarden::aws::recent::WINDOW,
+        ..Default::default()
+    })
+    .await;
+    let controller = Controller::start_through_with_events(client.clone(), port, &url);
+    let acct = account(&aws, 1, 0).await;
+    let (_, arn) = policy(&client, &controller, &acct).await;
+    // Idle for longer than any other call may take: the poll in progress waits on.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let errors = controller.metric("trailwarden_event_queue_errors_total", "");
+    assert_eq!(errors, 0.0, "an idle queue's long poll is not a failure");
+    aws.stop_logging(&acct.scope, &arn).await.unwrap();
+    publish("aws.cloudtrail", "StopLogging", &acct.id, json!({"name": arn}), None);
+    eventually("the event heals", HEAL_TIMEOUT, || async { aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(()) })
+        .await;
+}
+
 #[tokio::test]
 async fn a_stop_logging_event_heals_within_seconds_and_noise_is_counted_and_dropped() {
     let client = support::kube().await;
