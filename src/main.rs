@@ -123,6 +123,26 @@ pub(crate) struct RunArgs {
     /// Guardrail: whether `posture.bucket.manage` / `posture.kms.manage` may rewrite a bucket or key.
     #[arg(long, env = "TRAILWARDEN_ALLOW_MANAGE", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) allow_manage: bool,
+    /// Floor: what no TrailPolicy may ask less of (comma-separated): logging, multi-region,
+    /// management-events, log-file-validation, kms. A policy below it is held at it
+    /// (Ready=False, reason BelowFloor) and never carried below it.
+    #[arg(long, env = "TRAILWARDEN_FLOOR", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(trailwarden_core::floor::REQUIREMENTS))]
+    pub(crate) floor: Vec<String>,
+    /// Floor: the accounts a trail's log bucket may belong to (comma-separated ids); any if unset.
+    #[arg(long, env = "TRAILWARDEN_FLOOR_BUCKET_ACCOUNTS", value_delimiter = ',', value_parser = account_id)]
+    pub(crate) floor_bucket_accounts: Vec<String>,
+    /// Floor: the accounts a trail's KMS key may belong to (comma-separated ids); any if unset.
+    #[arg(long, env = "TRAILWARDEN_FLOOR_KEY_ACCOUNTS", value_delimiter = ',', value_parser = account_id)]
+    pub(crate) floor_key_accounts: Vec<String>,
+    /// Longest a pass may take; one past it is abandoned and reported (Ready=False, reason
+    /// PassDeadlineExceeded, naming the AWS call it was waiting on).
+    #[arg(long, env = "TRAILWARDEN_PASS_DEADLINE_SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) pass_deadline_seconds: u64,
+    /// /healthz fails when passes are in flight and none has finished for this long, so
+    /// that Kubernetes restarts a stuck leader and a standby takes over. Longer than
+    /// --pass-deadline-seconds.
+    #[arg(long, env = "TRAILWARDEN_STALL_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..=86400))]
+    pub(crate) stall_seconds: u64,
     /// Only manage TrailPolicies with these labels (a Kubernetes label selector).
     #[arg(long, env = "TRAILWARDEN_SELECTOR")]
     pub(crate) selector: Option<String>,

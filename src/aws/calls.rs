@@ -92,6 +92,35 @@ pub fn is_write(operation: &str) -> bool {
     !["Describe", "Get", "List", "Lookup", "Head", "AssumeRole", "ReceiveMessage"].iter().any(|verb| operation.starts_with(verb))
 }
 
+/// The AWS call a task made last, to name what a pass past its deadline was waiting on.
+/// Set by the interceptor inside [`LastCall::track`]; a pass that waits on a read another
+/// pass started (a shared read) or on a lock has made no call of its own meanwhile.
+#[derive(Clone, Debug, Default)]
+pub struct LastCall(Arc<Mutex<Option<(String, Instant)>>>);
+
+tokio::task_local! {
+    static LAST_CALL: LastCall;
+}
+
+impl LastCall {
+    /// Runs `work` with its AWS calls noted here.
+    pub async fn track<F: std::future::Future>(&self, work: F) -> F::Output {
+        LAST_CALL.scope(self.clone(), work).await
+    }
+
+    /// "S3/GetBucketPolicy, started 12 s ago", or what stands for it.
+    pub fn describe(&self) -> String {
+        match &*self.0.lock().expect("last call lock") {
+            Some((call, at)) => format!("the last AWS call it made, {call}, started {} s ago", at.elapsed().as_secs()),
+            None => "it had made no AWS call (waiting on a shared read, a lock or a turn)".to_owned(),
+        }
+    }
+
+    fn note(service: &str, operation: &str) {
+        let _ = LAST_CALL.try_with(|last| *last.0.lock().expect("last call lock") = Some((format!("{service}/{operation}"), Instant::now())));
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct RecordCalls(pub(crate) CallLog);
 
@@ -113,6 +142,19 @@ impl Intercept for RecordCalls {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         cfg.interceptor_state().store_put(Started(Instant::now()));
+        Ok(())
+    }
+
+    // The operation's metadata is in the bag by serialization (see below).
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            LastCall::note(meta.service(), meta.name());
+        }
         Ok(())
     }
 

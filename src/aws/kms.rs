@@ -75,7 +75,7 @@ pub(super) async fn fix_key(aws: &SdkAws, reach: &Reach, key_arn: &str, fix: &Ke
         KeyFix::PutKeyPolicy { before, after } => {
             // As bucket policies: one put per key at a time, made only onto the policy it
             // was judged from.
-            let _serialised = KEY_POLICY_PUTS.hold(key_arn).await;
+            let _serialised = KEY_POLICY_PUTS.hold(key_arn, KMS.name, operation).await?;
             let now = key_policy(aws, scope, key_arn).await?;
             if !same_policy(Some(before), Some(&now)) {
                 return Err(policy_changed(KMS.name, operation, &format!("the key policy of {key_arn}")));

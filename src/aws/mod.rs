@@ -30,7 +30,7 @@ use trailwarden_core::posture::bucket::{BucketFacts, BucketFix};
 use trailwarden_core::posture::key::{KeyFacts, KeyFix};
 use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
 
-pub use calls::{CallLog, CallRecord, is_write as is_write_operation};
+pub use calls::{CallLog, CallRecord, LastCall, is_write as is_write_operation};
 pub use limiter::RateLimits;
 pub use error::{ANY as ANY_SERVICE, CODES as ERROR_CODES, classify as classify_error};
 pub use own_keys::OwnKeys;

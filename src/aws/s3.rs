@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use aws_sdk_s3::types::{
     BucketVersioningStatus, MfaDeleteStatus, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
@@ -16,7 +17,7 @@ use aws_sdk_s3::types::{
 use trailwarden_core::Reach;
 use trailwarden_core::posture::bucket::{BucketFacts, BucketFix, OWNER_ENFORCED, owner_only};
 
-use super::AwsResult;
+use super::{AwsError, AwsResult, ErrorKind};
 use super::clients::Service;
 use super::recent::Kept;
 use super::error::{fact, policy_changed, same_policy};
@@ -168,13 +169,28 @@ async fn bucket_policy(aws: &SdkAws, scope: &trailwarden_core::Scope, owner: &st
 /// holds or waits for it; the map keeps only a weak reference, pruned as it is used.
 pub(super) struct PutLocks(Mutex<BTreeMap<String, Weak<tokio::sync::Mutex<()>>>>);
 
+/// The longest a put waits for another put of the same policy.
+const LOCK_WAIT: Duration = Duration::from_secs(90);
+
 impl PutLocks {
     pub(super) const fn new() -> Self {
         PutLocks(Mutex::new(BTreeMap::new()))
     }
 
-    /// Waits for `name`'s lock; it is released when the guard drops.
-    pub(super) async fn hold(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    /// Waits for `name`'s lock, [`LOCK_WAIT`] at most; it is released when the guard drops.
+    /// The holder's calls are bounded by their own timeouts, so the wait is too; the bound
+    /// here keeps it so whatever the holder waits on.
+    pub(super) async fn hold(&self, name: &str, service: &'static str, operation: &'static str) -> AwsResult<tokio::sync::OwnedMutexGuard<()>> {
+        self.hold_within(name, LOCK_WAIT).await.map_err(|waited| AwsError {
+            service,
+            operation,
+            kind: ErrorKind::Unavailable,
+            code: "LockTimeout".into(),
+            message: format!("waited {} s for another put of {name}'s policy in this process to finish", waited.as_secs()),
+        })
+    }
+
+    async fn hold_within(&self, name: &str, wait: Duration) -> Result<tokio::sync::OwnedMutexGuard<()>, Duration> {
         let lock = {
             let mut locks = self.0.lock().expect("put locks");
             locks.retain(|_, lock| lock.strong_count() > 0);
@@ -187,7 +203,7 @@ impl PutLocks {
                 }
             }
         };
-        lock.lock_owned().await
+        tokio::time::timeout(wait, lock.lock_owned()).await.map_err(|_| wait)
     }
 
     /// How many names have a lock held or awaited.
@@ -232,7 +248,7 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
             // One put per bucket at a time in this process, each made only onto the policy
             // it was judged from: two policies sharing the bucket never lose each other's
             // statements, whatever order their passes run in.
-            let _serialised = BUCKET_POLICY_PUTS.hold(bucket).await;
+            let _serialised = BUCKET_POLICY_PUTS.hold(bucket, S3.name, operation).await?;
             let now = bucket_policy(aws, scope, owner, bucket).await?;
             if !same_policy(before.as_deref(), now.as_deref()) {
                 return Err(policy_changed(S3.name, operation, &format!("the bucket policy of {bucket}")));
@@ -261,22 +277,31 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
 mod tests {
     use std::time::Duration;
 
-    use super::PutLocks;
+    use super::{ErrorKind, PutLocks};
 
     #[tokio::test]
     async fn puts_of_one_name_wait_for_each_other_and_locks_go_when_unused() {
         static LOCKS: PutLocks = PutLocks::new();
-        let first = LOCKS.hold("logs").await;
-        let other = LOCKS.hold("other-logs").await;
+        let first = LOCKS.hold("logs", "S3", "PutBucketPolicy").await.unwrap();
+        let other = LOCKS.hold("other-logs", "S3", "PutBucketPolicy").await.unwrap();
         assert_eq!(LOCKS.live(), 2);
-        let waiting = tokio::spawn(async { drop(LOCKS.hold("logs").await) });
+        let waiting = tokio::spawn(async { drop(LOCKS.hold("logs", "S3", "PutBucketPolicy").await.unwrap()) });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "a second put of the same bucket waits");
         drop(first);
         tokio::time::timeout(Duration::from_secs(1), waiting).await.expect("released").unwrap();
         drop(other);
         assert_eq!(LOCKS.live(), 0, "nothing kept once unused");
-        drop(LOCKS.hold("again").await);
+        drop(LOCKS.hold("again", "S3", "PutBucketPolicy").await.unwrap());
         assert_eq!(LOCKS.0.lock().unwrap().len(), 1, "pruned as used: only the last name's dead entry is left");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_never_released_is_waited_for_a_bounded_time() {
+        static LOCKS: PutLocks = PutLocks::new();
+        let _stuck = LOCKS.hold("logs", "S3", "PutBucketPolicy").await.unwrap();
+        let error = LOCKS.hold("logs", "S3", "PutBucketPolicy").await.expect_err("bounded");
+        assert_eq!((error.kind, error.code.as_str()), (ErrorKind::Unavailable, "LockTimeout"));
+        assert!(error.message.contains("logs"), "{}", error.message);
     }
 }

@@ -14,6 +14,8 @@ use trailwarden::k8s::controller::{self, ControllerOptions};
 use trailwarden::k8s::leader::{LeaderElector, LeaseConfig};
 use trailwarden::ops::http::{self, Readiness};
 use trailwarden::ops::metrics::Metrics;
+use trailwarden::ops::progress::Progress;
+use trailwarden_core::floor::Floor;
 use trailwarden_core::guardrails::Guardrails;
 use trailwarden::triggers::events::EventQueue;
 
@@ -46,7 +48,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let metrics = Metrics::new();
     let readiness = Arc::new(Readiness::default());
-    tokio::spawn(http::serve(args.http_addr, metrics.clone(), readiness.clone()).await?);
+    anyhow::ensure!(
+        args.stall_seconds > args.pass_deadline_seconds,
+        "--stall-seconds ({}) must be longer than --pass-deadline-seconds ({})",
+        args.stall_seconds,
+        args.pass_deadline_seconds
+    );
+    let progress = Arc::new(Progress::new(Duration::from_secs(args.stall_seconds), &metrics));
+    tokio::spawn(http::serve(args.http_addr, metrics.clone(), readiness.clone(), progress.clone()).await?);
     super::trim::spawn();
 
     let client = kube::Client::try_default().await?;
@@ -89,6 +98,15 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             allow_deletion: args.allow_deletion,
             allow_manage: args.allow_manage,
         },
+        floor: {
+            let mut floor = Floor { bucket_accounts: args.floor_bucket_accounts, key_accounts: args.floor_key_accounts, ..Floor::default() };
+            for requirement in &args.floor {
+                floor.require(requirement);
+            }
+            floor
+        },
+        pass_deadline: Duration::from_secs(args.pass_deadline_seconds),
+        progress,
     };
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {

@@ -21,7 +21,8 @@ use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 use trailwarden_core::guardrails::{Breach, Guardrails};
 use trailwarden_core::ownership::{self, Claimant, TrailKey};
-use trailwarden_core::report::{Failure, Notice, Reason, Report, Severity};
+use trailwarden_core::floor::Floor;
+use trailwarden_core::report::{Failure, Notice, Reason, Report, Severity, Stage, StageFailure};
 use trailwarden_core::{Blocked, Desired, Scope};
 
 use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
@@ -30,9 +31,10 @@ use super::status;
 use super::turns::Turns;
 use super::retry::{retry_in, stale_finalizers};
 pub use super::retry::Error;
-use crate::aws::AwsPort;
+use crate::aws::{AwsPort, LastCall};
 use crate::ops::http::Readiness;
 use crate::ops::metrics::Metrics;
+use crate::ops::progress::Progress;
 use crate::pass;
 use crate::triggers::{self, SourceContext};
 
@@ -55,6 +57,12 @@ pub struct ControllerOptions {
     pub concurrency: u16,
     /// What the operator lets any policy do (`--allowed-accounts` and friends).
     pub guardrails: Guardrails,
+    /// What the operator requires of every policy (`--floor` and friends).
+    pub floor: Floor,
+    /// Longest a pass may take (`--pass-deadline-seconds`).
+    pub pass_deadline: Duration,
+    /// Passes in flight and finished, for `/healthz`.
+    pub progress: Arc<Progress>,
 }
 
 struct Context<P> {
@@ -79,7 +87,22 @@ struct Context<P> {
     /// Every live policy by uid, as the watch reports them.
     live: triggers::policy::Live,
     guardrails: Guardrails,
+    floor: Floor,
+    pass_deadline: Duration,
+    progress: Arc<Progress>,
+    /// Per policy uid, up to when its trail's time without logging has been counted.
+    off_counted: Mutex<HashMap<String, Timestamp>>,
+    /// Per policy uid, how many looks since its last heal: the next look comes sooner
+    /// after a heal (1 s, then 2, 4, … up to the resync), so that someone undoing it is
+    /// seen before the resync.
+    suspicion: Mutex<HashMap<String, u32>>,
+    /// Deleted policies, by name, and when: their deletion's series go after [`RETIRE_AFTER`].
+    retiring: Mutex<Vec<(String, std::time::Instant)>>,
 }
+
+/// How long the series of what a policy's deletion did to its trail outlive it: long
+/// enough for an alert over 15 minutes to see it.
+const RETIRE_AFTER: Duration = Duration::from_secs(30 * 60);
 
 /// Runs the controller until `shutdown` completes.
 pub async fn run<P: AwsPort>(
@@ -112,6 +135,12 @@ pub async fn run<P: AwsPort>(
         turns: Turns::new(usize::from(options.concurrency) / 4),
         live: triggers::policy::Live::default(),
         guardrails: options.guardrails.clone(),
+        floor: options.floor.clone(),
+        pass_deadline: options.pass_deadline,
+        progress: options.progress.clone(),
+        off_counted: Mutex::default(),
+        suspicion: Mutex::default(),
+        retiring: Mutex::default(),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
     let readiness = options.readiness.clone();
@@ -164,18 +193,52 @@ async fn reconcile_policy<P: AwsPort>(policy: Arc<TrailPolicy>, ctx: Arc<Context
         // another account's policy and come back shortly.
         return Ok(Action::requeue(Duration::from_millis(200)));
     };
+    let _in_flight = ctx.progress.started();
     let api = Api::<TrailPolicy>::all(ctx.client.clone());
     let span = info_span!("reconcile", policy = %policy.name_any(), region = %policy.spec.region);
-    finalizer(&api, FINALIZER, policy, |event| async {
+    let last_call = LastCall::default();
+    // Boxed: the pass's future is large, and the deadline and call tracking around it
+    // would otherwise put it on the stack of whoever polls the controller.
+    let pass = Box::pin(finalizer(&api, FINALIZER, policy.clone(), |event| async {
         match event {
             Finalizer::Apply(policy) => apply(&policy, &ctx).await,
             Finalizer::Cleanup(policy) => cleanup(&policy, &ctx).await,
         }
-    })
-    .instrument(span)
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    }));
+    match tokio::time::timeout(ctx.pass_deadline, last_call.track(pass).instrument(span.clone())).await {
+        Ok(done) => done.map_err(|e| Error::Finalizer(Box::new(e))),
+        Err(_elapsed) => abandoned(&policy, &ctx, &last_call).instrument(span).await,
+    }
 }
+
+/// A pass past its deadline, dropped where it stood: reported on the policy (Ready=False,
+/// naming what it waited on) and retried with back-off. Every AWS call has its own
+/// timeouts; this bounds what they do not (a shared read, a lock, the runtime itself).
+async fn abandoned<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>, last_call: &LastCall) -> Result<Action, Error> {
+    let failure = StageFailure {
+        stage: Stage::Observe,
+        failure: Failure::PassDeadlineExceeded,
+        message: format!("pass abandoned after {} s; {}", ctx.pass_deadline.as_secs(), last_call.describe()),
+    };
+    warn!(policy = %policy.name_any(), error = %failure.message, "pass abandoned");
+    let report = Report::unobserved(failure.clone());
+    ctx.metrics.reconcile.observe(&policy.name_any(), &report, ctx.pass_deadline.as_secs_f64(), None);
+    // The record of it is bounded too: a Kubernetes API that does not answer either
+    // leaves it to the next pass.
+    let record = async {
+        publish(ctx, policy, &report.notices).await;
+        let previous = previous_with_findings(ctx, policy);
+        let failed = status::failed(policy, previous, failure.failure.name(), &failure.message, Timestamp::now());
+        write_status(ctx, policy, failed).await
+    };
+    if tokio::time::timeout(RECORD_DEADLINE, record).await.is_err() {
+        warn!(policy = %policy.name_any(), "could not record the abandoned pass in time");
+    }
+    Err(Error::Stage(failure))
+}
+
+/// How long recording an abandoned pass may take.
+const RECORD_DEADLINE: Duration = Duration::from_secs(10);
 
 async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
@@ -195,6 +258,7 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     let account = desired.scope.role_account().unwrap_or("self").to_owned();
     let previous = previous_status(ctx, policy);
     let history = status::history(previous.as_ref());
+    let desired = Desired { remembered: status::remembered(policy, previous.as_ref()), floor: ctx.floor.clone(), ..desired };
     let report = match breach(ctx, &desired).await {
         // Outside the guardrails: not one AWS call for it.
         Some(breach) => Report::blocked(&Blocked::Guardrail(breach), None),
@@ -202,8 +266,11 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
         // (the trail's uid tag first, then age) and, if not this one, writes nothing.
         None => pass::run(&ctx.port, with_peers(ctx, policy, desired).await, &history, Timestamp::now()).await,
     };
+    let mut report = report;
+    name_the_contester(ctx, policy, &mut report);
     let healed_after = heal_time(ctx, policy, &report, started);
     ctx.metrics.reconcile.observe(&policy.name_any(), &report, started.elapsed().as_secs_f64(), healed_after);
+    count_logging_off(ctx, policy, &report);
     ctx.metrics.reconcile.declared(&policy.name_any(), policy.spec.logging);
     ctx.metrics.policies.set(ctx.policies.state().len() as i64);
     log(&report, &account, started);
@@ -214,11 +281,63 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     if let Some(events) = &ctx.events {
         events.reconciled(&policy.name_any());
     }
+    // A heal of a trail that exists (not its first creation): someone may undo it.
+    let created = report.applied.iter().any(|w| w.operation == "CreateTrail") && !history.had_trail;
+    let healed = !report.applied.is_empty() && !created;
     if let Some(failure) = report.failures.into_iter().next() {
         return Err(Error::Stage(failure));
     }
     ctx.failures.lock().expect("failures lock").remove(&policy.uid().unwrap_or_default());
-    Ok(Action::requeue(triggers::resync::next_resync(policy.spec.resync_seconds, &resync_group(policy), Timestamp::now())))
+    let resync = triggers::resync::next_resync(policy.spec.resync_seconds, &resync_group(policy), Timestamp::now());
+    Ok(Action::requeue(next_look(ctx, policy, healed, resync)))
+}
+
+/// After a heal, look again soon: 1 s, then 2, 4, 8 … until the resync comes first.
+/// Someone undoing the heal each time is then seen within seconds, not a resync later.
+fn next_look<P>(ctx: &Context<P>, policy: &TrailPolicy, healed: bool, resync: Duration) -> Duration {
+    let uid = policy.uid().unwrap_or_default();
+    let mut suspicion = ctx.suspicion.lock().expect("suspicion lock");
+    let looks = match healed {
+        true => 0,
+        false => match suspicion.get(&uid) {
+            Some(n) => n + 1,
+            None => return resync,
+        },
+    };
+    let soon = Duration::from_secs(1u64 << looks.min(16));
+    if soon >= resync {
+        suspicion.remove(&uid);
+        return resync;
+    }
+    suspicion.insert(uid, looks);
+    soon
+}
+
+/// A contested trail's Warning names who stopped it, when an event said.
+fn name_the_contester<P>(ctx: &Context<P>, policy: &TrailPolicy, report: &mut Report) {
+    let contested: &str = Reason::LoggingContested.into();
+    let Some(notice) = report.notices.iter_mut().find(|n| n.reason == contested) else { return };
+    let actor = ctx.events.as_ref().and_then(|events| events.actor(&policy.name_any()));
+    notice.note = match actor {
+        Some((who, when)) => format!("{} The last CloudTrail call on the trail was made by {who} at {when}.", notice.note),
+        None => format!("{} No event named the caller (see CloudTrail's StopLogging records in the account).", notice.note),
+    };
+}
+
+/// Adds the time the trail was seen not logging, from CloudTrail's stop time (or from
+/// where the last count ended) to now, while the policy (or the floor) wants it logging.
+fn count_logging_off<P>(ctx: &Context<P>, policy: &TrailPolicy, report: &Report) {
+    let uid = policy.uid().unwrap_or_default();
+    let mut counted = ctx.off_counted.lock().expect("off lock");
+    let wanted = policy.spec.logging || ctx.floor.logging;
+    let Some(stopped) = report.stopped_since.filter(|_| wanted) else {
+        counted.remove(&uid);
+        return;
+    };
+    let now = Timestamp::now();
+    let from = counted.get(&uid).map_or(stopped, |c| (*c).max(stopped));
+    ctx.metrics.reconcile.logging_off(&policy.name_any(), now.duration_since(from).as_secs_f64());
+    counted.insert(uid, now);
 }
 
 /// The guardrail a policy is outside of, if any. The controller's own account is asked
@@ -275,7 +394,8 @@ async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desi
 const RELEASE_EVERY: Duration = Duration::from_secs(60);
 
 /// Every [`RELEASE_EVERY`], tells the port which scopes the policies still use, so the
-/// clients and credentials of the others go (a deleted account's, a changed role's).
+/// clients and credentials of the others go (a deleted account's, a changed role's), and
+/// drops the last series of policies deleted [`RETIRE_AFTER`] ago.
 async fn release_unused<P: AwsPort>(ctx: Arc<Context<P>>) {
     let mut every = tokio::time::interval(RELEASE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -283,6 +403,13 @@ async fn release_unused<P: AwsPort>(ctx: Arc<Context<P>>) {
         every.tick().await;
         let in_use = ctx.policies.state().iter().map(|p| scope(&p.spec)).collect();
         ctx.port.release_unused(&in_use).await;
+        ctx.retiring.lock().expect("retiring lock").retain(|(policy, deleted)| {
+            let keep = deleted.elapsed() < RETIRE_AFTER;
+            if !keep {
+                ctx.metrics.reconcile.retire(policy);
+            }
+            keep
+        });
     }
 }
 
@@ -323,15 +450,33 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
         let note = format!("policy deleted; its trail is left alone: {breach}");
         publish(ctx, policy, &[Notice { severity: Severity::Warning, reason: Reason::Guardrail.into(), action: "Delete", note }]).await;
     } else {
-        let done = pass::cleanup(&ctx.port, &desired).await?;
+        let desired = Desired { remembered: status::remembered(policy, previous_status(ctx, policy).as_ref()), ..desired };
+        let done = match pass::cleanup(&ctx.port, &desired).await {
+            Ok(done) => done,
+            Err(e) => {
+                // The policy stays Terminating until cleanup succeeds; its gauges must not
+                // keep saying all is well meanwhile.
+                ctx.metrics.reconcile.cleanup_failing(&policy.name_any());
+                return Err(e.into());
+            }
+        };
         info!(outcome = ?done, deletion_policy = ?policy.spec.deletion_policy, "policy deleted");
+        if let Some(change) = done.weakening() {
+            ctx.metrics.reconcile.weakened(&policy.name_any(), change);
+        }
         publish(ctx, policy, &[done.notice()]).await;
     }
+    if let Some(events) = &ctx.events {
+        events.forget(&policy.name_any());
+    }
     ctx.metrics.reconcile.forget(&policy.name_any());
+    ctx.retiring.lock().expect("retiring lock").push((policy.name_any(), std::time::Instant::now()));
     let uid = policy.uid().unwrap_or_default();
     ctx.drift_seen.lock().expect("drift lock").remove(&uid);
     ctx.written.lock().expect("status lock").remove(&uid);
     ctx.failures.lock().expect("failures lock").remove(&uid);
+    ctx.off_counted.lock().expect("off lock").remove(&uid);
+    ctx.suspicion.lock().expect("suspicion lock").remove(&uid);
     Ok(Action::await_change())
 }
 

@@ -82,6 +82,8 @@ pub fn desired(policy: &api::TrailPolicy) -> Result<Desired, InvalidSpec> {
         notify_topic: spec.notify.as_ref().map(|n| n.sns_topic_arn.clone()),
         // The other policies are the controller's to fill in.
         peers: Peers { created: policy.metadata.creation_timestamp.as_ref().map(|t| t.0), ..Peers::default() },
+        remembered: Default::default(),
+        floor: Default::default(),
         policy_name,
         policy_uid,
     })

@@ -8,6 +8,7 @@ use strum::IntoEnumIterator;
 use trailwarden_core::bounded;
 use trailwarden_core::posture::{Check, CheckStatus};
 use trailwarden_core::report::{ConditionState, ConditionType, Report, progress};
+use trailwarden_core::policy::Remembered;
 use trailwarden_core::trail::Delivery;
 
 use super::api::{self, TrailPolicy, TrailPolicyStatus};
@@ -24,6 +25,7 @@ pub fn history(status: Option<&TrailPolicyStatus>) -> History {
             .filter(|f| f.required && f.status == api::CheckStatus::Fail)
             .map(|f| f.id.clone())
             .collect(),
+        restarts: status.logging_restarts.iter().map(|t| t.0).collect(),
     }
 }
 
@@ -45,6 +47,13 @@ pub fn status(
     if report.trail_arn.is_some() {
         s.trail_arn = report.trail_arn.clone();
     }
+    if report.owned_trail_arn.is_some() {
+        s.owned_trail_arn = report.owned_trail_arn.clone();
+    }
+    if let Some(restarts) = &report.restarts {
+        s.logging_restarts = restarts.iter().copied().map(Time).collect();
+    }
+    s.pinned_kms_key = pin(policy, s.pinned_kms_key.take(), report);
     if report.kms_key_arn.is_some() {
         s.kms_key_arn = report.kms_key_arn.clone();
     }
@@ -69,6 +78,31 @@ pub fn status(
         set_condition(&mut s, &condition, generation, now);
     }
     s
+}
+
+/// The key the declared alias is pinned to: kept while the spec is unchanged, pinned
+/// afresh from this pass's key after a change (or when none was), none for a key declared
+/// by id or ARN.
+fn pin(policy: &TrailPolicy, pinned: Option<api::PinnedKey>, report: &Report) -> Option<api::PinnedKey> {
+    let declared = policy.spec.kms_key_id.as_deref().filter(|k| k.starts_with("alias/") || k.contains(":alias/"))?;
+    let generation = policy.metadata.generation.unwrap_or_default();
+    match pinned {
+        Some(pin) if pin.alias == declared && pin.generation == generation => Some(pin),
+        _ => report.kms_key_arn.clone().map(|arn| api::PinnedKey { alias: declared.to_owned(), arn, generation }),
+    }
+}
+
+/// What the policy's status remembers that a trail's tags or a key's alias cannot take
+/// away: the trail it owns, and the key its alias was pinned to (for this spec only).
+pub fn remembered(policy: &TrailPolicy, status: Option<&TrailPolicyStatus>) -> Remembered {
+    let Some(status) = status else { return Remembered::default() };
+    let generation = policy.metadata.generation.unwrap_or_default();
+    let pinned_key = status
+        .pinned_kms_key
+        .as_ref()
+        .filter(|pin| pin.generation == generation && policy.spec.kms_key_id.as_deref() == Some(pin.alias.as_str()))
+        .map(|pin| (pin.alias.clone(), pin.arn.clone()));
+    Remembered { trail_arn: status.owned_trail_arn.clone(), pinned_key }
 }
 
 /// The status when the pass could not even start (the spec is unusable, the API refused).

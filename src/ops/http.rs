@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, info};
 
 use crate::ops::metrics::Metrics;
+use crate::ops::progress::Progress;
 
 /// Whether this replica is ready: the CRD is served and, when leading, the watch has
 /// listed every policy once.
@@ -40,10 +41,17 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
         .expect("static response parts are valid")
 }
 
-fn route(path: &str, metrics: &Metrics, readiness: &Readiness) -> Response<Full<Bytes>> {
+fn route(path: &str, metrics: &Metrics, readiness: &Readiness, progress: &Progress) -> Response<Full<Bytes>> {
     match path {
         "/metrics" => respond(StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
-        "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/healthz" => match progress.stalled() {
+            None => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+            Some(since) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("stalled: passes in flight and none finished for {} s\n", since.as_secs()),
+            ),
+        },
         "/readyz" if readiness.get() => respond(StatusCode::OK, "text/plain", "ready\n".into()),
         "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".into()),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
@@ -55,16 +63,17 @@ pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
     readiness: Arc<Readiness>,
+    progress: Arc<Progress>,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let listener = TcpListener::bind(addr).await?;
     info!(addr = %listener.local_addr()?, "serving /metrics /healthz /readyz");
     Ok(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
-            let (metrics, readiness) = (metrics.clone(), readiness.clone());
+            let (metrics, readiness, progress) = (metrics.clone(), readiness.clone(), progress.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let response = route(request.uri().path(), &metrics, &readiness);
+                    let response = route(request.uri().path(), &metrics, &readiness, &progress);
                     async move { Ok::<_, Infallible>(response) }
                 });
                 if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
@@ -83,11 +92,12 @@ mod tests {
     fn readyz_follows_readiness_and_metrics_render() {
         let metrics = Metrics::new();
         let readiness = Readiness::default();
-        assert_eq!(route("/readyz", &metrics, &readiness).status(), StatusCode::SERVICE_UNAVAILABLE);
+        let progress = Progress::new(std::time::Duration::from_secs(60), &metrics);
+        assert_eq!(route("/readyz", &metrics, &readiness, &progress).status(), StatusCode::SERVICE_UNAVAILABLE);
         readiness.set(true);
-        assert_eq!(route("/readyz", &metrics, &readiness).status(), StatusCode::OK);
-        assert_eq!(route("/healthz", &metrics, &readiness).status(), StatusCode::OK);
-        assert_eq!(route("/nope", &metrics, &readiness).status(), StatusCode::NOT_FOUND);
+        assert_eq!(route("/readyz", &metrics, &readiness, &progress).status(), StatusCode::OK);
+        assert_eq!(route("/healthz", &metrics, &readiness, &progress).status(), StatusCode::OK);
+        assert_eq!(route("/nope", &metrics, &readiness, &progress).status(), StatusCode::NOT_FOUND);
         assert!(metrics.render().contains("trailwarden_build_info{version=\"0.1.0\"} 1"));
     }
 }

@@ -9,7 +9,7 @@ use strum::IntoEnumIterator;
 
 use super::policy_gauges::{PolicyGauges, State};
 use trailwarden_core::posture::CheckStatus;
-use trailwarden_core::report::{ConditionType, Failure, Report};
+use trailwarden_core::report::{ConditionType, Failure, Reason, Report};
 
 const HEAL_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
 const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -23,6 +23,10 @@ pub struct Metrics {
     pub events: EventMetrics,
     pub policies: IntGauge,
     pub leader: IntGauge,
+    /// Passes started and not finished, and when the last one finished: `/healthz` fails
+    /// when passes are in flight and none has finished for too long.
+    pub passes_in_flight: IntGauge,
+    pub last_pass_completed: prometheus::Gauge,
 }
 
 /// What the reconciler did, per outcome, field, action and policy.
@@ -36,8 +40,29 @@ pub struct ReconcileMetrics {
     stage_failures: IntCounterVec,
     /// Each policy's state and checks.
     gauges: PolicyGauges,
+    off_seconds: prometheus::CounterVec,
+    weakening: IntCounterVec,
+    tampered: IntCounterVec,
     heal: Histogram,
 }
+
+/// The `change` labels of `trailwarden_weakening_total`: a pass's (see
+/// [`trailwarden_core::report::Weakening`]) and a deletion's.
+const WEAKENINGS: [&str; 10] = [
+    "logging_stopped",
+    "multi_region_off",
+    "global_events_off",
+    "log_file_validation_off",
+    "management_events_narrowed",
+    "bucket_changed",
+    "key_changed",
+    "key_removed",
+    "trail_retained",
+    "trail_deleted",
+];
+
+/// The weakenings a policy's deletion makes.
+const DELETIONS: [&str; 2] = ["trail_retained", "trail_deleted"];
 
 /// AWS events read from the events queue.
 #[derive(Clone)]
@@ -132,6 +157,30 @@ impl Metrics {
                 r.register(Box::new(gauges.clone())).expect("metric registered once");
                 gauges
             },
+            off_seconds: {
+                let c = prometheus::CounterVec::new(
+                    prometheus::Opts::new(
+                        "trailwarden_trail_logging_off_seconds_total",
+                        "Seconds the policy's trail was seen not logging while the policy wanted it logging (from CloudTrail's stop time).",
+                    ),
+                    &["policy"],
+                )
+                .expect("valid counter");
+                r.register(Box::new(c.clone())).expect("metric registered once");
+                c
+            },
+            weakening: counter(
+                &r,
+                "trailwarden_weakening_total",
+                "Writes made because the policy said so that took something from its trail, by what they took.",
+                &["policy", "change"],
+            ),
+            tampered: counter(
+                &r,
+                "trailwarden_ownership_tampered_total",
+                "Times the uid tag of a trail the policy owns was found removed or changed (and put back).",
+                &["policy"],
+            ),
             heal: histogram(
                 &r,
                 "trailwarden_heal_seconds",
@@ -186,6 +235,16 @@ impl Metrics {
         };
         let policies = gauge(&r, "trailwarden_policies", "TrailPolicies this controller watches.");
         let leader = gauge(&r, "trailwarden_leader", "1 while this replica holds the leader lease.");
+        let passes_in_flight = gauge(&r, "trailwarden_passes_in_flight", "Passes started and not yet finished.");
+        let last_pass_completed = {
+            let g = prometheus::Gauge::new(
+                "trailwarden_last_pass_completed_timestamp_seconds",
+                "When the last pass finished, in seconds since the Unix epoch.",
+            )
+            .expect("valid gauge");
+            r.register(Box::new(g.clone())).expect("metric registered once");
+            g
+        };
         // Series that exist from the start, so dashboards and alerts see zeros, not gaps.
         for result in ["success", "error"] {
             reconcile.reconciles.with_label_values(&[result]);
@@ -198,7 +257,7 @@ impl Metrics {
         }
         let build = gauge_vec(&r, "trailwarden_build_info", "Build information.", &["version"]);
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        Metrics { registry: r, reconcile, aws, events, policies, leader }
+        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -241,6 +300,7 @@ impl ReconcileMetrics {
                 ConditionType::Synced => State::InSync,
                 ConditionType::Compliant => State::Compliant,
                 ConditionType::Ready => State::Ready,
+                ConditionType::Contested => State::Contested,
                 // Derived for GitOps tools from Ready and Synced, which have gauges.
                 ConditionType::Reconciling | ConditionType::Stalled => continue,
             };
@@ -255,6 +315,30 @@ impl ReconcileMetrics {
             (finding.id, value)
         });
         self.gauges.set_checks(policy, checks);
+        self.gauges.set(policy, State::BelowFloor, Some(!report.below_floor.is_empty()));
+        self.gauges.set(policy, State::AliasMoved, Some(report.alias_moved));
+        for weakening in &report.weakened {
+            self.weakening.with_label_values(&[policy, weakening.change]).inc();
+        }
+        if report.notices.iter().any(|n| n.reason == <&str>::from(Reason::OwnershipTampered)) {
+            self.tampered.with_label_values(&[policy]).inc();
+        }
+    }
+
+    /// A policy whose deletion cannot finish: not Ready, whatever its last pass said.
+    pub fn cleanup_failing(&self, policy: &str) {
+        self.gauges.set(policy, State::Ready, Some(false));
+    }
+
+    /// Adds the seconds the policy's trail was seen not logging while it should have been.
+    pub fn logging_off(&self, policy: &str, seconds: f64) {
+        self.off_seconds.with_label_values(&[policy]).inc_by(seconds.max(0.0));
+    }
+
+    /// A write made because the policy said so that took something from its trail, outside
+    /// a pass (the trail retained or deleted with its policy).
+    pub fn weakened(&self, policy: &str, change: &str) {
+        self.weakening.with_label_values(&[policy, change]).inc();
     }
 
     /// Records what the policy declares (its spec's `logging`), so that dashboards can
@@ -263,9 +347,22 @@ impl ReconcileMetrics {
         self.gauges.set(policy, State::LoggingDesired, Some(logging));
     }
 
-    /// Drops a deleted policy's series.
+    /// Drops a deleted policy's series, save what its deletion did to its trail: that
+    /// stays until [`ReconcileMetrics::retire`], so that alerts can see it.
     pub fn forget(&self, policy: &str) {
         self.gauges.forget(policy);
+        let _ = self.off_seconds.remove_label_values(&[policy]);
+        let _ = self.tampered.remove_label_values(&[policy]);
+        for change in WEAKENINGS.iter().filter(|c| !DELETIONS.contains(c)) {
+            let _ = self.weakening.remove_label_values(&[policy, change]);
+        }
+    }
+
+    /// Drops the last series of a policy deleted a while ago.
+    pub fn retire(&self, policy: &str) {
+        for change in DELETIONS {
+            let _ = self.weakening.remove_label_values(&[policy, change]);
+        }
     }
 }
 

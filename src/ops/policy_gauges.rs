@@ -19,9 +19,12 @@ pub enum State {
     LoggingDesired,
     InSync,
     Compliant,
+    Contested,
+    BelowFloor,
+    AliasMoved,
 }
 
-const STATES: [(State, &str, &str); 5] = [
+const STATES: [(State, &str, &str); 8] = [
     (State::Ready, "trailwarden_policy_ready", "1 when the policy's last pass succeeded in every stage."),
     (State::Logging, "trailwarden_trail_logging", "1 when the policy's trail is logging (absent while trailwarden cannot tell)."),
     (
@@ -31,6 +34,17 @@ const STATES: [(State, &str, &str); 5] = [
     ),
     (State::InSync, "trailwarden_trail_in_sync", "1 when the policy's trail matches it."),
     (State::Compliant, "trailwarden_trail_compliant", "1 when every required posture check passes."),
+    (
+        State::Contested,
+        "trailwarden_trail_contested",
+        "1 while logging is being stopped again after trailwarden restarts it (two or more restarts within 10 minutes).",
+    ),
+    (State::BelowFloor, "trailwarden_policy_below_floor", "1 while the policy asks for less than the operator's floor (it is held at the floor)."),
+    (
+        State::AliasMoved,
+        "trailwarden_key_alias_moved",
+        "1 while the policy's KMS alias names another key than the one pinned when its spec last changed.",
+    ),
 ];
 const CHECK: (&str, &str) =
     ("trailwarden_compliance_check", "1 when the posture check passes, 0 when it fails (absent when unknown).");

@@ -37,7 +37,15 @@ pub struct Applied {
     pub(super) outdated: bool,
 }
 
-pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Observation, planned: &Planned) -> Applied {
+/// `restarted`: the StartLogging the pass made before its other reads, if it made one; it
+/// stands for the plan's.
+pub async fn apply<P: AwsPort>(
+    port: &P,
+    resolved: &Resolved,
+    observation: &Observation,
+    planned: &Planned,
+    mut restarted: Option<AwsResult<()>>,
+) -> Applied {
     let desired = &resolved.desired;
     let mut applied = Applied {
         trail: observation.observed.trail().cloned(),
@@ -46,7 +54,7 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
         failures: resolved.key_error().map(|e| failed(Stage::Resolve, e)).into_iter().collect(),
         outdated: false,
     };
-    // Audit mode writes nothing, whatever was planned.
+    // Audit mode writes nothing, whatever was planned (and made no early restart).
     if desired.audit() {
         return applied;
     }
@@ -62,7 +70,13 @@ pub async fn apply<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Obse
     let first = if creates { 0 } else { actions.iter().take_while(|a| matches!(a.stage(), Stage::Trail | Stage::Logging)).count() };
     let (before_posture, after_posture) = actions.split_at(first);
     for action in before_posture {
-        write_trail(port, resolved, action, &mut applied).await;
+        match (action, restarted.take()) {
+            (Action::StartLogging, Some(outcome)) => record(action, outcome, &mut applied),
+            (_, early) => {
+                restarted = early;
+                write_trail(port, resolved, action, &mut applied).await;
+            }
+        }
     }
     fix_posture(port, resolved, observation, planned, &mut applied).await;
     for action in after_posture {
@@ -97,14 +111,22 @@ async fn write_trail<P: AwsPort>(port: &P, resolved: &Resolved, action: &Action,
         // No trail (creation refused): nothing else can be written to it.
         return;
     };
-    match act(port, desired, &trail, action).await {
+    applied.trail = Some(trail);
+    let outcome = act(port, desired, applied.trail.as_ref().expect("just put back"), action).await;
+    record(action, outcome, applied);
+}
+
+/// The outcome of one write to the existing trail, in `applied`.
+fn record(action: &Action, outcome: AwsResult<()>, applied: &mut Applied) {
+    let Some(trail) = applied.trail.take() else { return };
+    match outcome {
         Ok(()) => {
             applied.trail = Some(trail.after(action));
-            applied.writes.push(Write { stage, operation: action.name() });
+            applied.writes.push(Write { stage: action.stage(), operation: action.name() });
         }
         Err(e) => {
             applied.trail = Some(trail);
-            applied.failures.push(failed(stage, &e));
+            applied.failures.push(failed(action.stage(), &e));
         }
     }
 }

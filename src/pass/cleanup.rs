@@ -40,10 +40,24 @@ impl Cleanup {
             Cleanup::AuditOnly => (Reason::Released, "audit mode: the trail was not touched".to_owned()),
             Cleanup::NoTrail => (Reason::Released, "no trail to clean up".to_owned()),
             Cleanup::NotOurs { arn } => (Reason::TrailLeftAlone, format!("trail {arn} is not managed by this policy; left as it is")),
-            Cleanup::Retained { arn } => (Reason::TrailRetained, format!("deletionPolicy Retain: trail {arn} kept, our tags removed")),
+            Cleanup::Retained { arn } => (
+                Reason::TrailRetained,
+                format!("deletionPolicy Retain: trail {arn} kept, our tags removed; nothing heals it any more"),
+            ),
             Cleanup::Deleted { arn } => (Reason::TrailDeleted, format!("deletionPolicy Delete: trail {arn} deleted")),
         };
-        Notice { severity: Severity::Normal, reason: reason.into(), action: "Cleanup", note }
+        // A trail no policy heals any more, or gone, is never routine.
+        let severity = if self.weakening().is_some() { Severity::Warning } else { Severity::Normal };
+        Notice { severity, reason: reason.into(), action: "Cleanup", note }
+    }
+
+    /// What the deletion took from the trail, as `trailwarden_weakening_total` names it.
+    pub fn weakening(&self) -> Option<&'static str> {
+        match self {
+            Cleanup::Retained { .. } => Some("trail_retained"),
+            Cleanup::Deleted { .. } => Some("trail_deleted"),
+            _ => None,
+        }
     }
 }
 
@@ -61,7 +75,7 @@ pub async fn cleanup<P: AwsPort>(port: &P, desired: &Desired) -> Result<Cleanup,
         return Ok(Cleanup::NoTrail);
     };
     let tags = port.list_tags(scope, &trail.arn).await?;
-    if !is_ours(desired, &tags) {
+    if !is_ours(desired, &trail.arn, &tags) {
         return Ok(Cleanup::NotOurs { arn: trail.arn });
     }
     match desired.deletion_policy {

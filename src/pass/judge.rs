@@ -21,7 +21,7 @@ pub struct Judgement {
 
 pub async fn judge<P: AwsPort>(port: &P, desired: Desired, now: Timestamp) -> Result<Judgement, AwsError> {
     let accounts = observe::accounts(port, &desired).await?;
-    let resolved = resolve::resolve(port, desired, &accounts.acting).await;
+    let resolved = resolve::resolve(port, desired, &accounts.acting, None).await;
     // `check` judges the trail it names whoever owns it: every fact is read.
     let observed = observe::trail(port, &resolved.desired, &accounts.owner).await?;
     let observation = observe::around(port, &resolved, accounts, observed).await;

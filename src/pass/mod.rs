@@ -28,9 +28,9 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use trailwarden_core::{Desired, Observed};
-use trailwarden_core::report::{Report, Stage, StageFailure};
+use trailwarden_core::report::{Notice, Reason, Report, Severity, Stage, StageFailure};
 
-use crate::aws::{AwsError, AwsPort};
+use crate::aws::{AwsError, AwsPort, AwsResult};
 
 pub use cleanup::{Cleanup, cleanup};
 pub use judge::{Judgement, judge};
@@ -42,6 +42,8 @@ pub struct History {
     pub had_trail: bool,
     /// Ids of the required checks that failed at the last look.
     pub failing_before: Vec<String>,
+    /// When trailwarden restarted logging lately (see [`trailwarden_core::report::Contest`]).
+    pub restarts: Vec<Timestamp>,
 }
 
 /// A failed AWS call, reported under the stage that made it.
@@ -58,22 +60,41 @@ pub(crate) fn failed(stage: Stage, error: &AwsError) -> StageFailure {
 /// through [`AwsPort::fresh`] (the trail's facts and key, and the bucket's when it would
 /// fix it) and plans and writes from that.
 pub async fn run<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
-    if port.fresh(true).is_none() {
-        return look(port, desired, history, now, Writes::Allowed).await.unwrap_or_else(|_| unreachable!("writes allowed"));
+    let mut report = shared_then_fresh(port, desired, history, now).await;
+    report.contest(&history.restarts, now);
+    report
+}
+
+/// The pass's looks: through the shared reads first, then afresh when it must write.
+///
+/// A look that restarted logging and then gave way to another keeps the restart in
+/// `restarted`: the report of the look that ends the pass names it.
+async fn shared_then_fresh<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp) -> Report {
+    let mut restarted = None;
+    let report = looks(port, desired, history, now, &mut restarted).await;
+    match restarted {
+        Some(Ok(())) => report.restarted_earlier(),
+        _ => report,
     }
-    let posture = match look(port, desired.clone(), history, now, Writes::NotFromShared).await {
+}
+
+async fn looks<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp, restarted: &mut Option<AwsResult<()>>) -> Report {
+    if port.fresh(true).is_none() {
+        return look(port, desired, history, now, Writes::Allowed, restarted).await.unwrap_or_else(|_| unreachable!("writes allowed"));
+    }
+    let posture = match look(port, desired.clone(), history, now, Writes::NotFromShared, restarted).await {
         Ok(report) => return report,
         Err(posture) => posture,
     };
     if !posture {
         let fresh = port.fresh(false).expect("a port that shares reads has a fresh view");
         // Err: the bucket or key needs a fix after all, planned from fresh facts of theirs too.
-        if let Ok(report) = look(&fresh, desired.clone(), history, now, Writes::TrailOnly).await {
+        if let Ok(report) = look(&fresh, desired.clone(), history, now, Writes::TrailOnly, restarted).await {
             return report;
         }
     }
     let fresh = port.fresh(true).expect("a port that shares reads has a fresh view");
-    look(&fresh, desired, history, now, Writes::Allowed).await.unwrap_or_else(|_| unreachable!("writes allowed"))
+    look(&fresh, desired, history, now, Writes::Allowed, restarted).await.unwrap_or_else(|_| unreachable!("writes allowed"))
 }
 
 /// Whether a look may go on to write.
@@ -100,35 +121,95 @@ fn creates_only(resolved: &resolve::Resolved, observation: &observe::Observation
     matches!(observation.observed, Observed::Absent) && resolved.key.is_none() && !plan.fixes_posture()
 }
 
-async fn look<P: AwsPort>(port: &P, desired: Desired, history: &History, now: Timestamp, writes: Writes) -> Result<Report, bool> {
+/// `restarted`: the outcome of the StartLogging this look (or an earlier one of the pass)
+/// made before its other reads.
+async fn look<P: AwsPort>(
+    port: &P,
+    desired: Desired,
+    history: &History,
+    now: Timestamp,
+    writes: Writes,
+    restarted: &mut Option<AwsResult<()>>,
+) -> Result<Report, bool> {
     // The trail first: a trail the policy may not touch costs no key or posture reads.
     let observed = match observe::accounts(port, &desired).await {
         Ok(accounts) => observe::trail(port, &desired, &accounts.owner).await.map(|observed| (accounts, observed)),
-        Err(error) => Err(error),
+        Err(error) => Err(observe::Unread { error, partial: None }),
     };
     let (accounts, observed) = match observed {
         Ok(seen) => seen,
-        Err(error) => return Ok(Report::unobserved(failed(Stage::Observe, &error))),
+        Err(observe::Unread { error, partial: Some(partial) }) => return Ok(first_aid(port, &desired, partial, &error).await),
+        Err(observe::Unread { error, .. }) => return Ok(Report::unobserved(failed(Stage::Observe, &error))),
     };
     if let Some(blocked) = trailwarden_core::plan::blocked(&desired, &observed) {
         return Ok(Report::blocked(&blocked, observed.arn().map(str::to_owned)));
     }
-    let resolved = Arc::new(resolve::resolve(port, desired, &accounts.acting).await);
+    // Logging first, before any other read: a stopped trail is restarted whatever the
+    // key, the bucket or any later read would say, and however long they take. A look
+    // through shared reads leaves that to the fresh look that follows at once.
+    let stopped = observed.trail().filter(|t| !t.status.is_logging && (desired.logging || desired.floor.logging) && !desired.audit());
+    let restart = match (stopped, writes) {
+        (None, _) => None,
+        (Some(_), Writes::NotFromShared) => return Err(false),
+        (Some(trail), _) => Some(port.start_logging(&desired.scope, trail.arn()).await),
+    };
+    if restart.is_some() {
+        restarted.clone_from(&restart);
+    }
+    let resolved = resolve::resolve(port, desired, &accounts.acting, observed.trail()).await;
+    if let (Some(why), None) = (&resolved.no_new_trail, observed.trail()) {
+        return Ok(Report::below_floor(why.clone()));
+    }
+    let resolved = Arc::new(resolved);
     let kms_key_arn = resolved.key.as_ref().and_then(|k| k.as_ref().ok()).map(|k| k.arn.clone());
-    let report = stages(port, resolved, accounts, observed, history, now, writes).await?;
+    let seen = Seen { accounts, observed, restart };
+    let mut report = stages(port, resolved.clone(), seen, history, now, writes).await?;
+    if report.applied.iter().any(|w| w.operation == "StartLogging") || report.failures.iter().any(|f| f.stage == Stage::Logging) {
+        // This look's report names the restart (made now or by an earlier look).
+        *restarted = None;
+    }
+    if let Some(moved) = &resolved.alias_moved {
+        report.alias_moved = true;
+        report.notices.push(Notice { severity: Severity::Warning, reason: Reason::KeyAliasMoved.into(), action: "Resolve", note: moved.clone() });
+    }
     Ok(Report { kms_key_arn, ..report })
+}
+
+/// A trail whose logging state was read and whose rest was not: logging is restarted if
+/// it stopped and the trail is the policy's (by its uid tag, or the ARN the policy
+/// remembers owning), and nothing else is done. In Audit mode nothing is.
+async fn first_aid<P: AwsPort>(port: &P, desired: &Desired, partial: observe::Partial, error: &AwsError) -> Report {
+    let failure = failed(Stage::Observe, error);
+    let ours = match &partial.tags {
+        Some(tags) => trailwarden_core::plan::is_ours(desired, &partial.arn, tags),
+        None => desired.remembered.trail_arn.as_deref() == Some(partial.arn.as_str()),
+    };
+    let wants_logging = desired.logging || desired.floor.logging;
+    let restart = match ours && wants_logging && !partial.is_logging && !desired.audit() {
+        true => Some(port.start_logging(&desired.scope, &partial.arn).await.map_err(|e| failed(Stage::Logging, &e))),
+        false => None,
+    };
+    Report::partly_observed(failure, partial.arn, partial.is_logging, restart)
+}
+
+/// What the look has seen and done before the bucket and key: the accounts, the trail,
+/// and the StartLogging made at once if it had stopped.
+struct Seen {
+    accounts: observe::Accounts,
+    observed: Observed,
+    restart: Option<AwsResult<()>>,
 }
 
 /// `observe` (the rest) `→ plan → apply → report` and the announcement.
 async fn stages<P: AwsPort>(
     port: &P,
     resolved: Arc<resolve::Resolved>,
-    accounts: observe::Accounts,
-    observed: Observed,
+    seen: Seen,
     history: &History,
     now: Timestamp,
     writes: Writes,
 ) -> Result<Report, bool> {
+    let Seen { accounts, observed, restart } = seen;
     let observation = Arc::new(observe::around(port, &resolved, accounts, observed).await);
     let plan = Arc::new(off_runtime({
         let (resolved, observation) = (resolved.clone(), observation.clone());
@@ -142,7 +223,7 @@ async fn stages<P: AwsPort>(
         Writes::TrailOnly if plan.fixes_posture() => return Err(true),
         _ => {}
     }
-    let applied = apply::apply(port, &resolved, &observation, &plan).await;
+    let applied = apply::apply(port, &resolved, &observation, &plan, restart).await;
     if writes == Writes::NotFromShared && applied.outdated {
         return Err(false);
     }

@@ -4,11 +4,11 @@
 //! the policy declares some.
 
 use trailwarden_core::posture::PostureFacts;
-use trailwarden_core::trail::{Insights, Selectors, TrailDescription};
+use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription};
 use trailwarden_core::{Desired, Observed, ObservedTrail, Reach};
 
 use super::resolve::Resolved;
-use crate::aws::{AwsPort, AwsResult};
+use crate::aws::{AwsError, AwsPort, AwsResult};
 
 pub struct Observation {
     pub observed: Observed,
@@ -85,10 +85,37 @@ fn trail_account(arn: &str) -> Option<&str> {
     arn.split(':').nth(4)
 }
 
+/// A trail that could not be read whole.
+#[derive(Debug)]
+pub struct Unread {
+    pub error: AwsError,
+    /// What was read before the failure, when the trail and its logging state were.
+    pub partial: Option<Partial>,
+}
+
+/// The trail and its logging state, read; its tags maybe; something after them not.
+#[derive(Debug)]
+pub struct Partial {
+    pub arn: String,
+    pub is_logging: bool,
+    pub tags: Option<Tags>,
+}
+
+impl From<Unread> for AwsError {
+    fn from(unread: Unread) -> AwsError {
+        unread.error
+    }
+}
+
 /// The policy's trail as AWS shows it now.
-pub async fn trail<P: AwsPort>(port: &P, desired: &Desired, owner: &str) -> AwsResult<Observed> {
+///
+/// Restoring logging needs only the trail and its logging state: a failure to read its
+/// tags, selectors or insights returns what was read ([`Unread::partial`]) so that the
+/// pass can still restart it.
+pub async fn trail<P: AwsPort>(port: &P, desired: &Desired, owner: &str) -> Result<Observed, Unread> {
+    let whole = |error| Unread { error, partial: None };
     let scope = &desired.scope;
-    let trails = port.describe_trails(scope, &desired.trail_name).await?;
+    let trails = port.describe_trails(scope, &desired.trail_name).await.map_err(whole)?;
     let Some(description) = find(desired, owner, trails) else {
         return Ok(Observed::Absent);
     };
@@ -96,15 +123,19 @@ pub async fn trail<P: AwsPort>(port: &P, desired: &Desired, owner: &str) -> AwsR
         return Ok(Observed::Shadow { arn: description.arn, home_region: description.home_region });
     }
     let arn = description.arn.as_str();
-    let status = port.get_trail_status(scope, arn).await?;
-    let tags = port.list_tags(scope, arn).await?;
+    let status = port.get_trail_status(scope, arn).await.map_err(whole)?;
+    let is_logging = status.is_logging;
+    let partial = |tags: Option<Tags>| {
+        move |error| Unread { error, partial: Some(Partial { arn: arn.to_owned(), is_logging, tags }) }
+    };
+    let tags = port.list_tags(scope, arn).await.map_err(partial(None))?;
     let selectors = if description.has_custom_event_selectors || !desired.selectors.is_aws_default() {
-        port.get_event_selectors(scope, arn).await?
+        port.get_event_selectors(scope, arn).await.map_err(partial(Some(tags.clone())))?
     } else {
         Selectors::aws_default()
     };
     let insights = if description.has_insight_selectors || !desired.insights.is_empty() {
-        port.get_insight_selectors(scope, arn).await?
+        port.get_insight_selectors(scope, arn).await.map_err(partial(Some(tags.clone())))?
     } else {
         Insights::new()
     };

@@ -44,5 +44,6 @@ pub fn report(
         applied: writes,
         failures,
         checks,
+        below_floor: resolved.below_floor.clone(),
     })
 }

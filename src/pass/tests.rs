@@ -59,7 +59,7 @@ fn aws_with(t: Option<ObservedTrail>) -> MemoryAws {
 }
 
 async fn pass(aws: &MemoryAws, d: Desired) -> Report {
-    run(aws, d, &History { had_trail: true, failing_before: vec![] }, Timestamp::now()).await
+    run(aws, d, &History { had_trail: true, failing_before: vec![], restarts: vec![] }, Timestamp::now()).await
 }
 
 fn condition(report: &Report, type_: ConditionType) -> (Option<bool>, &'static str) {
@@ -168,7 +168,7 @@ async fn a_refused_create_writes_nothing_more() {
     let aws = MemoryAws::new();
     let report = pass(&aws, desired()).await;
     assert_eq!(aws.calls().iter().filter(|c| **c == "StartLogging").count(), 0);
-    assert_eq!(condition(&report, ConditionType::Logging), (None, "TrailAbsent"));
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(false), "TrailAbsent"), "an absent trail logs nothing");
     assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "BucketNotFound"));
 }
 
@@ -186,7 +186,8 @@ async fn a_foreign_trail_is_left_alone_unless_adoption_allows_it() {
     let mut if_tagged = d;
     if_tagged.adoption = Adoption::IfTagged;
     let report = pass(&aws, if_tagged).await;
-    assert_eq!(aws.writes(), ["AddTags", "StartLogging", "AddTags"]);
+    // Logging first, before any other read; then the adoption tags and the policy's own.
+    assert_eq!(aws.writes(), ["StartLogging", "AddTags", "AddTags"]);
     assert_eq!(report.notices[0].reason, "TrailAdopted");
     assert_eq!(condition(&report, ConditionType::Synced), (Some(true), "InSync"));
 }

@@ -40,11 +40,25 @@ pub struct EventQueue {
     /// The earliest call time of the events each policy (by name) has been asked to look
     /// at for and has not yet: the controller takes it after the pass, to time the heal.
     pub pending: Arc<Mutex<HashMap<String, Timestamp>>>,
+    /// Who last changed each policy's trail (by policy name), as the CloudTrail call's
+    /// event named them: a contested trail's Warning says who. One entry per policy.
+    actors: Arc<Mutex<HashMap<String, (String, Timestamp)>>>,
 }
 
 impl EventQueue {
     pub fn new(url: String, region: String, aws: SdkAws, metrics: EventMetrics) -> Self {
-        EventQueue { url, region, aws, metrics, pending: Arc::default() }
+        EventQueue { url, region, aws, metrics, pending: Arc::default(), actors: Arc::default() }
+    }
+
+    /// Who last made a CloudTrail call on `policy`'s trail, and when, if an event said.
+    pub fn actor(&self, policy: &str) -> Option<(String, Timestamp)> {
+        self.actors.lock().expect("actors lock").get(policy).cloned()
+    }
+
+    /// Forgets what was kept for a deleted policy.
+    pub fn forget(&self, policy: &str) {
+        self.actors.lock().expect("actors lock").remove(policy);
+        self.pending.lock().expect("pending lock").remove(policy);
     }
 
     /// After a pass of `policy`: the seconds since the earliest call whose event asked
@@ -106,7 +120,9 @@ async fn batch(
     if messages.is_empty() {
         return Ok(HashSet::new());
     }
-    let governed = governed(policies, own);
+    // Which policy governs what is worked out once a message might concern one: a batch of
+    // malformed, failed or our own calls costs no walk over every policy.
+    let mut governing = None;
     let mut wanted = HashSet::new();
     let mut receipts = vec![];
     for message in messages {
@@ -122,8 +138,15 @@ async fn batch(
             }
             Ok(call) => {
                 forget(&queue.aws, &call);
+                let governed = governing.get_or_insert_with(|| governed(policies, own));
                 let matched: Vec<ObjectRef<TrailPolicy>> =
                     governed.iter().filter(|(_, g)| g.concerns(&call)).map(|(policy, _)| policy.clone()).collect();
+                if let (Some(actor), Some(time), "aws.cloudtrail") = (&call.actor, call.time, call.source.as_str()) {
+                    let mut actors = queue.actors.lock().expect("actors lock");
+                    for policy in &matched {
+                        actors.insert(policy.name.clone(), (actor.clone(), time));
+                    }
+                }
                 if let Some(time) = call.time {
                     let mut pending = queue.pending.lock().expect("pending lock");
                     for policy in &matched {

@@ -2,7 +2,9 @@
 //! charts/trailwarden (admissionPolicy.enabled), applied with its binding, then asked as
 //! impersonated users. Outside the named groups, `adoption: Always`, `deletionPolicy:
 //! Delete` and `posture.*.manage: true` are refused with a message naming the field and
-//! the groups, a plain policy is taken; inside them, everything is taken.
+//! the groups, a plain policy is taken; inside them, everything is taken. Moving a managed
+//! bucket or key and deleting a `deletionPolicy: Delete` policy are the groups' alone; a
+//! policy below the operator's floor is refused to everyone.
 //!
 //! The e2e tests share one apiserver, so the binding is narrowed to objects carrying a
 //! label unique to this run (`matchResources.objectSelector`, added to the rendered
@@ -28,7 +30,7 @@ fn repo_root() -> &'static Path {
 
 /// The chart's ValidatingAdmissionPolicy and binding, as helm renders them for `release`
 /// with the policy on and `groups` privileged.
-fn render_chart(release: &str, groups: &[&str]) -> Vec<Value> {
+fn render_chart(release: &str, groups: &[&str], sets: &[&str]) -> Vec<Value> {
     let tools = Command::new(repo_root().join("hack/tools.sh")).arg("helm").output().expect("hack/tools.sh runs");
     assert!(tools.status.success(), "hack/tools.sh helm: {}", String::from_utf8_lossy(&tools.stderr));
     let helm = String::from_utf8(tools.stdout).unwrap().trim().to_owned();
@@ -37,6 +39,7 @@ fn render_chart(release: &str, groups: &[&str]) -> Vec<Value> {
         .arg(repo_root().join("charts/trailwarden"))
         .args(["--set", "admissionPolicy.enabled=true"])
         .args(["--set-json", &format!("admissionPolicy.privilegedGroups={}", json!(groups))])
+        .args(sets.iter().flat_map(|set| ["--set-json", set]))
         .args(["--show-only", "templates/validatingadmissionpolicy.yaml"])
         .output()
         .expect("helm runs");
@@ -121,7 +124,7 @@ async fn only_the_named_groups_may_set_adoption_always_deletion_and_manage() {
     let privileged_name = format!("admin-{run}");
 
     // The chart's manifests, the binding narrowed to this run's objects.
-    let mut docs = render_chart(&run, &[&group, "some-other-admins"]);
+    let mut docs = render_chart(&run, &[&group, "some-other-admins"], &["floor.logging=true", r#"floor.keyAccounts=["111122223333"]"#]);
     let admission_name = docs[0]["metadata"]["name"].as_str().unwrap().to_owned();
     assert_eq!(docs[1]["spec"]["policyName"], admission_name.as_str());
     docs[1]["spec"]["matchResources"] = json!({"objectSelector": {"matchLabels": {SCOPE_LABEL: run}}});
@@ -225,6 +228,36 @@ async fn only_the_named_groups_may_set_adoption_always_deletion_and_manage() {
         .patch(&name("plain"), &merge, &Patch::Merge(json!({"spec": {"deletionPolicy": "Delete", "adoption": "Always"}})))
         .await
         .expect("a member of the group introduces them by update");
+
+    // A managed bucket or key moved: the new one's policy would be rewritten.
+    let answer = outsider.patch(&name("everything"), &merge, &Patch::Merge(json!({"spec": {"s3": {"bucketName": "elsewhere-logs"}}}))).await;
+    let (_, message) = refusal(answer).expect("a managed bucket moved from outside the groups");
+    assert!(message.contains("spec.s3.bucketName may not change"), "{message}");
+    let answer = outsider.patch(&name("everything"), &merge, &Patch::Merge(json!({"spec": {"kmsKeyId": "alias/elsewhere"}}))).await;
+    assert!(refusal(answer).is_some_and(|(_, m)| m.contains("spec.kmsKeyId may not change")), "a managed key moved");
+    let moved = privileged.patch(&name("everything"), &merge, &Patch::Merge(json!({"spec": {"s3": {"bucketName": "elsewhere-logs"}}}))).await;
+    assert!(refusal(moved).is_none(), "a member of the group moves it");
+
+    // Deleting a policy that deletes its trail: only inside the groups.
+    let dry_delete = kube::api::DeleteParams { dry_run: true, ..Default::default() };
+    let answer = outsider.delete(&name("everything"), &dry_delete).await;
+    let (_, message) = refusal(answer).expect("a Delete policy deleted from outside the groups");
+    assert!(message.contains("the trail would be deleted with it"), "{message}");
+    assert!(refusal(privileged.delete(&name("everything"), &dry_delete).await).is_none(), "a member of the group deletes it");
+    assert!(refusal(outsider.delete(&name("harmless-kept"), &dry_delete).await).is_some_and(|(code, _)| code == 404), "no such policy");
+
+    // The floor holds for everyone, the groups included.
+    for client in [&outsider, &privileged] {
+        let answer = client.create(&dry_run(), &policy(&name("paused"), scoped.clone(), json!({"logging": false}))).await;
+        let (_, message) = refusal(answer).expect("logging: false below the floor");
+        assert!(message.contains("floor.logging"), "{message}");
+        let foreign_key = json!({"kmsKeyId": "arn:aws:kms:us-east-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab"});
+        let answer = client.create(&dry_run(), &policy(&name("foreign-key"), scoped.clone(), foreign_key)).await;
+        let refused = refusal(answer);
+        assert!(refused.as_ref().is_some_and(|(_, m)| m.contains("floor.keyAccounts") && m.contains("999999999999")), "a key of another account: {refused:?}");
+    }
+    let own_key = json!({"kmsKeyId": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"});
+    assert!(refusal(outsider.create(&dry_run(), &policy(&name("own-key"), scoped.clone(), own_key)).await).is_none(), "a key of an allowed account");
 
     // The binding is scoped: the same request without this run's label is none of its business.
     let unscoped = outsider.create(&dry_run(), &policy(&name("unscoped"), json!({}), always.clone())).await;

@@ -393,3 +393,56 @@ async fn the_controllers_own_calls_cause_no_pass_and_anyone_elses_do() {
     })
     .await;
 }
+
+/// Anyone who can send to the queue can forge events. 2,000 of them, each with a source
+/// and name of its own (half naming the policy's trail), add no metric series beyond the
+/// watched calls and `other`, and the trail is healed through the event path as before.
+#[tokio::test]
+async fn two_thousand_forged_events_add_no_series_and_healing_goes_on() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let url = queue_and_rule();
+    let controller = Controller::start_with_events(client.clone(), &url).await;
+    let acct = account(&aws, 1, 0).await;
+    let (name, arn) = policy(&client, &controller, &acct).await;
+    let series = || controller.metrics.render().lines().filter(|l| l.starts_with("trailwarden_events_total{")).count();
+    let before = series();
+
+    // In waves of 200: the emulator's ReceiveMessage scans the whole queue (1.4 s per
+    // call with 2,000 waiting, measured), SQS does not.
+    let read = || controller.metric("trailwarden_events_total{", "source=\"other\"");
+    for wave in 0..10 {
+        for batch in 0..20 {
+            let mut params = vec![("Action".to_owned(), "SendMessageBatch".to_owned()), ("QueueUrl".to_owned(), url.clone())];
+            for i in 0..10 {
+                let n = wave * 200 + batch * 10 + i;
+                let (source, subject) =
+                    if n % 2 == 0 { (format!("aws.forged{n}"), json!({"name": "x"})) } else { ("aws.cloudtrail".to_owned(), json!({"name": name})) };
+                let body = json!({
+                    "version": "0", "id": format!("forged-{n}"), "detail-type": "AWS API Call via CloudTrail", "source": source,
+                    "account": acct.id, "time": jiff::Timestamp::now().to_string(), "region": support::REGION,
+                    "detail": {"eventSource": "cloudtrail.amazonaws.com", "eventName": format!("Forged{n}"), "awsRegion": support::REGION,
+                               "recipientAccountId": acct.id, "requestParameters": subject,
+                               "userIdentity": {"arn": format!("arn:aws:iam::{}:user/forger-{n}", acct.id)}},
+                });
+                params.push((format!("SendMessageBatchRequestEntry.{}.Id", i + 1), format!("m{i}")));
+                params.push((format!("SendMessageBatchRequestEntry.{}.MessageBody", i + 1), body.to_string()));
+            }
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let sent = moto_query(HUB, "sqs", &params);
+            assert!(!sent.contains("BatchResultErrorEntry"), "{sent}");
+        }
+        let expected = f64::from((wave + 1) * 200);
+        eventually(&format!("wave {wave} of forged events read"), HEAL_TIMEOUT, || async { (read() >= expected).then_some(()) }).await;
+    }
+    let after = series();
+    println!("2000 forged events: trailwarden_events_total series {before} -> {after}");
+    assert!(after <= before + 2, "forged sources and names add series: {before} -> {after}");
+    // The trail is still healed through the event path and the resync.
+    aws.stop_logging(&acct.scope, &arn).await.unwrap();
+    publish("aws.cloudtrail", "StopLogging", &acct.id, json!({"name": arn}), None);
+    eventually("healed after the flood", HEAL_TIMEOUT, || async {
+        aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
+}

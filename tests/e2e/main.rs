@@ -5,6 +5,7 @@
 mod support;
 
 mod admission;
+mod attack;
 mod admission_policy;
 mod aws_roundtrip;
 mod blockers;

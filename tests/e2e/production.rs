@@ -34,6 +34,14 @@ const EXPORTED: &[&str] = &[
     "trailwarden_event_age_seconds",
     "trailwarden_event_to_reconcile_seconds",
     "trailwarden_event_queue_errors_total",
+    "trailwarden_trail_contested",
+    "trailwarden_trail_logging_off_seconds_total",
+    "trailwarden_policy_below_floor",
+    "trailwarden_key_alias_moved",
+    "trailwarden_ownership_tampered_total",
+    "trailwarden_weakening_total",
+    "trailwarden_passes_in_flight",
+    "trailwarden_last_pass_completed_timestamp_seconds",
 ];
 
 #[tokio::test]
@@ -66,8 +74,24 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
         .then_some(m)
     })
     .await;
-    let missing: Vec<_> = EXPORTED.iter().filter(|m| !scrape.contains(&format!("# TYPE {m} "))).collect();
-    assert!(missing.is_empty(), "not exported: {missing:?}\n{scrape}");
+
+    // Someone pulls the trail's uid tag; then the policy itself is edited to stop logging.
+    let uid_tag = [trailwarden::api::OWNER_UID_TAG.to_owned()];
+    aws.remove_tags(&scope, &arn, &uid_tag).await.unwrap();
+    crate::events::publish("aws.cloudtrail", "RemoveTags", &account, serde_json::json!({"resourceId": arn}), None);
+    eventually("the tag put back and counted", WAIT, || async {
+        replica.metrics().await.contains(&format!("trailwarden_ownership_tampered_total{{policy=\"{name}\"}} 1")).then_some(())
+    })
+    .await;
+    let paused = serde_json::json!({"spec": {"logging": false}});
+    api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&paused)).await.unwrap();
+    let (weakened, _) = eventually("the policy's own StopLogging counted", WAIT, || async {
+        let m = replica.metrics().await;
+        m.contains(&format!("trailwarden_weakening_total{{change=\"logging_stopped\",policy=\"{name}\"}} 1")).then_some(m)
+    })
+    .await;
+    let missing: Vec<_> = EXPORTED.iter().filter(|m| !weakened.contains(&format!("# TYPE {m} "))).collect();
+    assert!(missing.is_empty(), "not exported: {missing:?}\n{weakened}");
     assert!(scrape.contains(&format!("trailwarden_trail_logging{{policy=\"{name}\"}} 1")), "{scrape}");
     assert!(scrape.contains(&format!("trailwarden_policy_ready{{policy=\"{name}\"}} 1")), "{scrape}");
     assert!(scrape.contains(&format!("trailwarden_trail_in_sync{{policy=\"{name}\"}} 1")), "{scrape}");
@@ -77,12 +101,17 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     assert!(scrape.contains(&format!("trailwarden_compliance_check{{check=\"CT-LOGGING\",policy=\"{name}\"}} 1")), "{scrape}");
     assert!(scrape.contains("trailwarden_aws_requests_total{operation=\"StartLogging\",outcome=\"success\",service=\"CloudTrail\"}"));
     let bed = PathBuf::from(std::env::var("TRAILWARDEN_BED_DIR").unwrap());
-    std::fs::write(bed.join("metrics.prom"), &scrape).unwrap();
+    std::fs::write(bed.join("metrics.prom"), &weakened).unwrap();
 
     api.delete(&name, &DeleteParams::default()).await.unwrap();
     eventually("policy gone", WAIT, || async { api.get_opt(&name).await.unwrap().is_none().then_some(()) }).await;
     let after = replica.metrics().await;
-    assert!(!after.contains(&format!("policy=\"{name}\"")), "per-policy series remain after deletion:\n{after}");
+    // What the deletion did to the trail (Retain: kept, nobody heals it) outlives the
+    // policy a while, for alerts to see; nothing else of it does.
+    let retained = format!("trailwarden_weakening_total{{change=\"trail_retained\",policy=\"{name}\"}} 1");
+    assert!(after.contains(&retained), "the retained trail counted:\n{after}");
+    let left: Vec<&str> = after.lines().filter(|l| l.contains(&format!("policy=\"{name}\"")) && !l.starts_with(&retained)).collect();
+    assert!(left.is_empty(), "per-policy series remain after deletion: {left:?}");
 
     let operations = after
         .lines()

@@ -122,6 +122,19 @@ pub struct Controller {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// What the operator sets for a test controller (the flags `run` takes).
+pub struct Operator {
+    pub guardrails: trailwarden_core::guardrails::Guardrails,
+    pub floor: trailwarden_core::floor::Floor,
+    pub pass_deadline: std::time::Duration,
+}
+
+impl Default for Operator {
+    fn default() -> Self {
+        Operator { guardrails: Default::default(), floor: Default::default(), pass_deadline: std::time::Duration::from_secs(120) }
+    }
+}
+
 impl Controller {
     pub async fn start(client: Client) -> Self {
         Self::start_with(client, controller_aws().await)
@@ -144,28 +157,37 @@ impl Controller {
 
     /// A controller acting through `port` within the operator's `guardrails`.
     pub fn start_guarded(client: Client, port: SdkAws, guardrails: trailwarden_core::guardrails::Guardrails) -> Self {
-        Self::start_options(client, port, None, guardrails)
+        Self::start_options(client, port, None, Operator { guardrails, ..Operator::default() })
+    }
+
+    /// A controller held to an operator floor.
+    pub fn start_floored(client: Client, port: SdkAws, floor: trailwarden_core::floor::Floor) -> Self {
+        Self::start_options(client, port, None, Operator { floor, ..Operator::default() })
+    }
+
+    /// A controller whose passes may take `deadline` at most.
+    pub fn start_with_deadline(client: Client, port: SdkAws, deadline: std::time::Duration) -> Self {
+        Self::start_options(client, port, None, Operator { pass_deadline: deadline, ..Operator::default() })
     }
 
     fn start_full(client: Client, port: SdkAws, queue_url: Option<String>) -> Self {
-        Self::start_options(client, port, queue_url, Default::default())
+        Self::start_options(client, port, queue_url, Operator::default())
     }
 
-    fn start_options(
-        client: Client,
-        port: SdkAws,
-        queue_url: Option<String>,
-        guardrails: trailwarden_core::guardrails::Guardrails,
-    ) -> Self {
+    fn start_options(client: Client, port: SdkAws, queue_url: Option<String>, operator: Operator) -> Self {
         let label = unique_name("run");
         let metrics = trailwarden::ops::metrics::Metrics::new();
+        let progress = std::sync::Arc::new(trailwarden::ops::progress::Progress::new(operator.pass_deadline * 2, &metrics));
         let options = trailwarden::k8s::controller::ControllerOptions {
             label_selector: Some(format!("{TEST_LABEL}={label}")),
             instance: label.clone(),
             metrics: metrics.clone(),
             readiness: Default::default(),
             concurrency: 32,
-            guardrails,
+            guardrails: operator.guardrails,
+            floor: operator.floor,
+            pass_deadline: operator.pass_deadline,
+            progress,
             events: queue_url.map(|url| {
                 trailwarden::triggers::events::EventQueue::new(url, REGION.to_owned(), port.clone(), metrics.events.clone())
             }),

@@ -37,6 +37,8 @@ pub struct ApiCall {
     /// The access key the call was signed with (`userIdentity.accessKeyId`), when AWS
     /// records one.
     pub access_key: Option<String>,
+    /// Who made the call (`userIdentity.arn`), when AWS records it.
+    pub actor: Option<String>,
     pub subjects: Vec<Subject>,
 }
 
@@ -86,6 +88,8 @@ struct Detail {
 struct UserIdentity {
     #[serde(default)]
     access_key_id: Option<String>,
+    #[serde(default)]
+    arn: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -117,7 +121,7 @@ pub const WATCHED: &[(&str, &[&str])] = &[
             "PutBucketAcl",
         ],
     ),
-    ("aws.kms", &["DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "DisableKeyRotation"]),
+    ("aws.kms", &["DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "DisableKeyRotation", "CreateAlias", "UpdateAlias", "DeleteAlias"]),
 ];
 
 /// What a call is counted under, `(source, event)`: as watched, else `("other", "other")`.
@@ -148,7 +152,8 @@ pub fn parse(body: &str) -> Result<ApiCall, Malformed> {
         }
         "aws.s3" => subjects.extend(text("bucketName").map(Subject::Bucket)),
         "aws.kms" => {
-            subjects.extend(text("keyId").map(Subject::Key));
+            // The key calls name `keyId`; the alias calls `aliasName` and `targetKeyId`.
+            subjects.extend(["keyId", "aliasName", "targetKeyId"].iter().filter_map(|k| text(k)).map(Subject::Key));
             subjects.extend(detail.resources.iter().filter_map(|r| r.arn.clone()).map(Subject::Key));
         }
         _ => {}
@@ -161,7 +166,8 @@ pub fn parse(body: &str) -> Result<ApiCall, Malformed> {
         account: detail.recipient_account_id.or(envelope.account).unwrap_or_default(),
         region: detail.aws_region.or(envelope.region).unwrap_or_default(),
         failed: detail.error_code.is_some(),
-        access_key: detail.user_identity.and_then(|u| u.access_key_id).filter(|k| !k.is_empty()),
+        access_key: detail.user_identity.as_ref().and_then(|u| u.access_key_id.clone()).filter(|k| !k.is_empty()),
+        actor: detail.user_identity.and_then(|u| u.arn).filter(|a| !a.is_empty()),
         subjects,
     })
 }

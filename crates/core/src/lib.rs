@@ -16,6 +16,7 @@
 
 pub mod bounded;
 pub mod events;
+pub mod floor;
 pub mod guardrails;
 pub mod notify;
 pub mod observed;

@@ -1,6 +1,7 @@
 //! What one policy asks for, with defaults applied and values normalised, ready to
 //! compare with what AWS reports. The Kubernetes side builds it from a `TrailPolicy`.
 
+use crate::floor::Floor;
 use crate::ownership::{Claimant, Peers, TrailKey};
 use crate::posture::bucket::BucketPosture;
 use crate::posture::key::KmsPosture;
@@ -141,6 +142,21 @@ pub struct Desired {
     pub notify_topic: Option<String>,
     /// The other live policies, as far as ownership of the trail goes.
     pub peers: Peers,
+    /// What earlier passes established, which tags or an alias cannot take away.
+    pub remembered: Remembered,
+    /// What the operator requires of every policy.
+    pub floor: Floor,
+}
+
+/// What the policy's status remembers from earlier passes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Remembered {
+    /// The trail this policy created or adopted: still its own when someone removes or
+    /// changes its uid tag (the tag is then put back).
+    pub trail_arn: Option<String>,
+    /// The key a declared alias resolved to when the spec last changed, as `(alias, key
+    /// ARN)`: the trail keeps that key when the alias is pointed elsewhere.
+    pub pinned_key: Option<(String, String)>,
 }
 
 impl Desired {

@@ -42,6 +42,8 @@ pub fn desired() -> Desired {
         log_archive: None,
         notify_topic: None,
         peers: Default::default(),
+        remembered: Default::default(),
+        floor: Default::default(),
     }
 }
 

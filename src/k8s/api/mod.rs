@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use selectors::{AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, InsightType, ReadWriteType};
-pub use status::{CheckStatus, ComplianceFinding, Delivery, Drift, Remediation, TrailPolicyStatus};
+pub use status::{CheckStatus, ComplianceFinding, Delivery, Drift, PinnedKey, Remediation, TrailPolicyStatus};
 pub use trailwarden_core::{OWNER_TAG, OWNER_UID_TAG};
 
 mod selectors;

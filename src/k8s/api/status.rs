@@ -39,6 +39,30 @@ pub struct TrailPolicyStatus {
     pub delivery: Option<Delivery>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compliance: Vec<ComplianceFinding>,
+    /// The trail this policy created or adopted. It stays the policy's when someone
+    /// removes or changes its `trailwarden.dev/policy-uid` tag (the tag is put back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_trail_arn: Option<String>,
+    /// The key the alias in `kmsKeyId` named when the spec last changed. The trail keeps
+    /// this key when the alias is pointed at another (reported as `KeyAliasMoved`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_kms_key: Option<PinnedKey>,
+    /// When trailwarden restarted logging within the last 10 minutes: two or more make the
+    /// trail Contested.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logging_restarts: Vec<Time>,
+}
+
+/// A KMS alias resolved once per spec change.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PinnedKey {
+    /// `kmsKeyId` as declared (an alias).
+    pub alias: String,
+    /// The key ARN it named.
+    pub arn: String,
+    /// The policy's generation when it was pinned.
+    pub generation: i64,
 }
 
 /// One setting whose observed value differed from the desired one.

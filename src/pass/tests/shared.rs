@@ -83,3 +83,25 @@ async fn a_trail_with_a_key_is_created_from_fresh_reads() {
     assert!(calls.contains(&"DescribeTrails") && calls.contains(&"DescribeKey"), "fresh trail and key reads: {calls:?}");
     assert_eq!(aws.writes(), ["CreateTrail", "StartLogging"]);
 }
+
+/// Logging is restarted by the first fresh look, before any bucket read; when that look
+/// then gives way to one that fixes the bucket too, the restart stays in the report.
+#[tokio::test]
+async fn a_restart_made_by_a_look_that_gave_way_is_still_reported() {
+    let mut d = desired();
+    d.posture.bucket.manage = true;
+    let weak = trailwarden_core::posture::bucket::BucketFacts { versioning_enabled: Ok(false), ..super::bucket() };
+    let aws = crate::aws::memory::MemoryAws::new().with_bucket(weak).with_key(Some("alias/cloudtrail"), super::key());
+    aws.put_trail(&scope(), trail(&d, false));
+    let port = aws.sharing_reads();
+    aws.clear_calls();
+    let report = pass(&port, d).await;
+    let writes = aws.writes();
+    assert_eq!(writes[0], "StartLogging", "logging first: {writes:?}");
+    assert_eq!(writes.iter().filter(|w| **w == "StartLogging").count(), 1, "{writes:?}");
+    assert!(writes.contains(&"PutBucketVersioning"), "{writes:?}");
+    assert!(report.applied.iter().any(|w| w.operation == "StartLogging"), "{:?}", report.applied);
+    assert!(report.notices.iter().any(|n| n.reason == "LoggingRestarted"), "{:?}", report.notices);
+    assert!(report.corrected.iter().any(|d| d.field == "logging"), "{:?}", report.corrected);
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(true), "Logging"));
+}

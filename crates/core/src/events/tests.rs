@@ -109,6 +109,7 @@ fn calls_in_the_log_archive_and_on_an_organization_trail_are_ours() {
         region: "eu-west-1".into(),
         failed: false,
         access_key: None,
+        actor: None,
         subjects: vec![subject],
     };
     assert!(governed.concerns(&call("777788889999", Subject::Bucket("logs".into()))), "the bucket, in the log archive");
@@ -124,9 +125,24 @@ fn the_signing_key_is_read_from_the_user_identity() {
     assert_eq!(parse(&envelope.to_string()).unwrap().access_key, None);
     envelope["detail"]["userIdentity"] =
         json!({"type": "AssumedRole", "accessKeyId": "ASIAEXAMPLE", "arn": "arn:aws:sts::111122223333:assumed-role/trailwarden/trailwarden"});
-    assert_eq!(parse(&envelope.to_string()).unwrap().access_key.as_deref(), Some("ASIAEXAMPLE"));
+    let call = parse(&envelope.to_string()).unwrap();
+    assert_eq!(call.access_key.as_deref(), Some("ASIAEXAMPLE"));
+    assert_eq!(call.actor.as_deref(), Some("arn:aws:sts::111122223333:assumed-role/trailwarden/trailwarden"));
     envelope["detail"]["userIdentity"] = json!({"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"});
     assert_eq!(parse(&envelope.to_string()).unwrap().access_key, None);
+}
+
+#[test]
+fn an_alias_pointed_elsewhere_concerns_the_policies_naming_the_alias() {
+    let mut d = crate::testing::desired();
+    d.settings.kms_key = Some("alias/trail-logs".into());
+    let governed = Governed::of(&d, "111122223333", Some("arn:aws:kms:us-east-1:111122223333:key/old"), None);
+    let moved = parse(&event("aws.kms", "UpdateAlias", json!({"aliasName": "alias/trail-logs", "targetKeyId": "attacker-key"}))).unwrap();
+    assert!(governed.concerns(&moved));
+    let other = parse(&event("aws.kms", "UpdateAlias", json!({"aliasName": "alias/other", "targetKeyId": "k"}))).unwrap();
+    assert!(!governed.concerns(&other));
+    let deleted = parse(&event("aws.kms", "DeleteAlias", json!({"aliasName": "alias/trail-logs"}))).unwrap();
+    assert!(governed.concerns(&deleted));
 }
 
 #[test]

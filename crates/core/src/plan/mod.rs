@@ -153,9 +153,11 @@ enum Ownership {
     NotOwned(String),
 }
 
-fn ownership(desired: &Desired, tags: &Tags) -> Ownership {
+fn ownership(desired: &Desired, arn: &str, tags: &Tags) -> Ownership {
     let tagged_uid = tags.get(OWNER_UID_TAG);
-    if tagged_uid == Some(&desired.policy_uid) {
+    // The trail the policy made or adopted stays its own whatever its tags now say: the
+    // tags are put back, and removing them is no way to pull a trail from its policy.
+    if tagged_uid == Some(&desired.policy_uid) || desired.remembered.trail_arn.as_deref() == Some(arn) {
         return Ownership::Ours;
     }
     // Another live policy's trail is never adopted, whatever `adoption` says.
@@ -182,9 +184,9 @@ fn ownership(desired: &Desired, tags: &Tags) -> Ownership {
     }
 }
 
-/// Whether the existing trail is this policy's to change or delete.
-pub fn is_ours(desired: &Desired, tags: &Tags) -> bool {
-    ownership(desired, tags) == Ownership::Ours
+/// Whether the existing trail `arn` is this policy's to change or delete.
+pub fn is_ours(desired: &Desired, arn: &str, tags: &Tags) -> bool {
+    ownership(desired, arn, tags) == Ownership::Ours
 }
 
 /// Why the policy may not touch the trail it names, if it may not.
@@ -195,7 +197,7 @@ pub fn blocked(desired: &Desired, observed: &Observed) -> Option<Blocked> {
     match observed {
         Observed::Absent => None,
         Observed::Shadow { arn, home_region } => Some(Blocked::Shadow { arn: arn.clone(), home_region: home_region.clone() }),
-        Observed::Present(trail) => match ownership(desired, &trail.tags) {
+        Observed::Present(trail) => match ownership(desired, trail.arn(), &trail.tags) {
             Ownership::NotOwned(why) => Some(Blocked::NotOwned { arn: trail.arn().to_owned(), why }),
             Ownership::Adoptable if !desired.adoption_may_weaken => {
                 let losses = weakening(desired, trail);
@@ -279,7 +281,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     }
     match observed {
         Observed::Absent | Observed::Shadow { .. } => plan_create(desired),
-        Observed::Present(trail) => plan_existing(desired, trail, !is_ours(desired, &trail.tags)),
+        Observed::Present(trail) => plan_existing(desired, trail, !is_ours(desired, trail.arn(), &trail.tags)),
     }
 }
 

@@ -2,8 +2,12 @@
 //! what the pass saw and what its writes did. Pure: the Kubernetes side maps a
 //! [`Report`] onto the policy's status and publishes its notices.
 
+mod contest;
 mod progress;
+mod weakened;
+pub use contest::{CONTEST_WINDOW, Contest};
 pub use progress::progress;
+pub use weakened::Weakening;
 
 use strum::{EnumIter, IntoStaticStr};
 
@@ -11,6 +15,7 @@ use crate::observed::{Observed, ObservedTrail};
 use crate::plan::{Blocked, Drift, Plan};
 use crate::posture::{Check, verdict_of};
 use crate::trail::Delivery;
+use jiff::Timestamp;
 
 /// The stages of a pass that write or read on their own; each reports its own failure
 /// and none stops the others.
@@ -52,6 +57,8 @@ pub enum ConditionType {
     Reconciling,
     /// kstatus: cannot get there without a person.
     Stalled,
+    /// Logging was stopped again soon after trailwarden restarted it (see [`Contest`]).
+    Contested,
 }
 
 /// Reasons that are not failures.
@@ -88,6 +95,16 @@ pub enum Reason {
     TrailLeftAlone,
     TrailRetained,
     TrailDeleted,
+    /// The policy asks for less than the operator's floor; it is held at the floor.
+    BelowFloor,
+    /// A write the policy asked for took something away from the trail.
+    TrailWeakened,
+    /// The trail's uid tag was removed or changed; it is put back.
+    OwnershipTampered,
+    /// The declared alias now names another key than the one pinned; the pinned one is kept.
+    KeyAliasMoved,
+    LoggingContested,
+    Uncontested,
 }
 
 /// Why something failed: the condition reason, the Event reason and the metric label.
@@ -120,6 +137,8 @@ pub enum Failure {
     NotResourceOwner,
     KubernetesApi,
     Finalizer,
+    /// The pass ran past its deadline and was abandoned.
+    PassDeadlineExceeded,
 }
 
 impl Failure {
@@ -193,6 +212,19 @@ pub struct Report {
     pub findings: Vec<Check>,
     pub conditions: Vec<ConditionState>,
     pub notices: Vec<Notice>,
+    /// The trail this policy owns after the pass (None: none, or not known).
+    pub owned_trail_arn: Option<String>,
+    /// Since when the trail had not been logging, when the pass found it stopped.
+    pub stopped_since: Option<Timestamp>,
+    /// What the policy's own writes took away from the trail.
+    pub weakened: Vec<Weakening>,
+    /// How the policy falls short of the operator's floor (it was held at the floor).
+    pub below_floor: Vec<String>,
+    /// The restarts of logging within the contest window, this pass's included (None:
+    /// not judged in this pass; the last ones stand).
+    pub restarts: Option<Vec<Timestamp>>,
+    /// The declared alias names another key than the pinned one.
+    pub alias_moved: bool,
 }
 
 /// What a pass saw and did, as the report needs it.
@@ -210,6 +242,8 @@ pub struct PassResult<'a> {
     pub failures: Vec<StageFailure>,
     /// None when there is no trail of ours to judge.
     pub checks: Option<Vec<Check>>,
+    /// How the policy falls short of the operator's floor.
+    pub below_floor: Vec<String>,
 }
 
 fn condition(type_: ConditionType, status: Option<bool>, reason: impl Into<&'static str>, message: impl Into<String>) -> ConditionState {
@@ -269,7 +303,78 @@ impl Report {
                 not_judged(),
             ],
             notices: vec![notice],
+            owned_trail_arn: None,
+            stopped_since: None,
+            weakened: vec![],
+            below_floor: vec![],
+            restarts: None,
+            alias_moved: false,
         }
+    }
+
+    /// The trail and its logging state could be read, the rest of it not (`failure`):
+    /// nothing is compared, and logging, which needs nothing more, was restarted when it
+    /// had stopped (`restart`: that StartLogging's outcome; None when none was made).
+    pub fn partly_observed(failure: StageFailure, arn: String, was_logging: bool, restart: Option<Result<(), StageFailure>>) -> Report {
+        let mut report = Report::unobserved(failure);
+        report.trail_arn = Some(arn);
+        let logging = match &restart {
+            Some(Ok(())) => {
+                report.applied.push(Write { stage: Stage::Logging, operation: "StartLogging" });
+                report.notices.push(Notice {
+                    severity: Severity::Normal,
+                    reason: Reason::LoggingRestarted.into(),
+                    action: "StartLogging",
+                    note: "logging was stopped; restarted (the rest of the trail could not be read)".into(),
+                });
+                true
+            }
+            Some(Err(failed)) => {
+                report.notices.push(Notice {
+                    severity: Severity::Warning,
+                    reason: failed.failure.name(),
+                    action: failed.stage.name(),
+                    note: failed.to_string(),
+                });
+                report.failures.push(failed.clone());
+                false
+            }
+            None => was_logging,
+        };
+        report.is_logging = Some(logging);
+        let state = match logging {
+            true => condition(ConditionType::Logging, Some(true), Reason::Logging, "the trail is logging"),
+            false => condition(ConditionType::Logging, Some(false), Reason::NotLogging, "the trail is not logging"),
+        };
+        report.conditions.retain(|c| c.type_ != ConditionType::Logging);
+        report.conditions.insert(2, state);
+        report
+    }
+
+    /// The report of a look that found logging on because an earlier look of the same
+    /// pass had restarted it (and then gave way to a fresh look): the restart is this
+    /// pass's, and said so.
+    pub fn restarted_earlier(mut self) -> Report {
+        self.applied.insert(0, Write { stage: Stage::Logging, operation: "StartLogging" });
+        self.corrected.insert(0, Drift { field: "logging".into(), desired: "true".into(), observed: "false".into() });
+        self.notices.insert(0, Notice {
+            severity: Severity::Normal,
+            reason: Reason::LoggingRestarted.into(),
+            action: "StartLogging",
+            note: "logging was stopped; restarted".into(),
+        });
+        self
+    }
+
+    /// A trail the floor forbids creating (see [`crate::floor::Held::no_new_trail`]).
+    pub fn below_floor(why: String) -> Report {
+        let conditions = [
+            (Some(false), Reason::BelowFloor.into(), format!("below the operator's floor; no trail is created: {why}")),
+            (Some(false), Reason::BelowFloor.into(), "no trail: the policy is below the operator's floor".to_owned()),
+            (Some(false), Reason::TrailAbsent.into(), "the trail does not exist".to_owned()),
+        ];
+        let notice = Notice { severity: Severity::Warning, reason: Reason::BelowFloor.into(), action: "Reconcile", note: why.clone() };
+        Report { below_floor: vec![why], ..Report::unjudged(None, conditions, notice) }
     }
 
     /// A pass that observed a trail the policy may touch and acted (or, in audit mode, only
@@ -282,11 +387,14 @@ impl Report {
         };
         let mut conditions = vec![];
         let mut notices = vec![];
-        if pass.failures.is_empty() {
-            conditions.push(condition(ConditionType::Ready, Some(true), Reason::Reconciled, "the trail is managed by this policy"));
-        } else {
+        if !pass.failures.is_empty() {
             let message = pass.failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             conditions.push(condition(ConditionType::Ready, Some(false), pass.failures[0].failure, message));
+        } else if !pass.below_floor.is_empty() {
+            let message = format!("held at the operator's floor: {}", pass.below_floor.join("; "));
+            conditions.push(condition(ConditionType::Ready, Some(false), Reason::BelowFloor, message));
+        } else {
+            conditions.push(condition(ConditionType::Ready, Some(true), Reason::Reconciled, "the trail is managed by this policy"));
         }
         if pass.remaining.is_empty() {
             conditions.push(condition(ConditionType::Synced, Some(true), Reason::InSync, "the trail matches the policy"));
@@ -295,10 +403,12 @@ impl Report {
             let message = format!("{mode}{} setting(s) differ: {}", pass.remaining.len(), describe(&pass.remaining));
             conditions.push(condition(ConditionType::Synced, Some(false), Reason::DriftDetected, message));
         }
+        // An absent trail logs nothing: Logging is False, not unknown, so that a trail that
+        // cannot be recreated is as visible as a stopped one.
         conditions.push(match pass.trail.map(|t| t.status.is_logging) {
             Some(true) => condition(ConditionType::Logging, Some(true), Reason::Logging, "the trail is logging"),
             Some(false) => condition(ConditionType::Logging, Some(false), Reason::NotLogging, "the trail is not logging"),
-            None => condition(ConditionType::Logging, None, Reason::TrailAbsent, "the trail does not exist"),
+            None => condition(ConditionType::Logging, Some(false), Reason::TrailAbsent, "the trail does not exist"),
         });
         let findings = match &pass.checks {
             Some(checks) => {
@@ -325,6 +435,18 @@ impl Report {
             });
         }
         notices.extend(remediation_notices(&pass, &corrected));
+        let weakened = match pass.observed.trail() {
+            Some(before) => weakened::weakened(before, pass.plan, &pass.applied),
+            None => vec![],
+        };
+        if !weakened.is_empty() {
+            let note = weakened.iter().map(|w| w.note.as_str()).collect::<Vec<_>>().join("; ");
+            notices.push(Notice { severity: Severity::Warning, reason: Reason::TrailWeakened.into(), action: "Correct", note });
+        }
+        if !pass.below_floor.is_empty() {
+            let note = format!("held at the operator's floor: {}", pass.below_floor.join("; "));
+            notices.push(Notice { severity: Severity::Warning, reason: Reason::BelowFloor.into(), action: "Reconcile", note });
+        }
         for failure in &pass.failures {
             notices.push(Notice {
                 severity: Severity::Warning,
@@ -333,8 +455,16 @@ impl Report {
                 note: failure.to_string(),
             });
         }
+        // CloudTrail's stop time; a trail never started has none, and counts from no time.
+        let stopped_since = pass.observed.trail().filter(|t| !t.status.is_logging).and_then(|t| t.status.delivery.stop_logging_time);
         Report {
             trail_arn: pass.trail.map(|t| t.arn().to_owned()).or_else(|| pass.observed.arn().map(str::to_owned)),
+            owned_trail_arn: pass.trail.map(|t| t.arn().to_owned()),
+            stopped_since,
+            weakened,
+            below_floor: pass.below_floor,
+            restarts: None,
+            alias_moved: false,
             kms_key_arn: None,
             is_logging: pass.trail.map(|t| t.status.is_logging),
             delivery: pass.trail.map(|t| t.status.delivery.clone()),
@@ -383,6 +513,24 @@ fn remediation_notices(pass: &PassResult<'_>, corrected: &[Drift]) -> Vec<Notice
     if edited && !settings.is_empty() {
         let note = settings.iter().map(|d| format!("{}: {} -> {}", d.field, d.observed, d.desired)).collect::<Vec<_>>().join("; ");
         notices.push(Notice { severity: Severity::Normal, reason: Reason::DriftCorrected.into(), action: "Correct", note });
+    }
+    let uid_tag = format!("tags.{}", crate::policy::OWNER_UID_TAG);
+    if edited && !done("AdoptTrail") && done("AddTags") {
+        // The trail is the policy's by the ARN it remembers owning, and its uid tag was
+        // removed or changed: someone tried to pull it away from its policy.
+        if let Some(tag) = pass.plan.drift.iter().find(|d| d.field == uid_tag) {
+            notices.push(Notice {
+                severity: Severity::Warning,
+                reason: Reason::OwnershipTampered.into(),
+                action: "AddTags",
+                note: format!(
+                    "the trail's tag {} was {} (found {}); put back: the trail stays this policy's",
+                    crate::policy::OWNER_UID_TAG,
+                    if tag.observed == crate::trail::NONE { "removed" } else { "changed" },
+                    tag.observed
+                ),
+            });
+        }
     }
     let fixes: Vec<&str> = pass
         .applied

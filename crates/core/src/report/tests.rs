@@ -34,6 +34,7 @@ fn a_failed_stage_is_named_and_makes_ready_false_while_logging_shows_the_truth()
         applied: vec![write(Stage::Logging, "StartLogging")],
         failures: vec![StageFailure { stage: Stage::Settings, failure: Failure::AccessDenied, message: "UpdateTrail refused".into() }],
         checks: None,
+        below_floor: vec![],
     });
     assert_eq!(state(&report, ConditionType::Ready), (Some(false), "AccessDenied"));
     assert!(report.condition(ConditionType::Ready).unwrap().message.contains("settings: UpdateTrail refused"));
@@ -74,6 +75,7 @@ fn a_recreated_trail_says_so_and_posture_fixes_are_named() {
         ],
         failures: vec![],
         checks: Some(vec![]),
+        below_floor: vec![],
     });
     let reasons: Vec<&str> = report.notices.iter().map(|n| n.reason).collect();
     assert_eq!(reasons, ["TrailRecreated", "PostureCorrected"]);
@@ -99,6 +101,7 @@ fn audit_reports_drift_without_claiming_a_correction() {
         applied: vec![],
         failures: vec![],
         checks: None,
+        below_floor: vec![],
     });
     assert!(report.corrected.is_empty());
     assert_eq!(state(&report, ConditionType::Logging), (Some(false), "NotLogging"));
