@@ -138,6 +138,8 @@ async fn look<P: AwsPort>(
     };
     let (accounts, observed) = match observed {
         Ok(seen) => seen,
+        // Restarting on a partial read is a write: never from shared reads.
+        Err(observe::Unread { partial: Some(_), .. }) if writes == Writes::NotFromShared => return Err(false),
         Err(observe::Unread { error, partial: Some(partial) }) => return Ok(first_aid(port, &desired, partial, &error).await),
         Err(observe::Unread { error, .. }) => return Ok(Report::unobserved(failed(Stage::Observe, &error))),
     };

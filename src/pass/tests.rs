@@ -107,6 +107,33 @@ async fn logging_is_restored_although_the_key_cannot_be_described() {
     assert!(report.condition(ConditionType::Ready).unwrap().message.starts_with("resolve: KMS.DescribeKey"));
 }
 
+/// Restoring logging needs the trail and its status only: a selector or tag read that
+/// fails still lets it restart (by the uid tag, else by the ARN the policy owns).
+#[tokio::test]
+async fn logging_is_restored_although_the_selectors_or_tags_cannot_be_read() {
+    let mut d = desired();
+    d.selectors = Selectors::aws_default();
+    let mut custom = trail(&d, false);
+    custom.description.has_custom_event_selectors = true;
+    let aws = aws_with(Some(custom.clone()));
+    aws.fail("GetEventSelectors", ErrorKind::Throttled);
+    let report = pass(&aws, d.clone()).await;
+    assert_eq!(aws.writes(), ["StartLogging"], "nothing but the restart while the selectors are unknown");
+    assert_eq!(condition(&report, ConditionType::Logging), (Some(true), "Logging"));
+    assert_eq!(condition(&report, ConditionType::Ready), (Some(false), "Throttled"));
+    assert!(report.notices.iter().any(|n| n.reason == "LoggingRestarted"));
+
+    // Tags unreadable: the trail is the policy's only by the ARN it remembers owning.
+    let aws = aws_with(Some(custom));
+    aws.fail("ListTags", ErrorKind::Throttled);
+    pass(&aws, d.clone()).await;
+    assert_eq!(aws.writes(), Vec::<&str>::new(), "not known to be ours: left alone");
+    let mut remembering = d;
+    remembering.remembered.trail_arn = Some(remembering.expected_trail_arn(ACCOUNT));
+    pass(&aws, remembering).await;
+    assert_eq!(aws.writes(), ["StartLogging"]);
+}
+
 #[tokio::test]
 async fn a_refused_update_stops_neither_logging_nor_selectors_nor_tags() {
     let d = desired();
