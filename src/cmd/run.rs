@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 use trailwarden::api::TrailPolicy;
-use trailwarden::aws::RateLimits;
+use trailwarden::aws::{AwsPort, RateLimits};
 use trailwarden::aws::sdk::{AwsOptions, RetryMode, SdkAws};
 use trailwarden::k8s::controller::{self, ControllerOptions};
 use trailwarden::k8s::leader::{LeaderElector, LeaseConfig};
@@ -37,6 +37,28 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+/// Asks AWS who the controller is (STS GetCallerIdentity, in its own account) until it
+/// answers, then every ten minutes: `/readyz` says what is wrong while it does not.
+async fn check_identity(port: SdkAws, readiness: Arc<Readiness>) {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let own = trailwarden_core::Scope { role_arn: None, external_id: None, region };
+    loop {
+        let answer = port.account_id(&own).await;
+        let again = match &answer {
+            Ok(account) => {
+                info!(account = %account, "AWS identity answers");
+                Duration::from_secs(600)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the controller's AWS identity does not work; not ready (check IRSA: the role's trust policy, the service account annotation)");
+                Duration::from_secs(15)
+            }
+        };
+        readiness.aws_identity(answer.map_err(|e| e.to_string()));
+        tokio::time::sleep(again).await;
+    }
 }
 
 /// Resolves once `stop` turns true.
@@ -77,6 +99,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         shared_posture: std::time::Duration::from_secs_f64(args.aws_shared_posture_seconds),
     })
     .await;
+    tokio::spawn(check_identity(port.clone(), readiness.clone()));
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "trailwarden".into());

@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
@@ -19,17 +19,37 @@ use crate::ops::metrics::Metrics;
 use crate::ops::progress::Progress;
 
 /// Whether this replica is ready: the CRD is served and, when leading, the watch has
-/// listed every policy once.
+/// listed every policy once; and the controller's own AWS identity answers (STS
+/// GetCallerIdentity), so that a broken IRSA trust shows at install, not at the first policy.
 #[derive(Debug, Default)]
-pub struct Readiness(AtomicBool);
+pub struct Readiness {
+    watching: AtomicBool,
+    /// None until the first answer: the account, or why it could not be told.
+    aws: Mutex<Option<Result<String, String>>>,
+}
 
 impl Readiness {
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.watching.store(ready, Ordering::Relaxed);
+    }
+
+    /// Records what asking AWS who we are gave.
+    pub fn aws_identity(&self, answer: Result<String, String>) {
+        *self.aws.lock().expect("readiness lock") = Some(answer);
     }
 
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.why_not().is_none()
+    }
+
+    /// What keeps the replica from being ready, if anything.
+    pub fn why_not(&self) -> Option<String> {
+        match &*self.aws.lock().expect("readiness lock") {
+            None => return Some("the controller's AWS identity has not answered yet (sts:GetCallerIdentity)".into()),
+            Some(Err(why)) => return Some(format!("the controller's AWS identity does not work: {why}")),
+            Some(Ok(_)) => {}
+        }
+        (!self.watching.load(Ordering::Relaxed)).then(|| "the TrailPolicy watch has not synced yet".into())
     }
 }
 
@@ -52,8 +72,10 @@ fn route(path: &str, metrics: &Metrics, readiness: &Readiness, progress: &Progre
                 format!("stalled: passes in flight and none finished for {} s\n", since.as_secs()),
             ),
         },
-        "/readyz" if readiness.get() => respond(StatusCode::OK, "text/plain", "ready\n".into()),
-        "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".into()),
+        "/readyz" => match readiness.why_not() {
+            None => respond(StatusCode::OK, "text/plain", "ready\n".into()),
+            Some(why) => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("not ready: {why}\n")),
+        },
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }
 }
@@ -95,9 +117,19 @@ mod tests {
         let progress = Progress::new(std::time::Duration::from_secs(60), &metrics);
         assert_eq!(route("/readyz", &metrics, &readiness, &progress).status(), StatusCode::SERVICE_UNAVAILABLE);
         readiness.set(true);
+        assert_eq!(route("/readyz", &metrics, &readiness, &progress).status(), StatusCode::SERVICE_UNAVAILABLE, "AWS not asked yet");
+        readiness.aws_identity(Err("InvalidIdentityToken: no OpenIDConnect provider found".into()));
+        assert!(readiness.why_not().is_some_and(|why| why.contains("InvalidIdentityToken")));
+        readiness.aws_identity(Ok("111122223333".into()));
         assert_eq!(route("/readyz", &metrics, &readiness, &progress).status(), StatusCode::OK);
         assert_eq!(route("/healthz", &metrics, &readiness, &progress).status(), StatusCode::OK);
         assert_eq!(route("/nope", &metrics, &readiness, &progress).status(), StatusCode::NOT_FOUND);
-        assert!(metrics.render().contains("trailwarden_build_info{version=\"0.1.0\"} 1"));
+        let build_info = format!(
+            "trailwarden_build_info{{revision=\"{}\",version=\"{}\"}} 1",
+            env!("TRAILWARDEN_GIT_REVISION"),
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(metrics.render().contains(&build_info), "{}", metrics.render());
+        assert_ne!(env!("TRAILWARDEN_GIT_REVISION"), "", "the revision is always named");
     }
 }

@@ -255,8 +255,8 @@ impl Metrics {
         for service in ["CloudTrail", "KMS", "S3", "STS"] {
             aws.throttled.with_label_values(&[service]);
         }
-        let build = gauge_vec(&r, "trailwarden_build_info", "Build information.", &["version"]);
-        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let build = gauge_vec(&r, "trailwarden_build_info", "Build information: the version and the git revision built.", &["version", "revision"]);
+        build.with_label_values(&[env!("CARGO_PKG_VERSION"), env!("TRAILWARDEN_GIT_REVISION")]).set(1);
         Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed }
     }
 

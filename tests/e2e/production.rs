@@ -194,3 +194,26 @@ async fn leader_election_fails_over_and_never_reconciles_in_two_replicas_at_once
         graceful_takeover.as_secs_f64()
     );
 }
+
+/// A controller whose AWS identity does not work (a broken IRSA trust, say) is not ready,
+/// and says why; once it works, it is.
+#[tokio::test]
+async fn readiness_proves_the_aws_identity_and_says_what_is_wrong() {
+    let _client = support::kube().await; // the CRD installed
+    let app = support::unique_name("identity");
+    let faults = crate::faults::Faults::for_client(&app);
+    faults.set(serde_json::json!({"deny": {"STS/GetCallerIdentity": "no OpenIDConnect provider found in your account"}}));
+    let endpoint = crate::faults::faulty_endpoint();
+    let label = support::unique_name("identity");
+    let replica = Replica::start_with("identity-replica", &label, &[], &[("TRAILWARDEN_AWS_ENDPOINT", &endpoint), ("AWS_SDK_UA_APP_ID", &app)]);
+    let ((code, body), _) = eventually("/readyz says why", WAIT, || async {
+        let (code, body) = replica.get("/readyz").await?;
+        body.contains("AWS identity does not work").then_some((code, body))
+    })
+    .await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("AccessDenied") || body.contains("OpenIDConnect"), "names the refusal: {body}");
+    assert_eq!(replica.get("/healthz").await.map(|r| r.0), Some(200), "alive, only not ready");
+    faults.clear();
+    eventually("/readyz turns 200 once the identity works", WAIT, || async { (replica.get("/readyz").await?.0 == 200).then_some(()) }).await;
+}

@@ -9,12 +9,16 @@ use super::yes;
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EventSelector {
+    /// Which calls it records: ReadOnly, WriteOnly or All (the default).
     #[serde(default)]
     pub read_write_type: ReadWriteType,
+    /// Whether it records management events (default true).
     #[serde(default = "yes")]
     pub include_management_events: bool,
+    /// Event sources whose management events it leaves out, e.g. kms.amazonaws.com.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude_management_event_sources: Vec<String>,
+    /// Data events it records, by resource type and ARN prefix.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_resources: Vec<DataResource>,
 }
@@ -30,8 +34,11 @@ pub enum ReadWriteType {
 /// Data events of one resource type, e.g. AWS::S3::Object with ARN prefixes.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct DataResource {
+    /// The resource type, e.g. AWS::S3::Object or AWS::Lambda::Function.
     #[serde(rename = "type")]
     pub type_: String,
+    /// ARN prefixes of the resources whose data events are recorded (e.g.
+    /// arn:aws:s3:::my-bucket/, or arn:aws:s3 for every bucket).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
 }
@@ -40,6 +47,7 @@ pub struct DataResource {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AdvancedEventSelector {
+    /// A name for the selector, shown in findings that concern it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// CloudTrail's advanced selector fields, each at most once.
@@ -51,23 +59,31 @@ pub struct AdvancedEventSelector {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AdvancedFieldSelector {
+    /// The event field: eventCategory, eventSource, eventName, readOnly,
+    /// resources.type, resources.ARN, and the others CloudTrail accepts.
     #[schemars(length(max = 64))]
     pub field: String,
+    /// The field equals one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub equals: Vec<String>,
+    /// The field starts with one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub starts_with: Vec<String>,
+    /// The field ends with one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub ends_with: Vec<String>,
+    /// The field equals none of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub not_equals: Vec<String>,
+    /// The field starts with none of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub not_starts_with: Vec<String>,
+    /// The field ends with none of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 500), inner(length(max = 2048)))]
     pub not_ends_with: Vec<String>,

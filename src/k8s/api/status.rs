@@ -8,18 +8,22 @@ use serde::{Deserialize, Serialize};
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TrailPolicyStatus {
+    /// The spec generation the last pass worked from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// The trail's name as resolved from the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trail_name: Option<String>,
+    /// The trail's ARN as last seen (or as it would be named once created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trail_arn: Option<String>,
+    /// The region the trail lives in (spec.region).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_region: Option<String>,
     /// The key ARN `kmsKeyId` resolved to at the last look.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_arn: Option<String>,
+    /// Whether the trail was logging at the last look (absent: could not tell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_logging: Option<bool>,
     /// Ready, Synced, Logging and Compliant.
@@ -29,14 +33,19 @@ pub struct TrailPolicyStatus {
     /// Settings that differed from the spec at the last look.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
+    /// When the last pass ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile_time: Option<Time>,
+    /// The last pass that wrote to AWS: when, and what it called.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_remediation: Option<Remediation>,
+    /// Passes that wrote to AWS since the policy was created.
     #[serde(default)]
     pub remediation_count: u64,
+    /// Delivery health as GetTrailStatus reported it at the last look.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
+    /// One finding per posture check (trail, bucket, key), with the controls it maps to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compliance: Vec<ComplianceFinding>,
     /// The trail this policy created or adopted. It stays the policy's when someone
@@ -68,15 +77,20 @@ pub struct PinnedKey {
 /// One setting whose observed value differed from the desired one.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Drift {
+    /// The setting, as the spec names it (tags as tags.<key>).
     pub field: String,
+    /// What the policy declares.
     pub desired: String,
+    /// What AWS showed.
     pub observed: String,
 }
 
 /// The last set of corrections trailwarden made.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Remediation {
+    /// When the pass ended.
     pub time: Time,
+    /// The AWS operations it made, in order (e.g. StartLogging, PutBucketVersioning).
     pub actions: Vec<String>,
 }
 
@@ -86,18 +100,22 @@ pub struct Remediation {
 pub struct Delivery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_delivery_time: Option<Time>,
+    /// The error of the last log file delivery to S3, if it failed (e.g. AccessDenied, NoSuchBucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_delivery_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_digest_delivery_time: Option<Time>,
+    /// The error of the last digest file delivery to S3, if it failed (e.g. AccessDenied, NoSuchBucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_digest_delivery_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_cloud_watch_logs_delivery_time: Option<Time>,
+    /// The error of the last delivery to CloudWatch Logs, if it failed (e.g. AccessDenied, NoSuchBucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_cloud_watch_logs_delivery_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_notification_time: Option<Time>,
+    /// The error of the last SNS notification, if it failed (e.g. AccessDenied, NoSuchBucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_notification_error: Option<String>,
     /// When logging was last started.
@@ -112,9 +130,13 @@ pub struct Delivery {
 /// The verdict of one posture check.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ComplianceFinding {
+    /// The check, e.g. CT-LOGGING or BKT-VERSIONING (see the README's posture checks).
     pub id: String,
+    /// Pass, Fail, or Unknown when it could not be judged.
     pub status: CheckStatus,
+    /// The controls it maps to, e.g. cis-3.1, fsbp-CloudTrail.1, pci-10.2.1.
     pub controls: Vec<String>,
+    /// What was found, or why it could not be judged.
     pub message: String,
     /// Whether the policy asks for this check to pass (a failing required check makes
     /// the policy not Compliant; the others are reported for information).

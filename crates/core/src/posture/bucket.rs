@@ -51,7 +51,7 @@ impl Default for BucketPosture {
             require_public_access_block: true,
             require_versioning: true,
             require_mfa_delete: false,
-            require_access_logging: true,
+            require_access_logging: false,
         }
     }
 }
