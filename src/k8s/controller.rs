@@ -98,6 +98,8 @@ struct Context<P> {
     suspicion: Mutex<HashMap<String, u32>>,
     /// Deleted policies, by name, and when: their deletion's series go after [`RETIRE_AFTER`].
     retiring: Mutex<Vec<(String, std::time::Instant)>>,
+    /// Per policy uid, the notices lately published (see [`publish_new`]).
+    said: Mutex<HashMap<String, Vec<(u64, std::time::Instant)>>>,
 }
 
 /// How long the series of what a policy's deletion did to its trail outlive it: long
@@ -141,6 +143,7 @@ pub async fn run<P: AwsPort>(
         off_counted: Mutex::default(),
         suspicion: Mutex::default(),
         retiring: Mutex::default(),
+        said: Mutex::default(),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
     let readiness = options.readiness.clone();
@@ -276,7 +279,12 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     log(&report, &account, started);
     // Events first: they are the other record, so they go out even when the status
     // cannot be written, and whoever sees the status change finds its Events already there.
-    publish(ctx, policy, &report.notices).await;
+    if report.applied.is_empty() {
+        // A pass that wrote nothing repeats what the last one said: said once an hour.
+        publish_new(ctx, policy, &report.notices).await;
+    } else {
+        publish(ctx, policy, &report.notices).await;
+    }
     write_status(ctx, policy, status::status(policy, previous, &trail_name, &report, Timestamp::now())).await?;
     if let Some(events) = &ctx.events {
         events.reconciled(&policy.name_any());
@@ -477,6 +485,7 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
     ctx.failures.lock().expect("failures lock").remove(&uid);
     ctx.off_counted.lock().expect("off lock").remove(&uid);
     ctx.suspicion.lock().expect("suspicion lock").remove(&uid);
+    ctx.said.lock().expect("said lock").remove(&uid);
     Ok(Action::await_change())
 }
 
@@ -514,7 +523,49 @@ fn previous_with_findings<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<T
     Some(previous)
 }
 
+/// How long a status that nothing else changed goes without a write: its
+/// `lastReconcileTime` is refreshed this often (the time of every look is the metric
+/// `trailwarden_policy_last_look_timestamp_seconds`).
+const STATUS_REFRESH: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
+
+/// Whether `status` says nothing the policy's status (as last seen) does not, but the
+/// time of the look, and that time is recent: a pass that changed nothing writes nothing.
+fn unchanged(policy: &TrailPolicy, status: &TrailPolicyStatus) -> bool {
+    let Some(seen) = &policy.status else { return false };
+    let (Some(then), Some(now)) = (&seen.last_reconcile_time, &status.last_reconcile_time) else { return false };
+    if now.0.duration_since(then.0) >= STATUS_REFRESH {
+        return false;
+    }
+    untimed(seen) == untimed(status)
+}
+
+/// A status without what moves at every look while nothing is wrong: the look's time, and
+/// the times of the latest deliveries (CloudTrail delivers every few minutes). Delivery
+/// errors, and when logging was started and stopped, stay: they are news.
+///
+/// The other times are compared to the second, as the apiserver keeps them: the status a
+/// pass builds on carries this replica's own, finer ones.
+fn untimed(status: &TrailPolicyStatus) -> TrailPolicyStatus {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    let second = |t: &mut Time| t.0 = jiff::Timestamp::from_second(t.0.as_second()).unwrap_or(t.0);
+    let mut status = TrailPolicyStatus { last_reconcile_time: None, ..status.clone() };
+    if let Some(delivery) = &mut status.delivery {
+        delivery.latest_delivery_time = None;
+        delivery.latest_digest_delivery_time = None;
+        delivery.latest_cloud_watch_logs_delivery_time = None;
+        delivery.latest_notification_time = None;
+        delivery.start_logging_time.iter_mut().chain(delivery.stop_logging_time.iter_mut()).for_each(second);
+    }
+    status.conditions.iter_mut().for_each(|c| second(&mut c.last_transition_time));
+    status.last_remediation.iter_mut().for_each(|r| second(&mut r.time));
+    status.logging_restarts.iter_mut().for_each(second);
+    status
+}
+
 async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: TrailPolicyStatus) -> Result<(), Error> {
+    if unchanged(policy, &status) {
+        return Ok(());
+    }
     let api = Api::<TrailPolicy>::all(ctx.client.clone());
     let body = json!({
         "apiVersion": "trailwarden.dev/v1alpha1",
@@ -535,6 +586,47 @@ fn remembered(mut status: TrailPolicyStatus) -> TrailPolicyStatus {
     status.drift.clear();
     status.compliance.retain(|f| f.required && f.status == crate::k8s::api::CheckStatus::Fail);
     status
+}
+
+/// How long a notice published for a policy keeps an identical one from being published
+/// again by a pass that wrote nothing.
+const NOTICE_QUIET: Duration = Duration::from_secs(3600);
+
+/// Notices remembered per policy, at most: enough for the distinct Warnings of one pass.
+const NOTICES_REMEMBERED: usize = 16;
+
+/// [`publish`], leaving out each notice identical (reason and note) to one published for
+/// the policy within [`NOTICE_QUIET`]: a failure seen at every pass is one Event an hour,
+/// not one a minute, and kube-runtime's recorder keeps fewer series.
+async fn publish_new<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) {
+    let fresh: Vec<Notice> = {
+        let mut said = ctx.said.lock().expect("said lock");
+        let recent = said.entry(policy.uid().unwrap_or_default()).or_default();
+        recent.retain(|(_, at)| at.elapsed() < NOTICE_QUIET);
+        notices
+            .iter()
+            .filter(|notice| {
+                let key = notice_key(notice);
+                let new = !recent.iter().any(|(k, _)| *k == key);
+                if new {
+                    if recent.len() == NOTICES_REMEMBERED {
+                        recent.remove(0);
+                    }
+                    recent.push((key, std::time::Instant::now()));
+                }
+                new
+            })
+            .cloned()
+            .collect()
+    };
+    publish(ctx, policy, &fresh).await;
+}
+
+fn notice_key(notice: &Notice) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (notice.reason, notice.action, &notice.note).hash(&mut hasher);
+    hasher.finish()
 }
 
 async fn publish<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) {

@@ -316,6 +316,8 @@ impl ReconcileMetrics {
         });
         self.gauges.set_checks(policy, checks);
         self.gauges.set(policy, State::BelowFloor, Some(!report.below_floor.is_empty()));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        self.gauges.looked(policy, now);
         self.gauges.set(policy, State::AliasMoved, Some(report.alias_moved));
         for weakening in &report.weakened {
             self.weakening.with_label_values(&[policy, weakening.change]).inc();

@@ -48,12 +48,18 @@ const STATES: [(State, &str, &str); 8] = [
 ];
 const CHECK: (&str, &str) =
     ("trailwarden_compliance_check", "1 when the posture check passes, 0 when it fails (absent when unknown).");
+const LAST_LOOK: (&str, &str) = (
+    "trailwarden_policy_last_look_timestamp_seconds",
+    "When the policy's last pass ended, in seconds since the Unix epoch (the status is not rewritten for it).",
+);
 
 /// What is exported of one policy; `None`: no sample (not known).
 #[derive(Default)]
 struct Record {
     states: [Option<bool>; STATES.len()],
     checks: Vec<(&'static str, bool)>,
+    /// Seconds since the epoch; 0: no pass ended yet.
+    last_look: f64,
 }
 
 #[derive(Clone)]
@@ -70,6 +76,7 @@ impl PolicyGauges {
         };
         let mut descs: Vec<Desc> = STATES.iter().map(|(_, name, help)| desc((name, help), &["policy"])).collect();
         descs.push(desc(CHECK, &["policy", "check"]));
+        descs.push(desc(LAST_LOOK, &["policy"]));
         PolicyGauges { descs: Arc::new(descs), policies: Arc::default() }
     }
 
@@ -97,6 +104,11 @@ impl PolicyGauges {
         });
     }
 
+    /// When the policy's last pass ended (seconds since the epoch).
+    pub fn looked(&self, policy: &str, at: f64) {
+        self.with(policy, |record| record.last_look = at);
+    }
+
     /// Drops every series of a deleted policy.
     pub fn forget(&self, policy: &str) {
         self.policies.lock().expect("policy gauges lock").remove(policy);
@@ -122,6 +134,10 @@ impl Default for PolicyGauges {
 }
 
 fn sample(labels: &[(&str, &str)], value: bool) -> Metric {
+    sample_value(labels, if value { 1.0 } else { 0.0 })
+}
+
+fn sample_value(labels: &[(&str, &str)], value: f64) -> Metric {
     let labels = labels
         .iter()
         .map(|(name, value)| {
@@ -133,7 +149,7 @@ fn sample(labels: &[(&str, &str)], value: bool) -> Metric {
         .collect();
     let mut metric = Metric::from_label(labels);
     let mut gauge = Gauge::default();
-    gauge.set_value(if value { 1.0 } else { 0.0 });
+    gauge.set_value(value);
     metric.set_gauge(gauge);
     metric
 }
@@ -170,6 +186,12 @@ impl Collector for PolicyGauges {
             .flat_map(|(policy, record)| record.checks.iter().map(move |(id, v)| sample(&[("check", id), ("policy", policy)], *v)))
             .collect();
         families.push(family(CHECK.0, CHECK.1, checks));
+        let looks = policies
+            .iter()
+            .filter(|(_, record)| record.last_look > 0.0)
+            .map(|(policy, record)| sample_value(&[("policy", policy)], record.last_look))
+            .collect();
+        families.push(family(LAST_LOOK.0, LAST_LOOK.1, looks));
         // A family with no sample is left out, as the crate's own vectors do.
         families.retain(|f| !f.get_metric().is_empty());
         families

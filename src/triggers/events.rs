@@ -86,24 +86,12 @@ fn governed(policies: &Store<TrailPolicy>, own: &str) -> Vec<(ObjectRef<TrailPol
         .collect()
 }
 
-/// How long a burst of events is gathered before its policies are reconciled: a hundred
-/// events for one trail become one or two passes, not a hundred, for half a second of
-/// latency on the first.
-const GATHER: Duration = Duration::from_millis(500);
-
-/// Reads messages until the queue is empty or [`GATHER`] has passed since the first one
-/// that concerned a policy: the policies they concern, each once.
+/// One long-polled batch of messages: the policies they concern, each once, asked for at
+/// once. A burst of events is not gathered here: the first event that names a trail
+/// starts its pass now, and kube-runtime coalesces the requests that arrive while that
+/// pass runs into one follow-up pass (a hundred events make a handful of passes).
 async fn burst(queue: &EventQueue, policies: &Store<TrailPolicy>, own: &str) -> Result<Vec<ObjectRef<TrailPolicy>>, ()> {
-    let mut wanted = batch(queue, policies, own, true).await?;
-    let until = tokio::time::Instant::now() + GATHER;
-    while !wanted.is_empty() && tokio::time::Instant::now() < until {
-        match batch(queue, policies, own, false).await {
-            Ok(more) if more.is_empty() => tokio::time::sleep(Duration::from_millis(50)).await,
-            Ok(more) => wanted.extend(more),
-            Err(()) => break,
-        }
-    }
-    Ok(wanted.into_iter().collect())
+    Ok(batch(queue, policies, own, true).await?.into_iter().collect())
 }
 
 /// Reads one batch of messages: the policies they concern, each once.

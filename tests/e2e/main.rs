@@ -20,6 +20,7 @@ mod landing_zone;
 mod ownership;
 mod posture;
 mod production;
+mod quiet;
 mod partition;
 mod reconciler;
 mod replica;

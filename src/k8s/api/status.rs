@@ -33,7 +33,9 @@ pub struct TrailPolicyStatus {
     /// Settings that differed from the spec at the last look.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
-    /// When the last pass ended.
+    /// When a pass last wrote this status. A pass that changes nothing leaves the status
+    /// alone, so this is up to an hour old while all is well; the time of every look is
+    /// the metric trailwarden_policy_last_look_timestamp_seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile_time: Option<Time>,
     /// The last pass that wrote to AWS: when, and what it called.
@@ -42,7 +44,9 @@ pub struct TrailPolicyStatus {
     /// Passes that wrote to AWS since the policy was created.
     #[serde(default)]
     pub remediation_count: u64,
-    /// Delivery health as GetTrailStatus reported it at the last look.
+    /// Delivery health as GetTrailStatus reported it. Its latest-delivery times are
+    /// refreshed with lastReconcileTime (hourly while nothing else changes); its errors and
+    /// logging start and stop times at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
     /// One finding per posture check (trail, bucket, key), with the controls it maps to.

@@ -41,7 +41,9 @@ impl Report {
     /// Judges the contest from the restarts remembered `before` this pass: the Contested
     /// condition, and a Warning when this pass restarted logging on a contested trail.
     pub fn contest(&mut self, before: &[Timestamp], now: Timestamp) {
-        let restarted = self.applied.iter().any(|w| w.operation == "StartLogging");
+        // A trail's first start is no restart; a recreated trail's is.
+        let created: &str = Reason::TrailCreated.into();
+        let restarted = self.applied.iter().any(|w| w.operation == "StartLogging") && !self.notices.iter().any(|n| n.reason == created);
         let contest = Contest::judge(before, restarted, now);
         let minutes = CONTEST_WINDOW.as_secs() / 60;
         let state = if contest.contested() {
@@ -83,6 +85,24 @@ mod tests {
         assert!(!later.contested());
         // A restart a window after the last one is a heal again.
         assert!(!Contest::judge(&first.restarts, true, at(0) + CONTEST_WINDOW).contested());
+    }
+
+    #[test]
+    fn a_trails_first_start_is_no_restart_and_a_recreated_trails_is() {
+        use crate::report::{ConditionType, Stage, Write};
+        let report = |reason: Reason| {
+            let mut r = Report::below_floor("x".into());
+            r.applied = vec![Write { stage: Stage::Trail, operation: "CreateTrail" }, Write { stage: Stage::Logging, operation: "StartLogging" }];
+            r.notices = vec![Notice { severity: Severity::Normal, reason: reason.into(), action: "CreateTrail", note: String::new() }];
+            r
+        };
+        let mut created = report(Reason::TrailCreated);
+        created.contest(&[], at(0));
+        assert_eq!(created.restarts, Some(vec![]));
+        let mut recreated = report(Reason::TrailRecreated);
+        recreated.contest(&[at(-30)], at(0));
+        assert_eq!(recreated.restarts, Some(vec![at(-30), at(0)]));
+        assert_eq!(recreated.condition(ConditionType::Contested).and_then(|c| c.status), Some(true));
     }
 
     #[test]
