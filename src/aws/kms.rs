@@ -50,6 +50,7 @@ pub(super) async fn describe_key(aws: &SdkAws, reach: &Reach, key: &str) -> AwsR
     };
     Ok(KeyFacts {
         state: meta.key_state().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeyState".into()),
+        deletion_date: meta.deletion_date().and_then(|d| jiff::Timestamp::from_second(d.secs()).ok()),
         spec: meta.key_spec().map(|s| s.as_str().to_owned()).ok_or_else(|| "DescribeKey gave no KeySpec".into()),
         arn,
         rotation_enabled,
@@ -69,6 +70,12 @@ pub(super) async fn fix_key(aws: &SdkAws, reach: &Reach, key_arn: &str, fix: &Ke
     let scope = &reach.scope;
     let operation = fix.name();
     match fix {
+        KeyFix::CancelKeyDeletion => {
+            aws.call(scope, &KMS, operation, |kms| kms.cancel_key_deletion().key_id(key_arn).send()).await?;
+        }
+        KeyFix::EnableKey => {
+            aws.call(scope, &KMS, operation, |kms| kms.enable_key().key_id(key_arn).send()).await?;
+        }
         KeyFix::EnableKeyRotation => {
             aws.call(scope, &KMS, operation, |kms| kms.enable_key_rotation().key_id(key_arn).send()).await?;
         }

@@ -318,6 +318,9 @@ impl ReconcileMetrics {
         self.gauges.set(policy, State::BelowFloor, Some(!report.below_floor.is_empty()));
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         self.gauges.looked(policy, now);
+        if let Some(deletion) = &report.key_deletion {
+            self.gauges.key_deletion(policy, deletion.as_ref().map(|(key, at)| (key.clone(), at.as_millisecond() as f64 / 1000.0)));
+        }
         self.gauges.set(policy, State::AliasMoved, Some(report.alias_moved));
         for weakening in &report.weakened {
             self.weakening.with_label_values(&[policy, weakening.change]).inc();

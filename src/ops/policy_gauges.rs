@@ -48,6 +48,10 @@ const STATES: [(State, &str, &str); 8] = [
 ];
 const CHECK: (&str, &str) =
     ("trailwarden_compliance_check", "1 when the posture check passes, 0 when it fails (absent when unknown).");
+const KEY_DELETION: (&str, &str) = (
+    "trailwarden_key_deletion_timestamp_seconds",
+    "When KMS will delete the policy's key, in seconds since the Unix epoch, while its deletion is scheduled.",
+);
 const LAST_LOOK: (&str, &str) = (
     "trailwarden_policy_last_look_timestamp_seconds",
     "When the policy's last pass ended, in seconds since the Unix epoch (the status is not rewritten for it).",
@@ -60,6 +64,8 @@ struct Record {
     checks: Vec<(&'static str, bool)>,
     /// Seconds since the epoch; 0: no pass ended yet.
     last_look: f64,
+    /// The key and when it will be deleted (seconds since the epoch), while scheduled.
+    key_deletion: Option<(String, f64)>,
 }
 
 #[derive(Clone)]
@@ -77,6 +83,7 @@ impl PolicyGauges {
         let mut descs: Vec<Desc> = STATES.iter().map(|(_, name, help)| desc((name, help), &["policy"])).collect();
         descs.push(desc(CHECK, &["policy", "check"]));
         descs.push(desc(LAST_LOOK, &["policy"]));
+        descs.push(desc(KEY_DELETION, &["policy", "key"]));
         PolicyGauges { descs: Arc::new(descs), policies: Arc::default() }
     }
 
@@ -107,6 +114,11 @@ impl PolicyGauges {
     /// When the policy's last pass ended (seconds since the epoch).
     pub fn looked(&self, policy: &str, at: f64) {
         self.with(policy, |record| record.last_look = at);
+    }
+
+    /// The key's scheduled deletion, or none.
+    pub fn key_deletion(&self, policy: &str, deletion: Option<(String, f64)>) {
+        self.with(policy, |record| record.key_deletion = deletion);
     }
 
     /// Drops every series of a deleted policy.
@@ -192,6 +204,11 @@ impl Collector for PolicyGauges {
             .map(|(policy, record)| sample_value(&[("policy", policy)], record.last_look))
             .collect();
         families.push(family(LAST_LOOK.0, LAST_LOOK.1, looks));
+        let deletions = policies
+            .iter()
+            .filter_map(|(policy, record)| record.key_deletion.as_ref().map(|(key, at)| sample_value(&[("key", key), ("policy", policy)], *at)))
+            .collect();
+        families.push(family(KEY_DELETION.0, KEY_DELETION.1, deletions));
         // A family with no sample is left out, as the crate's own vectors do.
         families.retain(|f| !f.get_metric().is_empty());
         families

@@ -34,7 +34,11 @@ pub fn report(
         checks.extend(facts.checks(desired, trail));
         checks
     });
-    Report::of(PassResult {
+    let key_deletion = match &facts.key {
+        Some(Ok(key)) => Some(key.deletion_date.map(|date| (key.arn.clone(), date))),
+        _ => None,
+    };
+    let report = Report::of(PassResult {
         audit: desired.audit(),
         observed: &observation.observed,
         plan: &planned.trail,
@@ -45,5 +49,6 @@ pub fn report(
         failures,
         checks,
         below_floor: resolved.below_floor.clone(),
-    })
+    });
+    Report { key_deletion, ..report }
 }

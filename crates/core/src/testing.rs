@@ -87,6 +87,7 @@ pub fn key(policy: &str) -> KeyFacts {
     KeyFacts {
         arn: KEY_ARN.into(),
         state: Ok("Enabled".into()),
+        deletion_date: None,
         spec: Ok("SYMMETRIC_DEFAULT".into()),
         rotation_enabled: Ok(true),
         policy: Ok(policy.into()),

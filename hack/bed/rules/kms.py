@@ -12,7 +12,7 @@ import json
 import re
 
 from moto.kms.exceptions import NotFoundException
-from moto.kms.models import kms_backends
+from moto.kms.models import KmsBackend, kms_backends
 from moto.kms.responses import KmsResponse
 
 ARN = re.compile(r"^arn:[^:]+:kms:(?P<region>[^:]*):(?P<account>[^:]*):(?P<kind>key|alias)/.+$")
@@ -86,5 +86,25 @@ def kms_backend(response):
     return kms_backends[response._bed_key_account][response.region]
 
 
+# Key-state operations moto looks the key up for by the raw KeyId: a key ARN, which KMS
+# takes for each of them ("KeyId: Specify the key ID or key ARN of the KMS key", in the
+# API reference of EnableKey, DisableKey, ScheduleKeyDeletion and CancelKeyDeletion), is
+# a KeyError there and an HTTP 500. The rule hands moto the key id.
+# https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html
+KEY_STATE_OPERATIONS = ("enable_key", "disable_key", "schedule_key_deletion", "cancel_key_deletion")
+
+
+def by_key_id(operation):
+    def call(self, key_id, *args, **kwargs):
+        key_id = self.get_key_id(key_id)
+        if key_id not in self.keys:
+            raise NotFoundException(f"Invalid keyId {key_id}")
+        return operation(self, key_id, *args, **kwargs)
+
+    return call
+
+
 def install():
     KmsResponse.kms_backend = property(kms_backend)
+    for name in KEY_STATE_OPERATIONS:
+        setattr(KmsBackend, name, by_key_id(getattr(KmsBackend, name)))

@@ -30,6 +30,23 @@ class KeyArns(BedTest):
         self.assertEqual(self.kms.get_key_policy(KeyId=self.key_arn, PolicyName="default")["Policy"], self.policy)
         self.kms.put_key_policy(KeyId=self.key_arn, PolicyName="default", Policy=self.policy)
 
+    def test_key_state_calls_take_the_key_arn_as_kms_does(self):
+        self.kms.disable_key(KeyId=self.key_arn)
+        self.assertEqual(self.kms.describe_key(KeyId=self.key_id)["KeyMetadata"]["KeyState"], "Disabled")
+        self.kms.enable_key(KeyId=self.key_arn)
+        deletion = self.kms.schedule_key_deletion(KeyId=self.key_arn, PendingWindowInDays=7)
+        self.assertIn("DeletionDate", deletion)
+        described = self.kms.describe_key(KeyId=self.key_arn)["KeyMetadata"]
+        self.assertEqual(described["KeyState"], "PendingDeletion")
+        self.assertIn("DeletionDate", described)
+        self.kms.cancel_key_deletion(KeyId=self.key_arn)
+        self.assertEqual(self.kms.describe_key(KeyId=self.key_arn)["KeyMetadata"]["KeyState"], "Disabled")
+        self.kms.enable_key(KeyId=self.key_arn)
+        self.assertEqual(self.kms.describe_key(KeyId=self.key_arn)["KeyMetadata"]["KeyState"], "Enabled")
+        missing = self.key_arn.rsplit("/", 1)[0] + "/" + str(uuid.uuid4())
+        with self.assertRaises(self.kms.exceptions.NotFoundException):
+            self.kms.enable_key(KeyId=missing)
+
     def test_describe_key_and_rotation_status_by_arn_reach_the_owners_key(self):
         self.kms.enable_key_rotation(KeyId=self.key_id)
         described = self.other.describe_key(KeyId=self.key_arn)["KeyMetadata"]

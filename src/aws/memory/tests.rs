@@ -29,6 +29,7 @@ fn key() -> KeyFacts {
     KeyFacts {
         arn: KEY_ARN.into(),
         state: Ok("Enabled".into()),
+        deletion_date: None,
         spec: Ok("SYMMETRIC_DEFAULT".into()),
         rotation_enabled: Ok(false),
         policy: Ok("{}".into()),

@@ -13,6 +13,8 @@ pub struct KeyFacts {
     pub arn: String,
     /// KeyState, e.g. Enabled, Disabled, PendingDeletion.
     pub state: Known<String>,
+    /// When KMS will delete the key, while its deletion is scheduled.
+    pub deletion_date: Option<jiff::Timestamp>,
     /// KeySpec, e.g. SYMMETRIC_DEFAULT.
     pub spec: Known<String>,
     pub rotation_enabled: Known<bool>,
@@ -65,6 +67,10 @@ impl CheckId for KeyCheck {
 /// A correction to the key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyFix {
+    /// A key pending deletion: the deletion cancelled (the key is then disabled).
+    CancelKeyDeletion,
+    /// A disabled key enabled again.
+    EnableKey,
     EnableKeyRotation,
     /// The whole new key policy (`after`: the old one with this trail's statements
     /// replaced), and the policy it was judged from (`before`). The put is refused if the
@@ -76,6 +82,8 @@ impl KeyFix {
     /// The KMS operation that carries it out.
     pub fn name(&self) -> &'static str {
         match self {
+            KeyFix::CancelKeyDeletion => "CancelKeyDeletion",
+            KeyFix::EnableKey => "EnableKey",
             KeyFix::EnableKeyRotation => "EnableKeyRotation",
             KeyFix::PutKeyPolicy { .. } => "PutKeyPolicy",
         }
@@ -84,6 +92,11 @@ impl KeyFix {
     /// The facts once this fix has been carried out.
     pub fn applied_to(&self, mut facts: KeyFacts) -> KeyFacts {
         match self {
+            KeyFix::CancelKeyDeletion => {
+                facts.state = Ok("Disabled".into());
+                facts.deletion_date = None;
+            }
+            KeyFix::EnableKey => facts.state = Ok("Enabled".into()),
             KeyFix::EnableKeyRotation => facts.rotation_enabled = Ok(true),
             KeyFix::PutKeyPolicy { after, .. } => facts.policy = Ok(after.clone()),
         }
@@ -101,8 +114,13 @@ pub fn checks(facts: &KeyFacts, trail: TrailRef<'_>, bucket_region: Option<&str>
         check_known(
             KeyCheck::Enabled,
             true,
-            facts.state.as_ref().map(|s| {
-                if s == "Enabled" { Ok(format!("key {key} is enabled")) } else { Err(format!("key {key} is {s}: CloudTrail cannot encrypt with it")) }
+            facts.state.as_ref().map(|s| match (s.as_str(), facts.deletion_date) {
+                ("Enabled", _) => Ok(format!("key {key} is enabled")),
+                ("PendingDeletion", Some(date)) => Err(format!(
+                    "key {key} is scheduled for deletion on {date}: CloudTrail cannot encrypt with it, and every log file \
+                     encrypted with it becomes unreadable then (cancel with kms:CancelKeyDeletion)"
+                )),
+                (s, _) => Err(format!("key {key} is {s}: CloudTrail cannot encrypt with it")),
             }),
         ),
         check_known(
@@ -182,6 +200,13 @@ pub fn fixes(facts: &KeyFacts, trail: TrailRef<'_>, posture: &KmsPosture) -> Vec
     if !posture.manage {
         return fixes;
     }
+    // A key alive again before anything else: KMS refuses every other change to a key
+    // that is disabled or pending deletion.
+    match facts.state.as_deref() {
+        Ok("PendingDeletion") => fixes.extend([KeyFix::CancelKeyDeletion, KeyFix::EnableKey]),
+        Ok("Disabled") => fixes.push(KeyFix::EnableKey),
+        _ => {}
+    }
     if posture.require_rotation && facts.rotation_enabled == Ok(false) {
         fixes.push(KeyFix::EnableKeyRotation);
     }
@@ -222,6 +247,7 @@ mod tests {
         KeyFacts {
             arn: KEY.into(),
             state: Ok("Enabled".into()),
+            deletion_date: None,
             spec: Ok("SYMMETRIC_DEFAULT".into()),
             rotation_enabled: Ok(true),
             policy: Ok(policy),
@@ -265,6 +291,24 @@ mod tests {
         assert_eq!(status(&checks, "KMS-KEY-ENABLED"), CheckStatus::Fail);
         assert_eq!(status(&checks, "KMS-KEY-ROTATION"), CheckStatus::Fail);
         assert_eq!(status(&checks, "KMS-KEY-REGION"), CheckStatus::Fail);
+    }
+
+    #[test]
+    fn a_key_pending_deletion_is_brought_back_and_named_with_its_date_until_then() {
+        let mut f = facts(root_only().to_string());
+        f.state = Ok("PendingDeletion".into());
+        f.deletion_date = Some("2027-01-06T00:00:00Z".parse().unwrap());
+        let enabled = checks(&f, trail(), None, &KmsPosture::default()).into_iter().find(|c| c.id == "KMS-KEY-ENABLED").unwrap();
+        assert!(enabled.message.contains("scheduled for deletion on 2027-01-06T00:00:00Z"), "{}", enabled.message);
+        assert_eq!(fixes(&f, trail(), &KmsPosture::default()), [], "without manage: reported only");
+        let managed = KmsPosture { manage: true, ..Default::default() };
+        let planned = fixes(&f, trail(), &managed);
+        assert_eq!(planned[..2], [KeyFix::CancelKeyDeletion, KeyFix::EnableKey], "alive first: {planned:?}");
+        let revived = planned[..2].iter().fold(f, |facts, fix| fix.applied_to(facts));
+        assert_eq!((revived.state.as_deref(), revived.deletion_date), (Ok("Enabled"), None));
+        let mut disabled = revived;
+        disabled.state = Ok("Disabled".into());
+        assert_eq!(fixes(&disabled, trail(), &managed)[0], KeyFix::EnableKey);
     }
 
     #[test]

@@ -225,6 +225,9 @@ pub struct Report {
     pub restarts: Option<Vec<Timestamp>>,
     /// The declared alias names another key than the pinned one.
     pub alias_moved: bool,
+    /// The key's scheduled deletion, `(key ARN, date)`, as read in this pass: `Some(None)`
+    /// when the key was read and none is scheduled, None when the key was not read.
+    pub key_deletion: Option<Option<(String, Timestamp)>>,
 }
 
 /// What a pass saw and did, as the report needs it.
@@ -309,6 +312,7 @@ impl Report {
             below_floor: vec![],
             restarts: None,
             alias_moved: false,
+            key_deletion: None,
         }
     }
 
@@ -465,6 +469,7 @@ impl Report {
             below_floor: pass.below_floor,
             restarts: None,
             alias_moved: false,
+            key_deletion: None,
             kms_key_arn: None,
             is_logging: pass.trail.map(|t| t.status.is_logging),
             delivery: pass.trail.map(|t| t.status.delivery.clone()),
