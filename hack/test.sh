@@ -34,6 +34,9 @@ cargo test --locked --test emulator_restart -- --show-output
 step "IAM policy against the AWS operations the suite performed"
 cargo test --locked --test iam_policy -- --show-output
 
+step "release pipeline: workflows (actionlint), versions, changelog"
+"$root/hack/release-check.sh"
+
 step "Helm chart, alerts and dashboard"
 "$root/hack/chart-check.sh" "$bed/metrics.prom"
 

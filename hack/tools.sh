@@ -4,10 +4,11 @@
 #   helm      built from its Go module through the Go module proxy
 #   promtool  taken from Debian's `prometheus` package
 #   helm-docs built from its Go module (writes the chart's README.md from values.yaml)
+#   actionlint built from its Go module (lints .github/workflows; hack/release-check.sh)
 # Prints one absolute path per line, in the order asked (default: helm, then promtool;
-# helm-docs only when asked for by name).
+# helm-docs and actionlint only when asked for by name).
 # A cached tool is reused as is, so only the first run on a machine pays for it.
-# Usage: hack/tools.sh [helm|promtool|helm-docs|all]
+# Usage: hack/tools.sh [helm|promtool|helm-docs|actionlint|all]
 set -euo pipefail
 cache=${TRAILWARDEN_CACHE:-$HOME/.cache/trailwarden}
 
@@ -16,6 +17,10 @@ HELM_VERSION=v3.22.0
 # helm-docs: the chart's README.md is its output; a new version may change the output, so
 # changing this means regenerating the README (hack/chart-check.sh says how).
 HELM_DOCS_VERSION=v1.14.2
+# actionlint: checks the GitHub Actions workflows (syntax, expressions, action inputs, and
+# each `run:` script with shellcheck when shellcheck is on the PATH). v1.7.12 builds with
+# Go 1.25 or later.
+ACTIONLINT_VERSION=v1.7.12
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -68,6 +73,14 @@ helm_docs_path() {
     "-s -w -X main.version=${HELM_DOCS_VERSION#v}"
 }
 
+actionlint_path() {
+  local cached; cached=$(cached_go_tool actionlint "$ACTIONLINT_VERSION")
+  if [ -n "$cached" ]; then echo "$cached"; return; fi
+  # The version variable its own release builds set, so `actionlint -version` names it.
+  go_tool actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint \
+    "-s -w -X github.com/rhysd/actionlint.version=${ACTIONLINT_VERSION#v}"
+}
+
 promtool_path() {
   local cached
   for cached in "$cache"/bin/promtool-*/promtool; do
@@ -107,6 +120,7 @@ case "${1:-all}" in
   helm) helm_path ;;
   promtool) promtool_path ;;
   helm-docs) helm_docs_path ;;
+  actionlint) actionlint_path ;;
   all) helm_path; promtool_path ;;
-  *) echo "usage: $0 [helm|promtool|helm-docs|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [helm|promtool|helm-docs|actionlint|all]" >&2; exit 2 ;;
 esac
