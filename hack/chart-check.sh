@@ -104,7 +104,7 @@ check "helm lint --strict (ci/all-options-values.yaml)" "$helm" lint --strict "$
 render_default() {
   render "$work/default.yaml"
   local want got
-  want=$(printf '%s\n' ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment PodDisruptionBudget Role RoleBinding Service ServiceAccount)
+  want=$(printf '%s\n' ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment Pod PodDisruptionBudget Role RoleBinding Service ServiceAccount)
   got=$(kinds "$work/default.yaml")
   [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
 }
@@ -113,7 +113,7 @@ check "helm template renders (default values)" render_default
 render_all() {
   render "$work/all.yaml" -f "$all_options"
   local want got
-  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment NetworkPolicy PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor \
+  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment NetworkPolicy Pod PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor \
     ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding)
   got=$(kinds "$work/all.yaml")
   [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
@@ -170,7 +170,7 @@ assert default["affinity"]["podAntiAffinity"] == want, default["affinity"]
 assert hard["affinity"]["podAntiAffinity"] == {"requiredDuringSchedulingIgnoredDuringExecution": [term]}, hard["affinity"]
 assert "affinity" not in none, none.get("affinity")
 c = default["containers"][0]
-assert c["image"] == "trailwarden:0.1.0" and c["args"] == ["run"], (c["image"], c["args"])
+assert c["image"] == "ghcr.io/trailwarden/trailwarden:0.2.0" and c["args"] == ["run"], (c["image"], c["args"])
 assert {e["name"]: e.get("value") for e in c["env"]}["TRAILWARDEN_HTTP_ADDR"] == "[::]:8080"
 assert "volumes" not in default and "topologySpreadConstraints" not in default
 c = full["containers"][0]
@@ -419,6 +419,8 @@ check "CRD upgrade: chart at $OLD_CHART_COMMIT installed, upgraded to this one, 
 
 # ---------------------------------------------------------------------------------------
 # Alerts and dashboard.
+
+check "render tests (charts/trailwarden/tests/render_test.py: flags, lease, alerts, relabelings, helm test pod, docs/eks values)" "$py" "$chart/tests/render_test.py" "$helm" "$promtool"
 
 check "promtool check rules files/alerts.yaml" "$promtool" check rules "$chart/files/alerts.yaml"
 check "promtool test rules tests/alerts_test.yaml" "$promtool" test rules "$chart/tests/alerts_test.yaml"

@@ -14,6 +14,7 @@ mod drift;
 mod error_codes;
 mod events;
 mod faults;
+mod first_hour;
 mod gitops;
 mod guardrails;
 mod landing_zone;

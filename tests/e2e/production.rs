@@ -41,6 +41,7 @@ const EXPORTED: &[&str] = &[
     "trailwarden_ownership_tampered_total",
     "trailwarden_weakening_total",
     "trailwarden_passes_in_flight",
+    "trailwarden_key_deletion_timestamp_seconds",
     "trailwarden_last_pass_completed_timestamp_seconds",
 ];
 
@@ -81,6 +82,22 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     crate::events::publish("aws.cloudtrail", "RemoveTags", &account, serde_json::json!({"resourceId": arn}), None);
     eventually("the tag put back and counted", WAIT, || async {
         replica.metrics().await.contains(&format!("trailwarden_ownership_tampered_total{{policy=\"{name}\"}} 1")).then_some(())
+    })
+    .await;
+    // The trail moved onto a KMS key, and the key then scheduled for deletion.
+    let kms = aws_sdk_kms::Client::new(&aws.sdk_config(&scope).await);
+    let key_policy = support::cloudtrail_key_policy(&account).to_string();
+    let key = kms.create_key().policy(key_policy).send().await.unwrap().key_metadata.unwrap().arn.unwrap();
+    let keyed = serde_json::json!({"spec": {"kmsKeyId": key}});
+    api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&keyed)).await.unwrap();
+    eventually("the trail on the key", WAIT, || async {
+        (support::trail(&aws, &scope, &name).await?.settings.kms_key.as_deref() == Some(key.as_str())).then_some(())
+    })
+    .await;
+    kms.schedule_key_deletion().key_id(&key).pending_window_in_days(7).send().await.unwrap();
+    crate::events::publish("aws.kms", "ScheduleKeyDeletion", &account, serde_json::json!({"keyId": key}), None);
+    eventually("the key's deletion date exported", WAIT, || async {
+        replica.metrics().await.contains(&format!("trailwarden_key_deletion_timestamp_seconds{{key=\"{key}\",policy=\"{name}\"}}")).then_some(())
     })
     .await;
     let paused = serde_json::json!({"spec": {"logging": false}});

@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Render tests of the chart: what `helm template` makes of the values the chart offers.
+
+    python3 charts/trailwarden/tests/render_test.py HELM [PROMTOOL]
+
+HELM and PROMTOOL are the paths `hack/tools.sh all` prints (helm, then promtool). Needs
+PyYAML. Each test prints PASS or FAIL; the exit status is non-zero when one fails.
+
+- Every flag of `trailwarden run` (each `env = "TRAILWARDEN_..."` of RunArgs in
+  src/main.rs) is set by the Deployment from a value of its own.
+- The lease: what `trailwarden run` refuses (a renew deadline not above 0 and below the
+  lease duration, with leader election on) fails the render with a message naming both
+  values; what it accepts renders.
+- extraEnv may not set a variable the chart sets.
+- The alerts: prometheusRule.alerts.<name> (enabled, severity, for, labels),
+  alertLabels and driftPersistingFor change what they say and nothing else; an unknown
+  alert name fails the render; every rendered rule set passes `promtool check rules`.
+- The ServiceMonitor's relabelings and metricRelabelings.
+- The `helm test` pod: a test hook, restricted pod security, its image, labels the
+  controller's Service does not select, and the NetworkPolicy admitting it.
+- The EKS guide's values file (docs/eks/values.yaml) renders, labelled for a default
+  kube-prometheus-stack.
+"""
+import copy
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+CHART = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ROOT = os.path.normpath(os.path.join(CHART, "..", ".."))
+HELM = sys.argv[1] if len(sys.argv) > 1 else "helm"
+PROMTOOL = sys.argv[2] if len(sys.argv) > 2 else None
+ALL_OPTIONS = os.path.join(CHART, "ci", "all-options-values.yaml")
+FILE_GROUPS = yaml.safe_load(open(os.path.join(CHART, "files", "alerts.yaml")))["groups"]
+
+failed = 0
+
+
+def helm(*args, values=None, ok=True):
+    """`helm template trailwarden CHART` with args (and a values document); returns the
+    documents, or with ok=False the error text (failing if the render succeeded)."""
+    cmd = [HELM, "template", "trailwarden", CHART, "--namespace", "tw", *args]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        if values is not None:
+            yaml.safe_dump(values, f)
+            f.flush()
+            cmd += ["-f", f.name]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+    if ok:
+        if out.returncode != 0:
+            raise AssertionError(f"helm template {' '.join(args)} {values or ''} failed:\n{out.stderr}")
+        return [d for d in yaml.safe_load_all(out.stdout) if d]
+    if out.returncode == 0:
+        raise AssertionError(f"helm template {' '.join(args)} {values or ''} rendered; it should have failed")
+    return out.stderr
+
+
+def one(docs, kind):
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"{len(found)} {kind} rendered"
+    return found[0]
+
+
+def env_of(docs):
+    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    names = [e["name"] for e in container["env"]]
+    assert len(names) == len(set(names)), f"an env name twice: {names}"
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test(fn):
+    global failed
+    try:
+        fn()
+        print(f"PASS  {fn.__doc__}")
+    except AssertionError as e:
+        failed += 1
+        print(f"FAIL  {fn.__doc__}\n      " + str(e).replace("\n", "\n      "))
+    return fn
+
+
+# ---------------------------------------------------------------------------------------
+# Flags.
+
+def run_flags():
+    """The env names of RunArgs in src/main.rs."""
+    text = open(os.path.join(ROOT, "src", "main.rs")).read()
+    block = text.split("pub(crate) struct RunArgs", 1)[1].split("\n}\n", 1)[0]
+    return set(re.findall(r'env = "([A-Z0-9_]+)"', block))
+
+
+@test
+def every_flag_has_a_value():
+    """every `trailwarden run` flag (src/main.rs RunArgs env) is set by a value of the chart"""
+    flags = run_flags()
+    assert len(flags) > 20, f"only {len(flags)} flags found in src/main.rs"
+    docs = helm("-f", ALL_OPTIONS, "--set", "events.queueUrl=https://sqs.eu-west-1.amazonaws.com/111122223333/q",
+                "--set", "leaderElection.enabled=true")
+    env = env_of(docs)
+    missing = sorted(flags - set(env))
+    assert not missing, f"flags the chart does not set: {missing}"
+    want = {
+        "TRAILWARDEN_AWS_MAX_ATTEMPTS": "5", "TRAILWARDEN_AWS_READS_PER_SECOND": "5",
+        "TRAILWARDEN_AWS_WRITES_PER_SECOND": "0.5", "TRAILWARDEN_SELECTOR": "team=security",
+        "TRAILWARDEN_LEASE_NAMESPACE": "kube-system", "TRAILWARDEN_LEASE_RENEW_DEADLINE_SECONDS": "13.5",
+        "TRAILWARDEN_HTTP_ADDR": "0.0.0.0:8080", "TRAILWARDEN_AWS_RETRY_MODE": "adaptive",
+    }
+    got = {k: env.get(k) for k in want}
+    assert got == want, f"env {got}, want {want}"
+    role = [d for d in docs if d["kind"] == "Role"][0]
+    assert role["metadata"]["namespace"] == "kube-system", "the lease Role is not in leaseNamespace"
+
+
+@test
+def defaults_and_integers():
+    """defaults: optional flags left unset, pacing and attempts set; large integers stay integers"""
+    env = env_of(helm())
+    for name in ("TRAILWARDEN_SELECTOR", "TRAILWARDEN_LEASE_NAMESPACE", "TRAILWARDEN_EVENTS_QUEUE_URL", "TRAILWARDEN_AWS_ENDPOINT"):
+        assert name not in env, f"{name} set by default"
+    want = {"TRAILWARDEN_AWS_MAX_ATTEMPTS": "3", "TRAILWARDEN_AWS_READS_PER_SECOND": "10",
+            "TRAILWARDEN_AWS_WRITES_PER_SECOND": "1", "TRAILWARDEN_HTTP_ADDR": "[::]:8080"}
+    assert {k: env[k] for k in want} == want, {k: env[k] for k in want}
+    env = env_of(helm(values={"aws": {"maxAttempts": 4000000000}}))
+    assert env["TRAILWARDEN_AWS_MAX_ATTEMPTS"] == "4000000000", env["TRAILWARDEN_AWS_MAX_ATTEMPTS"]
+
+
+@test
+def schema_refuses_bad_flag_values():
+    """values.schema.json refuses values the flags' parsers refuse"""
+    for values in ({"aws": {"maxAttempts": 0}}, {"aws": {"readsPerSecond": -1}}, {"aws": {"writesPerSecond": "fast"}},
+                   {"stallSeconds": 1}, {"httpListenAddress": "127.0.0.1"}, {"selector": 3},
+                   {"leaderElection": {"leaseNamespace": "Not_A_Namespace"}},
+                   {"leaderElection": {"renewDeadlineSeconds": 0}}, {"leaderElection": {"leaseDurationSeconds": 1}},
+                   {"leaderElection": {"leaseDurationSeconds": 15.5}}):
+        err = helm(values=values, ok=False)
+        assert "values don't meet the specifications of the schema" in err, f"{values}: {err}"
+
+
+@test
+def extra_env_may_not_repeat_a_flag():
+    """extraEnv setting a variable the chart sets fails the render, naming the value to use"""
+    err = helm(values={"extraEnv": [{"name": "TRAILWARDEN_AWS_MAX_ATTEMPTS", "value": "5"}]}, ok=False)
+    assert "extraEnv sets TRAILWARDEN_AWS_MAX_ATTEMPTS" in err and "aws.maxAttempts" in err, err
+    env = env_of(helm(values={"extraEnv": [{"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"}]}))
+    assert env["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+
+
+# ---------------------------------------------------------------------------------------
+# The lease: what src/cmd/run.rs refuses (with leader election on, the lease at least
+# 2 s): a renew deadline that is not above 0 and below the lease duration.
+
+@test
+def lease_refused_as_the_binary_refuses():
+    """leaderElection: renewDeadlineSeconds >= leaseDurationSeconds fails the render; below renders"""
+    for lease, renew in ((10, 10), (5, 10), (15, 15), (15, 20), (2, 2)):
+        err = helm(values={"leaderElection": {"leaseDurationSeconds": lease, "renewDeadlineSeconds": renew}}, ok=False)
+        assert "must be above 0 and below leaderElection.leaseDurationSeconds" in err, f"{lease}/{renew}: {err}"
+        assert f"({renew})" in err and f"({lease})" in err, f"{lease}/{renew}: the message does not name both: {err}"
+    for lease, renew in ((15, 10), (11, 10), (10, 9.99), (2, 1), (3600, 3599)):
+        env = env_of(helm(values={"leaderElection": {"leaseDurationSeconds": lease, "renewDeadlineSeconds": renew}}))
+        assert env["TRAILWARDEN_LEASE_DURATION_SECONDS"] == str(lease), env["TRAILWARDEN_LEASE_DURATION_SECONDS"]
+    # Without leader election the binary never looks at the lease: neither does the render.
+    helm(values={"replicaCount": 1, "leaderElection": {"enabled": False, "leaseDurationSeconds": 5}})
+
+
+# ---------------------------------------------------------------------------------------
+# Alerts.
+
+def groups(values):
+    base = {"prometheusRule": {"enabled": True}}
+    for key, value in (values or {}).items():
+        base["prometheusRule"][key] = value
+    rule = one(helm("--show-only", "templates/prometheusrule.yaml", values=base), "PrometheusRule")
+    spec_groups = rule["spec"]["groups"]
+    if PROMTOOL:
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump({"groups": spec_groups}, f)
+            f.flush()
+            out = subprocess.run([PROMTOOL, "check", "rules", f.name], capture_output=True, text=True)
+            assert out.returncode == 0, f"promtool check rules on the rendered rules ({values}):\n{out.stdout}{out.stderr}"
+    return spec_groups
+
+
+def expected(change):
+    """files/alerts.yaml, each rule as change(rule) returns it (None: left out). Release
+    "trailwarden" and the default runbookBaseUrl leave the jobs and runbook URLs as they are."""
+    want = copy.deepcopy(FILE_GROUPS)
+    for group in want:
+        group["rules"] = [r for r in (change(r) for r in group["rules"]) if r is not None]
+    return [g for g in want if g["rules"]]
+
+
+@test
+def alerts_default_is_the_file():
+    """PrometheusRule with default values carries files/alerts.yaml as it is"""
+    assert groups(None) == FILE_GROUPS
+
+
+@test
+def alerts_customised():
+    """prometheusRule.alerts (enabled, severity, for, labels) and alertLabels change only what they name"""
+    got = groups({
+        "alertLabels": {"team": "security", "severity": "ignored"},
+        "alerts": {
+            "TrailwardenAwsThrottled": {"enabled": False},
+            "TrailNotLogging": {"enabled": True, "for": "5m"},
+            "TrailPolicyNotCompliant": {"severity": "critical", "for": "30m", "labels": {"pager": "true", "team": "audit"}},
+            "TrailContested": {"for": "1m"},
+        },
+    })
+
+    def change(rule):
+        rule = copy.deepcopy(rule)
+        name = rule["alert"]
+        if name == "TrailwardenAwsThrottled":
+            return None
+        rule["labels"] = {"team": "security", **rule["labels"]}
+        if name == "TrailNotLogging":
+            rule["for"] = "5m"
+        if name == "TrailPolicyNotCompliant":
+            rule["for"] = "30m"
+            rule["labels"].update({"pager": "true", "team": "audit", "severity": "critical"})
+        if name == "TrailContested":
+            rule["for"] = "1m"
+        return rule
+
+    assert got == expected(change), "the customised rules differ from the file changed as asked"
+
+
+@test
+def drift_persisting_for():
+    """driftPersistingFor still sets TrailDriftPersisting's for; alerts.TrailDriftPersisting.for wins over it"""
+    def drift(value):
+        def change(rule):
+            if rule["alert"] == "TrailDriftPersisting":
+                rule = dict(rule, **{"for": value})
+            return rule
+        return change
+    assert groups({"driftPersistingFor": "10m"}) == expected(drift("10m"))
+    assert groups({"driftPersistingFor": "10m", "alerts": {"TrailDriftPersisting": {"for": "20m"}}}) == expected(drift("20m"))
+
+
+@test
+def all_alerts_disabled():
+    """every alert disabled leaves no group (and promtool still takes it)"""
+    names = [r["alert"] for g in FILE_GROUPS for r in g["rules"]]
+    assert groups({"alerts": {n: {"enabled": False} for n in names}}) == []
+
+
+@test
+def unknown_alert_name_fails():
+    """prometheusRule.alerts naming no alert of files/alerts.yaml fails the render, listing the alerts"""
+    err = helm(values={"prometheusRule": {"enabled": True, "alerts": {"TrailNotLoging": {"enabled": False}}}}, ok=False)
+    assert "prometheusRule.alerts.TrailNotLoging" in err and "TrailNotLogging" in err, err
+    err = helm(values={"prometheusRule": {"enabled": True, "alerts": {"TrailNotLogging": {"severity": "high", "for": "soon"}}}}, ok=False)
+    assert "values don't meet the specifications of the schema" in err, err
+
+
+@test
+def service_monitor_relabelings():
+    """serviceMonitor.relabelings and metricRelabelings reach the endpoint"""
+    relabel = [{"targetLabel": "cluster", "replacement": "prod"}]
+    drop = [{"sourceLabels": ["__name__"], "regex": "go_.*", "action": "drop"}]
+    sm = one(helm("--show-only", "templates/servicemonitor.yaml", values={
+        "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"},
+                           "relabelings": relabel, "metricRelabelings": drop}}), "ServiceMonitor")
+    endpoint = sm["spec"]["endpoints"][0]
+    assert endpoint["relabelings"] == relabel and endpoint["metricRelabelings"] == drop, endpoint
+    assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    sm = one(helm("--show-only", "templates/servicemonitor.yaml", values={"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
+    assert "relabelings" not in sm["spec"]["endpoints"][0] and "metricRelabelings" not in sm["spec"]["endpoints"][0]
+
+
+# ---------------------------------------------------------------------------------------
+# helm test.
+
+@test
+def test_pod():
+    """the helm test pod: a test hook, restricted security, not selected by the Service, admitted by the NetworkPolicy"""
+    docs = helm(values={"networkPolicy": {"enabled": True}})
+    pods = [d for d in docs if d["kind"] == "Pod"]
+    assert len(pods) == 1, f"{len(pods)} test pods"
+    pod = pods[0]
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert isinstance(spec["securityContext"]["runAsUser"], int) and spec["securityContext"]["runAsUser"] > 0
+    (c,) = spec["containers"]
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}, sc
+    assert c["image"] == "docker.io/curlimages/curl:8.17.0", c["image"]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["BASE_URL"] == "http://trailwarden.tw.svc:8080", env
+    script = c["command"][-1]
+    for needle in ("/healthz", "/readyz", "/metrics", "trailwarden_build_info", "200"):
+        assert needle in script, f"the test script does not mention {needle}"
+    labels = pod["metadata"]["labels"]
+    selector = one(docs, "Service")["spec"]["selector"]
+    assert not all(labels.get(k) == v for k, v in selector.items()), "the Service selects the test pod"
+    netpol = one(docs, "NetworkPolicy")
+    admitted = [peer["podSelector"]["matchLabels"] for rule in netpol["spec"]["ingress"] for peer in rule.get("from", [])
+                if "podSelector" in peer and "namespaceSelector" not in peer and "ipBlock" not in peer]
+    assert any(all(labels.get(k) == v for k, v in m.items()) for m in admitted), f"no ingress rule admits {labels}"
+    # Disabled: no pod, no rule for it.
+    docs = helm(values={"networkPolicy": {"enabled": True}, "tests": {"enabled": False}})
+    assert not [d for d in docs if d["kind"] == "Pod"]
+    assert len(one(docs, "NetworkPolicy")["spec"]["ingress"]) == 1
+    # A digest wins over the tag.
+    docs = helm("-f", ALL_OPTIONS)
+    (c,) = [d for d in docs if d["kind"] == "Pod"][0]["spec"]["containers"]
+    assert c["image"].startswith("registry.example.com/mirror/curlimages/curl@sha256:"), c["image"]
+
+
+# ---------------------------------------------------------------------------------------
+# The EKS guide's values.
+
+@test
+def eks_guide_values():
+    """docs/eks/values.yaml renders, labelled release: kube-prometheus-stack for a default kube-prometheus-stack"""
+    path = os.path.join(ROOT, "docs", "eks", "values.yaml")
+    assert os.path.exists(path), f"{path} is missing"
+    docs = helm("-f", path, "--set-string", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/trailwarden")
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        assert one(docs, kind)["metadata"]["labels"].get("release") == "kube-prometheus-stack", f"{kind} not labelled"
+    c = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"].startswith("ghcr.io/trailwarden/trailwarden:"), c["image"]
+
+
+print(f"render tests: {failed} failed")
+sys.exit(1 if failed else 0)
