@@ -65,7 +65,7 @@ pub(crate) struct RunArgs {
     #[arg(long, env = "TRAILWARDEN_AWS_ENDPOINT")]
     pub(crate) aws_endpoint_url: Option<String>,
     /// Attempts per AWS call, the first included (the SDK's standard retry with back-off).
-    #[arg(long, env = "TRAILWARDEN_AWS_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(long, env = "TRAILWARDEN_AWS_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub(crate) aws_max_attempts: u32,
     /// Longest wait for one attempt of an AWS call (its answer included); a call that
     /// never answers is abandoned and, within --aws-max-attempts, tried again.
@@ -80,10 +80,10 @@ pub(crate) struct RunArgs {
     #[arg(long, env = "TRAILWARDEN_AWS_RETRY_MODE", value_enum, default_value_t = RetryModeArg::Standard)]
     pub(crate) aws_retry_mode: RetryModeArg,
     /// Our own pace for each CloudTrail read API, per account and region (AWS allows about 10/s, shared).
-    #[arg(long, env = "TRAILWARDEN_AWS_READS_PER_SECOND", default_value_t = 10.0)]
+    #[arg(long, env = "TRAILWARDEN_AWS_READS_PER_SECOND", default_value_t = 10.0, value_parser = per_second)]
     pub(crate) aws_reads_per_second: f64,
     /// Our own pace for each CloudTrail write API, per account and region (AWS allows about 1/s, shared).
-    #[arg(long, env = "TRAILWARDEN_AWS_WRITES_PER_SECOND", default_value_t = 1.0)]
+    #[arg(long, env = "TRAILWARDEN_AWS_WRITES_PER_SECOND", default_value_t = 1.0, value_parser = per_second)]
     pub(crate) aws_writes_per_second: f64,
     /// How long one read of an account's trails or a trail's tags serves the other policies
     /// that need it; 0 turns all sharing off. A write of ours or an AWS event drops it at
@@ -163,11 +163,11 @@ pub(crate) struct RunArgs {
     #[arg(long, env = "TRAILWARDEN_LEASE_NAMESPACE")]
     pub(crate) lease_namespace: Option<String>,
     /// Seconds a leader's lease lasts without renewal; a standby takes over after that.
-    #[arg(long, env = "TRAILWARDEN_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    #[arg(long, env = "TRAILWARDEN_LEASE_DURATION_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub(crate) lease_duration_seconds: u64,
     /// Seconds a leader keeps leading without a successful renewal before it stops at once
     /// (default: two thirds of the lease duration; must be shorter than it).
-    #[arg(long, env = "TRAILWARDEN_LEASE_RENEW_DEADLINE_SECONDS")]
+    #[arg(long, env = "TRAILWARDEN_LEASE_RENEW_DEADLINE_SECONDS", value_parser = renew_deadline_seconds)]
     pub(crate) lease_renew_deadline_seconds: Option<f64>,
 }
 
@@ -215,6 +215,17 @@ fn timeout_seconds(text: &str) -> Result<f64, String> {
 fn shared_posture_seconds(text: &str) -> Result<f64, String> {
     let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
     if (0.0..=3600.0).contains(&seconds) { Ok(seconds) } else { Err("must be between 0 and 3600 seconds".into()) }
+}
+
+fn per_second(text: &str) -> Result<f64, String> {
+    let rate: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    // 0 turns our pacing off; a negative rate would too, unannounced.
+    if (0.0..=1000.0).contains(&rate) { Ok(rate) } else { Err(format!("{rate} is outside 0 (no pacing) to 1000 calls a second")) }
+}
+
+fn renew_deadline_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if seconds > 0.0 && seconds < 3600.0 { Ok(seconds) } else { Err(format!("{seconds} is outside (0, 3600) seconds")) }
 }
 
 fn account_id(text: &str) -> Result<String, String> {

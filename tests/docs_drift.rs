@@ -142,6 +142,14 @@ fn every_alert_has_a_runbook_and_every_runbook_an_alert() {
 }
 
 #[test]
+fn every_metric_a_runbook_sends_people_to_has_a_dashboard_panel() {
+    let runbooks = tokens(&read("docs/runbooks.md"), "trailwarden_", metric_char);
+    let dashboard = read("charts/trailwarden/files/dashboard.json");
+    let missing: Vec<&String> = runbooks.iter().filter(|m| !dashboard.contains(m.as_str())).collect();
+    assert!(missing.is_empty(), "metrics the runbooks name without a dashboard panel: {missing:?}");
+}
+
+#[test]
 fn every_event_reason_is_in_the_readme() {
     let readme = read("README.md");
     let events = readme.split("### What `kubectl get tp` shows").nth(1).and_then(|s| s.split("\n### ").next()).expect("the section");

@@ -405,8 +405,11 @@ async fn two_thousand_forged_events_add_no_series_and_healing_goes_on() {
     let controller = Controller::start_with_events(client.clone(), &url).await;
     let acct = account(&aws, 1, 0).await;
     let (name, arn) = policy(&client, &controller, &acct).await;
-    let series = || controller.metrics.render().lines().filter(|l| l.starts_with("trailwarden_events_total{")).count();
-    let before = series();
+    // Other tests' events reach this queue too (every queue's rule reads the hub's default
+    // bus): what is asserted is that no forged source or name becomes a label.
+    let series = || -> Vec<String> {
+        controller.metrics.render().lines().filter(|l| l.starts_with("trailwarden_events_total{")).map(str::to_owned).collect()
+    };
 
     // In waves of 200: the emulator's ReceiveMessage scans the whole queue (1.4 s per
     // call with 2,000 waiting, measured), SQS does not.
@@ -436,8 +439,10 @@ async fn two_thousand_forged_events_add_no_series_and_healing_goes_on() {
         eventually(&format!("wave {wave} of forged events read"), HEAL_TIMEOUT, || async { (read() >= expected).then_some(()) }).await;
     }
     let after = series();
-    println!("2000 forged events: trailwarden_events_total series {before} -> {after}");
-    assert!(after <= before + 2, "forged sources and names add series: {before} -> {after}");
+    println!("2000 forged events: trailwarden_events_total series {after:?}");
+    assert!(!after.iter().any(|l| l.to_lowercase().contains("forged")), "a forged source or name became a label: {after:?}");
+    let other = after.iter().filter(|l| l.contains("source=\"other\"")).count();
+    assert!(other <= 5, "forged events are counted under source other, one series per outcome at most: {after:?}");
     // The trail is still healed through the event path and the resync.
     aws.stop_logging(&acct.scope, &arn).await.unwrap();
     publish("aws.cloudtrail", "StopLogging", &acct.id, json!({"name": arn}), None);

@@ -4,7 +4,8 @@
 //!
 //! What differs from the guide, and why: the account is a fresh emulator account reached
 //! through a role (tests share the bed; the guide's controller acts in its own account),
-//! the policy's name carries the run's suffix and test label, and the chart's Deployment
+//! the policy's name carries the run's suffix and test label, its resync is 5 s (the guide
+//! heals through the event path or a 60 s resync), and the chart's Deployment
 //! is only taken by the apiserver (server-side dry run): the bed has no kubelet, so the
 //! controller runs in the test process.
 
@@ -94,6 +95,9 @@ async fn the_first_hour_of_the_eks_guide_ends_in_a_compliant_trail_that_heals() 
     let controller = Controller::start(client.clone()).await;
     let mut manifest: Value = serde_yaml::from_str(&ours(guide("trailpolicy.yaml"))).unwrap();
     manifest["spec"]["account"] = json!({"roleArn": format!("arn:aws:iam::{account}:role/trailwarden")});
+    // The guide heals through the event path or its 60 s resync; the bed has no events for
+    // this policy, so its resync is shortened.
+    manifest["spec"]["resyncSeconds"] = json!(5);
     let policy = controller.policy(&name, manifest["spec"].clone());
     support::create_policy(&client, &policy).await;
     let (ready, _) = eventually("the guide's policy Ready and Compliant", HEAL_TIMEOUT, || async {

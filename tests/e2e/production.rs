@@ -42,6 +42,7 @@ const EXPORTED: &[&str] = &[
     "trailwarden_weakening_total",
     "trailwarden_passes_in_flight",
     "trailwarden_key_deletion_timestamp_seconds",
+    "trailwarden_stage_failures_total",
     "trailwarden_last_pass_completed_timestamp_seconds",
 ];
 
@@ -100,6 +101,13 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
         replica.metrics().await.contains(&format!("trailwarden_key_deletion_timestamp_seconds{{key=\"{key}\",policy=\"{name}\"}}")).then_some(())
     })
     .await;
+    // A policy whose bucket does not exist: its trail stage fails, at every pass.
+    let broken = support::unique_name("metrics-broken");
+    api.create(&PostParams::default(), &policy(&broken, &label, &account, "no-such-bucket-for-metrics")).await.unwrap();
+    eventually("the failed stage counted", WAIT, || async {
+        replica.metrics().await.contains("trailwarden_stage_failures_total{").then_some(())
+    })
+    .await;
     let paused = serde_json::json!({"spec": {"logging": false}});
     api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&paused)).await.unwrap();
     let (weakened, _) = eventually("the policy's own StopLogging counted", WAIT, || async {
@@ -120,6 +128,7 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     let bed = PathBuf::from(std::env::var("TRAILWARDEN_BED_DIR").unwrap());
     std::fs::write(bed.join("metrics.prom"), &weakened).unwrap();
 
+    api.delete(&broken, &DeleteParams::default()).await.unwrap();
     api.delete(&name, &DeleteParams::default()).await.unwrap();
     eventually("policy gone", WAIT, || async { api.get_opt(&name).await.unwrap().is_none().then_some(()) }).await;
     let after = replica.metrics().await;
