@@ -124,14 +124,15 @@ def defaults_and_integers():
     want = {"TRAILWARDEN_AWS_MAX_ATTEMPTS": "3", "TRAILWARDEN_AWS_READS_PER_SECOND": "10",
             "TRAILWARDEN_AWS_WRITES_PER_SECOND": "1", "TRAILWARDEN_HTTP_ADDR": "[::]:8080"}
     assert {k: env[k] for k in want} == want, {k: env[k] for k in want}
-    env = env_of(helm(values={"aws": {"maxAttempts": 4000000000}}))
-    assert env["TRAILWARDEN_AWS_MAX_ATTEMPTS"] == "4000000000", env["TRAILWARDEN_AWS_MAX_ATTEMPTS"]
+    env = env_of(helm(values={"stallSeconds": 86400}))
+    assert env["TRAILWARDEN_STALL_SECONDS"] == "86400", env["TRAILWARDEN_STALL_SECONDS"]
 
 
 @test
 def schema_refuses_bad_flag_values():
     """values.schema.json refuses values the flags' parsers refuse"""
-    for values in ({"aws": {"maxAttempts": 0}}, {"aws": {"readsPerSecond": -1}}, {"aws": {"writesPerSecond": "fast"}},
+    for values in ({"aws": {"maxAttempts": 0}}, {"aws": {"maxAttempts": 11}}, {"aws": {"readsPerSecond": -1}},
+                   {"aws": {"readsPerSecond": 1001}}, {"aws": {"writesPerSecond": "fast"}},
                    {"stallSeconds": 1}, {"httpListenAddress": "127.0.0.1"}, {"selector": 3},
                    {"leaderElection": {"leaseNamespace": "Not_A_Namespace"}},
                    {"leaderElection": {"renewDeadlineSeconds": 0}}, {"leaderElection": {"leaseDurationSeconds": 1}},
