@@ -140,6 +140,14 @@ of the file fails the render.
 {{- if eq $name "TrailDriftPersisting" }}
 {{- $_ := set $rule "for" $values.driftPersistingFor }}
 {{- end }}
+{{- if and (eq $name "TrailwardenStalled") (ne (int $.Values.stallSeconds) 300) }}
+{{- /* The stall the alert waits for is the one /healthz fails on (stallSeconds). */}}
+{{- $_ := set $rule "expr" (replace "> 300" (printf "> %d" (int $.Values.stallSeconds)) $rule.expr) }}
+{{- with $rule.annotations }}
+{{- $_ := set . "summary" (replace "more than 5 minutes" (printf "more than %d seconds" (int $.Values.stallSeconds)) .summary) }}
+{{- $_ := set . "description" (replace "more than 5 minutes" (printf "more than %d seconds" (int $.Values.stallSeconds)) .description) }}
+{{- end }}
+{{- end }}
 {{- with $override.for }}
 {{- $_ := set $rule "for" . }}
 {{- end }}

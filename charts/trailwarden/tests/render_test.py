@@ -129,6 +129,16 @@ def defaults_and_integers():
 
 
 @test
+def stalled_alert_follows_stall_seconds():
+    """TrailwardenStalled waits for the stall /healthz fails on (stallSeconds)"""
+    docs = helm(values={"prometheusRule": {"enabled": True}, "stallSeconds": 600})
+    rules = [r for d in docs if d["kind"] == "PrometheusRule" for g in d["spec"]["groups"] for r in g["rules"]]
+    stalled = next(r for r in rules if r.get("alert") == "TrailwardenStalled")
+    assert "> 600" in stalled["expr"] and "> 300" not in stalled["expr"], stalled["expr"]
+    assert "more than 600 seconds" in stalled["annotations"]["summary"], stalled["annotations"]
+
+
+@test
 def schema_refuses_bad_flag_values():
     """values.schema.json refuses values the flags' parsers refuse"""
     for values in ({"aws": {"maxAttempts": 0}}, {"aws": {"maxAttempts": 11}}, {"aws": {"readsPerSecond": -1}},
