@@ -24,6 +24,7 @@ mod production;
 mod quiet;
 mod partition;
 mod reconciler;
+mod shards;
 mod replica;
 mod shared_posture;
 mod shared_reads;

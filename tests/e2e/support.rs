@@ -127,11 +127,19 @@ pub struct Operator {
     pub guardrails: trailwarden_core::guardrails::Guardrails,
     pub floor: trailwarden_core::floor::Floor,
     pub pass_deadline: std::time::Duration,
+    /// A shard: the controller also selects `trailwarden.dev/shard=<shard>`, under the
+    /// given run label (shared by the shards of one test).
+    pub shard: Option<(String, String)>,
 }
 
 impl Default for Operator {
     fn default() -> Self {
-        Operator { guardrails: Default::default(), floor: Default::default(), pass_deadline: std::time::Duration::from_secs(120) }
+        Operator {
+            guardrails: Default::default(),
+            floor: Default::default(),
+            pass_deadline: std::time::Duration::from_secs(120),
+            shard: None,
+        }
     }
 }
 
@@ -165,6 +173,13 @@ impl Controller {
         Self::start_options(client, port, None, Operator { floor, ..Operator::default() })
     }
 
+    /// A controller of one shard: it selects the policies of run `label` labelled
+    /// `trailwarden.dev/shard=<shard>`.
+    pub async fn start_shard(client: Client, label: &str, shard: &str) -> Self {
+        let operator = Operator { shard: Some((label.to_owned(), shard.to_owned())), ..Operator::default() };
+        Self::start_options(client, controller_aws().await, None, operator)
+    }
+
     /// A controller whose passes may take `deadline` at most.
     pub fn start_with_deadline(client: Client, port: SdkAws, deadline: std::time::Duration) -> Self {
         Self::start_options(client, port, None, Operator { pass_deadline: deadline, ..Operator::default() })
@@ -175,11 +190,15 @@ impl Controller {
     }
 
     fn start_options(client: Client, port: SdkAws, queue_url: Option<String>, operator: Operator) -> Self {
-        let label = unique_name("run");
+        let label = operator.shard.as_ref().map_or_else(|| unique_name("run"), |(label, _)| label.clone());
+        let selector = match &operator.shard {
+            Some((_, shard)) => format!("{TEST_LABEL}={label},trailwarden.dev/shard={shard}"),
+            None => format!("{TEST_LABEL}={label}"),
+        };
         let metrics = trailwarden::ops::metrics::Metrics::new();
         let progress = std::sync::Arc::new(trailwarden::ops::progress::Progress::new(operator.pass_deadline * 2, &metrics));
         let options = trailwarden::k8s::controller::ControllerOptions {
-            label_selector: Some(format!("{TEST_LABEL}={label}")),
+            label_selector: Some(selector),
             instance: label.clone(),
             metrics: metrics.clone(),
             readiness: Default::default(),

@@ -188,3 +188,22 @@ controller ever counts the test pod. */}}
 app.kubernetes.io/name: {{ printf "%s-test" (include "trailwarden.name" .) | trunc 63 | trimSuffix "-" }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+
+{{/*
+The label selector of this release's TrailPolicies: `selector`, and with `shard` set, the
+shard's label too (trailwarden.dev/shard=<shard>). Empty: every policy.
+*/}}
+{{- define "trailwarden.selector" -}}
+{{- $parts := list }}
+{{- with .Values.selector }}{{ $parts = append $parts . }}{{ end }}
+{{- with .Values.shard }}{{ $parts = append $parts (printf "trailwarden.dev/shard=%s" .) }}{{ end }}
+{{- join "," $parts }}
+{{- end }}
+
+{{/*
+The Lease this release's replicas elect a leader with: leaderElection.leaseName, and with
+`shard` set, one per shard.
+*/}}
+{{- define "trailwarden.leaseName" -}}
+{{- if .Values.shard }}{{ printf "%s-%s" .Values.leaderElection.leaseName .Values.shard | trunc 63 | trimSuffix "-" }}{{ else }}{{ .Values.leaderElection.leaseName }}{{ end }}
+{{- end }}

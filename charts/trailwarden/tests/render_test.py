@@ -139,6 +139,16 @@ def stalled_alert_follows_stall_seconds():
 
 
 @test
+def a_shard_is_one_value():
+    """shard: the release selects its shard's label (with selector) and elects on a Lease of its own"""
+    env = env_of(helm(values={"shard": "b", "selector": "team=security"}))
+    assert env["TRAILWARDEN_SELECTOR"] == "team=security,trailwarden.dev/shard=b", env["TRAILWARDEN_SELECTOR"]
+    assert env["TRAILWARDEN_LEASE_NAME"] == "trailwarden-b", env["TRAILWARDEN_LEASE_NAME"]
+    env = env_of(helm())
+    assert "TRAILWARDEN_SELECTOR" not in env and env["TRAILWARDEN_LEASE_NAME"] == "trailwarden", env
+
+
+@test
 def schema_refuses_bad_flag_values():
     """values.schema.json refuses values the flags' parsers refuse"""
     for values in ({"aws": {"maxAttempts": 0}}, {"aws": {"maxAttempts": 11}}, {"aws": {"readsPerSecond": -1}},
