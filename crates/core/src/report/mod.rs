@@ -3,6 +3,8 @@
 //! [`Report`] onto the policy's status and publishes its notices.
 
 mod contest;
+mod notices;
+mod partial;
 mod progress;
 mod weakened;
 pub use contest::{CONTEST_WINDOW, Contest};
@@ -12,7 +14,7 @@ pub use weakened::Weakening;
 use strum::{EnumIter, IntoStaticStr};
 
 use crate::observed::{Observed, ObservedTrail};
-use crate::plan::{Blocked, Drift, Plan};
+use crate::plan::{Drift, Plan};
 use crate::posture::{Check, verdict_of};
 use crate::trail::Delivery;
 use jiff::Timestamp;
@@ -262,125 +264,6 @@ fn describe(drift: &[Drift]) -> String {
 }
 
 impl Report {
-    /// AWS could not be read: nothing is known, and nothing is claimed.
-    pub fn unobserved(failure: StageFailure) -> Report {
-        let reason = failure.failure.name();
-        let notice = Notice { severity: Severity::Warning, reason, action: failure.stage.name(), note: failure.to_string() };
-        let conditions = [
-            (Some(false), reason, failure.to_string()),
-            (None, reason, "could not compare the trail with the policy".into()),
-            (None, Reason::NotObserved.into(), "could not read the trail's logging state".into()),
-        ];
-        Report { failures: vec![failure], ..Report::unjudged(None, conditions, notice) }
-    }
-
-    /// The trail may not be touched by this policy.
-    pub fn blocked(blocked: &Blocked, arn: Option<String>) -> Report {
-        let reason: &'static str = blocked.reason().into();
-        let notice = Notice { severity: Severity::Warning, reason, action: "Reconcile", note: blocked.to_string() };
-        let conditions = [
-            (Some(false), reason, blocked.to_string()),
-            (None, reason, blocked.summary().into()),
-            (None, reason, blocked.summary().into()),
-        ];
-        Report::unjudged(arn, conditions, notice)
-    }
-
-    /// A report of a pass that judged and changed nothing: Ready, Synced and Logging as
-    /// given, Compliant not evaluated, one notice.
-    fn unjudged(trail_arn: Option<String>, [ready, synced, logging]: [(Option<bool>, &'static str, String); 3], notice: Notice) -> Report {
-        Report {
-            trail_arn,
-            kms_key_arn: None,
-            is_logging: None,
-            delivery: None,
-            drift: vec![],
-            corrected: vec![],
-            applied: vec![],
-            failures: vec![],
-            findings: vec![],
-            conditions: vec![
-                condition(ConditionType::Ready, ready.0, ready.1, ready.2),
-                condition(ConditionType::Synced, synced.0, synced.1, synced.2),
-                condition(ConditionType::Logging, logging.0, logging.1, logging.2),
-                not_judged(),
-            ],
-            notices: vec![notice],
-            owned_trail_arn: None,
-            stopped_since: None,
-            weakened: vec![],
-            below_floor: vec![],
-            restarts: None,
-            alias_moved: false,
-            key_deletion: None,
-        }
-    }
-
-    /// The trail and its logging state could be read, the rest of it not (`failure`):
-    /// nothing is compared, and logging, which needs nothing more, was restarted when it
-    /// had stopped (`restart`: that StartLogging's outcome; None when none was made).
-    pub fn partly_observed(failure: StageFailure, arn: String, was_logging: bool, restart: Option<Result<(), StageFailure>>) -> Report {
-        let mut report = Report::unobserved(failure);
-        report.trail_arn = Some(arn);
-        let logging = match &restart {
-            Some(Ok(())) => {
-                report.applied.push(Write { stage: Stage::Logging, operation: "StartLogging" });
-                report.notices.push(Notice {
-                    severity: Severity::Normal,
-                    reason: Reason::LoggingRestarted.into(),
-                    action: "StartLogging",
-                    note: "logging was stopped; restarted (the rest of the trail could not be read)".into(),
-                });
-                true
-            }
-            Some(Err(failed)) => {
-                report.notices.push(Notice {
-                    severity: Severity::Warning,
-                    reason: failed.failure.name(),
-                    action: failed.stage.name(),
-                    note: failed.to_string(),
-                });
-                report.failures.push(failed.clone());
-                false
-            }
-            None => was_logging,
-        };
-        report.is_logging = Some(logging);
-        let state = match logging {
-            true => condition(ConditionType::Logging, Some(true), Reason::Logging, "the trail is logging"),
-            false => condition(ConditionType::Logging, Some(false), Reason::NotLogging, "the trail is not logging"),
-        };
-        report.conditions.retain(|c| c.type_ != ConditionType::Logging);
-        report.conditions.insert(2, state);
-        report
-    }
-
-    /// The report of a look that found logging on because an earlier look of the same
-    /// pass had restarted it (and then gave way to a fresh look): the restart is this
-    /// pass's, and said so.
-    pub fn restarted_earlier(mut self) -> Report {
-        self.applied.insert(0, Write { stage: Stage::Logging, operation: "StartLogging" });
-        self.corrected.insert(0, Drift { field: "logging".into(), desired: "true".into(), observed: "false".into() });
-        self.notices.insert(0, Notice {
-            severity: Severity::Normal,
-            reason: Reason::LoggingRestarted.into(),
-            action: "StartLogging",
-            note: "logging was stopped; restarted".into(),
-        });
-        self
-    }
-
-    /// A trail the floor forbids creating (see [`crate::floor::Held::no_new_trail`]).
-    pub fn below_floor(why: String) -> Report {
-        let conditions = [
-            (Some(false), Reason::BelowFloor.into(), format!("below the operator's floor; no trail is created: {why}")),
-            (Some(false), Reason::BelowFloor.into(), "no trail: the policy is below the operator's floor".to_owned()),
-            (Some(false), Reason::TrailAbsent.into(), "the trail does not exist".to_owned()),
-        ];
-        let notice = Notice { severity: Severity::Warning, reason: Reason::BelowFloor.into(), action: "Reconcile", note: why.clone() };
-        Report { below_floor: vec![why], ..Report::unjudged(None, conditions, notice) }
-    }
-
     /// A pass that observed a trail the policy may touch and acted (or, in audit mode, only
     /// looked); a trail it may not touch is [`Report::blocked`].
     pub fn of(pass: PassResult<'_>) -> Report {
@@ -438,7 +321,7 @@ impl Report {
                 note: format!("audit mode, nothing changed: {}", describe(&pass.plan.drift)),
             });
         }
-        notices.extend(remediation_notices(&pass, &corrected));
+        notices.extend(notices::remediation_notices(&pass, &corrected));
         let weakened = match pass.observed.trail() {
             Some(before) => weakened::weakened(before, pass.plan, &pass.applied),
             None => vec![],
@@ -488,71 +371,6 @@ impl Report {
     }
 }
 
-fn remediation_notices(pass: &PassResult<'_>, corrected: &[Drift]) -> Vec<Notice> {
-    let done = |name: &str| pass.applied.iter().any(|w| w.operation == name);
-    let mut notices = vec![];
-    if done("CreateTrail") {
-        let (reason, what) =
-            if pass.had_trail { (Reason::TrailRecreated, "recreated after it was deleted") } else { (Reason::TrailCreated, "created") };
-        let names = pass.applied.iter().map(|w| w.operation).collect::<Vec<_>>().join(", ");
-        notices.push(Notice { severity: Severity::Normal, reason: reason.into(), action: "CreateTrail", note: format!("trail {what}: {names}") });
-    }
-    let edited = !done("CreateTrail");
-    if edited && done("AdoptTrail") {
-        notices.push(Notice {
-            severity: Severity::Normal,
-            reason: Reason::TrailAdopted.into(),
-            action: "AdoptTrail",
-            note: "existing trail adopted and tagged as managed by this policy".into(),
-        });
-    }
-    if edited && done("StartLogging") {
-        notices.push(Notice {
-            severity: Severity::Normal,
-            reason: Reason::LoggingRestarted.into(),
-            action: "StartLogging",
-            note: "logging was stopped; restarted".into(),
-        });
-    }
-    let settings: Vec<&Drift> = corrected.iter().filter(|d| d.field != "logging").collect();
-    if edited && !settings.is_empty() {
-        let note = settings.iter().map(|d| format!("{}: {} -> {}", d.field, d.observed, d.desired)).collect::<Vec<_>>().join("; ");
-        notices.push(Notice { severity: Severity::Normal, reason: Reason::DriftCorrected.into(), action: "Correct", note });
-    }
-    let uid_tag = format!("tags.{}", crate::policy::OWNER_UID_TAG);
-    if edited && !done("AdoptTrail") && done("AddTags") {
-        // The trail is the policy's by the ARN it remembers owning, and its uid tag was
-        // removed or changed: someone tried to pull it away from its policy.
-        if let Some(tag) = pass.plan.drift.iter().find(|d| d.field == uid_tag) {
-            notices.push(Notice {
-                severity: Severity::Warning,
-                reason: Reason::OwnershipTampered.into(),
-                action: "AddTags",
-                note: format!(
-                    "the trail's tag {} was {} (found {}); put back: the trail stays this policy's",
-                    crate::policy::OWNER_UID_TAG,
-                    if tag.observed == crate::trail::NONE { "removed" } else { "changed" },
-                    tag.observed
-                ),
-            });
-        }
-    }
-    let fixes: Vec<&str> = pass
-        .applied
-        .iter()
-        .filter(|w| matches!(w.stage, Stage::BucketPosture | Stage::KeyPosture))
-        .map(|w| w.operation)
-        .collect();
-    if !fixes.is_empty() {
-        notices.push(Notice {
-            severity: Severity::Normal,
-            reason: Reason::PostureCorrected.into(),
-            action: "Correct",
-            note: fixes.join(", "),
-        });
-    }
-    notices
-}
 
 #[cfg(test)]
 mod tests;
