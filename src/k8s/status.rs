@@ -105,6 +105,44 @@ pub fn remembered(policy: &TrailPolicy, status: Option<&TrailPolicyStatus>) -> R
     Remembered { trail_arn: status.owned_trail_arn.clone(), pinned_key }
 }
 
+/// How long a status that nothing else changed goes without a write: its
+/// `lastReconcileTime` is refreshed this often (the time of every look is the metric
+/// `trailwarden_policy_last_look_timestamp_seconds`).
+const STATUS_REFRESH: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
+
+/// Whether `status` says nothing `seen` (the policy's status as last seen) does not, but the
+/// time of the look, and that time is recent: a pass that changed nothing writes nothing.
+pub fn unchanged(seen: Option<&TrailPolicyStatus>, status: &TrailPolicyStatus) -> bool {
+    let Some(seen) = seen else { return false };
+    let (Some(then), Some(now)) = (&seen.last_reconcile_time, &status.last_reconcile_time) else { return false };
+    if now.0.duration_since(then.0) >= STATUS_REFRESH {
+        return false;
+    }
+    untimed(seen) == untimed(status)
+}
+
+/// A status without what moves at every look while nothing is wrong: the look's time, and
+/// the times of the latest deliveries (CloudTrail delivers every few minutes). Delivery
+/// errors, and when logging was started and stopped, stay: they are news.
+///
+/// The other times are compared to the second, as the apiserver keeps them: the status a
+/// pass builds on carries this replica's own, finer ones.
+fn untimed(status: &TrailPolicyStatus) -> TrailPolicyStatus {
+    let second = |t: &mut Time| t.0 = jiff::Timestamp::from_second(t.0.as_second()).unwrap_or(t.0);
+    let mut status = TrailPolicyStatus { last_reconcile_time: None, ..status.clone() };
+    if let Some(delivery) = &mut status.delivery {
+        delivery.latest_delivery_time = None;
+        delivery.latest_digest_delivery_time = None;
+        delivery.latest_cloud_watch_logs_delivery_time = None;
+        delivery.latest_notification_time = None;
+        delivery.start_logging_time.iter_mut().chain(delivery.stop_logging_time.iter_mut()).for_each(second);
+    }
+    status.conditions.iter_mut().for_each(|c| second(&mut c.last_transition_time));
+    status.last_remediation.iter_mut().for_each(|r| second(&mut r.time));
+    status.logging_restarts.iter_mut().for_each(second);
+    status
+}
+
 /// The status when the pass could not even start (the spec is unusable, the API refused).
 pub fn failed(
     policy: &TrailPolicy,

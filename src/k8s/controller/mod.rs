@@ -13,17 +13,26 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::{reflector, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
-use trailwarden_core::guardrails::{Breach, Guardrails};
-use trailwarden_core::ownership::{self, Claimant, TrailKey};
+use trailwarden_core::guardrails::Guardrails;
 use trailwarden_core::floor::Floor;
-use trailwarden_core::report::{Failure, Notice, Reason, Report, Severity, Stage, StageFailure};
-use trailwarden_core::{Blocked, Desired, Scope};
+use trailwarden_core::report::{Failure, Notice, Reason, Report, Severity};
+use trailwarden_core::{Blocked, Desired};
+
+mod attack;
+mod deadline;
+mod notices;
+mod peers;
+
+use attack::{count_logging_off, heal_time, name_the_contester, next_look};
+use deadline::abandoned;
+use notices::{publish, publish_new};
+use peers::{breach, with_peers};
 
 use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
 use super::desired::{desired, scope};
@@ -214,35 +223,6 @@ async fn reconcile_policy<P: AwsPort>(policy: Arc<TrailPolicy>, ctx: Arc<Context
     }
 }
 
-/// A pass past its deadline, dropped where it stood: reported on the policy (Ready=False,
-/// naming what it waited on) and retried with back-off. Every AWS call has its own
-/// timeouts; this bounds what they do not (a shared read, a lock, the runtime itself).
-async fn abandoned<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>, last_call: &LastCall) -> Result<Action, Error> {
-    let failure = StageFailure {
-        stage: Stage::Observe,
-        failure: Failure::PassDeadlineExceeded,
-        message: format!("pass abandoned after {} s; {}", ctx.pass_deadline.as_secs(), last_call.describe()),
-    };
-    warn!(policy = %policy.name_any(), error = %failure.message, "pass abandoned");
-    let report = Report::unobserved(failure.clone());
-    ctx.metrics.reconcile.observe(&policy.name_any(), &report, ctx.pass_deadline.as_secs_f64(), None);
-    // The record of it is bounded too: a Kubernetes API that does not answer either
-    // leaves it to the next pass.
-    let record = async {
-        publish(ctx, policy, &report.notices).await;
-        let previous = previous_with_findings(ctx, policy);
-        let failed = status::failed(policy, previous, failure.failure.name(), &failure.message, Timestamp::now());
-        write_status(ctx, policy, failed).await
-    };
-    if tokio::time::timeout(RECORD_DEADLINE, record).await.is_err() {
-        warn!(policy = %policy.name_any(), "could not record the abandoned pass in time");
-    }
-    Err(Error::Stage(failure))
-}
-
-/// How long recording an abandoned pass may take.
-const RECORD_DEADLINE: Duration = Duration::from_secs(10);
-
 async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
     debug!("reconcile started");
@@ -300,104 +280,6 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
     Ok(Action::requeue(next_look(ctx, policy, healed, resync)))
 }
 
-/// After a heal, look again soon: 1 s, then 2, 4, 8 … until the resync comes first.
-/// Someone undoing the heal each time is then seen within seconds, not a resync later.
-fn next_look<P>(ctx: &Context<P>, policy: &TrailPolicy, healed: bool, resync: Duration) -> Duration {
-    let uid = policy.uid().unwrap_or_default();
-    let mut suspicion = ctx.suspicion.lock().expect("suspicion lock");
-    let looks = match healed {
-        true => 0,
-        false => match suspicion.get(&uid) {
-            Some(n) => n + 1,
-            None => return resync,
-        },
-    };
-    let soon = Duration::from_secs(1u64 << looks.min(16));
-    if soon >= resync {
-        suspicion.remove(&uid);
-        return resync;
-    }
-    suspicion.insert(uid, looks);
-    soon
-}
-
-/// A contested trail's Warning names who stopped it, when an event said.
-fn name_the_contester<P>(ctx: &Context<P>, policy: &TrailPolicy, report: &mut Report) {
-    let contested: &str = Reason::LoggingContested.into();
-    let Some(notice) = report.notices.iter_mut().find(|n| n.reason == contested) else { return };
-    let actor = ctx.events.as_ref().and_then(|events| events.actor(&policy.name_any()));
-    notice.note = match actor {
-        Some((who, when)) => format!("{} The last CloudTrail call on the trail was made by {who} at {when}.", notice.note),
-        None => format!("{} No event named the caller (see CloudTrail's StopLogging records in the account).", notice.note),
-    };
-}
-
-/// Adds the time the trail was seen not logging, from CloudTrail's stop time (or from
-/// where the last count ended) to now, while the policy (or the floor) wants it logging.
-fn count_logging_off<P>(ctx: &Context<P>, policy: &TrailPolicy, report: &Report) {
-    let uid = policy.uid().unwrap_or_default();
-    let mut counted = ctx.off_counted.lock().expect("off lock");
-    let wanted = policy.spec.logging || ctx.floor.logging;
-    let Some(stopped) = report.stopped_since.filter(|_| wanted) else {
-        counted.remove(&uid);
-        return;
-    };
-    let now = Timestamp::now();
-    let from = counted.get(&uid).map_or(stopped, |c| (*c).max(stopped));
-    ctx.metrics.reconcile.logging_off(&policy.name_any(), now.duration_since(from).as_secs_f64());
-    counted.insert(uid, now);
-}
-
-/// The guardrail a policy is outside of, if any. The controller's own account is asked
-/// (once) only when accounts are restricted and the policy names no role.
-async fn breach<P: AwsPort>(ctx: &Context<P>, desired: &Desired) -> Option<Breach> {
-    if let Some(breach) = ctx.guardrails.breach(desired) {
-        return Some(breach);
-    }
-    let own = if ctx.guardrails.allowed_accounts.is_empty() || desired.scope.role_arn.is_some() {
-        None
-    } else {
-        own_account(ctx, &desired.scope.region).await
-    };
-    ctx.guardrails.account(desired, own.as_deref())
-}
-
-/// `desired` with what the controller knows of the other live policies: those naming the
-/// same trail (same account, region and trail name), and every uid with its name, so that
-/// adoption never takes a trail from a live policy. Policies being deleted count: their
-/// trail is theirs until they are gone. The controller's own account is asked (once, then
-/// remembered) only when another policy names the same trail and one of the two has no role.
-async fn with_peers<P: AwsPort>(ctx: &Context<P>, policy: &TrailPolicy, mut desired: Desired) -> Desired {
-    let mut named = vec![];
-    for other in ctx.policies.state() {
-        let (Some(uid), Some(name)) = (other.uid(), other.metadata.name.clone()) else { continue };
-        if Some(&uid) == policy.uid().as_ref() {
-            continue;
-        }
-        if other.spec.region == desired.scope.region && other.spec.effective_trail_name(&name) == desired.trail_name {
-            let created = other.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            let trail_name = other.spec.effective_trail_name(&name).to_owned();
-            named.push((scope(&other.spec), trail_name, Claimant { name, uid, created }));
-        }
-    }
-    if !named.is_empty() {
-        let own = if desired.scope.role_arn.is_none() || named.iter().any(|(s, _, _)| s.role_arn.is_none()) {
-            own_account(ctx, &desired.scope.region).await
-        } else {
-            None
-        };
-        let account = |scope: &Scope| scope.role_account().or(own.as_deref()).unwrap_or("(the controller's own)").to_owned();
-        let keys: Vec<(TrailKey, Claimant)> = named
-            .into_iter()
-            .map(|(s, trail_name, c)| (TrailKey { account: account(&s), region: s.region.clone(), trail_name }, c))
-            .collect();
-        let this = desired.trail_key(&account(&desired.scope));
-        desired.peers.rivals = ownership::rivals(&this, &desired.policy_uid, keys.iter().map(|(k, c)| (k, c)));
-    }
-    desired.peers.live = ctx.live.get();
-    desired
-}
-
 /// How often what is kept for accounts no policy uses any more is dropped.
 const RELEASE_EVERY: Duration = Duration::from_secs(60);
 
@@ -419,11 +301,6 @@ async fn release_unused<P: AwsPort>(ctx: Arc<Context<P>>) {
             keep
         });
     }
-}
-
-/// The controller's own account, for policies that name no role (the port asks once).
-async fn own_account<P: AwsPort>(ctx: &Context<P>, region: &str) -> Option<String> {
-    ctx.port.account_id(&Scope { role_arn: None, external_id: None, region: region.to_owned() }).await.ok()
 }
 
 /// The policies resynced together: one account (by role) and region.
@@ -489,23 +366,6 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
     Ok(Action::await_change())
 }
 
-/// Seconds from when this policy's drift was first seen to now, when this pass corrected
-/// all of it. Drift that persists (audit mode, AWS refusing) keeps its first-seen time.
-fn heal_time<P>(ctx: &Context<P>, policy: &TrailPolicy, report: &Report, now: std::time::Instant) -> Option<f64> {
-    let uid = policy.uid().unwrap_or_default();
-    let mut seen = ctx.drift_seen.lock().expect("drift lock");
-    if report.drift.is_empty() && report.corrected.is_empty() {
-        seen.remove(&uid);
-        return None;
-    }
-    let first = *seen.entry(uid.clone()).or_insert(now);
-    if report.drift.is_empty() {
-        seen.remove(&uid);
-        return Some(first.elapsed().as_secs_f64());
-    }
-    None
-}
-
 /// The status to build on: the one this replica last wrote, else the object's.
 fn previous_status<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPolicyStatus> {
     let written = ctx.written.lock().expect("status lock").get(&policy.uid().unwrap_or_default()).cloned();
@@ -523,47 +383,8 @@ fn previous_with_findings<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<T
     Some(previous)
 }
 
-/// How long a status that nothing else changed goes without a write: its
-/// `lastReconcileTime` is refreshed this often (the time of every look is the metric
-/// `trailwarden_policy_last_look_timestamp_seconds`).
-const STATUS_REFRESH: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
-
-/// Whether `status` says nothing the policy's status (as last seen) does not, but the
-/// time of the look, and that time is recent: a pass that changed nothing writes nothing.
-fn unchanged(policy: &TrailPolicy, status: &TrailPolicyStatus) -> bool {
-    let Some(seen) = &policy.status else { return false };
-    let (Some(then), Some(now)) = (&seen.last_reconcile_time, &status.last_reconcile_time) else { return false };
-    if now.0.duration_since(then.0) >= STATUS_REFRESH {
-        return false;
-    }
-    untimed(seen) == untimed(status)
-}
-
-/// A status without what moves at every look while nothing is wrong: the look's time, and
-/// the times of the latest deliveries (CloudTrail delivers every few minutes). Delivery
-/// errors, and when logging was started and stopped, stay: they are news.
-///
-/// The other times are compared to the second, as the apiserver keeps them: the status a
-/// pass builds on carries this replica's own, finer ones.
-fn untimed(status: &TrailPolicyStatus) -> TrailPolicyStatus {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-    let second = |t: &mut Time| t.0 = jiff::Timestamp::from_second(t.0.as_second()).unwrap_or(t.0);
-    let mut status = TrailPolicyStatus { last_reconcile_time: None, ..status.clone() };
-    if let Some(delivery) = &mut status.delivery {
-        delivery.latest_delivery_time = None;
-        delivery.latest_digest_delivery_time = None;
-        delivery.latest_cloud_watch_logs_delivery_time = None;
-        delivery.latest_notification_time = None;
-        delivery.start_logging_time.iter_mut().chain(delivery.stop_logging_time.iter_mut()).for_each(second);
-    }
-    status.conditions.iter_mut().for_each(|c| second(&mut c.last_transition_time));
-    status.last_remediation.iter_mut().for_each(|r| second(&mut r.time));
-    status.logging_restarts.iter_mut().for_each(second);
-    status
-}
-
 async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: TrailPolicyStatus) -> Result<(), Error> {
-    if unchanged(policy, &status) {
+    if status::unchanged(policy.status.as_ref(), &status) {
         return Ok(());
     }
     let api = Api::<TrailPolicy>::all(ctx.client.clone());
@@ -586,67 +407,6 @@ fn remembered(mut status: TrailPolicyStatus) -> TrailPolicyStatus {
     status.drift.clear();
     status.compliance.retain(|f| f.required && f.status == crate::k8s::api::CheckStatus::Fail);
     status
-}
-
-/// How long a notice published for a policy keeps an identical one from being published
-/// again by a pass that wrote nothing.
-const NOTICE_QUIET: Duration = Duration::from_secs(3600);
-
-/// Notices remembered per policy, at most: enough for the distinct Warnings of one pass.
-const NOTICES_REMEMBERED: usize = 16;
-
-/// [`publish`], leaving out each notice identical (reason and note) to one published for
-/// the policy within [`NOTICE_QUIET`]: a failure seen at every pass is one Event an hour,
-/// not one a minute, and kube-runtime's recorder keeps fewer series.
-async fn publish_new<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) {
-    let fresh: Vec<Notice> = {
-        let mut said = ctx.said.lock().expect("said lock");
-        let recent = said.entry(policy.uid().unwrap_or_default()).or_default();
-        recent.retain(|(_, at)| at.elapsed() < NOTICE_QUIET);
-        notices
-            .iter()
-            .filter(|notice| {
-                let key = notice_key(notice);
-                let new = !recent.iter().any(|(k, _)| *k == key);
-                if new {
-                    if recent.len() == NOTICES_REMEMBERED {
-                        recent.remove(0);
-                    }
-                    recent.push((key, std::time::Instant::now()));
-                }
-                new
-            })
-            .cloned()
-            .collect()
-    };
-    publish(ctx, policy, &fresh).await;
-}
-
-fn notice_key(notice: &Notice) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    (notice.reason, notice.action, &notice.note).hash(&mut hasher);
-    hasher.finish()
-}
-
-async fn publish<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) {
-    let reference = policy.object_ref(&());
-    for notice in notices {
-        let event = Event {
-            type_: match notice.severity {
-                Severity::Normal => EventType::Normal,
-                Severity::Warning => EventType::Warning,
-            },
-            reason: notice.reason.into(),
-            // The API refuses notes over 1 KiB (bytes, not characters).
-            note: Some(trailwarden_core::bounded::text(&notice.note, trailwarden_core::bounded::EVENT_NOTE_BYTES)),
-            action: notice.action.into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            warn!(error = %e, reason = notice.reason, "could not publish event");
-        }
-    }
 }
 
 /// Exponential back-off per policy: 2 s, 4 s, 8 s … capped at 5 minutes, so a refusing
