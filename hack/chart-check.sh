@@ -14,33 +14,8 @@ ns=${CHART_CHECK_NAMESPACE:-trailwarden-chart-check}
 release=trailwarden
 all_options=$chart/ci/all-options-values.yaml
 
-passed=0 failed=0 skipped=0
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-# check NAME COMMAND [ARGS...]: runs the command with -e in a subshell; its output is shown
-# when it fails, and its "note:" lines always.
-check() {
-  local name=$1; shift
-  local out rc
-  out=$(set -e; "$@" 2>&1)
-  rc=$?
-  if [ "$rc" = 0 ]; then
-    passed=$((passed + 1))
-    printf 'PASS  %s\n' "$name"
-    printf '%s\n' "$out" | grep '^note:' | sed 's/^/      /'
-  else
-    failed=$((failed + 1))
-    printf 'FAIL  %s\n' "$name"
-    printf '%s\n' "$out" | tail -n 40 | sed 's/^/      /'
-  fi
-  return 0
-}
-
-skip() {
-  skipped=$((skipped + 1))
-  printf 'SKIP  %s (%s)\n' "$1" "$2"
-}
+# shellcheck source=hack/checks.sh
+source "$root/hack/checks.sh"
 
 # ---------------------------------------------------------------------------------------
 # The tools.
