@@ -38,10 +38,6 @@ impl Readiness {
         *self.aws.lock().expect("readiness lock") = Some(answer);
     }
 
-    pub fn get(&self) -> bool {
-        self.why_not().is_none()
-    }
-
     /// What keeps the replica from being ready, if anything.
     pub fn why_not(&self) -> Option<String> {
         match &*self.aws.lock().expect("readiness lock") {

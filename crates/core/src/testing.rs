@@ -58,6 +58,17 @@ pub fn in_sync(d: &Desired) -> ObservedTrail {
     trail
 }
 
+/// Basic selectors that record write management events only: below "every management
+/// event, read and write".
+pub fn write_only_management() -> Selectors {
+    Selectors::Basic(vec![crate::trail::EventSelector {
+        read_write_type: crate::trail::ReadWriteType::WriteOnly,
+        include_management_events: true,
+        exclude_management_event_sources: vec![],
+        data_resources: vec![],
+    }])
+}
+
 /// The account of [`TRAIL_ARN`].
 pub const ACCOUNT: &str = "111122223333";
 

@@ -3,8 +3,7 @@
 
 use super::*;
 use crate::policy::LogArchive;
-use crate::testing::{ACCOUNT, KEY_ARN, desired, in_sync};
-use crate::trail::{EventSelector, ReadWriteType};
+use crate::testing::{ACCOUNT, KEY_ARN, desired, in_sync, write_only_management};
 
 fn everything() -> Floor {
     let mut floor = Floor::default();
@@ -96,12 +95,7 @@ fn a_bucket_or_key_of_an_account_the_floor_does_not_allow_is_never_given_to_the_
 
 #[test]
 fn selectors_that_drop_management_events_keep_the_trails_or_get_aws_default() {
-    let narrowed = Selectors::Basic(vec![EventSelector {
-        read_write_type: ReadWriteType::WriteOnly,
-        include_management_events: true,
-        exclude_management_event_sources: vec![],
-        data_resources: vec![],
-    }]);
+    let narrowed = write_only_management();
     let trail = in_sync(&desired());
     let mut d = desired();
     d.selectors = narrowed.clone();

@@ -71,8 +71,7 @@ mod tests {
     use crate::observed::Observed;
     use crate::plan::plan;
     use crate::report::Stage;
-    use crate::testing::{desired, in_sync};
-    use crate::trail::{EventSelector, ReadWriteType, Selectors};
+    use crate::testing::{desired, in_sync, write_only_management};
 
     fn all(p: &Plan) -> Vec<Write> {
         p.actions.iter().map(|a| Write { stage: a.stage(), operation: a.name() }).collect()
@@ -92,12 +91,7 @@ mod tests {
         d.settings.log_file_validation = false;
         d.settings.bucket = "elsewhere".into();
         d.settings.kms_key = None;
-        d.selectors = Selectors::Basic(vec![EventSelector {
-            read_write_type: ReadWriteType::WriteOnly,
-            include_management_events: true,
-            exclude_management_event_sources: vec![],
-            data_resources: vec![],
-        }]);
+        d.selectors = write_only_management();
         let p = plan(&d, &Observed::Present(Box::new(before.clone())));
         let w = weakened(&before, &p, &all(&p));
         assert_eq!(
