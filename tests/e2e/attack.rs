@@ -186,8 +186,14 @@ async fn a_trail_whose_uid_tag_was_pulled_is_still_the_policys_and_healed() {
         (logging && tags.contains_key(trailwarden::api::OWNER_UID_TAG)).then_some(())
     })
     .await;
-    assert!(event_reasons(&client, &name).await.iter().any(|r| r == "OwnershipTampered"));
-    assert_eq!(condition(&support::get(&client, &name).await, "Ready").map(|c| c.0).as_deref(), Some("True"));
+    // The pass that put the tag back publishes its Event and writes its status after the
+    // tag is back.
+    eventually("the tampering reported and the policy Ready", HEAL_TIMEOUT, || async {
+        let reported = event_reasons(&client, &name).await.iter().any(|r| r == "OwnershipTampered");
+        let ready = condition(&support::get(&client, &name).await, "Ready").map(|c| c.0).as_deref() == Some("True");
+        (reported && ready).then_some(())
+    })
+    .await;
     assert!(controller.metric("trailwarden_ownership_tampered_total{", &name) >= 1.0);
 }
 
