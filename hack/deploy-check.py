@@ -14,14 +14,16 @@ cfn-lint dependency). It checks:
   assume (ActInOtherAccounts) and the chart's allowedRoleArns example matches. Its two
   ...FromOutside statements (LogArchiveAccountId) grant, in the log-archive account only,
   exactly the bucket and key reads S3 and KMS answer to another account, as the test bed
-  answers them (hack/bed/rules/s3.py OWNER_ONLY, hack/bed/rules/kms.py CROSS_ACCOUNT):
-  never an owner-only read, never a fix.
+  answers them (hack/bed/rules/s3.py OWNER_ONLY, hack/bed/rules/kms.py CROSS_ACCOUNT,
+  and the reads trailwarden asks of the owner only, OWNER_ONLY_ASKED): never an owner-only
+  read, never a fix.
 - deploy/iam/log-archive-role.yaml: with every option on, exactly the ReadTheKey, FixTheKey,
-  ReadTheLogBucket and FixTheLogBucket statements of deploy/iam-policy.json, their actions
-  unchanged; with every option off, the two reads only; evaluated in each partition, its
-  key ARNs are this account's and its bucket ARNs the BucketNames given, held to this
-  account by s3:ResourceAccount; its trust as the member role's, its default name
-  assumable.
+  ReadTheLogBucket, FixTheLogBucket and LogVerifier... statements of
+  deploy/iam-policy.json, their actions unchanged; with every option off, all but the two
+  fixes; evaluated in each partition, its key ARNs are this account's, its bucket ARNs the
+  BucketNames given and its object ARNs their [prefix/]AWSLogs/ files, held to this account
+  by s3:ResourceAccount, its keys decrypting through S3, and the public keys on "*"; its trust as the member role's, its
+  default name assumable.
 - examples/argocd/*.yaml, examples/flux/*.yaml: each document parses, has the apiVersion,
   kind and fields its kind requires and no spec field outside those its kind knows; the
   Helm values given (Argo CD valuesObject, Flux values) exist in the chart's values.yaml;
@@ -171,9 +173,16 @@ def bed_constant(path, name):
 # What S3 and KMS answer to another account than the bucket's or key's, as the bed answers
 # it (and the product asks it): the bucket reads less the owner-only ones, the key reads
 # KMS serves across accounts. The bed names S3 operations by method and subresource.
-S3_SUBRESOURCE_READS = {"policy": "s3:GetBucketPolicy", "versioning": "s3:GetBucketVersioning"}
+S3_SUBRESOURCE_READS = {
+    "policy": "s3:GetBucketPolicy",
+    "versioning": "s3:GetBucketVersioning",
+    "lifecycle": "s3:GetLifecycleConfiguration",
+}
+# Reads trailwarden asks of the bucket owner's account only (src/aws/s3.rs: `outside`),
+# whether or not the bed refuses them to another account.
+OWNER_ONLY_ASKED = {"s3:GetLifecycleConfiguration"}
 OWNER_ONLY_S3 = bed_constant("hack/bed/rules/s3.py", "OWNER_ONLY")
-OWNER_ONLY_READS = set()
+OWNER_ONLY_READS = set(OWNER_ONLY_ASKED)
 for _method, _sub in OWNER_ONLY_S3:
     if _method == "GET":
         if _sub not in S3_SUBRESOURCE_READS:
@@ -304,10 +313,11 @@ def check_log_archive_role():
     where = "deploy/iam/log-archive-role.yaml"
     t = load_cfn(ROOT / where)
     properties = t["Resources"]["LogArchiveRole"]["Properties"]
-    wanted = ["ReadTheKey", "FixTheKey", "ReadTheLogBucket", "FixTheLogBucket"]
+    verifier = [sid for sid in BY_SID if sid.startswith("LogVerifier")]
+    wanted = ["ReadTheKey", "FixTheKey", "ReadTheLogBucket", "FixTheLogBucket", *verifier]
     account, buckets = "444455556666", ["acme-cloudtrail", "aws-controltower-logs-*"]
     for partition in ("aws", "aws-cn", "aws-us-gov"):
-        for fixes, sids in (("true", wanted), ("false", [s for s in wanted if s.startswith("Read")])):
+        for fixes, sids in (("true", wanted), ("false", [s for s in wanted if not s.startswith("Fix")])):
             refs = {"AWS::Partition": partition, "AWS::AccountId": account, "AWS::NoValue": None, "BucketNames": buckets, "AllowPostureFixes": fixes}
             refs.update({k: v.get("Default", k) for k, v in t["Parameters"].items() if k not in refs})
             role = evaluate(properties, refs, t["Conditions"])
@@ -320,8 +330,16 @@ def check_log_archive_role():
                 if sorted(as_list(s["Action"])) != sorted(as_list(BY_SID[sid]["Action"])):
                     problem(where, f"{sid}: actions differ from deploy/iam-policy.json")
                 resources = as_list(s["Resource"])
-                if sid.endswith("Key"):
+                if sid.endswith("Key") or sid == "LogVerifierDecryptsTheLogFiles":
                     expected = [f"arn:{partition}:kms:*:{account}:key/*"]
+                elif as_list(BY_SID[sid]["Resource"]) == ["*"]:
+                    # CloudTrail's public keys: no resource scopes ListPublicKeys.
+                    expected = ["*"]
+                elif sid == "LogVerifierReadsTheLogFiles":
+                    expected = [f"arn:{partition}:s3:::{b}/AWSLogs/*" for b in buckets]
+                    expected += [f"arn:{partition}:s3:::{b}/*/AWSLogs/*" for b in buckets]
+                    if as_list(s.get("Condition", {}).get("StringEquals", {}).get("s3:ResourceAccount")) != [account]:
+                        problem(where, f"{sid}: must be held to this account by s3:ResourceAccount")
                 else:
                     expected = [f"arn:{partition}:s3:::{b}" for b in buckets]
                     if as_list(s.get("Condition", {}).get("StringEquals", {}).get("s3:ResourceAccount")) != [account]:
@@ -331,7 +349,10 @@ def check_log_archive_role():
     check_trust_and_name(where, t, properties)
     if "RoleArn" not in t.get("Outputs", {}):
         problem(where, "no RoleArn output")
-    print(f"deploy-check: {where}: {len(wanted)} statements as deploy/iam-policy.json's, on the named buckets and this account's keys, external id")
+    print(
+        f"deploy-check: {where}: {len(wanted)} statements as deploy/iam-policy.json's, on the named buckets (their AWSLogs/ files) "
+        "and this account's keys, external id"
+    )
 
 
 # Per kind: apiVersion, required dotted paths, and the spec fields it knows (a typo in an

@@ -25,6 +25,10 @@ source "$bed/env"
 step "the bed's AWS rules: each refuses what AWS refuses (hack/bed/tests, on a moto of their own)"
 "$(hack/bed/moto-venv.sh)/bin/python" -m unittest discover -s "$root/hack/bed/tests" -t "$root/hack/bed/tests" -v
 
+step "the log verifier against AWS CLI's validate-logs: a matrix of mutations (hack/bed/judge.py, on a moto of its own)"
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+"$root/hack/bed/judge.sh" "$target/debug/trailwarden"
+
 step "tests (unit + integration against the bed)"
 cargo test --workspace --all-targets --locked -- --test-threads "${TEST_THREADS:-4}" --show-output
 

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod integrity;
 pub mod k8s;
 pub mod ops;
 pub mod pass;

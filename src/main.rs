@@ -25,6 +25,53 @@ enum Command {
     /// policy cannot be judged, else 1 when a required check fails (or, by default, is
     /// unknown), else 0.
     Check(CheckArgs),
+    /// Prove a trail's log files intact over a window, from the digest chain CloudTrail
+    /// writes with log-file validation on (what `aws cloudtrail validate-logs` checks).
+    /// Exits 0 when every digest and log file in the window is intact, 1 when one is not,
+    /// 2 when the chain could not be judged.
+    VerifyLogs(VerifyLogsArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct VerifyLogsArgs {
+    /// The trail's ARN (arn:aws:cloudtrail:<home region>:<owner>:trail/<name>).
+    #[arg(long)]
+    pub(crate) trail_arn: String,
+    /// The window's start (RFC 3339, e.g. 2026-12-01T00:00:00Z): digests that end at or
+    /// after it are verified.
+    #[arg(long)]
+    pub(crate) start_time: jiff::Timestamp,
+    /// The window's end (default: now).
+    #[arg(long)]
+    pub(crate) end_time: Option<jiff::Timestamp>,
+    /// The bucket the digests are in, when it is no longer the trail's (default: the
+    /// trail's, from DescribeTrails).
+    #[arg(long)]
+    pub(crate) s3_bucket: Option<String>,
+    /// The key prefix, when it is no longer the trail's.
+    #[arg(long)]
+    pub(crate) s3_prefix: Option<String>,
+    /// For an organization trail: the member account whose logs to verify.
+    #[arg(long)]
+    pub(crate) account_id: Option<String>,
+    /// For an organization trail read with --s3-bucket: the organization's id (o-...).
+    #[arg(long)]
+    pub(crate) organization_id: Option<String>,
+    /// The region whose digests to verify (default: the trail's home region).
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// text (people) or json (machines).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = VerifyOutput::Text)]
+    pub(crate) output: VerifyOutput,
+    /// Send every AWS call to this endpoint instead of AWS.
+    #[arg(long, env = "TRAILWARDEN_AWS_ENDPOINT")]
+    pub(crate) aws_endpoint_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum VerifyOutput {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -138,6 +185,17 @@ pub(crate) struct RunArgs {
     /// PassDeadlineExceeded, naming the AWS call it was waiting on).
     #[arg(long, env = "TRAILWARDEN_PASS_DEADLINE_SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) pass_deadline_seconds: u64,
+    /// How often the log verifier walks the digest chain of every trail with log-file
+    /// validation (from where it stopped, kept in status.logIntegrity); 0 turns it off.
+    #[arg(long, env = "TRAILWARDEN_VERIFY_LOGS_INTERVAL_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86400))]
+    pub(crate) verify_logs_interval_seconds: u64,
+    /// How far back the log verifier's first walk of a trail looks.
+    #[arg(long, env = "TRAILWARDEN_VERIFY_LOGS_LOOKBACK_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=2160))]
+    pub(crate) verify_logs_lookback_hours: u64,
+    /// How often the log verifier verifies a trail's whole lookback window again (a log
+    /// file deleted or changed after its first walk is found then).
+    #[arg(long, env = "TRAILWARDEN_VERIFY_LOGS_RECHECK_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub(crate) verify_logs_recheck_hours: u64,
     /// /healthz fails when passes are in flight and none has finished for this long, so
     /// that Kubernetes restarts a stuck leader and a standby takes over. Longer than
     /// --pass-deadline-seconds.
@@ -192,6 +250,7 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Run(args) => cmd::run::run(*args).await.map(|()| std::process::ExitCode::SUCCESS),
         Command::Check(args) => cmd::check::check(args).await,
+        Command::VerifyLogs(args) => cmd::verify_logs::verify_logs(args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

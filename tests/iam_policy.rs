@@ -20,6 +20,8 @@ use trailwarden_core::policy::{OWNER_TAG, OWNER_UID_TAG};
 const DEPENDENT: &[(&str, &[&str])] = &[
     // CreateTrail / UpdateTrail hand the CloudWatch Logs role to CloudTrail.
     ("iam:PassRole", &["cloudtrail:CreateTrail", "cloudtrail:UpdateTrail"]),
+    // S3 decrypts a log file CloudTrail encrypted with the trail's key for the reader.
+    ("kms:Decrypt", &["s3:GetObject"]),
 ];
 
 /// Operations AWS lets anyone call: no permission to grant.
@@ -51,6 +53,9 @@ fn iam_action(recorded: &str) -> String {
     let operation = match (service, operation) {
         ("S3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
         ("S3", "PutPublicAccessBlock") => "PutBucketPublicAccessBlock",
+        ("S3", "ListObjectsV2") => "ListBucket",
+        ("S3", "GetBucketLifecycleConfiguration") => "GetLifecycleConfiguration",
+        ("S3", "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle") => "PutLifecycleConfiguration",
         ("SQS", "DeleteMessageBatch") => "DeleteMessage",
         (_, op) => op,
     };
@@ -151,6 +156,7 @@ fn the_iam_policy_grants_exactly_the_actions_the_suite_performed() {
 /// tagged or not, to judge ownership, adoption and shadow trails.
 const TRAIL_READS: &[&str] = &[
     "cloudtrail:DescribeTrails",
+    "cloudtrail:ListPublicKeys",
     "cloudtrail:GetEventSelectors",
     "cloudtrail:GetInsightSelectors",
     "cloudtrail:GetTrailStatus",
@@ -160,6 +166,7 @@ const TRAIL_READS: &[&str] = &[
 /// Actions AWS authorises on no resource at all: the only ones allowed on `"Resource": "*"`.
 const NOT_RESOURCE_SCOPED: &[&str] = &[
     "cloudtrail:DescribeTrails",
+    "cloudtrail:ListPublicKeys",
     "organizations:DescribeOrganization",
     "organizations:ListAWSServiceAccessForOrganization",
     "organizations:ListAccounts",

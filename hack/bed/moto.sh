@@ -18,7 +18,7 @@ case "${1:-}" in
     ;;
   start)
     venv=$("$here/moto-venv.sh")
-    TZ=UTC "$venv/bin/python" "$here/moto_server.py" 127.0.0.1 "$port" >> "$dir/moto.log" 2>&1 &
+    TZ=UTC TRAILWARDEN_BED_DELIVERY_SECONDS=${TRAILWARDEN_BED_DELIVERY_SECONDS:-0} "$venv/bin/python" "$here/moto_server.py" 127.0.0.1 "$port" >> "$dir/moto.log" 2>&1 &
     echo $! >> "$dir/pids"
     echo $! > "$dir/moto.pid"
     for _ in $(seq 1 200); do

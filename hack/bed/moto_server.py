@@ -7,7 +7,8 @@ use the names below. Setting the wrapper on the model before the server starts f
 
 Everything else that makes moto answer as AWS does, CloudTrail's semantics included
 (selectors, DeleteTrail by ARN, CreateTrail refusing a taken name), lives in the bed's
-rules, hack/bed/rules/, installed below before the server starts.
+rules, hack/bed/rules/, installed below before the server starts; CloudTrail's delivery of
+log and digest files in hack/bed/delivery.py.
 
 Usage: moto_server.py HOST PORT
 """
@@ -44,6 +45,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rules  # noqa: E402
 
 rules.install()
+
+# CloudTrail's delivery of log and digest files into trails' buckets, which moto lacks: a
+# timer (TRAILWARDEN_BED_DELIVERY_SECONDS, default 5, 0 = off) and POST /moto-api/bed/deliver.
+import delivery  # noqa: E402
+
+delivery.start()
 
 if __name__ == "__main__":
     host, port = sys.argv[1], sys.argv[2]

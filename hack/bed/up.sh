@@ -55,7 +55,9 @@ echo $! >> "$dir/pids"
 echo $! >> "$dir/pids"
 
 # moto answers in UTC so CloudTrail timestamps parse the same everywhere.
-TZ=UTC "$venv/bin/python" "$here/moto_server.py" 127.0.0.1 "$moto_port" > "$dir/moto.log" 2>&1 &
+# CloudTrail delivery (hack/bed/delivery.py) on demand only: a test asks for each round
+# (POST /moto-api/bed/deliver), so no timer writes into a bucket a test is emptying.
+TZ=UTC TRAILWARDEN_BED_DELIVERY_SECONDS=${TRAILWARDEN_BED_DELIVERY_SECONDS:-0} "$venv/bin/python" "$here/moto_server.py" 127.0.0.1 "$moto_port" > "$dir/moto.log" 2>&1 &
 echo $! >> "$dir/pids"
 echo $! > "$dir/moto.pid"   # for hack/bed/moto.sh, which restarts moto alone
 

@@ -134,8 +134,12 @@ pub const CODES: &[(&str, &str, ErrorKind)] = {
         ("CloudTrail", "EventDataStoreARNInvalidException", Invalid),
         ("CloudTrail", "EventDataStoreNotFoundException", NotFound),
         ("CloudTrail", "InactiveEventDataStoreException", Invalid),
+        // ListPublicKeys (the log verifier).
+        ("CloudTrail", "InvalidTimeRangeException", Invalid),
         // S3 (API reference, "Error responses").
         ("S3", "NoSuchBucket", BucketNotFound),
+        ("S3", "NoSuchKey", NotFound),
+        ("S3", "InvalidObjectState", Invalid),
         ("S3", "PermanentRedirect", WrongRegion),
         ("S3", "AuthorizationHeaderMalformed", WrongRegion),
         ("S3", "IllegalLocationConstraintException", WrongRegion),
@@ -150,6 +154,7 @@ pub const CODES: &[(&str, &str, ErrorKind)] = {
         // (see `fact`), an error anywhere else.
         ("S3", "NoSuchBucketPolicy", NotFound),
         ("S3", "NoSuchPublicAccessBlockConfiguration", NotFound),
+        ("S3", "NoSuchLifecycleConfiguration", NotFound),
         ("S3", "OwnershipControlsNotFoundError", NotFound),
         // KMS.
         ("KMS", "NotFoundException", KeyNotFound),

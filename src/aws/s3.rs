@@ -131,14 +131,21 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
         };
         (object_ownership, public_acl_grantees)
     };
-    // Boxed: five SDK calls in flight in one future would not fit a worker's stack.
-    let (public_access_block, policy, (versioning_enabled, mfa_delete_enabled), access_log_target, (object_ownership, public_acl_grantees)) =
+    let lifecycle = async {
+        match &outside {
+            Some(why) => Err(why.clone()),
+            None => super::s3_lifecycle::read(aws, scope, owner, bucket).await,
+        }
+    };
+    // Boxed: six SDK calls in flight in one future would not fit a worker's stack.
+    let (public_access_block, policy, (versioning_enabled, mfa_delete_enabled), access_log_target, (object_ownership, public_acl_grantees), lifecycle) =
         futures::join!(
             Box::pin(public_access_block),
             Box::pin(policy),
             Box::pin(versioning),
             Box::pin(access_log_target),
-            Box::pin(ownership_and_acl)
+            Box::pin(ownership_and_acl),
+            Box::pin(lifecycle)
         );
     Ok(BucketFacts {
         name: bucket.to_owned(),
@@ -150,6 +157,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
         mfa_delete_enabled,
         access_log_target,
         object_ownership,
+        lifecycle,
     })
 }
 
@@ -268,6 +276,9 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
                 s3.put_bucket_ownership_controls().bucket(bucket).expected_bucket_owner(owner).ownership_controls(controls).send()
             })
             .await?;
+        }
+        BucketFix::LengthenLifecycle { rules, days } => {
+            super::s3_lifecycle::lengthen(aws, scope, owner, bucket, rules, *days).await?;
         }
     }
     Ok(())

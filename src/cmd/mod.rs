@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod run;
+pub mod verify_logs;
 mod trim;

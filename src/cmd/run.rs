@@ -1,5 +1,6 @@
 //! `trailwarden run`: the controller, alone or as one replica behind a leader lease.
 
+use trailwarden::integrity::continuous::VerifyOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,6 +131,16 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         pass_deadline: Duration::from_secs(args.pass_deadline_seconds),
         progress,
+        verify_logs: (args.verify_logs_interval_seconds > 0).then(|| VerifyOptions {
+            port: port.clone(),
+            interval: Duration::from_secs(args.verify_logs_interval_seconds),
+            lookback: jiff::SignedDuration::from_hours(args.verify_logs_lookback_hours as i64),
+            recheck: Duration::from_secs(args.verify_logs_recheck_hours * 3600),
+            // A walk reads one file at a time; a slow bucket must not hold the round for
+            // longer than the pass deadline.
+            deadline: Duration::from_secs(args.pass_deadline_seconds),
+            metrics: metrics.integrity.clone(),
+        }),
     };
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {

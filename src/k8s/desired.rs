@@ -90,11 +90,11 @@ pub fn desired(policy: &api::TrailPolicy) -> Result<Desired, InvalidSpec> {
 }
 
 fn posture(p: &api::Posture) -> policy::Posture {
-    let api::BucketPosture { manage, require_public_access_block, require_versioning, require_mfa_delete, require_access_logging } =
+    let api::BucketPosture { manage, require_public_access_block, require_versioning, require_mfa_delete, require_access_logging, retention_days } =
         p.bucket.clone();
     let api::KmsPosture { manage: manage_key, require_rotation } = p.kms.clone();
     policy::Posture {
-        bucket: BucketPosture { manage, require_public_access_block, require_versioning, require_mfa_delete, require_access_logging },
+        bucket: BucketPosture { manage, require_public_access_block, require_versioning, require_mfa_delete, require_access_logging, retention_days },
         kms: KmsPosture { manage: manage_key, require_rotation },
     }
 }

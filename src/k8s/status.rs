@@ -40,6 +40,9 @@ pub fn status(
 ) -> TrailPolicyStatus {
     let generation = policy.metadata.generation;
     let mut s = previous.unwrap_or_default();
+    // The log verifier's record is the verifier's to write (a field of its own manager):
+    // a pass that carried an older copy forward would undo its newer one.
+    s.log_integrity = None;
     s.observed_generation = generation;
     s.trail_name = Some(trail_name.to_owned());
     s.home_region = Some(policy.spec.region.clone());
@@ -95,14 +98,24 @@ fn pin(policy: &TrailPolicy, pinned: Option<api::PinnedKey>, report: &Report) ->
 /// What the policy's status remembers that a trail's tags or a key's alias cannot take
 /// away: the trail it owns, and the key its alias was pinned to (for this spec only).
 pub fn remembered(policy: &TrailPolicy, status: Option<&TrailPolicyStatus>) -> Remembered {
-    let Some(status) = status else { return Remembered::default() };
+    let Some(status) = status else { return Remembered { log_integrity: standing(policy), ..Remembered::default() } };
     let generation = policy.metadata.generation.unwrap_or_default();
     let pinned_key = status
         .pinned_kms_key
         .as_ref()
         .filter(|pin| pin.generation == generation && policy.spec.kms_key_id.as_deref() == Some(pin.alias.as_str()))
         .map(|pin| (pin.alias.clone(), pin.arn.clone()));
-    Remembered { trail_arn: status.owned_trail_arn.clone(), pinned_key }
+    Remembered { trail_arn: status.owned_trail_arn.clone(), pinned_key, log_integrity: standing(policy) }
+}
+
+/// The log verifier's record as the object shows it (the status a pass builds on may be
+/// this replica's own last write, which never holds it).
+fn standing(policy: &TrailPolicy) -> Option<trailwarden_core::integrity::Standing> {
+    let record = policy.status.as_ref()?.log_integrity.as_ref()?;
+    Some(trailwarden_core::integrity::Standing {
+        verified_through: record.verified_through.as_ref().map(|t| t.0),
+        first_finding: record.findings.first().map(|f| format!("{} {}: {}", f.problem, f.object, f.detail)),
+    })
 }
 
 /// How long a status that nothing else changed goes without a write: its
@@ -129,7 +142,7 @@ pub fn unchanged(seen: Option<&TrailPolicyStatus>, status: &TrailPolicyStatus) -
 /// pass builds on carries this replica's own, finer ones.
 fn untimed(status: &TrailPolicyStatus) -> TrailPolicyStatus {
     let second = |t: &mut Time| t.0 = jiff::Timestamp::from_second(t.0.as_second()).unwrap_or(t.0);
-    let mut status = TrailPolicyStatus { last_reconcile_time: None, ..status.clone() };
+    let mut status = TrailPolicyStatus { last_reconcile_time: None, log_integrity: None, ..status.clone() };
     if let Some(delivery) = &mut status.delivery {
         delivery.latest_delivery_time = None;
         delivery.latest_digest_delivery_time = None;
@@ -153,6 +166,9 @@ pub fn failed(
 ) -> TrailPolicyStatus {
     let generation = policy.metadata.generation;
     let mut s = previous.unwrap_or_default();
+    // The log verifier's record is the verifier's to write (a field of its own manager):
+    // a pass that carried an older copy forward would undo its newer one.
+    s.log_integrity = None;
     s.observed_generation = generation;
     s.last_reconcile_time = Some(Time(now));
     s.is_logging = None;

@@ -27,6 +27,8 @@ pub struct Metrics {
     /// when passes are in flight and none has finished for too long.
     pub passes_in_flight: IntGauge,
     pub last_pass_completed: prometheus::Gauge,
+    /// The log verifier's.
+    pub integrity: super::integrity_metrics::IntegrityMetrics,
 }
 
 /// What the reconciler did, per outcome, field, action and policy.
@@ -257,7 +259,8 @@ impl Metrics {
         }
         let build = gauge_vec(&r, "trailwarden_build_info", "Build information: the version and the git revision built.", &["version", "revision"]);
         build.with_label_values(&[env!("CARGO_PKG_VERSION"), env!("TRAILWARDEN_GIT_REVISION")]).set(1);
-        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed }
+        let integrity = super::integrity_metrics::IntegrityMetrics::new(&r);
+        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed, integrity }
     }
 
     /// The Prometheus text exposition of every metric.

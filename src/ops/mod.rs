@@ -1,6 +1,7 @@
 //! Operating the controller: `/metrics`, `/healthz`, `/readyz`, and the Prometheus metrics.
 
 pub mod http;
+pub mod integrity_metrics;
 pub mod metrics;
 pub mod progress;
 mod policy_gauges;

@@ -100,7 +100,7 @@ async fn write_trail<P: AwsPort>(port: &P, resolved: &Resolved, action: &Action,
             match port.create_trail(&desired.scope, name, settings, tags).await {
                 Ok(arn) => {
                     applied.trail = Some(ObservedTrail::created(name, arn, &desired.scope.region, settings, tags));
-                    applied.writes.push(Write { stage, operation: action.name() });
+                    applied.writes.push(Write { stage, operation: action.name(), detail: None });
                 }
                 Err(e) => {
                     applied.outdated = e.kind == ErrorKind::Exists;
@@ -122,7 +122,7 @@ fn record(action: &Action, outcome: AwsResult<()>, applied: &mut Applied) {
     match outcome {
         Ok(()) => {
             applied.trail = Some(trail.after(action));
-            applied.writes.push(Write { stage: action.stage(), operation: action.name() });
+            applied.writes.push(Write { stage: action.stage(), operation: action.name(), detail: None });
         }
         Err(e) => {
             applied.trail = Some(trail);
@@ -168,7 +168,7 @@ async fn fix_posture<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Ob
             match port.fix_bucket(&reach, &desired.settings.bucket, fix).await {
                 Ok(()) => {
                     *bucket = fix.applied_to(bucket.clone());
-                    applied.writes.push(Write { stage: Stage::BucketPosture, operation: fix.name() });
+                    applied.writes.push(Write { stage: Stage::BucketPosture, operation: fix.name(), detail: fix.describe() });
                 }
                 Err(e) => applied.failures.push(failed(Stage::BucketPosture, &e)),
             }
@@ -179,7 +179,7 @@ async fn fix_posture<P: AwsPort>(port: &P, resolved: &Resolved, observation: &Ob
             match port.fix_key(reach, &key.arn, fix).await {
                 Ok(()) => {
                     *key = fix.applied_to(key.clone());
-                    applied.writes.push(Write { stage: Stage::KeyPosture, operation: fix.name() });
+                    applied.writes.push(Write { stage: Stage::KeyPosture, operation: fix.name(), detail: None });
                 }
                 Err(e) => applied.failures.push(failed(Stage::KeyPosture, &e)),
             }

@@ -130,6 +130,8 @@ pub struct Operator {
     /// A shard: the controller also selects `trailwarden.dev/shard=<shard>`, under the
     /// given run label (shared by the shards of one test).
     pub shard: Option<(String, String)>,
+    /// The log verifier's interval, when it runs.
+    pub verify_logs: Option<std::time::Duration>,
 }
 
 impl Default for Operator {
@@ -139,6 +141,7 @@ impl Default for Operator {
             floor: Default::default(),
             pass_deadline: std::time::Duration::from_secs(120),
             shard: None,
+            verify_logs: None,
         }
     }
 }
@@ -180,6 +183,11 @@ impl Controller {
         Self::start_options(client, controller_aws().await, None, operator)
     }
 
+    /// A controller whose log verifier walks the digest chains every `interval`.
+    pub async fn start_verifying(client: Client, interval: std::time::Duration) -> Self {
+        Self::start_options(client, controller_aws().await, None, Operator { verify_logs: Some(interval), ..Operator::default() })
+    }
+
     /// A controller whose passes may take `deadline` at most.
     pub fn start_with_deadline(client: Client, port: SdkAws, deadline: std::time::Duration) -> Self {
         Self::start_options(client, port, None, Operator { pass_deadline: deadline, ..Operator::default() })
@@ -207,6 +215,16 @@ impl Controller {
             floor: operator.floor,
             pass_deadline: operator.pass_deadline,
             progress,
+            verify_logs: operator.verify_logs.map(|interval| trailwarden::integrity::continuous::VerifyOptions {
+                port: port.clone(),
+                interval,
+                lookback: jiff::SignedDuration::from_hours(1),
+                // Every round verifies the whole window again: a deletion is found
+                // whenever it happens.
+                recheck: std::time::Duration::ZERO,
+                deadline: std::time::Duration::from_secs(60),
+                metrics: metrics.integrity.clone(),
+            }),
             events: queue_url.map(|url| {
                 trailwarden::triggers::events::EventQueue::new(url, REGION.to_owned(), port.clone(), metrics.events.clone())
             }),
@@ -299,6 +317,16 @@ pub async fn event_reasons(client: &Client, policy: &str) -> Vec<String> {
         .await
         .expect("list events");
     list.items.into_iter().filter_map(|e| e.reason).collect()
+}
+
+/// The notes (messages) of the policy's Events.
+pub async fn event_notes(client: &Client, policy: &str) -> Vec<String> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let list = events
+        .list(&kube::api::ListParams::default().fields(&format!("involvedObject.name={policy}")))
+        .await
+        .expect("list events");
+    list.items.into_iter().filter_map(|e| e.message).collect()
 }
 
 /// One call of an AWS Query API (SNS, SQS) on the emulator, in `account`, over plain HTTP:
@@ -528,4 +556,23 @@ pub async fn wait_synced(client: &kube::Client, name: &str) -> TrailPolicy {
     })
     .await
     .0
+}
+
+/// One CloudTrail delivery round on the bed (hack/bed/delivery.py): every logging trail
+/// gets a log file (unless `log_files` is false) and, with validation, a signed digest.
+/// What each trail got, as `{"trails": [{"trailArn", "bucket", "logFile", "digestFile", …}]}`.
+pub fn deliver(log_files: bool) -> serde_json::Value {
+    let endpoint = bed_env("TRAILWARDEN_AWS_ENDPOINT");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail-with-body", "-X", "POST", &format!("{endpoint}/moto-api/bed/deliver")])
+        .args(["-d", &serde_json::json!({"logFiles": log_files}).to_string()])
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "delivery round: {}", String::from_utf8_lossy(&out.stdout));
+    serde_json::from_slice(&out.stdout).expect("the delivery round answers JSON")
+}
+
+/// What `round` (a [`deliver`] answer) wrote for `trail_arn`.
+pub fn delivered<'a>(round: &'a serde_json::Value, trail_arn: &str) -> &'a serde_json::Value {
+    round["trails"].as_array().and_then(|t| t.iter().find(|t| t["trailArn"] == trail_arn)).expect("the round delivered for the trail")
 }

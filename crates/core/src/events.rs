@@ -119,6 +119,17 @@ pub const WATCHED: &[(&str, &[&str])] = &[
             "PutBucketVersioning",
             "PutBucketLogging",
             "PutBucketAcl",
+            // What goes after the logs rather than the trail: a lifecycle rule that
+            // expires them, default encryption and Object Lock, the bucket itself and
+            // its ownership controls.
+            "PutBucketLifecycle",
+            "DeleteBucketLifecycle",
+            "PutBucketEncryption",
+            "DeleteBucketEncryption",
+            "PutObjectLockConfiguration",
+            "DeleteBucket",
+            "PutBucketOwnershipControls",
+            "DeleteBucketOwnershipControls",
         ],
     ),
     ("aws.kms", &["DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "DisableKeyRotation", "CreateAlias", "UpdateAlias", "DeleteAlias"]),

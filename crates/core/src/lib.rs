@@ -18,6 +18,7 @@ pub mod bounded;
 pub mod events;
 pub mod floor;
 pub mod guardrails;
+pub mod integrity;
 pub mod notify;
 pub mod observed;
 pub mod ownership;

@@ -157,6 +157,8 @@ pub struct Remembered {
     /// The key a declared alias resolved to when the spec last changed, as `(alias, key
     /// ARN)`: the trail keeps that key when the alias is pointed elsewhere.
     pub pinned_key: Option<(String, String)>,
+    /// What the log verifier last found of the trail's digest chain.
+    pub log_integrity: Option<crate::integrity::Standing>,
 }
 
 impl Desired {

@@ -90,6 +90,7 @@ pub fn bucket(name: &str) -> BucketFacts {
         mfa_delete_enabled: Ok(false),
         access_log_target: Ok(Some("access-logs".into())),
         object_ownership: Ok(Some("BucketOwnerEnforced".into())),
+        lifecycle: Ok(vec![]),
     }
 }
 

@@ -1,4 +1,6 @@
-"""The bed's AWS rules: where moto answers what AWS would refuse, the bed refuses too.
+"""The bed's AWS rules: where moto answers what AWS would refuse, the bed refuses too (and
+where moto lacks an answer the product needs, such as CloudTrail's ListPublicKeys, the bed
+gives AWS's).
 
 One module per service. Each rule is written once, in the module of the service whose
 API refuses, with the AWS documentation it follows in its docstring, and has a test in
@@ -6,9 +8,9 @@ hack/bed/tests/ that shows the refusal. `install()` applies every rule to moto b
 server starts; nothing here is optional: the whole suite runs on the faithful bed.
 """
 
-from . import cloudtrail, cloudtrail_delivery, kms, organizations, s3
+from . import cloudtrail, cloudtrail_delivery, cloudtrail_keys, kms, organizations, s3
 
-MODULES = (s3, kms, organizations, cloudtrail, cloudtrail_delivery)
+MODULES = (s3, kms, organizations, cloudtrail, cloudtrail_delivery, cloudtrail_keys)
 
 
 def install():

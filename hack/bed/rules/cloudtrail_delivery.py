@@ -34,7 +34,7 @@ Settings = collections.namedtuple(
 )
 
 
-def _settings(trail, **changes):
+def settings_of(trail, **changes):
     settings = Settings(
         account=trail.account_id,
         region=trail.region_name,
@@ -87,23 +87,35 @@ def check_bucket_policy(settings, bucket):
     https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-s3-bucket-policy-for-cloudtrail.html
     https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-create-and-update-an-organizational-trail-by-using-the-aws-cli.html
     https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_CreateTrail.html"""
+    key = f"{log_folder(settings)}/CloudTrail/{settings.region}/delivery-check.json.gz"
+    if not delivery_allowed(settings, bucket, key):
+        raise refusal("InsufficientS3BucketPolicyException", f"Incorrect S3 bucket policy is detected for bucket: {bucket.name}")
+
+
+def log_folder(settings):
+    """Where the trail's files go: [prefix/]AWSLogs/<owner account>, or for an organization
+    trail [prefix/]AWSLogs/<o-id>/<owner account> (the management account's own files).
+    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/get-and-view-cloudtrail-log-files.html"""
     owner, _, org = trail_identity(settings)
-    bucket_arn = f"arn:{get_partition(settings.region)}:s3:::{bucket.name}"
     prefix = (settings.prefix or "").strip("/")
     logs = f"{prefix}/AWSLogs" if prefix else "AWSLogs"
-    folder = f"{logs}/{org}/{owner}" if settings.organization and org else f"{logs}/{owner}"
+    return f"{logs}/{org}/{owner}" if settings.organization and org else f"{logs}/{owner}"
+
+
+def delivery_allowed(settings, bucket, key):
+    """Whether the bucket policy lets CloudTrail check the bucket ACL and put object `key`
+    with s3:x-amz-acl bucket-owner-full-control, for this trail (check_bucket_policy, and
+    every delivery of the bed's delivery.py)."""
+    bucket_arn = f"arn:{get_partition(settings.region)}:s3:::{bucket.name}"
     document = bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy
     requests = [
         ("s3:GetBucketAcl", bucket_arn, _context(settings, **{"s3:x-amz-acl": None})),
-        (
-            "s3:PutObject",
-            f"{bucket_arn}/{folder}/CloudTrail/{settings.region}/delivery-check.json.gz",
-            _context(settings, **{"s3:x-amz-acl": "bucket-owner-full-control"}),
-        ),
+        ("s3:PutObject", f"{bucket_arn}/{key}", _context(settings, **{"s3:x-amz-acl": "bucket-owner-full-control"})),
     ]
-    for action, resource, context in requests:
-        if policy.evaluate(document, CLOUDTRAIL, action, resource, context) != policy.ALLOWED:
-            raise refusal("InsufficientS3BucketPolicyException", f"Incorrect S3 bucket policy is detected for bucket: {bucket.name}")
+    return all(
+        policy.evaluate(document, CLOUDTRAIL, action, resource, context) == policy.ALLOWED
+        for action, resource, context in requests
+    )
 
 
 def find_key(settings):
@@ -243,7 +255,7 @@ def install():
 
     # CreateTrail: Trail() checks its name, then calls this with every setting in place.
     def check_bucket_exists(self):
-        settings = _settings(self)
+        settings = settings_of(self)
         check_multi_region_global_events(settings)
         check_delivery(settings)
 
@@ -254,7 +266,7 @@ def install():
 
     def checked_update(self, *args, **kwargs):
         given = update_signature.bind(self, *args, **kwargs).arguments
-        settings = _settings(
+        settings = settings_of(
             self,
             bucket=given.get("s3_bucket_name"),
             prefix=given.get("s3_key_prefix"),
@@ -274,7 +286,7 @@ def install():
     def checked_put_insight_selectors(self, insight_selectors):
         check_insight_selectors(self, insight_selectors)
         if insight_selectors:
-            check_delivery(_settings(self))
+            check_delivery(settings_of(self))
         return put_insight_selectors(self, insight_selectors)
 
     Trail.put_insight_selectors = checked_put_insight_selectors

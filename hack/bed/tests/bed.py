@@ -4,6 +4,7 @@ fresh account ids. Run with the bed's venv: `$venv/bin/python -m unittest discov
 """
 
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -27,14 +28,17 @@ def fresh_account():
 
 
 class Moto:
-    """A moto server with the bed's rules, on a free loopback port, for one test class."""
+    """A moto server with the bed's rules, on a free loopback port, for one test class.
 
-    def __init__(self):
+    Its CloudTrail delivery timer (hack/bed/delivery.py) is off unless `env` turns it on
+    (TRAILWARDEN_BED_DELIVERY_SECONDS): tests deliver when they choose, with `deliver()`."""
+
+    def __init__(self, env=None):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, TZ="UTC")
+        env = {**os.environ, "TZ": "UTC", "TRAILWARDEN_BED_DELIVERY_SECONDS": "0", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, SERVER, "127.0.0.1", str(self.port)],
             stdout=subprocess.DEVNULL,
@@ -50,6 +54,16 @@ class Moto:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("moto did not start within 60 s")
+
+    def deliver(self, log_files=True):
+        """One CloudTrail delivery round now (POST /moto-api/bed/deliver): {trail ARN: what
+        it got (logFile, digestFile, final, deliveryError, digestDeliveryError)}."""
+        body = json.dumps({"logFiles": log_files}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/bed/deliver", data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return {t["trailArn"]: t for t in json.load(answer)["trails"]}
 
     def stop(self):
         self.proc.terminate()
@@ -81,11 +95,13 @@ class Moto:
 
 
 class BedTest(unittest.TestCase):
-    """A test class with its own moto server (`self.moto`)."""
+    """A test class with its own moto server (`self.moto`), started with MOTO_ENV."""
+
+    MOTO_ENV = {}
 
     @classmethod
     def setUpClass(cls):
-        cls.moto = Moto()
+        cls.moto = Moto(cls.MOTO_ENV)
 
     @classmethod
     def tearDownClass(cls):

@@ -22,6 +22,7 @@ fn bucket(name: &str) -> BucketFacts {
         mfa_delete_enabled: Ok(false),
         access_log_target: Ok(None),
         object_ownership: Ok(None),
+        lifecycle: Ok(vec![]),
     }
 }
 

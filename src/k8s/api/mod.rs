@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use selectors::{AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, InsightType, ReadWriteType};
-pub use status::{CheckStatus, ComplianceFinding, Delivery, Drift, PinnedKey, Remediation, TrailPolicyStatus};
+pub use status::{CheckStatus, ComplianceFinding, Delivery, DigestLink, Drift, IntegrityFinding, LogIntegrity, PinnedKey, Remediation, TrailPolicyStatus};
 pub use trailwarden_core::{OWNER_TAG, OWNER_UID_TAG};
 
 mod selectors;
@@ -366,6 +366,17 @@ pub struct BucketPosture {
     /// for information unless you ask for it here.
     #[serde(default)]
     pub require_access_logging: bool,
+    /// Days no lifecycle rule may delete the trail's log and digest files before
+    /// (BKT-LOG-RETENTION; PCI DSS 10.5.1 asks for a year). With `manage`, the rules that
+    /// expire them sooner are lengthened to this (an expiration by date is removed); every
+    /// other rule is kept. 0 turns the check off.
+    #[serde(default = "retention_days")]
+    #[schemars(range(max = 36500))]
+    pub retention_days: u32,
+}
+
+fn retention_days() -> u32 {
+    trailwarden_core::posture::bucket::DEFAULT_RETENTION_DAYS
 }
 
 impl Default for BucketPosture {
@@ -376,6 +387,7 @@ impl Default for BucketPosture {
             require_versioning: true,
             require_mfa_delete: false,
             require_access_logging: false,
+            retention_days: retention_days(),
         }
     }
 }

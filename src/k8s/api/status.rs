@@ -64,6 +64,70 @@ pub struct TrailPolicyStatus {
     /// trail Contested.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logging_restarts: Vec<Time>,
+    /// What the log verifier found walking the trail's digest chain (with log-file
+    /// validation on). Written by the verifier alone; the CT-LOG-INTEGRITY check reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_integrity: Option<LogIntegrity>,
+}
+
+/// The log verifier's record for a trail: how far its digest chain is proven, and every
+/// digest or log file found not intact (kept until the record is removed).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogIntegrity {
+    /// False once any digest or log file was found not intact.
+    pub intact: bool,
+    /// When the verifier last walked the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check_time: Option<Time>,
+    /// The end time of the newest digest verified: the logs are proven up to here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_through: Option<Time>,
+    /// Digest files verified so far.
+    #[serde(default)]
+    pub digests_verified: u64,
+    /// Log files verified so far.
+    #[serde(default)]
+    pub logs_verified: u64,
+    /// The newest digest verified, where the next walk resumes: the next digest must link to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_digest: Option<DigestLink>,
+    /// Digest and log files found not intact, oldest first (the latest 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<IntegrityFinding>,
+    /// Why the last walk could not judge the chain (no access to the bucket, no public keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A digest file, as the next one must name it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestLink {
+    /// The bucket it is in.
+    pub bucket: String,
+    /// Its key.
+    pub key: String,
+    /// Its digestEndTime.
+    pub end_time: Time,
+    /// Its signature (hex), which the next digest carries as previousDigestSignature.
+    pub signature: String,
+}
+
+/// A digest or log file found not intact.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrityFinding {
+    /// DigestMissing, DigestMoved, DigestInvalidFormat, DigestKeyNotFound,
+    /// DigestSignatureFailed, ChainBroken, LogMissing, LogInvalidFormat, LogHashMismatch or
+    /// LogTrailingData.
+    pub problem: String,
+    /// s3://bucket/key.
+    pub object: String,
+    /// Why.
+    pub detail: String,
+    /// When the verifier found it.
+    pub found_time: Time,
 }
 
 /// A KMS alias resolved once per spec change.

@@ -72,6 +72,8 @@ pub struct ControllerOptions {
     pub pass_deadline: Duration,
     /// Passes in flight and finished, for `/healthz`.
     pub progress: Arc<Progress>,
+    /// The log verifier (`--verify-logs-interval-seconds` above 0).
+    pub verify_logs: Option<crate::integrity::continuous::VerifyOptions>,
 }
 
 struct Context<P> {
@@ -182,6 +184,10 @@ pub async fn run<P: AwsPort>(
     let mut controller = Controller::for_stream(triggers::policy::changes(policies, watch, writer, context.live.clone()), reader);
     for requests in triggers::sources(&sources) {
         controller = controller.reconcile_on(requests);
+    }
+    if let Some(verify) = options.verify_logs.clone() {
+        let recorder = Recorder::new(context.client.clone(), Reporter { controller: "trailwarden".into(), instance: Some(options.instance.clone()) });
+        controller = controller.reconcile_on(crate::integrity::continuous::spawn(context.client.clone(), context.policies.clone(), recorder, verify));
     }
     controller
         .with_config(controller::Config::default().concurrency(options.concurrency))

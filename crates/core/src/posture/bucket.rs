@@ -31,6 +31,8 @@ pub struct BucketFacts {
     /// The Object Ownership setting (None: no ownership controls, which S3 treats as
     /// ObjectWriter, ACLs honoured).
     pub object_ownership: Known<Option<String>>,
+    /// The lifecycle rules (none when the bucket has no lifecycle configuration).
+    pub lifecycle: Known<Vec<LifecycleRule>>,
 }
 
 /// What the policy requires of the log bucket.
@@ -42,7 +44,12 @@ pub struct BucketPosture {
     pub require_versioning: bool,
     pub require_mfa_delete: bool,
     pub require_access_logging: bool,
+    /// The days no lifecycle rule may delete the logs before (0: not checked).
+    pub retention_days: u32,
 }
+
+/// PCI DSS 10.5.1: a year of audit log history.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
 
 impl Default for BucketPosture {
     fn default() -> Self {
@@ -52,6 +59,7 @@ impl Default for BucketPosture {
             require_versioning: true,
             require_mfa_delete: false,
             require_access_logging: false,
+            retention_days: DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -74,6 +82,8 @@ pub enum BucketCheck {
     CloudTrailPolicy,
     #[strum(serialize = "BKT-ACLS-DISABLED")]
     AclsDisabled,
+    #[strum(serialize = "BKT-LOG-RETENTION")]
+    LogRetention,
 }
 
 impl CheckId for BucketCheck {
@@ -87,6 +97,7 @@ impl CheckId for BucketCheck {
             BucketCheck::MfaDelete => &["CIS 2.1.2"],
             BucketCheck::CloudTrailPolicy => &["CloudTrail delivery"],
             BucketCheck::AclsDisabled => &["S3.12"],
+            BucketCheck::LogRetention => &["PCI DSS 10.5.1"],
         }
     }
 }
@@ -108,6 +119,10 @@ pub enum BucketFix {
     /// Object Ownership BucketOwnerEnforced: ACLs off. CloudTrail's
     /// `bucket-owner-full-control` writes are still accepted.
     DisableAcls,
+    /// The lifecycle rules `rules` (by id) made to keep the logs `days` at least: shorter
+    /// expirations lengthened, an expiration by date removed (a rule left with nothing to
+    /// do goes). Every other rule is kept as it is.
+    LengthenLifecycle { rules: Vec<String>, days: u32 },
 }
 
 impl BucketFix {
@@ -118,6 +133,17 @@ impl BucketFix {
             BucketFix::EnableVersioning => "PutBucketVersioning",
             BucketFix::PutBucketPolicy { .. } => "PutBucketPolicy",
             BucketFix::DisableAcls => "PutBucketOwnershipControls",
+            BucketFix::LengthenLifecycle { .. } => "PutBucketLifecycleConfiguration",
+        }
+    }
+
+    /// What the fix changes, when its name does not say.
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            BucketFix::LengthenLifecycle { rules, days } => {
+                Some(format!("lifecycle rules {} made to keep the logs {days} days", rules.join(", ")))
+            }
+            _ => None,
         }
     }
 
@@ -128,6 +154,18 @@ impl BucketFix {
             BucketFix::EnableVersioning => facts.versioning_enabled = Ok(true),
             BucketFix::PutBucketPolicy { after, .. } => facts.policy = Ok(Some(after.clone())),
             BucketFix::DisableAcls => facts.object_ownership = Ok(Some(OWNER_ENFORCED.into())),
+            BucketFix::LengthenLifecycle { rules, days } => {
+                if let Ok(lifecycle) = &mut facts.lifecycle {
+                    lifecycle.retain_mut(|r| {
+                        if rules.contains(&r.id) {
+                            r.expiration_days = r.expiration_days.map(|d| d.max(*days));
+                            r.noncurrent_days = r.noncurrent_days.map(|d| d.max(*days));
+                            r.expiration_date = None;
+                        }
+                        r.expiration_days.is_some() || r.noncurrent_days.is_some() || !rules.contains(&r.id)
+                    });
+                }
+            }
         }
         facts
     }
@@ -188,6 +226,11 @@ pub fn checks(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture)
                 Some(OWNER_ENFORCED) => Ok("ACLs are disabled (Object Ownership BucketOwnerEnforced)".into()),
                 other => Err(format!("bucket {name} still honours ACLs (Object Ownership {})", other.unwrap_or("not set"))),
             }),
+        ),
+        check_known(
+            BucketCheck::LogRetention,
+            posture.retention_days > 0,
+            retention::retention(facts, trail.prefix, posture),
         ),
     ]
 }
@@ -304,8 +347,18 @@ pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) 
     if facts.object_ownership.as_ref().is_ok_and(|o| o.as_deref() != Some(OWNER_ENFORCED)) {
         fixes.push(BucketFix::DisableAcls);
     }
+    if let (Ok(rules), true) = (&facts.lifecycle, posture.retention_days > 0) {
+        let days = posture.retention_days;
+        let rules: Vec<String> = retention::offending(rules, trail.prefix, days).into_iter().map(|(r, _)| r.id.clone()).collect();
+        if !rules.is_empty() {
+            fixes.push(BucketFix::LengthenLifecycle { rules, days });
+        }
+    }
     fixes
 }
+
+pub mod retention;
+pub use retention::LifecycleRule;
 
 #[cfg(test)]
 mod tests;

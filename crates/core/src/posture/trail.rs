@@ -33,6 +33,8 @@ pub enum TrailCheck {
     S3DataEventsRead,
     #[strum(serialize = "CT-DELIVERY-HEALTH")]
     DeliveryHealth,
+    #[strum(serialize = "CT-LOG-INTEGRITY")]
+    LogIntegrity,
 }
 
 impl CheckId for TrailCheck {
@@ -47,6 +49,7 @@ impl CheckId for TrailCheck {
             TrailCheck::Insights | TrailCheck::DeliveryHealth => &[],
             TrailCheck::S3DataEventsWrite => &["CIS 3.8"],
             TrailCheck::S3DataEventsRead => &["CIS 3.9"],
+            TrailCheck::LogIntegrity => &["PCI DSS 10.3.2", "PCI DSS 10.3.4"],
         }
     }
 }
@@ -160,7 +163,21 @@ pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec
         (_, stale) => Err(errors.into_iter().chain(stale).collect::<Vec<_>>().join("; ")),
     };
     checks.push(check(TrailCheck::DeliveryHealth, true, health));
+    checks.extend(integrity(desired));
     checks
+}
+
+/// CT-LOG-INTEGRITY: the digest chain as the log verifier last walked it, once it has
+/// (until then the check is not reported: the verifier may be off, as it is for
+/// `trailwarden check`, or not have run yet). Required when the trail declares validation.
+fn integrity(desired: &Desired) -> Option<Check> {
+    let standing = desired.remembered.log_integrity.as_ref()?;
+    let verdict = match (&standing.first_finding, standing.verified_through) {
+        (Some(finding), _) => Err(format!("the digest chain is broken: {finding}")),
+        (None, Some(through)) => Ok(format!("every digest and log file verified intact through {through}")),
+        (None, None) => Ok("no digest delivered in the verified window yet; nothing found wrong".to_owned()),
+    };
+    Some(check(TrailCheck::LogIntegrity, desired.settings.log_file_validation, verdict))
 }
 
 

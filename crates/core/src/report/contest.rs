@@ -92,7 +92,7 @@ mod tests {
         use crate::report::{ConditionType, Stage, Write};
         let report = |reason: Reason| {
             let mut r = Report::below_floor("x".into());
-            r.applied = vec![Write { stage: Stage::Trail, operation: "CreateTrail" }, Write { stage: Stage::Logging, operation: "StartLogging" }];
+            r.applied = vec![Write { stage: Stage::Trail, operation: "CreateTrail", detail: None }, Write { stage: Stage::Logging, operation: "StartLogging", detail: None }];
             r.notices = vec![Notice { severity: Severity::Normal, reason: reason.into(), action: "CreateTrail", note: String::new() }];
             r
         };

@@ -164,10 +164,12 @@ impl std::fmt::Display for StageFailure {
 }
 
 /// One AWS write that succeeded, and the stage that made it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
     pub stage: Stage,
     pub operation: &'static str,
+    /// What the write changed, when its name does not say (a lifecycle rule lengthened).
+    pub detail: Option<String>,
 }
 
 /// A condition's state: True, False or Unknown (`None`).

@@ -53,11 +53,14 @@ pub(super) fn remediation_notices(pass: &PassResult<'_>, corrected: &[Drift]) ->
             });
         }
     }
-    let fixes: Vec<&str> = pass
+    let fixes: Vec<String> = pass
         .applied
         .iter()
         .filter(|w| matches!(w.stage, Stage::BucketPosture | Stage::KeyPosture))
-        .map(|w| w.operation)
+        .map(|w| match &w.detail {
+            Some(detail) => format!("{} ({detail})", w.operation),
+            None => w.operation.to_owned(),
+        })
         .collect();
     if !fixes.is_empty() {
         notices.push(Notice {

@@ -68,7 +68,7 @@ impl Report {
         report.trail_arn = Some(arn);
         let logging = match &restart {
             Some(Ok(())) => {
-                report.applied.push(Write { stage: Stage::Logging, operation: "StartLogging" });
+                report.applied.push(Write { stage: Stage::Logging, operation: "StartLogging", detail: None });
                 report.notices.push(Notice {
                     severity: Severity::Normal,
                     reason: Reason::LoggingRestarted.into(),
@@ -103,7 +103,7 @@ impl Report {
     /// pass had restarted it (and then gave way to a fresh look): the restart is this
     /// pass's, and said so.
     pub fn restarted_earlier(mut self) -> Report {
-        self.applied.insert(0, Write { stage: Stage::Logging, operation: "StartLogging" });
+        self.applied.insert(0, Write { stage: Stage::Logging, operation: "StartLogging", detail: None });
         self.corrected.insert(0, Drift { field: "logging".into(), desired: "true".into(), observed: "false".into() });
         self.notices.insert(0, Notice {
             severity: Severity::Normal,

@@ -5,7 +5,7 @@ use crate::testing::{desired, in_sync};
 use crate::plan::plan;
 
 fn write(stage: Stage, operation: &'static str) -> Write {
-    Write { stage, operation }
+    Write { stage, operation, detail: None }
 }
 
 fn state(report: &Report, type_: ConditionType) -> (Option<bool>, &'static str) {

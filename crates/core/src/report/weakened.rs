@@ -74,7 +74,7 @@ mod tests {
     use crate::testing::{desired, in_sync, write_only_management};
 
     fn all(p: &Plan) -> Vec<Write> {
-        p.actions.iter().map(|a| Write { stage: a.stage(), operation: a.name() }).collect()
+        p.actions.iter().map(|a| Write { stage: a.stage(), operation: a.name(), detail: None }).collect()
     }
 
     fn changes(w: &[Weakening]) -> Vec<&str> {

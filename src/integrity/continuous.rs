@@ -1,0 +1,278 @@
+//! Continuous verification: every `interval`, each policy whose trail has log-file
+//! validation has its digest chain walked from where the last walk stopped (kept in the
+//! policy's `status.logIntegrity`, so a restart resumes, never starts over), and what is
+//! found is written there, published as a Warning Event and counted.
+//!
+//! Cost, per trail and region, at CloudTrail's pace (a digest an hour, a log file every
+//! few minutes): one ListPublicKeys, one GetBucketLocation and one ListObjectsV2 a walk,
+//! plus a GetObject per new digest and per log file it lists — at a 10-minute interval
+//! about 18 listing reads an hour, plus one read per delivered file, each read once.
+//!
+//! Runs on the leader only (it is spawned by the controller), one walk at a time, each
+//! under a deadline; a walk that fails or overruns is recorded as the record's `error`
+//! and tried again next round.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc;
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+use trailwarden_core::integrity::{DigestLocation, Link, Verdict};
+
+use super::walk::{Walk, WalkError};
+use crate::aws::AwsPort;
+use crate::aws::sdk::SdkAws;
+use crate::k8s::api::{DigestLink, IntegrityFinding, LogIntegrity, TrailPolicy};
+use crate::ops::integrity_metrics::IntegrityMetrics;
+
+/// The field manager of `status.logIntegrity`: the pass's apply never names the field.
+const MANAGER: &str = "trailwarden-log-verifier";
+
+/// Findings a record keeps (the latest).
+const FINDINGS_KEPT: usize = 10;
+
+/// How the controller runs the verifier (`--verify-logs-*`).
+#[derive(Clone)]
+pub struct VerifyOptions {
+    pub port: SdkAws,
+    /// Between two rounds over the policies.
+    pub interval: Duration,
+    /// How far back the first walk of a trail looks, and how far back each recheck
+    /// verifies every file again.
+    pub lookback: SignedDuration,
+    /// How often a trail's whole lookback window is verified again (a file deleted or
+    /// changed after its first walk is found then).
+    pub recheck: Duration,
+    /// Longest one trail's walk may take.
+    pub deadline: Duration,
+    pub metrics: IntegrityMetrics,
+}
+
+/// Starts the rounds; the policies whose record changed are sent on the returned stream,
+/// so that a pass re-judges their CT-LOG-INTEGRITY at once.
+pub fn spawn(client: Client, policies: Store<TrailPolicy>, recorder: Recorder, options: VerifyOptions) -> mpsc::Receiver<ObjectRef<TrailPolicy>> {
+    let (changed, requests) = mpsc::channel(256);
+    tokio::spawn(rounds(client, policies, recorder, options, changed));
+    requests
+}
+
+async fn rounds(
+    client: Client,
+    policies: Store<TrailPolicy>,
+    recorder: Recorder,
+    options: VerifyOptions,
+    mut changed: mpsc::Sender<ObjectRef<TrailPolicy>>,
+) {
+    info!(interval_s = options.interval.as_secs(), "log verifier started");
+    // The first round waits an interval: the passes come first at a start.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + options.interval, options.interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Per policy uid, the latest record and when it was last written: the next walk
+    // resumes from here even when the write of its progress was left for later.
+    let mut kept: HashMap<String, (LogIntegrity, Instant)> = HashMap::new();
+    // Per policy uid, when its window was last verified whole.
+    let mut rechecked: HashMap<String, Instant> = HashMap::new();
+    loop {
+        ticks.tick().await;
+        let state = policies.state();
+        kept.retain(|uid, _| state.iter().any(|p| p.uid().as_deref() == Some(uid.as_str())));
+        rechecked.retain(|uid, _| kept.contains_key(uid));
+        for policy in state {
+            if !policy.spec.log_file_validation || policy.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let uid = policy.uid().unwrap_or_default();
+            let before = match kept.get(&uid) {
+                Some((record, _)) => Some(record.clone()),
+                None => policy.status.as_ref().and_then(|s| s.log_integrity.clone()),
+            };
+            let whole = rechecked.get(&uid).is_none_or(|at| at.elapsed() >= options.recheck);
+            let Some(record) = verify_one(&policy, before.clone(), whole, &options).await else { continue };
+            if whole && record.error.is_none() {
+                rechecked.insert(uid.clone(), Instant::now());
+            }
+            let news = before.as_ref().is_none_or(|b| says_more(b, &record));
+            let due = kept.get(&uid).is_none_or(|(_, written)| written.elapsed() >= REFRESH);
+            if !news && !due {
+                let written = kept.get(&uid).map_or_else(Instant::now, |(_, w)| *w);
+                kept.insert(uid, (record, written));
+                continue;
+            }
+            let name = policy.name_any();
+            if let Err(e) = write(&client, &name, &record).await {
+                warn!(policy = %name, error = %e, "could not write the log verifier's record");
+                kept.insert(uid, (record, Instant::now() - REFRESH));
+                continue;
+            }
+            publish_new_findings(&recorder, before.as_ref(), &policy, &record).await;
+            kept.insert(uid, (record, Instant::now()));
+            if news {
+                // A full channel means passes are already queued.
+                let _ = changed.try_send(ObjectRef::from_obj(&*policy));
+            }
+        }
+        options.metrics.round_finished();
+    }
+}
+
+/// How often a record whose walks found nothing new is written anyway (its progress, and
+/// the proof that the verifier looks).
+const REFRESH: Duration = Duration::from_secs(3600);
+
+/// Whether `after` says something `before` does not, besides progress along an intact
+/// chain: a finding, a verdict, an error that came or went.
+fn says_more(before: &LogIntegrity, after: &LogIntegrity) -> bool {
+    before.intact != after.intact || before.findings != after.findings || before.error != after.error || before.last_digest.is_none() != after.last_digest.is_none()
+}
+
+/// One trail's walk from where its record stopped; None when nothing is to be written.
+/// `whole`: verify the whole lookback window again, not only what came since the last walk.
+async fn verify_one(policy: &TrailPolicy, before: Option<LogIntegrity>, whole: bool, options: &VerifyOptions) -> Option<LogIntegrity> {
+    let name = policy.name_any();
+    let status = policy.status.as_ref()?;
+    let arn = status.owned_trail_arn.as_ref().or(status.trail_arn.as_ref())?;
+    let before = before.unwrap_or_else(|| LogIntegrity { intact: true, ..LogIntegrity::default() });
+    let now = Timestamp::now();
+    let outcome = tokio::time::timeout(options.deadline, walk(policy, arn, &before, whole, now, options)).await;
+    let mut record = LogIntegrity { last_check_time: Some(Time(now)), error: None, ..before.clone() };
+    match outcome {
+        Ok(Ok(verdict)) => {
+            options.metrics.walked(if verdict.intact() { "intact" } else { "broken" });
+            merge(&mut record, &verdict, whole, &name, now, &options.metrics);
+        }
+        Ok(Err(e)) => {
+            options.metrics.walked("failed");
+            warn!(policy = %name, error = %e, "could not walk the digest chain");
+            record.error = Some(trailwarden_core::bounded::text(&e.to_string(), 1024));
+        }
+        Err(_) => {
+            options.metrics.walked("failed");
+            warn!(policy = %name, deadline_s = options.deadline.as_secs(), "the digest chain's walk overran its deadline; abandoned");
+            record.error = Some(format!("the walk took longer than {} s and was abandoned", options.deadline.as_secs()));
+        }
+    }
+    options.metrics.standing(&name, record.intact, record.verified_through.as_ref().map(|t| t.0));
+    Some(record)
+}
+
+async fn walk(
+    policy: &TrailPolicy,
+    arn: &str,
+    before: &LogIntegrity,
+    whole: bool,
+    now: Timestamp,
+    options: &VerifyOptions,
+) -> Result<Verdict, WalkError> {
+    let desired = crate::k8s::desired::desired(policy).map_err(|e| WalkError::Spec(e.to_string()))?;
+    let (owner, home_region, trail_name) = parse_arn(arn).ok_or_else(|| WalkError::Spec(format!("not a trail ARN: {arn}")))?;
+    // The log archive's role reads its bucket; without one, the policy's own credentials.
+    let scope = desired.log_archive.as_ref().and_then(|la| la.role.clone()).unwrap_or_else(|| desired.scope.clone());
+    let organization_id = if desired.settings.organization {
+        options.port.organization(&desired.scope, owner).await?.map(|o| o.id)
+    } else {
+        None
+    };
+    let location = DigestLocation {
+        bucket: desired.settings.bucket.clone(),
+        prefix: desired.settings.key_prefix.clone(),
+        organization_id,
+        account: owner.to_owned(),
+        region: home_region.to_owned(),
+        trail_name: trail_name.to_owned(),
+        home_region: home_region.to_owned(),
+    };
+    let resume = before.last_digest.as_ref().filter(|l| !whole && l.bucket == location.bucket).map(|l| Link {
+        bucket: l.bucket.clone(),
+        key: l.key.clone(),
+        end_time: l.end_time.0,
+        signature: l.signature.clone(),
+    });
+    let from = resume.as_ref().map_or(now - options.lookback, |l| l.end_time);
+    debug!(policy = %policy.name_any(), bucket = %location.bucket, %from, "walking the digest chain");
+    Walk { port: &options.port, scope: &scope, location: &location }.run(from, now, resume.as_ref()).await
+}
+
+fn parse_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    match arn.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "cloudtrail", region, account, resource] => Some((account, region, resource.strip_prefix("trail/")?)),
+        _ => None,
+    }
+}
+
+/// The record with a walk's verdict added: counts (of files verified for the first time:
+/// a recheck of the whole window counts only when it is the first walk), the newest
+/// digest, findings not on record yet.
+fn merge(record: &mut LogIntegrity, verdict: &Verdict, whole: bool, policy: &str, now: Timestamp, metrics: &IntegrityMetrics) {
+    if !whole || record.last_digest.is_none() {
+        record.digests_verified += u64::from(verdict.digests_valid);
+        record.logs_verified += u64::from(verdict.logs_valid);
+    }
+    let newer = |end: Timestamp| record.verified_through.as_ref().is_none_or(|t| t.0 < end);
+    if let Some(newest) = verdict.newest.as_ref().filter(|n| newer(n.end_time)) {
+        record.verified_through = Some(Time(newest.end_time));
+        record.last_digest = Some(DigestLink {
+            bucket: newest.bucket.clone(),
+            key: newest.key.clone(),
+            end_time: Time(newest.end_time),
+            signature: newest.signature.clone(),
+        });
+    }
+    for finding in &verdict.findings {
+        let problem: &str = finding.problem.into();
+        let object = finding.object();
+        if record.findings.iter().any(|f| f.problem == problem && f.object == object) {
+            continue;
+        }
+        metrics.found(policy, finding.problem);
+        record.findings.push(IntegrityFinding {
+            problem: problem.to_owned(),
+            object,
+            detail: finding.detail.clone(),
+            found_time: Time(now),
+        });
+    }
+    let excess = record.findings.len().saturating_sub(FINDINGS_KEPT);
+    record.findings.drain(..excess);
+    record.intact = record.intact && verdict.intact();
+}
+
+async fn write(client: &Client, name: &str, record: &LogIntegrity) -> Result<(), kube::Error> {
+    let api = Api::<TrailPolicy>::all(client.clone());
+    let body = json!({
+        "apiVersion": "trailwarden.dev/v1alpha1",
+        "kind": "TrailPolicy",
+        "status": { "logIntegrity": record },
+    });
+    tokio::time::timeout(Duration::from_secs(30), api.patch_status(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)))
+        .await
+        .map_err(|_| kube::Error::Service("the status write took longer than 30 s".into()))?
+        .map(|_| ())
+}
+
+/// A Warning for each finding this walk added.
+async fn publish_new_findings(recorder: &Recorder, before: Option<&LogIntegrity>, policy: &TrailPolicy, record: &LogIntegrity) {
+    let before = before.map(|r| r.findings.clone()).unwrap_or_default();
+    let reference = policy.object_ref(&());
+    for finding in record.findings.iter().filter(|f| !before.contains(f)) {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "LogIntegrityBroken".into(),
+            note: Some(trailwarden_core::bounded::text(
+                &format!("{} {}: {}", finding.problem, finding.object, finding.detail),
+                trailwarden_core::bounded::EVENT_NOTE_BYTES,
+            )),
+            action: "VerifyLogs".into(),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            warn!(error = %e, "could not publish event");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! BKT-LOG-RETENTION on the bed: Stratus Red Team's `cloudtrail-lifecycle-rule` (a rule
+//! expiring everything after a day) is reported, and under `manage` lengthened to the
+//! policy's retention — that rule only, every other rule kept as it was.
+
+use std::time::Duration;
+
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
+};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use trailwarden::api::{CheckStatus, TrailPolicy};
+
+use crate::support::{self, Controller, eventually};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn rule(id: &str, prefix: &str, days: Option<i32>, noncurrent_days: Option<i32>) -> LifecycleRule {
+    LifecycleRule::builder()
+        .id(id)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+        .set_expiration(days.map(|d| LifecycleExpiration::builder().days(d).build()))
+        .set_noncurrent_version_expiration(noncurrent_days.map(|d| NoncurrentVersionExpiration::builder().noncurrent_days(d).build()))
+        .build()
+        .unwrap()
+}
+
+fn retention(p: &TrailPolicy) -> Option<(CheckStatus, String)> {
+    let check = p.status.as_ref()?.compliance.iter().find(|c| c.id == "BKT-LOG-RETENTION")?;
+    Some((check.status, check.message.clone()))
+}
+
+#[tokio::test]
+async fn a_rule_expiring_the_logs_is_reported_then_lengthened_keeping_every_other_rule() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let account = support::account(&aws, 1, 0).await;
+    let bucket = account.buckets[0].clone();
+    let name = support::unique_name("retained");
+    let policy = controller.policy(&name, json!({
+        "region": support::REGION,
+        "account": support::role(&account),
+        "s3": {"bucketName": bucket},
+        "resyncSeconds": 5,
+    }));
+    support::create_policy(&client, &policy).await;
+    support::wait_synced(&client, &name).await;
+
+    // The technique's call: everything gone after a day. Beside it, rules that are not
+    // about the logs, or keep them long enough.
+    let s3 = aws.s3(&account.scope).await;
+    let rules = vec![
+        rule("expire-all", "", Some(1), None),
+        rule("tmp-cleanup", "tmp/", Some(1), None),
+        rule("noncurrent-logs", "AWSLogs/", None, Some(30)),
+        rule("keep-two-years", "AWSLogs/", Some(730), None),
+    ];
+    let configuration = BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().unwrap();
+    s3.put_bucket_lifecycle_configuration().bucket(&bucket).lifecycle_configuration(configuration).send().await.unwrap();
+
+    let ((_, message), _) = eventually("BKT-LOG-RETENTION fails, naming the rules", WAIT, || async {
+        retention(&support::get(&client, &name).await).filter(|(status, _)| *status == CheckStatus::Fail)
+    })
+    .await;
+    assert!(message.contains("\"expire-all\" expires them after 1 days"), "{message}");
+    assert!(message.contains("\"noncurrent-logs\" expires their noncurrent versions after 30 days"), "{message}");
+    assert!(!message.contains("tmp-cleanup") && !message.contains("keep-two-years"), "{message}");
+    let untouched = s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
+    assert_eq!(untouched.rules().len(), 4, "without manage nothing is written");
+
+    let api = Api::<TrailPolicy>::all(client.clone());
+    let manage = json!({"spec": {"posture": {"bucket": {"manage": true}}}});
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&manage)).await.unwrap();
+    eventually("BKT-LOG-RETENTION passes", WAIT, || async {
+        retention(&support::get(&client, &name).await).filter(|(status, _)| *status == CheckStatus::Pass)
+    })
+    .await;
+    let kept = s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
+    let by_id = |id: &str| kept.rules().iter().find(|r| r.id() == Some(id)).unwrap_or_else(|| panic!("{id} kept: {kept:?}")).clone();
+    assert_eq!(by_id("expire-all").expiration().and_then(|e| e.days()), Some(365));
+    assert_eq!(by_id("noncurrent-logs").noncurrent_version_expiration().and_then(|e| e.noncurrent_days()), Some(365));
+    assert_eq!(by_id("tmp-cleanup").expiration().and_then(|e| e.days()), Some(1), "a rule not about the logs is kept as it was");
+    assert_eq!(by_id("keep-two-years").expiration().and_then(|e| e.days()), Some(730));
+    eventually("the correction named in an Event", WAIT, || async {
+        let events = support::event_notes(&client, &name).await;
+        events.iter().any(|n| n.contains("PutBucketLifecycleConfiguration") && n.contains("expire-all")).then_some(())
+    })
+    .await;
+}
