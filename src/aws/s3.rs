@@ -252,7 +252,7 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
             })
             .await?;
         }
-        BucketFix::PutBucketPolicy { before, after } => {
+        BucketFix::PutBucketPolicy { before, after, .. } => {
             // One put per bucket at a time in this process, each made only onto the policy
             // it was judged from: two policies sharing the bucket never lose each other's
             // statements, whatever order their passes run in.

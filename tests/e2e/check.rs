@@ -32,7 +32,7 @@ async fn compliant_trail(aws: &SdkAws, account: &str, scope: &Scope, trail: &str
     let policy = Document::empty().with_our_statements(bucket_statements(bucket, trail_ref)).to_json();
     // In place of the account-wide grant the trail was created under: this trail's own.
     let before = s3.get_bucket_policy().bucket(bucket).send().await.unwrap().policy;
-    aws.fix_bucket(&own(scope), bucket, &BucketFix::PutBucketPolicy { before, after: policy }).await.unwrap();
+    aws.fix_bucket(&own(scope), bucket, &BucketFix::PutBucketPolicy { before, after: policy, removed: vec![] }).await.unwrap();
 }
 
 fn manifest(name: &str, account: &str, bucket: &str, extra: &str) -> String {

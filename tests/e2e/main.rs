@@ -25,7 +25,7 @@ mod production;
 mod quiet;
 mod partition;
 mod reconciler;
-mod retention;
+mod evidence;
 mod shards;
 mod replica;
 mod shared_posture;

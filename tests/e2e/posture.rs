@@ -188,7 +188,7 @@ async fn check_command_gates_on_required_checks() {
         .to_json();
     // In place of the account-wide grant the trail was created under: this trail's own.
     let before = s3.get_bucket_policy().bucket(&bucket).send().await.unwrap().policy;
-    aws.fix_bucket(&own(&scope), &bucket, &BucketFix::PutBucketPolicy { before, after: policy }).await.unwrap();
+    aws.fix_bucket(&own(&scope), &bucket, &BucketFix::PutBucketPolicy { before, after: policy, removed: vec![] }).await.unwrap();
     let out = check("table");
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}{}", String::from_utf8_lossy(&out.stderr));

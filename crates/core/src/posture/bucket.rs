@@ -114,8 +114,9 @@ pub enum BucketFix {
     /// The whole new bucket policy (`after`: the old one with this trail's statements
     /// replaced), and the policy it was judged from (`before`, None when the bucket had
     /// none). The put is refused if the bucket's policy is no longer `before` when it is
-    /// about to be made: another writer's statements are never lost.
-    PutBucketPolicy { before: Option<String>, after: String },
+    /// about to be made: another writer's statements are never lost — but for `removed`,
+    /// the statements (by label) that denied CloudTrail the trail's delivery.
+    PutBucketPolicy { before: Option<String>, after: String, removed: Vec<String> },
     /// Object Ownership BucketOwnerEnforced: ACLs off. CloudTrail's
     /// `bucket-owner-full-control` writes are still accepted.
     DisableAcls,
@@ -140,6 +141,9 @@ impl BucketFix {
     /// What the fix changes, when its name does not say.
     pub fn describe(&self) -> Option<String> {
         match self {
+            BucketFix::PutBucketPolicy { removed, .. } if !removed.is_empty() => {
+                Some(format!("removed statement {} denying CloudTrail the trail's delivery", removed.join(", ")))
+            }
             BucketFix::LengthenLifecycle { rules, days } => {
                 Some(format!("lifecycle rules {} made to keep the logs {days} days", rules.join(", ")))
             }
@@ -320,6 +324,26 @@ fn cloudtrail_policy_of(doc: &Document, bucket: &str, trail: TrailRef<'_>) -> Ve
     }
 }
 
+/// The statements of `doc` (by index) that deny CloudTrail what the trail's delivery needs.
+fn denying_cloudtrail(doc: &Document, bucket: &str, trail: TrailRef<'_>) -> Vec<usize> {
+    let partition = trail.arn.split(':').nth(1).unwrap_or("aws");
+    let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
+    let mut paths = vec![document::log_path(trail.prefix, trail.account)];
+    if trail.organization {
+        let org_id = trail.organization_id.unwrap_or(ORG_PLACEHOLDER);
+        paths.push(document::log_path(trail.prefix, &format!("{org_id}/{}", trail.account)));
+    }
+    let objects: Vec<String> = paths.iter().map(|p| format!("{bucket_arn}/{p}trailwarden-probe.json.gz")).collect();
+    doc.statements()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.denies(CLOUDTRAIL, "s3:GetBucketAcl", &bucket_arn) || objects.iter().any(|o| s.denies(CLOUDTRAIL, "s3:PutObject", o))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// Corrections `manage: true` allows, for checks that failed on facts we could read.
 pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) -> Vec<BucketFix> {
     let mut fixes = vec![];
@@ -334,13 +358,22 @@ pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) 
     }
     if matches!(cloudtrail_policy(facts, trail), Ok(Err(_))) {
         // Only a policy we could read and parse is rewritten: never overwrite the unknown.
-        // And only when our statements are enough: a foreign Deny stays (it is not ours to
-        // remove), so rewriting around it would be a write every pass that fixes nothing.
+        // Our statements go in; a statement that still denies CloudTrail the trail's
+        // delivery (an unconditional Deny: see `Statement::denies`) goes out, as `manage`
+        // means the bucket is kept fit for the trail. Nothing is written unless the result
+        // passes: a write every pass that fixes nothing is worse than none.
         if let (Ok(doc), Ok(before)) = (parsed(facts), &facts.policy) {
             let doc = doc.unwrap_or_else(Document::empty);
-            let repaired = doc.with_our_statements(document::bucket_statements(&facts.name, trail));
+            let ours = document::bucket_statements(&facts.name, trail);
+            let mut repaired = doc.with_our_statements(ours.clone());
+            let mut removed = vec![];
+            if cloudtrail_policy_of(&repaired, &facts.name, trail).is_err() {
+                let denying = denying_cloudtrail(&doc, &facts.name, trail);
+                removed = denying.iter().map(|i| doc.statements()[*i].label(*i)).collect();
+                repaired = doc.without(&denying).with_our_statements(ours);
+            }
             if cloudtrail_policy_of(&repaired, &facts.name, trail).is_ok() {
-                fixes.push(BucketFix::PutBucketPolicy { before: before.clone(), after: repaired.to_json() });
+                fixes.push(BucketFix::PutBucketPolicy { before: before.clone(), after: repaired.to_json(), removed });
             }
         }
     }

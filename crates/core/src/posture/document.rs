@@ -337,6 +337,21 @@ impl Document {
         Document(value)
     }
 
+    /// The same document without the statements at `indices` (as [`Document::statements`]
+    /// numbers them).
+    pub fn without(&self, indices: &[usize]) -> Self {
+        let mut value = self.0.clone();
+        let kept: Vec<Value> = match value.get("Statement") {
+            Some(Value::Array(list)) => {
+                list.iter().enumerate().filter(|(i, _)| !indices.contains(i)).map(|(_, s)| s.clone()).collect()
+            }
+            Some(single) if !indices.contains(&0) => vec![single.clone()],
+            _ => vec![],
+        };
+        value["Statement"] = Value::Array(kept);
+        Document(value)
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.0).expect("a JSON value serialises")
     }

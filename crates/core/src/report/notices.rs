@@ -53,22 +53,20 @@ pub(super) fn remediation_notices(pass: &PassResult<'_>, corrected: &[Drift]) ->
             });
         }
     }
-    let fixes: Vec<String> = pass
-        .applied
-        .iter()
-        .filter(|w| matches!(w.stage, Stage::BucketPosture | Stage::KeyPosture))
-        .map(|w| match &w.detail {
-            Some(detail) => format!("{} ({detail})", w.operation),
-            None => w.operation.to_owned(),
-        })
-        .collect();
-    if !fixes.is_empty() {
-        notices.push(Notice {
-            severity: Severity::Normal,
-            reason: Reason::PostureCorrected.into(),
-            action: "Correct",
-            note: fixes.join(", "),
-        });
+    let fixes: Vec<&super::Write> = pass.applied.iter().filter(|w| matches!(w.stage, Stage::BucketPosture | Stage::KeyPosture)).collect();
+    if let Some(first) = fixes.first() {
+        let note = fixes
+            .iter()
+            .map(|w| match &w.detail {
+                Some(detail) => format!("{} ({detail})", w.operation),
+                None => w.operation.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The action is the first correction's operation: Kubernetes' event recorder folds
+        // Events of one reason and action into a series for minutes, keeping the first
+        // note, so a later, different correction must not share them.
+        notices.push(Notice { severity: Severity::Normal, reason: Reason::PostureCorrected.into(), action: first.operation, note });
     }
     notices
 }

@@ -118,7 +118,7 @@ fn fixes_only_when_managed_and_keep_foreign_statements() {
     let managed = BucketPosture { manage: true, ..Default::default() };
     let planned = fixes(&f, trail(), &managed);
     assert_eq!(planned[..2], [super::BucketFix::BlockPublicAccess, super::BucketFix::EnableVersioning]);
-    let super::BucketFix::PutBucketPolicy { before, after: policy } = &planned[2] else { panic!("{planned:?}") };
+    let super::BucketFix::PutBucketPolicy { before, after: policy, .. } = &planned[2] else { panic!("{planned:?}") };
     assert_eq!(before.as_deref(), Some(with_statements(json!([foreign.clone()])).as_str()), "judged from the policy as read");
     let doc: serde_json::Value = serde_json::from_str(policy).unwrap();
     assert_eq!(doc["Statement"][0], foreign, "foreign statement kept as it was");

@@ -88,7 +88,7 @@ fn a_crafted_20_kb_policy_is_judged_quickly_and_conservatively() {
 }
 
 #[test]
-fn a_deny_that_is_not_ours_fails_the_grant_and_is_not_rewritten_around() {
+fn a_deny_of_the_trails_delivery_fails_the_grant_and_goes_under_manage_while_a_key_deny_stays() {
     let deny = json!({"Sid": "NoCloudTrail", "Effect": "Deny", "Principal": {"Service": CLOUDTRAIL}, "Action": "s3:PutObject", "Resource": "*"});
     let mut statements = bucket_statements("logs", trail());
     statements.push(deny);
@@ -97,8 +97,26 @@ fn a_deny_that_is_not_ours_fails_the_grant_and_is_not_rewritten_around() {
     let c = checks.iter().find(|c| c.id == "BKT-CLOUDTRAIL-POLICY").unwrap();
     assert_eq!(c.status, CheckStatus::Fail);
     assert!(c.message.contains("denied to cloudtrail.amazonaws.com by statement NoCloudTrail"), "{}", c.message);
+    // Under manage the bucket is kept fit for the trail: the Deny goes, named, and every
+    // other statement stays.
     let managed = BucketPosture { manage: true, ..Default::default() };
-    assert!(bucket::fixes(&facts, trail(), &managed).iter().all(|f| f.name() != "PutBucketPolicy"), "rewriting would not help");
+    let fixes = bucket::fixes(&facts, trail(), &managed);
+    let Some(fix @ bucket::BucketFix::PutBucketPolicy { after, removed, .. }) = fixes.iter().find(|f| f.name() == "PutBucketPolicy") else {
+        panic!("{fixes:?}")
+    };
+    assert_eq!(removed, &["NoCloudTrail"]);
+    assert!(fix.describe().is_some_and(|d| d.contains("NoCloudTrail")));
+    assert!(!after.contains("NoCloudTrail"), "{after}");
+    let fixed = fix.applied_to(facts);
+    let c = bucket::checks(&fixed, trail(), &BucketPosture::default()).into_iter().find(|c| c.id == "BKT-CLOUDTRAIL-POLICY").unwrap();
+    assert_eq!(c.status, CheckStatus::Pass, "{}", c.message);
+    // A Deny with a condition is not judged to apply to CloudTrail, and so never removed.
+    let conditional = json!({"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}});
+    let mut statements = bucket_statements("logs", trail());
+    statements.push(conditional);
+    let facts = bucket_facts(Some(json!({"Statement": statements}).to_string()));
+    assert!(bucket::fixes(&facts, trail(), &managed).iter().all(|f| f.name() != "PutBucketPolicy"), "nothing to fix");
 
     let mut policy = json!({"Statement": key_statements("111122223333", TRAIL)});
     policy["Statement"].as_array_mut().unwrap().push(json!({"Sid": "NoDescribe", "Effect": "Deny", "Principal": "*", "Action": "kms:Describe*", "Resource": "*"}));

@@ -1,6 +1,8 @@
-//! BKT-LOG-RETENTION on the bed: Stratus Red Team's `cloudtrail-lifecycle-rule` (a rule
-//! expiring everything after a day) is reported, and under `manage` lengthened to the
-//! policy's retention — that rule only, every other rule kept as it was.
+//! What goes after the logs rather than the trail, on the bed. BKT-LOG-RETENTION: Stratus
+//! Red Team's `cloudtrail-lifecycle-rule` (a rule expiring everything after a day) is
+//! reported, and under `manage` lengthened to the policy's retention — that rule only,
+//! every other rule kept as it was. BKT-CLOUDTRAIL-POLICY: a statement denying CloudTrail
+//! the trail's delivery is removed under `manage`, named, every other statement kept.
 
 use std::time::Duration;
 
@@ -86,6 +88,48 @@ async fn a_rule_expiring_the_logs_is_reported_then_lengthened_keeping_every_othe
     eventually("the correction named in an Event", WAIT, || async {
         let events = support::event_notes(&client, &name).await;
         events.iter().any(|n| n.contains("PutBucketLifecycleConfiguration") && n.contains("expire-all")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_statement_denying_cloudtrail_the_delivery_is_removed_under_manage_and_named() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let account = support::account(&aws, 1, 0).await;
+    let bucket = account.buckets[0].clone();
+    let name = support::unique_name("undenied");
+    let policy = controller.policy(&name, json!({
+        "region": support::REGION,
+        "account": support::role(&account),
+        "s3": {"bucketName": bucket},
+        "posture": {"bucket": {"manage": true}},
+        "resyncSeconds": 5,
+    }));
+    support::create_policy(&client, &policy).await;
+    support::wait_synced(&client, &name).await;
+
+    let s3 = aws.s3(&account.scope).await;
+    let current: serde_json::Value =
+        serde_json::from_str(s3.get_bucket_policy().bucket(&bucket).send().await.unwrap().policy().unwrap()).unwrap();
+    let mut blinded = current.clone();
+    let statements = blinded["Statement"].as_array_mut().unwrap();
+    statements.push(json!({"Sid": "BlindCloudTrail", "Effect": "Deny", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}));
+    statements.push(json!({"Sid": "TheirsToKeep", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket",
+        "Resource": format!("arn:aws:s3:::{bucket}")}));
+    s3.put_bucket_policy().bucket(&bucket).policy(blinded.to_string()).send().await.unwrap();
+
+    let (now, _) = eventually("the Deny removed", WAIT, || async {
+        let text = s3.get_bucket_policy().bucket(&bucket).send().await.ok()?.policy()?.to_owned();
+        (!text.contains("BlindCloudTrail")).then_some(text)
+    })
+    .await;
+    assert!(now.contains("TheirsToKeep"), "every other statement kept: {now}");
+    eventually("the removal named in an Event", WAIT, || async {
+        let notes = support::event_notes(&client, &name).await;
+        notes.iter().any(|n| n.contains("PutBucketPolicy") && n.contains("BlindCloudTrail")).then_some(())
     })
     .await;
 }
