@@ -180,7 +180,7 @@ S3_SUBRESOURCE_READS = {
 }
 # Reads trailwarden asks of the bucket owner's account only (src/aws/s3.rs: `outside`),
 # whether or not the bed refuses them to another account.
-OWNER_ONLY_ASKED = {"s3:GetLifecycleConfiguration"}
+OWNER_ONLY_ASKED = {"s3:GetLifecycleConfiguration", "s3:GetEncryptionConfiguration", "s3:GetBucketObjectLockConfiguration"}
 OWNER_ONLY_S3 = bed_constant("hack/bed/rules/s3.py", "OWNER_ONLY")
 OWNER_ONLY_READS = set(OWNER_ONLY_ASKED)
 for _method, _sub in OWNER_ONLY_S3:

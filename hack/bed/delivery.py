@@ -32,11 +32,27 @@ that succeeds sets LatestDeliveryTime / LatestDigestDeliveryTime and clears the 
 LatestDeliveryTime ("now" whenever asked) is dropped: the time is the last real delivery.
 https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_GetTrailStatus.html
 
+A trail with an SNS topic (SnsTopicName: a name in the trail's account and Region, or a
+topic ARN) notifies the topic of every log file delivered (not of digest files): the topic
+must exist (else NotFound) and its topic policy must let cloudtrail.amazonaws.com
+SNS:Publish to it for this trail (else AuthorizationError; moto's default topic policy,
+for the owner account only, does not). GetTrailStatus reports LatestNotificationTime, or
+LatestNotificationError with the time left as it was; the next notification that goes
+through clears the error, as for delivery errors (the bed's choice again). AWS says only
+that LatestNotificationError is the "Amazon SNS error" CloudTrail met; the bed reports the
+error code of SNS Publish for the cause. The message is the one CloudTrail sends (the
+guide does not show it): {"s3Bucket": bucket, "s3ObjectKey": [log file key]}.
+https://docs.aws.amazon.com/awscloudtrail/latest/userguide/configure-sns-notifications-for-cloudtrail.html
+https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-permissions-for-sns-notifications.html
+https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+
 Known simplifications: files come only from the trail's home region (a multi-region trail's
 other regions deliver nothing), an organization trail delivers only its owner's (the
 management account's) files, KMS encryption of log files is not applied, a trail stopped
 and started again between two rounds starts a new chain without a final digest for the old
-one, and validation turned off and on again between two rounds goes unnoticed.
+one, validation turned off and on again between two rounds goes unnoticed, a notification
+reaches only the topic's SQS subscribers (no HTTP, Lambda, e-mail... from the bed), and a
+KMS-encrypted topic's key policy is not checked.
 
 Cost: a trail's log file and digest take about 1 ms of CPU (mostly the RSA signature) and
 about 5 kB of moto's memory per round. A timer round delivers to at most BATCH trails,
@@ -49,14 +65,17 @@ import os
 import threading
 import time
 import traceback
+import uuid
 
 from moto.cloudtrail.models import TrailStatus, cloudtrail_backends
 from moto.core.exceptions import JsonRESTError
 from moto.moto_api._internal import urls as moto_api_urls
 from moto.s3.models import s3_backends
+from moto.sns.models import sns_backends
+from moto.utilities.utils import get_partition
 
 import delivery_files
-from rules import cloudtrail_delivery
+from rules import cloudtrail_delivery, policy
 
 ENV = "TRAILWARDEN_BED_DELIVERY_SECONDS"
 ROUTE = "{0}/moto-api/bed/deliver"
@@ -112,6 +131,57 @@ def _record(status, what, now, error):
     status.bed_delivery = fields  # replaced whole: GetTrailStatus may be reading the old one
 
 
+def _topic(trail):
+    """The trail's SNS topic, or None: SnsTopicName is a topic name, in the trail's account
+    and Region, or a topic ARN (CloudTrail takes either)."""
+    name, region = trail.sns_topic_name, trail.region_name
+    arn = name if name.startswith("arn:") else f"arn:{get_partition(region)}:sns:{region}:{trail.account_id}:{name}"
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[2] != "sns":
+        return None
+    try:
+        return sns_backends[parts[4]][parts[3]].topics.get(arn)
+    except (KeyError, ValueError):  # no such Region (or account) in moto
+        return None
+
+
+def _publish(topic, message):
+    """What moto's Topic.publish does, but only towards SQS subscriptions (in the process):
+    the bed calls no HTTP endpoint, Lambda function or phone. A subscriber that cannot take
+    it (its queue gone) does not make CloudTrail's Publish fail."""
+    message_id = str(uuid.uuid4())
+    for subscription in list(topic.sns_backend.subscriptions.values()):
+        if subscription.topic is topic and subscription.protocol == "sqs":
+            try:
+                subscription.publish(message, message_id)
+            except Exception:  # SNS's delivery to a subscriber, not CloudTrail's call
+                pass
+    topic.sent_notifications.append((message_id, message, None, None, None))
+
+
+def _notify(trail, settings, key):
+    """CloudTrail's SNS Publish for log file `key`: None, or the SNS error code it meets.
+    NotFound (HTTP 404): the topic does not exist. AuthorizationError (HTTP 403): the topic
+    policy, read with rules/policy.py, does not let cloudtrail.amazonaws.com SNS:Publish to
+    the topic with aws:SourceArn this trail's ARN and aws:SourceAccount its owner (the
+    CloudTrail statement, with the recommended aws:SourceArn condition or without). The
+    request carries no AWS:SourceOwner, so moto's default topic policy (AWS principals,
+    StringEquals AWS:SourceOwner the owner account) grants CloudTrail nothing.
+    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-permissions-for-sns-notifications.html
+    https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_GetTrailStatus.html
+    https://docs.aws.amazon.com/sns/latest/api/API_Publish.html"""
+    topic = _topic(trail)
+    if topic is None:
+        return "NotFound"
+    owner, arn, org = cloudtrail_delivery.trail_identity(settings)
+    context = {"aws:SourceArn": arn, "aws:SourceAccount": owner, "aws:SourceOrgID": org, "aws:SecureTransport": "true",
+               "aws:SourceOwner": None}
+    if policy.evaluate(topic.policy, cloudtrail_delivery.CLOUDTRAIL, "SNS:Publish", topic.arn, context) != policy.ALLOWED:
+        return "AuthorizationError"
+    _publish(topic, json.dumps({"s3Bucket": trail.bucket_name, "s3ObjectKey": [key]}))
+    return None
+
+
 def _since(trail, now):
     """Start of the trail's next log window: its last delivery, or when logging last started."""
     started = trail.status.started.replace(tzinfo=UTC) if trail.status.started else now
@@ -132,7 +202,7 @@ def _deliver_to(trail, now, log_files):
     settings = cloudtrail_delivery.settings_of(trail)
     since = _since(trail, now)
     entry = {"trailArn": trail.arn, "bucket": trail.bucket_name, "logFile": None, "digestFile": None, "final": False,
-             "deliveryError": None, "digestDeliveryError": None}
+             "deliveryError": None, "digestDeliveryError": None, "notified": False, "notificationError": None}
     chain = _chains.get(trail.arn)
     if trail.log_validation and (chain is None or chain.trail is not trail or chain.started != trail.status.started):
         chain = _chains[trail.arn] = delivery_files.Chain(trail, trail.status.started, since)
@@ -146,6 +216,10 @@ def _deliver_to(trail, now, log_files):
             trail.status.bed_since = now
             if trail.log_validation:
                 chain.pending.append(log_entry)
+            if trail.sns_topic_name:
+                entry["notificationError"] = _notify(trail, settings, key)
+                entry["notified"] = entry["notificationError"] is None
+                _record(trail.status, "Notification", now, entry["notificationError"])
     if trail.log_validation:
         entry["digestFile"], entry["digestDeliveryError"] = _digest(chain, trail, now)
     return entry
@@ -167,7 +241,8 @@ def _end_chains(now):
         if current is None or current is trail:
             digest, error = _digest(chain, trail, now)
             ended.append({"trailArn": arn, "bucket": trail.bucket_name, "logFile": None, "digestFile": digest,
-                          "final": True, "deliveryError": None, "digestDeliveryError": error})
+                          "final": True, "deliveryError": None, "digestDeliveryError": error,
+                          "notified": False, "notificationError": None})
     return ended
 
 
@@ -191,8 +266,9 @@ def deliver(log_files=True, limit=None, settle=None):
 
 def _deliver_route(request, full_url, headers):
     """POST /moto-api/bed/deliver, body {"logFiles": true|false} (optional): one round,
-    now; answers {"trails": [{trailArn, bucket, logFile, digestFile, final,
-    deliveryError, digestDeliveryError}]} with the object keys written (null: none)."""
+    now; answers {"trails": [{trailArn, bucket, logFile, digestFile, final, deliveryError,
+    digestDeliveryError, notified, notificationError}]} with the object keys written (null:
+    none) and whether the trail's SNS topic was notified of the log file (or why not)."""
     if request.method != "POST":
         return 405, {"Allow": "POST"}, json.dumps({"error": "POST to deliver"})
     raw = request.get_data() or b"{}"  # the raw body, whatever its Content-Type says

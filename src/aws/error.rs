@@ -155,6 +155,9 @@ pub const CODES: &[(&str, &str, ErrorKind)] = {
         ("S3", "NoSuchBucketPolicy", NotFound),
         ("S3", "NoSuchPublicAccessBlockConfiguration", NotFound),
         ("S3", "NoSuchLifecycleConfiguration", NotFound),
+        ("S3", "ServerSideEncryptionConfigurationNotFoundError", NotFound),
+        ("S3", "ObjectLockConfigurationNotFoundError", NotFound),
+        ("S3", "InvalidBucketState", Invalid),
         ("S3", "OwnershipControlsNotFoundError", NotFound),
         // KMS.
         ("KMS", "NotFoundException", KeyNotFound),

@@ -36,7 +36,7 @@ pub struct Object {
 pub const MAX_OBJECT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// The reads the log verifier makes.
-pub trait EvidencePort: Send + Sync + 'static {
+pub trait EvidencePort: Send + Sync {
     /// The region a bucket is in (S3 answers other regions with a redirect).
     fn bucket_region(&self, scope: &Scope, bucket: &str) -> impl Future<Output = AwsResult<String>> + Send;
     /// The keys under `prefix` after `start_after`, in S3's (lexicographic) order.

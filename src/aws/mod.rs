@@ -17,6 +17,7 @@ mod organizations;
 mod own_keys;
 pub mod recent;
 mod s3;
+mod s3_at_rest;
 mod s3_lifecycle;
 pub mod sdk;
 mod sns;

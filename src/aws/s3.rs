@@ -131,22 +131,33 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
         };
         (object_ownership, public_acl_grantees)
     };
-    let lifecycle = async {
+    // Asked of the owner's account only (trailwarden does not ask them from outside).
+    let owners = async {
         match &outside {
-            Some(why) => Err(why.clone()),
-            None => super::s3_lifecycle::read(aws, scope, owner, bucket).await,
+            Some(why) => (Err(why.clone()), Err(why.clone()), Err(why.clone())),
+            None => futures::join!(
+                super::s3_lifecycle::read(aws, scope, owner, bucket),
+                super::s3_at_rest::encryption(aws, scope, owner, bucket),
+                super::s3_at_rest::object_lock(aws, scope, owner, bucket)
+            ),
         }
     };
-    // Boxed: six SDK calls in flight in one future would not fit a worker's stack.
-    let (public_access_block, policy, (versioning_enabled, mfa_delete_enabled), access_log_target, (object_ownership, public_acl_grantees), lifecycle) =
-        futures::join!(
-            Box::pin(public_access_block),
-            Box::pin(policy),
-            Box::pin(versioning),
-            Box::pin(access_log_target),
-            Box::pin(ownership_and_acl),
-            Box::pin(lifecycle)
-        );
+    // Boxed: the SDK calls in flight in one future would not fit a worker's stack.
+    let (
+        public_access_block,
+        policy,
+        (versioning_enabled, mfa_delete_enabled),
+        access_log_target,
+        (object_ownership, public_acl_grantees),
+        (lifecycle, encryption, object_lock),
+    ) = futures::join!(
+        Box::pin(public_access_block),
+        Box::pin(policy),
+        Box::pin(versioning),
+        Box::pin(access_log_target),
+        Box::pin(ownership_and_acl),
+        Box::pin(owners)
+    );
     Ok(BucketFacts {
         name: bucket.to_owned(),
         region,
@@ -158,6 +169,8 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
         access_log_target,
         object_ownership,
         lifecycle,
+        encryption,
+        object_lock,
     })
 }
 
@@ -279,6 +292,9 @@ pub(super) async fn fix_bucket(aws: &SdkAws, reach: &Reach, bucket: &str, fix: &
         }
         BucketFix::LengthenLifecycle { rules, days } => {
             super::s3_lifecycle::lengthen(aws, scope, owner, bucket, rules, *days).await?;
+        }
+        BucketFix::SetObjectLock(required) => {
+            super::s3_at_rest::set_object_lock(aws, scope, owner, bucket, *required).await?;
         }
     }
     Ok(())

@@ -26,6 +26,7 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 use trailwarden_core::integrity::{DigestLocation, Link, Verdict};
 
+use super::round_cache::RoundCache;
 use super::walk::{Walk, WalkError};
 use crate::aws::AwsPort;
 use crate::aws::sdk::SdkAws;
@@ -77,24 +78,46 @@ async fn rounds(
     // Per policy uid, the latest record and when it was last written: the next walk
     // resumes from here even when the write of its progress was left for later.
     let mut kept: HashMap<String, (LogIntegrity, Instant)> = HashMap::new();
+    // Per policy uid, its name: the metric series to drop when it goes.
+    let mut names: HashMap<String, String> = HashMap::new();
     // Per policy uid, when its window was last verified whole.
     let mut rechecked: HashMap<String, Instant> = HashMap::new();
     loop {
         ticks.tick().await;
         let state = policies.state();
-        kept.retain(|uid, _| state.iter().any(|p| p.uid().as_deref() == Some(uid.as_str())));
-        rechecked.retain(|uid, _| kept.contains_key(uid));
+        let started = Timestamp::now();
+        let cache = RoundCache::new(&options.port, started - options.lookback, started + SignedDuration::from_hours(1));
+        // A policy gone, or no longer validating its logs: its record and series go.
+        let verified = |p: &TrailPolicy| p.spec.log_file_validation && p.metadata.deletion_timestamp.is_none();
+        names.retain(|uid, name| {
+            let live = state.iter().any(|p| p.uid().as_deref() == Some(uid.as_str()) && verified(p));
+            if !live {
+                options.metrics.forget(name);
+                kept.remove(uid);
+                rechecked.remove(uid);
+            }
+            live
+        });
         for policy in state {
-            if !policy.spec.log_file_validation || policy.metadata.deletion_timestamp.is_some() {
+            if !verified(&policy) {
                 continue;
             }
             let uid = policy.uid().unwrap_or_default();
+            names.insert(uid.clone(), policy.name_any());
+            let on_record = policy.status.as_ref().and_then(|s| s.log_integrity.clone());
+            // The record written a while ago and gone from the status: someone removed it
+            // to start over (the findings are kept until then).
+            if on_record.is_none() && kept.get(&uid).is_some_and(|(_, written)| written.elapsed() >= RESET_AFTER) {
+                info!(policy = %policy.name_any(), "status.logIntegrity removed: verifying the trail's logs from the start");
+                kept.remove(&uid);
+                rechecked.remove(&uid);
+            }
             let before = match kept.get(&uid) {
                 Some((record, _)) => Some(record.clone()),
-                None => policy.status.as_ref().and_then(|s| s.log_integrity.clone()),
+                None => on_record,
             };
             let whole = rechecked.get(&uid).is_none_or(|at| at.elapsed() >= options.recheck);
-            let Some(record) = verify_one(&policy, before.clone(), whole, &options).await else { continue };
+            let Some(record) = verify_one(&policy, before.clone(), whole, &options, &cache).await else { continue };
             if whole && record.error.is_none() {
                 rechecked.insert(uid.clone(), Instant::now());
             }
@@ -122,6 +145,10 @@ async fn rounds(
     }
 }
 
+/// How long after its write a record missing from the status is taken as removed (the
+/// watch shows a write within moments; this leaves it ample time).
+const RESET_AFTER: Duration = Duration::from_secs(60);
+
 /// How often a record whose walks found nothing new is written anyway (its progress, and
 /// the proof that the verifier looks).
 const REFRESH: Duration = Duration::from_secs(3600);
@@ -134,18 +161,24 @@ fn says_more(before: &LogIntegrity, after: &LogIntegrity) -> bool {
 
 /// One trail's walk from where its record stopped; None when nothing is to be written.
 /// `whole`: verify the whole lookback window again, not only what came since the last walk.
-async fn verify_one(policy: &TrailPolicy, before: Option<LogIntegrity>, whole: bool, options: &VerifyOptions) -> Option<LogIntegrity> {
+async fn verify_one(
+    policy: &TrailPolicy,
+    before: Option<LogIntegrity>,
+    whole: bool,
+    options: &VerifyOptions,
+    cache: &RoundCache<'_, SdkAws>,
+) -> Option<LogIntegrity> {
     let name = policy.name_any();
     let status = policy.status.as_ref()?;
     let arn = status.owned_trail_arn.as_ref().or(status.trail_arn.as_ref())?;
     let before = before.unwrap_or_else(|| LogIntegrity { intact: true, ..LogIntegrity::default() });
     let now = Timestamp::now();
-    let outcome = tokio::time::timeout(options.deadline, walk(policy, arn, &before, whole, now, options)).await;
+    let outcome = tokio::time::timeout(options.deadline, walk(policy, arn, &before, whole, now, options, cache)).await;
     let mut record = LogIntegrity { last_check_time: Some(Time(now)), error: None, ..before.clone() };
     match outcome {
         Ok(Ok(verdict)) => {
             options.metrics.walked(if verdict.intact() { "intact" } else { "broken" });
-            merge(&mut record, &verdict, whole, &name, now, &options.metrics);
+            merge(&mut record, &verdict, whole, now, &options.metrics);
         }
         Ok(Err(e)) => {
             options.metrics.walked("failed");
@@ -169,6 +202,7 @@ async fn walk(
     whole: bool,
     now: Timestamp,
     options: &VerifyOptions,
+    cache: &RoundCache<'_, SdkAws>,
 ) -> Result<Verdict, WalkError> {
     let desired = crate::k8s::desired::desired(policy).map_err(|e| WalkError::Spec(e.to_string()))?;
     let (owner, home_region, trail_name) = parse_arn(arn).ok_or_else(|| WalkError::Spec(format!("not a trail ARN: {arn}")))?;
@@ -196,7 +230,7 @@ async fn walk(
     });
     let from = resume.as_ref().map_or(now - options.lookback, |l| l.end_time);
     debug!(policy = %policy.name_any(), bucket = %location.bucket, %from, "walking the digest chain");
-    Walk { port: &options.port, scope: &scope, location: &location }.run(from, now, resume.as_ref()).await
+    Walk { port: cache, scope: &scope, location: &location }.run(from, now, resume.as_ref()).await
 }
 
 fn parse_arn(arn: &str) -> Option<(&str, &str, &str)> {
@@ -209,7 +243,7 @@ fn parse_arn(arn: &str) -> Option<(&str, &str, &str)> {
 /// The record with a walk's verdict added: counts (of files verified for the first time:
 /// a recheck of the whole window counts only when it is the first walk), the newest
 /// digest, findings not on record yet.
-fn merge(record: &mut LogIntegrity, verdict: &Verdict, whole: bool, policy: &str, now: Timestamp, metrics: &IntegrityMetrics) {
+fn merge(record: &mut LogIntegrity, verdict: &Verdict, whole: bool, now: Timestamp, metrics: &IntegrityMetrics) {
     if !whole || record.last_digest.is_none() {
         record.digests_verified += u64::from(verdict.digests_valid);
         record.logs_verified += u64::from(verdict.logs_valid);
@@ -230,7 +264,7 @@ fn merge(record: &mut LogIntegrity, verdict: &Verdict, whole: bool, policy: &str
         if record.findings.iter().any(|f| f.problem == problem && f.object == object) {
             continue;
         }
-        metrics.found(policy, finding.problem);
+        metrics.found(finding.problem);
         record.findings.push(IntegrityFinding {
             problem: problem.to_owned(),
             object,

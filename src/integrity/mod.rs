@@ -5,6 +5,7 @@
 
 pub mod continuous;
 pub mod crypto;
+mod round_cache;
 pub mod walk;
 
 pub use walk::{Walk, WalkError};

@@ -180,3 +180,6 @@ fn next_older(older: &mut Vec<String>, key: &str) -> Option<String> {
 fn broken(digest: &Digest, why: &str) -> Finding {
     Finding::new(Problem::ChainBroken, &digest.digest_s3_bucket, &digest.digest_s3_object, why.to_owned())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 //! `TrailPolicy → Desired`: the one place the CRD's spec becomes the domain's view of
 //! it, with defaults applied and empty strings read as "not set".
 
+use trailwarden_core::posture::bucket::{LockMode, LockRequirement};
 use kube::ResourceExt;
 use trailwarden_core::ownership::Peers;
 use trailwarden_core::posture::bucket::BucketPosture;
@@ -90,11 +91,33 @@ pub fn desired(policy: &api::TrailPolicy) -> Result<Desired, InvalidSpec> {
 }
 
 fn posture(p: &api::Posture) -> policy::Posture {
-    let api::BucketPosture { manage, require_public_access_block, require_versioning, require_mfa_delete, require_access_logging, retention_days } =
-        p.bucket.clone();
+    let api::BucketPosture {
+        manage,
+        require_public_access_block,
+        require_versioning,
+        require_mfa_delete,
+        require_access_logging,
+        retention_days,
+        object_lock,
+    } = p.bucket.clone();
+    let object_lock = object_lock.map(|l| LockRequirement {
+        mode: match l.mode {
+            api::LockMode::Governance => LockMode::Governance,
+            api::LockMode::Compliance => LockMode::Compliance,
+        },
+        days: l.days,
+    });
     let api::KmsPosture { manage: manage_key, require_rotation } = p.kms.clone();
     policy::Posture {
-        bucket: BucketPosture { manage, require_public_access_block, require_versioning, require_mfa_delete, require_access_logging, retention_days },
+        bucket: BucketPosture {
+            manage,
+            require_public_access_block,
+            require_versioning,
+            require_mfa_delete,
+            require_access_logging,
+            retention_days,
+            object_lock,
+        },
         kms: KmsPosture { manage: manage_key, require_rotation },
     }
 }

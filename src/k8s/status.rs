@@ -115,6 +115,7 @@ fn standing(policy: &TrailPolicy) -> Option<trailwarden_core::integrity::Standin
     Some(trailwarden_core::integrity::Standing {
         verified_through: record.verified_through.as_ref().map(|t| t.0),
         first_finding: record.findings.first().map(|f| format!("{} {}: {}", f.problem, f.object, f.detail)),
+        error: record.error.clone(),
     })
 }
 

@@ -57,10 +57,12 @@ pub async fn accounts<P: AwsPort>(port: &P, desired: &Desired) -> AwsResult<Acco
 pub async fn around<P: AwsPort>(port: &P, resolved: &Resolved, accounts: Accounts, observed: Observed) -> Observation {
     let desired = &resolved.desired;
     let bucket_reach = desired.bucket_reach(&accounts.acting);
-    let bucket = port.describe_bucket(&bucket_reach, &desired.settings.bucket).await.map_err(|e| e.to_string());
+    let bucket = port.describe_bucket(&bucket_reach, &desired.settings.bucket).await;
+    let bucket_missing = bucket.as_ref().is_err_and(|e| e.kind == crate::aws::ErrorKind::BucketNotFound);
+    let bucket = bucket.map_err(|e| e.to_string());
     let key = resolved.key.as_ref().map(|k| k.clone().map_err(|e| e.to_string()));
     let Accounts { owner: account, organization_id, .. } = accounts;
-    Observation { observed, account, organization_id, bucket_reach, facts: PostureFacts { bucket, key } }
+    Observation { observed, account, organization_id, bucket_reach, facts: PostureFacts { bucket, key, bucket_missing } }
 }
 
 /// Of the trails DescribeTrails lists in the policy's scope, the policy's own: the one of

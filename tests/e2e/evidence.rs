@@ -133,3 +133,50 @@ async fn a_statement_denying_cloudtrail_the_delivery_is_removed_under_manage_and
     })
     .await;
 }
+
+#[tokio::test]
+async fn write_once_logs_object_lock_is_set_as_declared_and_put_back_when_shortened() {
+    use aws_sdk_s3::types::{DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule};
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let account = support::account(&aws, 1, 0).await;
+    let bucket = account.buckets[0].clone();
+    let name = support::unique_name("write-once");
+    let policy = controller.policy(&name, json!({
+        "region": support::REGION,
+        "account": support::role(&account),
+        "s3": {"bucketName": bucket},
+        "posture": {"bucket": {"manage": true, "objectLock": {"mode": "Governance", "days": 365}}},
+        "resyncSeconds": 5,
+    }));
+    support::create_policy(&client, &policy).await;
+    let s3 = aws.s3(&account.scope).await;
+    let retention = || async {
+        let c = s3.get_object_lock_configuration().bucket(&bucket).send().await.ok()?.object_lock_configuration?;
+        let d = c.rule()?.default_retention()?.clone();
+        Some((c.object_lock_enabled().cloned(), d.mode().cloned(), d.days()))
+    };
+    let declared = (Some(ObjectLockEnabled::Enabled), Some(ObjectLockRetentionMode::Governance), Some(365));
+    eventually("Object Lock on with the declared retention", WAIT, || async { retention().await.filter(|r| *r == declared) }).await;
+    let p = support::wait_synced(&client, &name).await;
+    let status_of = |p: &TrailPolicy, id: &str| {
+        p.status.as_ref().unwrap().compliance.iter().find(|c| c.id == id).map(|c| (c.status, c.message.clone())).unwrap()
+    };
+    assert_eq!(status_of(&p, "BKT-DEFAULT-ENCRYPTION").0, CheckStatus::Pass, "S3's default encryption is reported");
+
+    // Someone with the right shortens the default retention to a day.
+    let day = DefaultRetention::builder().mode(ObjectLockRetentionMode::Governance).days(1).build();
+    let shortened = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(ObjectLockRule::builder().default_retention(day).build())
+        .build();
+    s3.put_object_lock_configuration().bucket(&bucket).object_lock_configuration(shortened).send().await.unwrap();
+    eventually("the declared retention put back", WAIT, || async { retention().await.filter(|r| *r == declared) }).await;
+    eventually("BKT-OBJECT-LOCK passes, required", WAIT, || async {
+        let p = support::get(&client, &name).await;
+        let check = p.status.as_ref()?.compliance.iter().find(|c| c.id == "BKT-OBJECT-LOCK")?.clone();
+        (check.status == CheckStatus::Pass && check.required).then_some(())
+    })
+    .await;
+}

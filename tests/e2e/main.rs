@@ -26,6 +26,7 @@ mod quiet;
 mod partition;
 mod reconciler;
 mod evidence;
+mod evidence_events;
 mod shards;
 mod replica;
 mod shared_posture;

@@ -44,6 +44,11 @@ const EXPORTED: &[&str] = &[
     "trailwarden_key_deletion_timestamp_seconds",
     "trailwarden_stage_failures_total",
     "trailwarden_last_pass_completed_timestamp_seconds",
+    "trailwarden_log_integrity_intact",
+    "trailwarden_log_integrity_verified_timestamp_seconds",
+    "trailwarden_log_integrity_findings_total",
+    "trailwarden_log_integrity_walks_total",
+    "trailwarden_log_integrity_last_round_timestamp_seconds",
 ];
 
 #[tokio::test]
@@ -52,7 +57,7 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     let aws = support::aws().await;
     let label = support::unique_name("metrics");
     let queue = crate::events::queue_and_rule();
-    let replica = Replica::start("metrics-replica", &label, &["--events-queue-url", &queue]);
+    let replica = Replica::start("metrics-replica", &label, &["--events-queue-url", &queue, "--verify-logs-interval-seconds", "1"]);
     let (code, _) = eventually("/healthz answers", WAIT, || replica.get("/healthz")).await.0;
     assert_eq!(code, 200);
     eventually("/readyz turns 200", WAIT, || async { (replica.get("/readyz").await?.0 == 200).then_some(()) }).await;
@@ -66,6 +71,16 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     aws.stop_logging(&scope, &arn).await.unwrap();
     crate::events::publish("aws.cloudtrail", "StopLogging", &account, serde_json::json!({"name": arn}), None);
     eventually("logging restarted", WAIT, || async { aws.get_trail_status(&scope, &arn).await.ok()?.is_logging.then_some(()) }).await;
+    // CloudTrail delivers; the log verifier proves what it delivered.
+    support::deliver(true);
+    support::deliver(true);
+    eventually("the chain verified and exported", WAIT, || async {
+        let m = replica.metrics().await;
+        (m.contains(&format!("trailwarden_log_integrity_intact{{policy=\"{name}\"}} 1"))
+            && m.contains(&format!("trailwarden_log_integrity_verified_timestamp_seconds{{policy=\"{name}\"}}")))
+        .then_some(())
+    })
+    .await;
 
     // StartLogging twice: once when the trail was created, once to heal it; and the
     // StopLogging event read from the queue.

@@ -108,6 +108,8 @@ def every_flag_has_a_value():
         "TRAILWARDEN_AWS_WRITES_PER_SECOND": "0.5", "TRAILWARDEN_SELECTOR": "team=security",
         "TRAILWARDEN_LEASE_NAMESPACE": "kube-system", "TRAILWARDEN_LEASE_RENEW_DEADLINE_SECONDS": "13.5",
         "TRAILWARDEN_HTTP_ADDR": "0.0.0.0:8080", "TRAILWARDEN_AWS_RETRY_MODE": "adaptive",
+        "TRAILWARDEN_VERIFY_LOGS_INTERVAL_SECONDS": "300", "TRAILWARDEN_VERIFY_LOGS_LOOKBACK_HOURS": "48",
+        "TRAILWARDEN_VERIFY_LOGS_RECHECK_HOURS": "12",
     }
     got = {k: env.get(k) for k in want}
     assert got == want, f"env {got}, want {want}"
@@ -122,10 +124,16 @@ def defaults_and_integers():
     for name in ("TRAILWARDEN_SELECTOR", "TRAILWARDEN_LEASE_NAMESPACE", "TRAILWARDEN_EVENTS_QUEUE_URL", "TRAILWARDEN_AWS_ENDPOINT"):
         assert name not in env, f"{name} set by default"
     want = {"TRAILWARDEN_AWS_MAX_ATTEMPTS": "3", "TRAILWARDEN_AWS_READS_PER_SECOND": "10",
-            "TRAILWARDEN_AWS_WRITES_PER_SECOND": "1", "TRAILWARDEN_HTTP_ADDR": "[::]:8080"}
+            "TRAILWARDEN_AWS_WRITES_PER_SECOND": "1", "TRAILWARDEN_HTTP_ADDR": "[::]:8080",
+            "TRAILWARDEN_VERIFY_LOGS_INTERVAL_SECONDS": "600", "TRAILWARDEN_VERIFY_LOGS_LOOKBACK_HOURS": "24",
+            "TRAILWARDEN_VERIFY_LOGS_RECHECK_HOURS": "24"}
     assert {k: env[k] for k in want} == want, {k: env[k] for k in want}
     env = env_of(helm(values={"stallSeconds": 86400}))
     assert env["TRAILWARDEN_STALL_SECONDS"] == "86400", env["TRAILWARDEN_STALL_SECONDS"]
+    # The log verifier off is 0, as the flag reads it; its largest values stay integers.
+    env = env_of(helm(values={"verifyLogs": {"intervalSeconds": 0, "lookbackHours": 2160, "recheckHours": 720}}))
+    got = [env[f"TRAILWARDEN_VERIFY_LOGS_{n}"] for n in ("INTERVAL_SECONDS", "LOOKBACK_HOURS", "RECHECK_HOURS")]
+    assert got == ["0", "2160", "720"], got
 
 
 @test
@@ -156,7 +164,11 @@ def schema_refuses_bad_flag_values():
                    {"stallSeconds": 1}, {"httpListenAddress": "127.0.0.1"}, {"selector": 3},
                    {"leaderElection": {"leaseNamespace": "Not_A_Namespace"}},
                    {"leaderElection": {"renewDeadlineSeconds": 0}}, {"leaderElection": {"leaseDurationSeconds": 1}},
-                   {"leaderElection": {"leaseDurationSeconds": 15.5}}):
+                   {"leaderElection": {"leaseDurationSeconds": 15.5}},
+                   {"verifyLogs": {"intervalSeconds": -1}}, {"verifyLogs": {"intervalSeconds": 86401}},
+                   {"verifyLogs": {"intervalSeconds": "10m"}}, {"verifyLogs": {"lookbackHours": 0}},
+                   {"verifyLogs": {"lookbackHours": 2161}}, {"verifyLogs": {"recheckHours": 0}},
+                   {"verifyLogs": {"recheckHours": 721}}, {"verifyLogs": {"recheckHour": 12}}):
         err = helm(values=values, ok=False)
         assert "values don't meet the specifications of the schema" in err, f"{values}: {err}"
 

@@ -91,6 +91,8 @@ pub fn bucket(name: &str) -> BucketFacts {
         access_log_target: Ok(Some("access-logs".into())),
         object_ownership: Ok(Some("BucketOwnerEnforced".into())),
         lifecycle: Ok(vec![]),
+        encryption: Ok(Some("AES256".into())),
+        object_lock: Ok(None),
     }
 }
 

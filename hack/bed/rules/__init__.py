@@ -8,9 +8,9 @@ hack/bed/tests/ that shows the refusal. `install()` applies every rule to moto b
 server starts; nothing here is optional: the whole suite runs on the faithful bed.
 """
 
-from . import cloudtrail, cloudtrail_delivery, cloudtrail_keys, kms, organizations, s3
+from . import cloudtrail, cloudtrail_delivery, cloudtrail_keys, kms, organizations, s3, s3_config
 
-MODULES = (s3, kms, organizations, cloudtrail, cloudtrail_delivery, cloudtrail_keys)
+MODULES = (s3, s3_config, kms, organizations, cloudtrail, cloudtrail_delivery, cloudtrail_keys)
 
 
 def install():

@@ -1,7 +1,8 @@
 """Tests of the bed's CloudTrail delivery (hack/bed/delivery.py, delivery_files.py) and of
 ListPublicKeys (hack/bed/rules/cloudtrail_keys.py): what lands in a trail's bucket, how the
-digests are signed and chained, and what GetTrailStatus says; then AWS CLI's own
-`cloudtrail validate-logs` (from hack/bed/awscli-venv.sh) judges chains the bed delivered."""
+digests are signed and chained, what the trail's SNS topic is told, and what GetTrailStatus
+says; then AWS CLI's own `cloudtrail validate-logs` (from hack/bed/awscli-venv.sh) judges
+chains the bed delivered."""
 
 import datetime
 import gzip
@@ -221,6 +222,101 @@ class DeliveryTest(Delivered):
         got = self.moto.deliver()[arn]
         for key in (got["logFile"], got["digestFile"]):
             self.assertTrue(key.startswith(f"AWSLogs/{org.id}/{org.management}/"), key)
+
+
+def topic_policy(topic_arn, source_arn=None):
+    """The statement CloudTrail's guide attaches to a trail's topic, with the aws:SourceArn
+    condition it recommends adding when `source_arn` is given.
+    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-permissions-for-sns-notifications.html"""
+    statement = {
+        "Sid": "AWSCloudTrailSNSPolicy20131101",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "SNS:Publish",
+        "Resource": topic_arn,
+    }
+    if source_arn:
+        statement["Condition"] = {"StringEquals": {"AWS:SourceArn": source_arn}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+class NotificationTest(Delivered):
+    """The trail's SNS topic is notified of each log file; GetTrailStatus says when, or why not."""
+
+    def notifying(self, policy=True, by_arn=False):
+        """A logging trail whose topic "deliveries" has, with `policy`, CloudTrail's statement
+        for this trail (else SNS's default policy); (ct, sns, topic ARN, bucket, trail ARN)."""
+        ct, s3, bucket, arn = self.trail(validation=False)
+        sns = self.moto.client("sns", arn.split(":")[4])
+        topic = sns.create_topic(Name="deliveries")["TopicArn"]
+        if policy:
+            sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=topic_policy(topic, arn))
+        ct.update_trail(Name="audit", SnsTopicName=topic if by_arn else "deliveries")
+        return ct, sns, topic, bucket, arn
+
+    def test_a_topic_that_lets_cloudtrail_publish_hears_of_each_log_file(self):
+        ct, sns, topic, bucket, arn = self.notifying()
+        sqs = self.moto.client("sqs", arn.split(":")[4])
+        queue = sqs.create_queue(QueueName="deliveries")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        got = self.moto.deliver()[arn]
+        self.assertEqual((got["notified"], got["notificationError"]), (True, None))
+        status = ct.get_trail_status(Name="audit")
+        self.assertEqual(status["LatestNotificationTime"], status["LatestDeliveryTime"])
+        self.assertNotIn("LatestNotificationError", status)
+        (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        envelope = json.loads(message["Body"])
+        self.assertEqual(envelope["TopicArn"], topic)
+        self.assertEqual(json.loads(envelope["Message"]), {"s3Bucket": bucket, "s3ObjectKey": [got["logFile"]]})
+        quiet = self.moto.deliver(log_files=False)[arn]  # no log file, nothing to tell
+        self.assertFalse(quiet["notified"])
+        self.assertEqual(ct.get_trail_status(Name="audit")["LatestNotificationTime"], status["LatestNotificationTime"])
+
+    def test_a_topic_named_by_its_arn(self):
+        ct, sns, topic, bucket, arn = self.notifying(by_arn=True)
+        self.assertTrue(self.moto.deliver()[arn]["notified"])
+        self.assertIn("LatestNotificationTime", ct.get_trail_status(Name="audit"))
+
+    def test_a_deleted_topic_is_reported_after_the_next_round_and_a_new_one_clears_it(self):
+        ct, sns, topic, bucket, arn = self.notifying()
+        self.moto.deliver()
+        notified = ct.get_trail_status(Name="audit")["LatestNotificationTime"]
+        sns.delete_topic(TopicArn=topic)
+        got = self.moto.deliver()[arn]
+        self.assertIsNotNone(got["logFile"])  # the log file is delivered all the same
+        self.assertEqual((got["notified"], got["notificationError"]), (False, "NotFound"))
+        status = ct.get_trail_status(Name="audit")
+        self.assertEqual(status["LatestNotificationError"], "NotFound")
+        self.assertEqual(status["LatestNotificationTime"], notified)
+        self.assertGreater(status["LatestDeliveryTime"], notified)
+        topic = sns.create_topic(Name="deliveries")["TopicArn"]
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=topic_policy(topic, arn))
+        self.assertTrue(self.moto.deliver()[arn]["notified"])
+        status = ct.get_trail_status(Name="audit")
+        self.assertNotIn("LatestNotificationError", status)
+        self.assertGreater(status["LatestNotificationTime"], notified)
+
+    def test_the_default_topic_policy_or_another_trails_grant_refuses_cloudtrail(self):
+        ct, sns, topic, bucket, arn = self.notifying(policy=False)
+        got = self.moto.deliver()[arn]
+        self.assertEqual((got["notified"], got["notificationError"]), (False, "AuthorizationError"))
+        status = ct.get_trail_status(Name="audit")
+        self.assertEqual(status["LatestNotificationError"], "AuthorizationError")
+        self.assertNotIn("LatestNotificationTime", status)
+        other = trail_arn(arn.split(":")[4], "other")
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=topic_policy(topic, other))
+        self.assertEqual(self.moto.deliver()[arn]["notificationError"], "AuthorizationError")
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=topic_policy(topic))
+        self.assertTrue(self.moto.deliver()[arn]["notified"])
+
+    def test_a_trail_without_a_topic_reports_no_notification(self):
+        ct, s3, bucket, arn = self.trail(validation=False)
+        got = self.moto.deliver()[arn]
+        self.assertEqual((got["notified"], got["notificationError"]), (False, None))
+        status = ct.get_trail_status(Name="audit")
+        self.assertNotIn("LatestNotificationTime", status)
+        self.assertNotIn("LatestNotificationError", status)
 
 
 class ValidateLogsTest(Delivered):

@@ -1,5 +1,7 @@
 """The S3 rules (hack/bed/rules/s3.py): wrong region, bucket owner condition, owner-only
-operations; each refused as S3 refuses it, and the legitimate call still answered."""
+operations; each refused as S3 refuses it, and the legitimate call still answered. And the
+bucket configuration rules (hack/bed/rules/s3_config.py): SSE-S3 default encryption, Object
+Lock on existing buckets."""
 
 import json
 import unittest
@@ -184,6 +186,117 @@ class OwnerOnlyOperations(BedTest):
 
     def test_other_operations_of_another_account_are_left_to_moto(self):
         self.assertIsNone(self.other.get_bucket_location(Bucket=self.bucket)["LocationConstraint"])
+
+
+SSE_S3 = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]
+
+
+class DefaultEncryption(BedTest):
+    def setUp(self):
+        self.s3 = self.moto.client("s3", fresh_account())
+        self.bucket = bucket_name()
+        self.s3.create_bucket(Bucket=self.bucket)
+
+    def rules(self):
+        return self.s3.get_bucket_encryption(Bucket=self.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+
+    def test_a_fresh_bucket_reports_sse_s3(self):
+        self.assertEqual(self.rules(), SSE_S3)
+
+    def test_a_configured_bucket_reports_its_configuration_and_delete_resets_to_sse_s3(self):
+        key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        kms = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+        self.s3.put_bucket_encryption(
+            Bucket=self.bucket,
+            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": kms, "BucketKeyEnabled": True}]},
+        )
+        self.assertEqual(self.rules(), [{"ApplyServerSideEncryptionByDefault": kms, "BucketKeyEnabled": True}])
+        self.s3.delete_bucket_encryption(Bucket=self.bucket)
+        self.assertEqual(self.rules(), SSE_S3)
+
+
+def lock(mode, days=None, years=None, enabled="Enabled"):
+    """An ObjectLockConfiguration with a default retention (`mode` None: without one)."""
+    configuration = {} if enabled is None else {"ObjectLockEnabled": enabled}
+    if mode is not None:
+        period = {"Days": days} if years is None else {"Years": years}
+        configuration["Rule"] = {"DefaultRetention": {"Mode": mode, **period}}
+    return configuration
+
+
+class ObjectLockOnExistingBuckets(BedTest):
+    def setUp(self):
+        self.s3 = self.moto.client("s3", fresh_account())
+        self.bucket = bucket_name()  # versioned, holding an object
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.s3.put_object(Bucket=self.bucket, Key="before", Body=b"v")
+
+    def put_lock(self, configuration, bucket=None):
+        return self.s3.put_object_lock_configuration(Bucket=bucket or self.bucket, ObjectLockConfiguration=configuration)
+
+    def reported(self, bucket=None):
+        return self.s3.get_object_lock_configuration(Bucket=bucket or self.bucket)["ObjectLockConfiguration"]
+
+    def test_a_versioned_bucket_holding_objects_gets_object_lock(self):
+        self.assertRefused(self.reported, "ObjectLockConfigurationNotFoundError", 404)
+        self.put_lock(lock("GOVERNANCE", days=365))
+        self.assertEqual(self.reported(), lock("GOVERNANCE", days=365))
+        new = self.s3.put_object(Bucket=self.bucket, Key="after", Body=b"v")
+        head = self.s3.head_object(Bucket=self.bucket, Key="after", VersionId=new["VersionId"])
+        self.assertEqual(head["ObjectLockMode"], "GOVERNANCE", "objects put afterwards take the default retention")
+        self.assertNotIn("ObjectLockMode", self.s3.head_object(Bucket=self.bucket, Key="before"), "existing objects stay as they were")
+
+    def test_an_empty_versioned_bucket_and_a_bucket_created_with_object_lock_still_can(self):
+        empty, created = bucket_name(), bucket_name()
+        self.s3.create_bucket(Bucket=empty)
+        self.s3.put_bucket_versioning(Bucket=empty, VersioningConfiguration={"Status": "Enabled"})
+        self.s3.create_bucket(Bucket=created, ObjectLockEnabledForBucket=True)
+        for bucket in (empty, created):
+            with self.subTest(bucket):
+                self.put_lock(lock("COMPLIANCE", years=1), bucket)
+                self.assertEqual(self.reported(bucket), lock("COMPLIANCE", years=1))
+
+    def test_a_bucket_without_versioning_enabled_is_refused(self):
+        unversioned, suspended = bucket_name(), bucket_name()
+        self.s3.create_bucket(Bucket=unversioned)
+        self.s3.create_bucket(Bucket=suspended)
+        self.s3.put_bucket_versioning(Bucket=suspended, VersioningConfiguration={"Status": "Suspended"})
+        for bucket in (unversioned, suspended):
+            with self.subTest(bucket):
+                error = self.assertRefused(lambda: self.put_lock(lock("GOVERNANCE", days=365), bucket), "InvalidBucketState", 409)
+                self.assertEqual(error["Error"]["Message"], "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")
+                self.assertRefused(lambda: self.reported(bucket), "ObjectLockConfigurationNotFoundError", 404)
+
+    def test_object_lock_cannot_be_turned_off(self):
+        self.put_lock(lock("GOVERNANCE", days=365))
+        for name, configuration in {
+            "Disabled": lock("GOVERNANCE", days=1, enabled="Disabled"),
+            "empty": lock("GOVERNANCE", days=1, enabled=""),
+            "missing": lock("GOVERNANCE", days=1, enabled=None),
+            "missing, no rule": {},
+        }.items():
+            with self.subTest(name):
+                self.assertRefused(lambda: self.put_lock(configuration), "MalformedXML", 400)
+        error = self.assertRefused(
+            lambda: self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Suspended"}),
+            "InvalidBucketState",
+            409,
+        )
+        self.assertEqual(
+            error["Error"]["Message"], "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+        )
+        self.assertEqual(self.reported(), lock("GOVERNANCE", days=365), "the configuration is untouched")
+        self.assertEqual(self.s3.get_bucket_versioning(Bucket=self.bucket)["Status"], "Enabled")
+
+    def test_the_default_retention_is_a_bucket_setting_the_owner_may_change_either_way(self):
+        self.put_lock(lock("GOVERNANCE", days=365))
+        # Lengthened and made COMPLIANCE; then shortened and made GOVERNANCE again: the
+        # default retention is not an object's retention, which COMPLIANCE would hold.
+        for mode, days in (("COMPLIANCE", 400), ("COMPLIANCE", 30), ("GOVERNANCE", 7)):
+            with self.subTest(mode=mode, days=days):
+                self.put_lock(lock(mode, days=days))
+                self.assertEqual(self.reported(), lock(mode, days=days))
 
 
 if __name__ == "__main__":

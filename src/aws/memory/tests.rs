@@ -23,6 +23,8 @@ fn bucket(name: &str) -> BucketFacts {
         access_log_target: Ok(None),
         object_ownership: Ok(None),
         lifecycle: Ok(vec![]),
+        encryption: Ok(Some("AES256".into())),
+        object_lock: Ok(None),
     }
 }
 

@@ -373,6 +373,31 @@ pub struct BucketPosture {
     #[serde(default = "retention_days")]
     #[schemars(range(max = 36500))]
     pub retention_days: u32,
+    /// An Object Lock default retention the bucket must have, for write-once logs
+    /// (BKT-OBJECT-LOCK). With `manage`, trailwarden turns Object Lock on and sets it —
+    /// Object Lock can never be turned off again, and a Compliance retention cannot be
+    /// shortened by anyone: declare it knowingly. The bucket must be versioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockPosture>,
+}
+
+/// An Object Lock default retention.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectLockPosture {
+    /// Governance (users with s3:BypassGovernanceRetention may shorten it) or Compliance
+    /// (nobody may, the root user included).
+    pub mode: LockMode,
+    /// Days each log file is kept from deletion or overwrite.
+    #[schemars(range(min = 1, max = 36500))]
+    pub days: u32,
+}
+
+/// Object Lock's retention modes.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    Governance,
+    Compliance,
 }
 
 fn retention_days() -> u32 {
@@ -388,6 +413,7 @@ impl Default for BucketPosture {
             require_mfa_delete: false,
             require_access_logging: false,
             retention_days: retention_days(),
+            object_lock: None,
         }
     }
 }

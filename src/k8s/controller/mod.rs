@@ -361,6 +361,7 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
         events.forget(&policy.name_any());
     }
     ctx.metrics.reconcile.forget(&policy.name_any());
+    ctx.metrics.integrity.forget(&policy.name_any());
     ctx.retiring.lock().expect("retiring lock").push((policy.name_any(), std::time::Instant::now()));
     let uid = policy.uid().unwrap_or_default();
     ctx.drift_seen.lock().expect("drift lock").remove(&uid);

@@ -37,4 +37,6 @@ pub struct Standing {
     pub verified_through: Option<jiff::Timestamp>,
     /// The first bad object found and why, while any is on record.
     pub first_finding: Option<String>,
+    /// Why the last walk could not judge the chain.
+    pub error: Option<String>,
 }

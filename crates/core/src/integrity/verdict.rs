@@ -25,6 +25,19 @@ pub enum Problem {
 }
 
 impl Problem {
+    pub const ALL: [Problem; 10] = [
+        Problem::DigestMissing,
+        Problem::DigestMoved,
+        Problem::DigestInvalidFormat,
+        Problem::DigestKeyNotFound,
+        Problem::DigestSignatureFailed,
+        Problem::ChainBroken,
+        Problem::LogMissing,
+        Problem::LogInvalidFormat,
+        Problem::LogHashMismatch,
+        Problem::LogTrailingData,
+    ];
+
     pub fn is_digest(self) -> bool {
         !matches!(self, Problem::LogMissing | Problem::LogInvalidFormat | Problem::LogHashMismatch | Problem::LogTrailingData)
     }

@@ -33,6 +33,11 @@ pub struct BucketFacts {
     pub object_ownership: Known<Option<String>>,
     /// The lifecycle rules (none when the bucket has no lifecycle configuration).
     pub lifecycle: Known<Vec<LifecycleRule>>,
+    /// The default encryption's algorithm (AES256, aws:kms, aws:kms:dsse), None when S3
+    /// reports none.
+    pub encryption: Known<Option<String>>,
+    /// Object Lock, None when the bucket has none.
+    pub object_lock: Known<Option<ObjectLock>>,
 }
 
 /// What the policy requires of the log bucket.
@@ -46,6 +51,8 @@ pub struct BucketPosture {
     pub require_access_logging: bool,
     /// The days no lifecycle rule may delete the logs before (0: not checked).
     pub retention_days: u32,
+    /// An Object Lock default retention the bucket must have (none required if None).
+    pub object_lock: Option<LockRequirement>,
 }
 
 /// PCI DSS 10.5.1: a year of audit log history.
@@ -60,12 +67,15 @@ impl Default for BucketPosture {
             require_mfa_delete: false,
             require_access_logging: false,
             retention_days: DEFAULT_RETENTION_DAYS,
+            object_lock: None,
         }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, IntoStaticStr)]
 pub enum BucketCheck {
+    #[strum(serialize = "BKT-EXISTS")]
+    Exists,
     #[strum(serialize = "BKT-READABLE")]
     Readable,
     #[strum(serialize = "BKT-PUBLIC-ACCESS-BLOCK")]
@@ -84,12 +94,17 @@ pub enum BucketCheck {
     AclsDisabled,
     #[strum(serialize = "BKT-LOG-RETENTION")]
     LogRetention,
+    #[strum(serialize = "BKT-DEFAULT-ENCRYPTION")]
+    DefaultEncryption,
+    #[strum(serialize = "BKT-OBJECT-LOCK")]
+    ObjectLock,
 }
 
 impl CheckId for BucketCheck {
     fn controls(self) -> &'static [&'static str] {
         match self {
             BucketCheck::Readable => &["CloudTrail.6", "CloudTrail.7"],
+            BucketCheck::Exists => &["CloudTrail delivery", "PCI DSS 10.3.2"],
             BucketCheck::PublicAccessBlock => &["CloudTrail.6", "CIS v1.4 3.3", "S3.8"],
             BucketCheck::NotPublic => &["CloudTrail.6", "CIS v1.4 3.3"],
             BucketCheck::AccessLogging => &["CloudTrail.7", "CIS v1.4 3.6", "CIS 3.4"],
@@ -98,6 +113,8 @@ impl CheckId for BucketCheck {
             BucketCheck::CloudTrailPolicy => &["CloudTrail delivery"],
             BucketCheck::AclsDisabled => &["S3.12"],
             BucketCheck::LogRetention => &["PCI DSS 10.5.1"],
+            BucketCheck::DefaultEncryption => &["CIS v1.4 2.1.1"],
+            BucketCheck::ObjectLock => &["PCI DSS 10.3.2", "CloudTrail log integrity"],
         }
     }
 }
@@ -124,6 +141,8 @@ pub enum BucketFix {
     /// expirations lengthened, an expiration by date removed (a rule left with nothing to
     /// do goes). Every other rule is kept as it is.
     LengthenLifecycle { rules: Vec<String>, days: u32 },
+    /// Object Lock on (it cannot be turned off again), with this default retention.
+    SetObjectLock(LockRequirement),
 }
 
 impl BucketFix {
@@ -135,6 +154,7 @@ impl BucketFix {
             BucketFix::PutBucketPolicy { .. } => "PutBucketPolicy",
             BucketFix::DisableAcls => "PutBucketOwnershipControls",
             BucketFix::LengthenLifecycle { .. } => "PutBucketLifecycleConfiguration",
+            BucketFix::SetObjectLock(_) => "PutObjectLockConfiguration",
         }
     }
 
@@ -147,6 +167,7 @@ impl BucketFix {
             BucketFix::LengthenLifecycle { rules, days } => {
                 Some(format!("lifecycle rules {} made to keep the logs {days} days", rules.join(", ")))
             }
+            BucketFix::SetObjectLock(r) => Some(format!("Object Lock on, default retention {} days {}", r.days, r.mode.as_s3())),
             _ => None,
         }
     }
@@ -158,6 +179,9 @@ impl BucketFix {
             BucketFix::EnableVersioning => facts.versioning_enabled = Ok(true),
             BucketFix::PutBucketPolicy { after, .. } => facts.policy = Ok(Some(after.clone())),
             BucketFix::DisableAcls => facts.object_ownership = Ok(Some(OWNER_ENFORCED.into())),
+            BucketFix::SetObjectLock(r) => {
+                facts.object_lock = Ok(Some(ObjectLock { enabled: true, default_retention: Some((r.mode, r.days)) }));
+            }
             BucketFix::LengthenLifecycle { rules, days } => {
                 if let Ok(lifecycle) = &mut facts.lifecycle {
                     lifecycle.retain_mut(|r| {
@@ -236,6 +260,8 @@ pub fn checks(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture)
             posture.retention_days > 0,
             retention::retention(facts, trail.prefix, posture),
         ),
+        check_known(BucketCheck::DefaultEncryption, true, at_rest::encryption(facts)),
+        check_known(BucketCheck::ObjectLock, posture.object_lock.is_some(), at_rest::object_lock(facts, posture.object_lock)),
     ]
 }
 
@@ -380,6 +406,9 @@ pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) 
     if facts.object_ownership.as_ref().is_ok_and(|o| o.as_deref() != Some(OWNER_ENFORCED)) {
         fixes.push(BucketFix::DisableAcls);
     }
+    if let Some(required) = at_rest::lock_fix(facts, posture.object_lock) {
+        fixes.push(BucketFix::SetObjectLock(required));
+    }
     if let (Ok(rules), true) = (&facts.lifecycle, posture.retention_days > 0) {
         let days = posture.retention_days;
         let rules: Vec<String> = retention::offending(rules, trail.prefix, days).into_iter().map(|(r, _)| r.id.clone()).collect();
@@ -390,7 +419,9 @@ pub fn fixes(facts: &BucketFacts, trail: TrailRef<'_>, posture: &BucketPosture) 
     fixes
 }
 
+pub mod at_rest;
 pub mod retention;
+pub use at_rest::{LockMode, LockRequirement, ObjectLock};
 pub use retention::LifecycleRule;
 
 #[cfg(test)]

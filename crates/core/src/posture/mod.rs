@@ -121,6 +121,8 @@ pub struct PostureFacts {
     pub bucket: Result<bucket::BucketFacts, String>,
     /// The key's facts when the policy declares a key: or why it could not be described.
     pub key: Option<Result<key::KeyFacts, String>>,
+    /// S3 answered that the bucket does not exist: a fact, not a failure to read one.
+    pub bucket_missing: bool,
 }
 
 /// What the bucket and key checks need to know about the trail.
@@ -172,6 +174,17 @@ impl PostureFacts {
             Ok(bucket) => {
                 checks.extend(bucket::checks(bucket, trail, &desired.posture.bucket));
                 Some(bucket.region.as_str())
+            }
+            // Deleted: CloudTrail delivers nothing (and whoever takes the name next would
+            // receive the logs); trailwarden never recreates a bucket.
+            Err(why) if self.bucket_missing => {
+                let name = &desired.settings.bucket;
+                checks.push(check(
+                    bucket::BucketCheck::Exists,
+                    true,
+                    Err(format!("the log bucket {name} does not exist: CloudTrail delivers nothing ({why})")),
+                ));
+                None
             }
             Err(why) => {
                 checks.push(check_known::<&str>(bucket::BucketCheck::Readable, true, Err(why.as_str())));

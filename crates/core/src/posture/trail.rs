@@ -172,12 +172,14 @@ pub fn evaluate(desired: &Desired, trail: &ObservedTrail, now: Timestamp) -> Vec
 /// `trailwarden check`, or not have run yet). Required when the trail declares validation.
 fn integrity(desired: &Desired) -> Option<Check> {
     let standing = desired.remembered.log_integrity.as_ref()?;
-    let verdict = match (&standing.first_finding, standing.verified_through) {
-        (Some(finding), _) => Err(format!("the digest chain is broken: {finding}")),
-        (None, Some(through)) => Ok(format!("every digest and log file verified intact through {through}")),
-        (None, None) => Ok("no digest delivered in the verified window yet; nothing found wrong".to_owned()),
+    let verdict = match (&standing.first_finding, standing.verified_through, &standing.error) {
+        (Some(finding), _, _) => Ok(Err(format!("the digest chain is broken: {finding}"))),
+        // Never walked through: nothing is proven, whatever the verifier met.
+        (None, None, Some(error)) => Err(format!("the log verifier could not walk the digest chain: {error}")),
+        (None, Some(through), _) => Ok(Ok(format!("every digest and log file verified intact through {through}"))),
+        (None, None, None) => Ok(Ok("no digest delivered in the verified window yet; nothing found wrong".to_owned())),
     };
-    Some(check(TrailCheck::LogIntegrity, desired.settings.log_file_validation, verdict))
+    Some(check_known(TrailCheck::LogIntegrity, desired.settings.log_file_validation, verdict))
 }
 
 
