@@ -136,9 +136,9 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
         match &outside {
             Some(why) => (Err(why.clone()), Err(why.clone()), Err(why.clone())),
             None => futures::join!(
-                super::s3_lifecycle::read(aws, scope, owner, bucket),
-                super::s3_at_rest::encryption(aws, scope, owner, bucket),
-                super::s3_at_rest::object_lock(aws, scope, owner, bucket)
+                Box::pin(super::s3_lifecycle::read(aws, scope, owner, bucket)),
+                Box::pin(super::s3_at_rest::encryption(aws, scope, owner, bucket)),
+                Box::pin(super::s3_at_rest::object_lock(aws, scope, owner, bucket))
             ),
         }
     };

@@ -107,14 +107,16 @@ async fn check_is_a_ci_gate() {
     let bucket_a = support::unique_name("gate-logs");
     compliant_trail(&aws, &account_a, &scope_a, &good, &bucket_a).await;
     let fails = support::unique_name("gate-fails");
-    // Account C: a compliant trail whose bucket is then deleted: its checks are Unknown.
+    // Account C: a compliant trail whose bucket S3 will not describe: its checks are
+    // Unknown. (A deleted bucket is a fact, and fails BKT-EXISTS.)
     let (account_c, scope_c) = support::fresh_account();
     let unknown = support::unique_name("gate-unknown");
     let bucket_c = support::unique_name("gate-gone");
     compliant_trail(&aws, &account_c, &scope_c, &unknown, &bucket_c).await;
-    let s3_c = aws.s3(&scope_c).await;
-    s3_c.delete_bucket_policy().bucket(&bucket_c).send().await.unwrap();
-    s3_c.delete_bucket().bucket(&bucket_c).send().await.unwrap();
+    let _unreadable = FaultRule::set(
+        &support::unique_name("check-unreadable"),
+        &serde_json::json!({"accounts": [account_c], "deny": {"S3/GetBucketLocation": true}, "ttl_seconds": 600}),
+    );
     // Account D: its role cannot be assumed.
     let (account_d, _) = support::fresh_account();
     let denied = support::unique_name("gate-denied");
