@@ -42,6 +42,8 @@ pub trait EvidencePort: Send + Sync {
     /// The keys under `prefix` after `start_after`, in S3's (lexicographic) order.
     fn list_after(&self, scope: &Scope, bucket: &str, prefix: &str, start_after: &str)
     -> impl Future<Output = AwsResult<Vec<String>>> + Send;
+    /// The folders directly under `prefix` (S3's common prefixes with delimiter `/`), whole.
+    fn list_folders(&self, scope: &Scope, bucket: &str, prefix: &str) -> impl Future<Output = AwsResult<Vec<String>>> + Send;
     /// The object, or None when S3 has no such key.
     fn get(&self, scope: &Scope, bucket: &str, key: &str) -> impl Future<Output = AwsResult<Option<Object>>> + Send;
     /// CloudTrail's public keys for the scope's region valid at some time in [from, to].
@@ -77,6 +79,24 @@ impl EvidencePort for SdkAws {
             if token.is_none() || keys.len() >= MAX_LISTED {
                 keys.truncate(MAX_LISTED);
                 return Ok(keys);
+            }
+        }
+    }
+
+    async fn list_folders(&self, scope: &Scope, bucket: &str, prefix: &str) -> AwsResult<Vec<String>> {
+        let mut folders = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .call(scope, &S3, "ListObjectsV2", |s3| {
+                    s3.list_objects_v2().bucket(bucket).prefix(prefix).delimiter("/").set_continuation_token(token.clone()).send()
+                })
+                .await?;
+            folders.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
+            token = page.next_continuation_token().map(str::to_owned);
+            if token.is_none() || folders.len() >= MAX_LISTED {
+                folders.truncate(MAX_LISTED);
+                return Ok(folders);
             }
         }
     }

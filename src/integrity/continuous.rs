@@ -26,6 +26,8 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 use trailwarden_core::integrity::{DigestLocation, Link, Verdict};
 
+use super::chains;
+
 use super::round_cache::RoundCache;
 use super::walk::{Walk, WalkError};
 use crate::aws::AwsPort;
@@ -156,7 +158,7 @@ const REFRESH: Duration = Duration::from_secs(3600);
 /// Whether `after` says something `before` does not, besides progress along an intact
 /// chain: a finding, a verdict, an error that came or went.
 fn says_more(before: &LogIntegrity, after: &LogIntegrity) -> bool {
-    before.intact != after.intact || before.findings != after.findings || before.error != after.error || before.last_digest.is_none() != after.last_digest.is_none()
+    before.intact != after.intact || before.findings != after.findings || before.error != after.error || before.last_digests.len() != after.last_digests.len()
 }
 
 /// One trail's walk from where its record stopped; None when nothing is to be written.
@@ -176,9 +178,11 @@ async fn verify_one(
     let outcome = tokio::time::timeout(options.deadline, walk(policy, arn, &before, whole, now, options, cache)).await;
     let mut record = LogIntegrity { last_check_time: Some(Time(now)), error: None, ..before.clone() };
     match outcome {
-        Ok(Ok(verdict)) => {
-            options.metrics.walked(if verdict.intact() { "intact" } else { "broken" });
-            merge(&mut record, &verdict, whole, now, &options.metrics);
+        Ok(Ok(verdicts)) => {
+            for (chain, verdict) in &verdicts {
+                options.metrics.walked(if verdict.intact() { "intact" } else { "broken" });
+                merge(&mut record, chain, verdict, whole, now, &options.metrics);
+            }
         }
         Ok(Err(e)) => {
             options.metrics.walked("failed");
@@ -195,6 +199,7 @@ async fn verify_one(
     Some(record)
 }
 
+/// Every chain of the trail walked, each from its own last digest: the verdicts by chain.
 async fn walk(
     policy: &TrailPolicy,
     arn: &str,
@@ -203,7 +208,7 @@ async fn walk(
     now: Timestamp,
     options: &VerifyOptions,
     cache: &RoundCache<'_, SdkAws>,
-) -> Result<Verdict, WalkError> {
+) -> Result<Vec<(DigestLocation, Verdict)>, WalkError> {
     let desired = crate::k8s::desired::desired(policy).map_err(|e| WalkError::Spec(e.to_string()))?;
     let (owner, home_region, trail_name) = parse_arn(arn).ok_or_else(|| WalkError::Spec(format!("not a trail ARN: {arn}")))?;
     // The log archive's role reads its bucket; without one, the policy's own credentials.
@@ -213,7 +218,7 @@ async fn walk(
     } else {
         None
     };
-    let location = DigestLocation {
+    let base = DigestLocation {
         bucket: desired.settings.bucket.clone(),
         prefix: desired.settings.key_prefix.clone(),
         organization_id,
@@ -222,15 +227,19 @@ async fn walk(
         trail_name: trail_name.to_owned(),
         home_region: home_region.to_owned(),
     };
-    let resume = before.last_digest.as_ref().filter(|l| !whole && l.bucket == location.bucket).map(|l| Link {
-        bucket: l.bucket.clone(),
-        key: l.key.clone(),
-        end_time: l.end_time.0,
-        signature: l.signature.clone(),
-    });
-    let from = resume.as_ref().map_or(now - options.lookback, |l| l.end_time);
-    debug!(policy = %policy.name_any(), bucket = %location.bucket, %from, "walking the digest chain");
-    Walk { port: cache, scope: &scope, location: &location }.run(from, now, resume.as_ref()).await
+    let mut verdicts = vec![];
+    for location in chains::discover(cache, &scope, &base).await? {
+        let resume = before
+            .last_digests
+            .iter()
+            .find(|l| !whole && l.bucket == location.bucket && l.account == location.account && l.region == location.region)
+            .map(|l| Link { bucket: l.bucket.clone(), key: l.key.clone(), end_time: l.end_time.0, signature: l.signature.clone() });
+        let from = resume.as_ref().map_or(now - options.lookback, |l| l.end_time);
+        debug!(policy = %policy.name_any(), bucket = %location.bucket, account = %location.account, region = %location.region, %from, "walking a digest chain");
+        let verdict = Walk { port: cache, scope: &scope, location: &location }.run(from, now, resume.as_ref()).await?;
+        verdicts.push((location, verdict));
+    }
+    Ok(verdicts)
 }
 
 fn parse_arn(arn: &str) -> Option<(&str, &str, &str)> {
@@ -243,21 +252,30 @@ fn parse_arn(arn: &str) -> Option<(&str, &str, &str)> {
 /// The record with a walk's verdict added: counts (of files verified for the first time:
 /// a recheck of the whole window counts only when it is the first walk), the newest
 /// digest, findings not on record yet.
-fn merge(record: &mut LogIntegrity, verdict: &Verdict, whole: bool, now: Timestamp, metrics: &IntegrityMetrics) {
-    if !whole || record.last_digest.is_none() {
+fn merge(record: &mut LogIntegrity, chain: &DigestLocation, verdict: &Verdict, whole: bool, now: Timestamp, metrics: &IntegrityMetrics) {
+    let same = |l: &DigestLink| l.account == chain.account && l.region == chain.region;
+    let known = record.last_digests.iter().position(same);
+    if !whole || known.is_none() {
         record.digests_verified += u64::from(verdict.digests_valid);
         record.logs_verified += u64::from(verdict.logs_valid);
     }
-    let newer = |end: Timestamp| record.verified_through.as_ref().is_none_or(|t| t.0 < end);
+    let newer = |end: Timestamp| known.is_none_or(|i| record.last_digests[i].end_time.0 < end);
     if let Some(newest) = verdict.newest.as_ref().filter(|n| newer(n.end_time)) {
-        record.verified_through = Some(Time(newest.end_time));
-        record.last_digest = Some(DigestLink {
+        let link = DigestLink {
+            account: chain.account.clone(),
+            region: chain.region.clone(),
             bucket: newest.bucket.clone(),
             key: newest.key.clone(),
             end_time: Time(newest.end_time),
             signature: newest.signature.clone(),
-        });
+        };
+        match known {
+            Some(i) => record.last_digests[i] = link,
+            None => record.last_digests.push(link),
+        }
     }
+    // Proven up to the oldest chain's newest digest: every chain is proven that far.
+    record.verified_through = record.last_digests.iter().map(|l| l.end_time.clone()).min_by_key(|t| t.0);
     for finding in &verdict.findings {
         let problem: &str = finding.problem.into();
         let object = finding.object();

@@ -3,6 +3,7 @@
 //! judgement of each digest and log file is the domain's (`trailwarden_core::integrity`);
 //! here are the walk that decides what to read next, and the hashing and signatures.
 
+pub mod chains;
 pub mod continuous;
 pub mod crypto;
 mod round_cache;

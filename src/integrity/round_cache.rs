@@ -41,6 +41,10 @@ impl<P: EvidencePort> EvidencePort for RoundCache<'_, P> {
         self.port.list_after(scope, bucket, prefix, start_after).await
     }
 
+    async fn list_folders(&self, scope: &Scope, bucket: &str, prefix: &str) -> AwsResult<Vec<String>> {
+        self.port.list_folders(scope, bucket, prefix).await
+    }
+
     async fn get(&self, scope: &Scope, bucket: &str, key: &str) -> AwsResult<Option<Object>> {
         self.port.get(scope, bucket, key).await
     }

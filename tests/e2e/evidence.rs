@@ -180,3 +180,58 @@ async fn write_once_logs_object_lock_is_set_as_declared_and_put_back_when_shorte
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_trail_whose_topic_is_deleted_or_refuses_cloudtrail_reports_its_notifications_failing() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let controller = Controller::start(client.clone()).await;
+    let account = support::account(&aws, 1, 0).await;
+    let topic_name = support::unique_name("trail-notices");
+    let topic = support::create_sns_topic(&account.id, &topic_name);
+    // The topic lets CloudTrail publish, as CloudTrail's guide has it.
+    let grant = json!({"Version": "2012-10-17", "Statement": [{"Sid": "CloudTrailPublish", "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "SNS:Publish", "Resource": topic}]});
+    let set_policy = |policy: String| {
+        support::moto_query(&account.id, "sns", &[
+            ("Action", "SetTopicAttributes"), ("TopicArn", &topic), ("AttributeName", "Policy"),
+            ("AttributeValue", &policy), ("Version", "2010-03-31"),
+        ])
+    };
+    set_policy(grant.to_string());
+    let name = support::unique_name("notified");
+    let policy = controller.policy(&name, json!({
+        "region": support::REGION,
+        "account": support::role(&account),
+        "s3": {"bucketName": account.buckets[0]},
+        "snsTopicName": topic_name,
+        "resyncSeconds": 5,
+    }));
+    support::create_policy(&client, &policy).await;
+    support::wait_synced(&client, &name).await;
+    let health = || async {
+        let p = support::get(&client, &name).await;
+        let check = p.status?.compliance.into_iter().find(|c| c.id == "CT-DELIVERY-HEALTH")?;
+        Some((check.status, check.message))
+    };
+    support::deliver(true);
+    eventually("a delivery notified, nothing failing", WAIT, || async { health().await.filter(|(s, _)| *s == CheckStatus::Pass) }).await;
+
+    // The topic's policy narrowed to the owner alone: CloudTrail can no longer publish.
+    let owner_only = json!({"Version": "2012-10-17", "Statement": [{"Sid": "OwnerOnly", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:root", account.id)}, "Action": "SNS:Publish", "Resource": topic}]});
+    set_policy(owner_only.to_string());
+    support::deliver(true);
+    eventually("the refusal reported", WAIT, || async {
+        health().await.filter(|(s, m)| *s == CheckStatus::Fail && m.contains("notification") && m.contains("AuthorizationError"))
+    })
+    .await;
+
+    // The topic deleted.
+    support::moto_query(&account.id, "sns", &[("Action", "DeleteTopic"), ("TopicArn", &topic), ("Version", "2010-03-31")]);
+    support::deliver(true);
+    eventually("the missing topic reported", WAIT, || async {
+        health().await.filter(|(s, m)| *s == CheckStatus::Fail && m.contains("notification") && m.contains("NotFound"))
+    })
+    .await;
+}

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod policy;
 pub mod posture;
 pub mod report;
+pub mod set;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trail;

@@ -32,6 +32,16 @@ impl EvidencePort for Store {
         let objects = self.objects.lock().unwrap();
         Ok(objects.keys().filter(|k| k.starts_with(prefix) && k.as_str() > start_after).cloned().collect())
     }
+    async fn list_folders(&self, _: &Scope, _: &str, prefix: &str) -> AwsResult<Vec<String>> {
+        let objects = self.objects.lock().unwrap();
+        let mut folders: Vec<String> = objects
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix)?.split_once('/').map(|(folder, _)| format!("{prefix}{folder}/")))
+            .collect();
+        folders.dedup();
+        Ok(folders)
+    }
+
     async fn get(&self, _: &Scope, _: &str, key: &str) -> AwsResult<Option<Object>> {
         Ok(self.objects.lock().unwrap().get(key).cloned())
     }
@@ -206,4 +216,33 @@ async fn a_deleted_digest_is_named_and_the_walk_goes_on_behind_it() {
     let walked = chain.walk(None).await;
     assert_eq!(problems(&walked), [(Problem::DigestMissing, deleted)]);
     assert_eq!(walked.digests_valid, 3, "the digests behind the gap are verified too");
+}
+
+#[tokio::test]
+async fn every_region_and_member_account_with_digests_is_a_chain_of_its_own() {
+    let chain = Chain::new();
+    let base = DigestLocation { organization_id: Some("o-abc123".into()), ..location() };
+    let put = |account: &str, region: &str| {
+        let key = format!("{}x.json.gz", base.of(account, region).folder());
+        chain.store.objects.lock().unwrap().insert(key, Object { body: vec![], metadata: Default::default() });
+    };
+    put("111122223333", "eu-west-1");
+    put("444455556666", "us-east-1");
+    put("444455556666", "ap-south-1");
+    // Not an account's folder: left alone.
+    chain.store.objects.lock().unwrap().insert("AWSLogs/o-abc123/not-an-account/x".into(), Object { body: vec![], metadata: Default::default() });
+    let scope = Scope { role_arn: None, external_id: None, region: "us-east-1".into() };
+    let found = crate::integrity::chains::discover(&chain.store, &scope, &base).await.unwrap();
+    let mut chains: Vec<(String, String)> = found.iter().map(|l| (l.account.clone(), l.region.clone())).collect();
+    chains.sort();
+    assert_eq!(
+        chains,
+        [
+            ("111122223333".to_owned(), "eu-west-1".to_owned()),
+            ("111122223333".to_owned(), "us-east-1".to_owned()),
+            ("444455556666".to_owned(), "ap-south-1".to_owned()),
+            ("444455556666".to_owned(), "us-east-1".to_owned()),
+        ],
+        "the home region's chain of the trail's own account is always walked"
+    );
 }

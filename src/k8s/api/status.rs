@@ -80,7 +80,7 @@ pub struct LogIntegrity {
     /// When the verifier last walked the chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check_time: Option<Time>,
-    /// The end time of the newest digest verified: the logs are proven up to here.
+    /// The logs are proven up to here: the oldest of the chains' newest digests' end times.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_through: Option<Time>,
     /// Digest files verified so far.
@@ -89,9 +89,11 @@ pub struct LogIntegrity {
     /// Log files verified so far.
     #[serde(default)]
     pub logs_verified: u64,
-    /// The newest digest verified, where the next walk resumes: the next digest must link to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_digest: Option<DigestLink>,
+    /// Per chain (account and region: a multi-region trail writes one per region, an
+    /// organization trail one per member account too), the newest digest verified: where
+    /// the next walk resumes, the next digest having to link to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_digests: Vec<DigestLink>,
     /// Digest and log files found not intact, oldest first (the latest 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<IntegrityFinding>,
@@ -104,6 +106,10 @@ pub struct LogIntegrity {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct DigestLink {
+    /// The account whose chain it is.
+    pub account: String,
+    /// The region whose chain it is.
+    pub region: String,
     /// The bucket it is in.
     pub bucket: String,
     /// Its key.

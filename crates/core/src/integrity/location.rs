@@ -27,8 +27,8 @@ const KEY_TIME: &str = "%Y%m%dT%H%M%SZ";
 const TAIL_LEN: usize = "_20150817T150131Z.json.gz".len();
 
 impl DigestLocation {
-    /// The folder every digest of this trail, account and region is under.
-    pub fn folder(&self) -> String {
+    /// `[prefix/]AWSLogs/[o-ID/]`: the accounts' folders are under it.
+    pub fn accounts_folder(&self) -> String {
         let mut folder = String::new();
         if let Some(prefix) = self.prefix.as_deref().filter(|p| !p.is_empty()) {
             folder.push_str(prefix);
@@ -39,8 +39,22 @@ impl DigestLocation {
             folder.push_str(org);
             folder.push('/');
         }
-        folder.push_str(&format!("{}/CloudTrail-Digest/{}/", self.account, self.region));
         folder
+    }
+
+    /// The folder of the account's digests: one folder per region is under it.
+    pub fn regions_folder(&self) -> String {
+        format!("{}{}/CloudTrail-Digest/", self.accounts_folder(), self.account)
+    }
+
+    /// The folder every digest of this trail, account and region is under.
+    pub fn folder(&self) -> String {
+        format!("{}{}/", self.regions_folder(), self.region)
+    }
+
+    /// The same trail's chain for another account and region.
+    pub fn of(&self, account: &str, region: &str) -> Self {
+        DigestLocation { account: account.to_owned(), region: region.to_owned(), ..self.clone() }
     }
 
     /// Whether `key` is a digest of this trail (and not of another trail writing to the
@@ -117,6 +131,15 @@ mod tests {
         assert!(!here.holds(&KEY.replace(".json.gz", "_backfill.json.gz")));
         assert!(!here.holds(&KEY.replace("/2015/08/17/", "/2015/08/")));
         assert!(!here.holds(&KEY.replace("T150131Z", "T15013xZ")));
+    }
+
+    #[test]
+    fn an_organization_trails_chains_are_per_account_and_region() {
+        let org = location(Some("team"), Some("o-abc123"));
+        assert_eq!(org.accounts_folder(), "team/AWSLogs/o-abc123/");
+        let member = org.of("444455556666", "eu-west-1");
+        assert_eq!(member.folder(), "team/AWSLogs/o-abc123/444455556666/CloudTrail-Digest/eu-west-1/");
+        assert_eq!(member.home_region, "us-east-2", "the name carries the home region whatever the chain's");
     }
 
     #[test]
