@@ -9,9 +9,10 @@ use trailwarden_core::integrity::DigestLocation;
 use crate::aws::AwsResult;
 use crate::aws::evidence::EvidencePort;
 
-/// Chains walked for one trail at most; beyond, the walk covers the first ones listed
-/// (an organization of 2,000 accounts in every region is past what one round does).
-pub const MAX_CHAINS: usize = 4_096;
+/// Chains walked for one trail at most; beyond, the walk covers the first ones listed.
+/// Each keeps an entry of about 0.8 KiB in the policy's status (the last digest's
+/// signature among it): a thousand keep the record well under etcd's object size limit.
+pub const MAX_CHAINS: usize = 1_000;
 
 /// The chains present in the bucket for the trail `base` names (its home region's chain
 /// is always among them, found or not yet written).

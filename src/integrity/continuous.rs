@@ -175,28 +175,44 @@ async fn verify_one(
     let arn = status.owned_trail_arn.as_ref().or(status.trail_arn.as_ref())?;
     let before = before.unwrap_or_else(|| LogIntegrity { intact: true, ..LogIntegrity::default() });
     let now = Timestamp::now();
-    let outcome = tokio::time::timeout(options.deadline, walk(policy, arn, &before, whole, now, options, cache)).await;
+    let outcome = walk(policy, arn, &before, whole, now, options, cache).await;
     let mut record = LogIntegrity { last_check_time: Some(Time(now)), error: None, ..before.clone() };
     match outcome {
-        Ok(Ok(verdicts)) => {
-            for (chain, verdict) in &verdicts {
-                options.metrics.walked(if verdict.intact() { "intact" } else { "broken" });
-                merge(&mut record, chain, verdict, whole, now, &options.metrics);
+        Ok(chains) => {
+            for (chain, verdict) in &chains {
+                match verdict {
+                    Ok(verdict) => {
+                        options.metrics.walked(if verdict.intact() { "intact" } else { "broken" });
+                        merge(&mut record, chain, verdict, whole, now, &options.metrics);
+                    }
+                    Err(e) => {
+                        options.metrics.walked("failed");
+                        warn!(policy = %name, account = %chain.account, region = %chain.region, error = %e, "could not walk a digest chain");
+                        // The first chain that failed is named; the others' progress stands.
+                        record.error.get_or_insert_with(|| {
+                            trailwarden_core::bounded::text(&format!("chain {}/{}: {e}", chain.account, chain.region), 1024)
+                        });
+                    }
+                }
             }
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             options.metrics.walked("failed");
-            warn!(policy = %name, error = %e, "could not walk the digest chain");
+            warn!(policy = %name, error = %e, "could not find the trail's digest chains");
             record.error = Some(trailwarden_core::bounded::text(&e.to_string(), 1024));
         }
-        Err(_) => {
-            options.metrics.walked("failed");
-            warn!(policy = %name, deadline_s = options.deadline.as_secs(), "the digest chain's walk overran its deadline; abandoned");
-            record.error = Some(format!("the walk took longer than {} s and was abandoned", options.deadline.as_secs()));
-        }
     }
+    record.verified_through = proven_through(&record.last_digests, now - options.lookback);
     options.metrics.standing(&name, record.intact, record.verified_through.as_ref().map(|t| t.0));
     Some(record)
+}
+
+/// How far every chain is proven: the oldest of the chains' newest digests — of the
+/// chains CloudTrail still writes (a newest digest within the lookback); when none is,
+/// of all (a trail that stopped is proven only as far as its last digest).
+fn proven_through(links: &[DigestLink], recent: Timestamp) -> Option<Time> {
+    let oldest = |links: &mut dyn Iterator<Item = &DigestLink>| links.map(|l| l.end_time.clone()).min_by_key(|t| t.0);
+    oldest(&mut links.iter().filter(|l| l.end_time.0 >= recent)).or_else(|| oldest(&mut links.iter()))
 }
 
 /// Every chain of the trail walked, each from its own last digest: the verdicts by chain.
@@ -208,7 +224,7 @@ async fn walk(
     now: Timestamp,
     options: &VerifyOptions,
     cache: &RoundCache<'_, SdkAws>,
-) -> Result<Vec<(DigestLocation, Verdict)>, WalkError> {
+) -> Result<Vec<(DigestLocation, Result<Verdict, String>)>, WalkError> {
     let desired = crate::k8s::desired::desired(policy).map_err(|e| WalkError::Spec(e.to_string()))?;
     let (owner, home_region, trail_name) = parse_arn(arn).ok_or_else(|| WalkError::Spec(format!("not a trail ARN: {arn}")))?;
     // The log archive's role reads its bucket; without one, the policy's own credentials.
@@ -227,8 +243,20 @@ async fn walk(
         trail_name: trail_name.to_owned(),
         home_region: home_region.to_owned(),
     };
+    let deadline = options.deadline;
+    let mut chains = tokio::time::timeout(deadline, chains::discover(cache, &scope, &base))
+        .await
+        .map_err(|_| WalkError::Spec(format!("listing the trail's digest chains took longer than {} s", deadline.as_secs())))??;
+    // A chain verified before and no longer listed (its folder emptied): walked still, so
+    // its last digest's absence is found.
+    for known in &before.last_digests {
+        let chain = base.of(&known.account, &known.region);
+        if known.bucket == base.bucket && !chains.contains(&chain) {
+            chains.push(chain);
+        }
+    }
     let mut verdicts = vec![];
-    for location in chains::discover(cache, &scope, &base).await? {
+    for location in chains {
         let resume = before
             .last_digests
             .iter()
@@ -236,7 +264,12 @@ async fn walk(
             .map(|l| Link { bucket: l.bucket.clone(), key: l.key.clone(), end_time: l.end_time.0, signature: l.signature.clone() });
         let from = resume.as_ref().map_or(now - options.lookback, |l| l.end_time);
         debug!(policy = %policy.name_any(), bucket = %location.bucket, account = %location.account, region = %location.region, %from, "walking a digest chain");
-        let verdict = Walk { port: cache, scope: &scope, location: &location }.run(from, now, resume.as_ref()).await?;
+        // Each chain under its own deadline, so one slow or unreadable chain costs only itself.
+        let walked = tokio::time::timeout(deadline, Walk { port: cache, scope: &scope, location: &location }.run(from, now, resume.as_ref())).await;
+        let verdict = match walked {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("the walk took longer than {} s and was abandoned", deadline.as_secs())),
+        };
         verdicts.push((location, verdict));
     }
     Ok(verdicts)
@@ -274,8 +307,7 @@ fn merge(record: &mut LogIntegrity, chain: &DigestLocation, verdict: &Verdict, w
             None => record.last_digests.push(link),
         }
     }
-    // Proven up to the oldest chain's newest digest: every chain is proven that far.
-    record.verified_through = record.last_digests.iter().map(|l| l.end_time.clone()).min_by_key(|t| t.0);
+
     for finding in &verdict.findings {
         let problem: &str = finding.problem.into();
         let object = finding.object();

@@ -60,6 +60,18 @@ impl<P: EvidencePort> Walk<'_, P> {
             .filter(|k| location.holds(k) && key_time(k).is_some_and(|t| t >= from && t <= to + SPILL))
             .collect();
         let mut state = State { verdict: Verdict::default(), keys, scope };
+        // The digest the last walk ended on must still be there: its deletion (the chain's
+        // head, say) is otherwise seen only once a later digest names it.
+        if let Some(link) = resume
+            && self.port.get(&state.scope, &link.bucket, &link.key).await?.is_none()
+        {
+            state.verdict.findings.push(Finding::new(
+                Problem::DigestMissing,
+                &link.bucket,
+                &link.key,
+                "the digest the last walk verified is gone".into(),
+            ));
+        }
         let mut next = older.pop().map(|k| (location.bucket.clone(), k));
         let mut last_start = next.as_ref().and_then(|(_, k)| key_time(k));
         // Every step either takes a listed key or follows a valid digest's link; the bound

@@ -246,3 +246,14 @@ async fn every_region_and_member_account_with_digests_is_a_chain_of_its_own() {
         "the home region's chain of the trail's own account is always walked"
     );
 }
+
+#[tokio::test]
+async fn the_digest_a_walk_ended_on_deleted_is_named_at_the_next_walk() {
+    let mut chain = Chain::new();
+    chain.deliver(|_| {});
+    chain.deliver(|_| {});
+    let head = chain.link(1);
+    chain.store.objects.lock().unwrap().remove(&head.key);
+    let resumed = chain.walk(Some(&head)).await;
+    assert_eq!(problems(&resumed), [(Problem::DigestMissing, head.key.clone())]);
+}
