@@ -9,7 +9,8 @@
 # Fails on any error; warnings are shown and fail too, informational notes do not.
 # Then hack/deploy-check.py, with the same venv's Python (PyYAML comes with cfn-lint):
 # the controller role's policy equals deploy/iam-policy.json, the member role is that
-# policy less the queue and sts:AssumeRole and limited to its account, and the Argo CD and
+# policy less the queue, sts:AssumeRole and the TrailPolicySet organization walk and
+# limited to its account, and the Argo CD and
 # Flux examples are well-formed and give only values the chart has.
 # Usage: hack/cfn-lint.sh [TEMPLATE...]   (default: every template in deploy/events/ and deploy/iam/)
 set -euo pipefail

@@ -52,26 +52,34 @@ render() { # OUT [helm template args...]
 # The chart itself.
 
 crd_is_copy() {
-  if ! cmp -s "$root/crds/trailpolicy.yaml" "$chart/files/trailpolicy-crd.yaml"; then
-    echo "charts/trailwarden/files/trailpolicy-crd.yaml is stale; refresh it with make crd"
-    diff -u "$root/crds/trailpolicy.yaml" "$chart/files/trailpolicy-crd.yaml" | head -n 30
-    return 1
-  fi
-  # The template renders it unchanged, but for our labels and the keep annotation.
+  local kind
+  for kind in trailpolicy trailpolicyset; do
+    if ! cmp -s "$root/crds/$kind.yaml" "$chart/files/$kind-crd.yaml"; then
+      echo "charts/trailwarden/files/$kind-crd.yaml is stale; refresh it with make crd"
+      diff -u "$root/crds/$kind.yaml" "$chart/files/$kind-crd.yaml" | head -n 30
+      return 1
+    fi
+  done
+  # The template renders them unchanged, in this order, but for our labels and the keep
+  # annotation.
   render "$work/crd.yaml" --show-only templates/crd.yaml
-  "$py" - "$root/crds/trailpolicy.yaml" "$work/crd.yaml" <<'PY'
+  "$py" - "$root/crds/trailpolicy.yaml" "$root/crds/trailpolicyset.yaml" "$work/crd.yaml" <<'PY'
 import sys, yaml
-want, got = (yaml.safe_load(open(f)) for f in sys.argv[1:3])
-annotations = got["metadata"].pop("annotations")
-labels = got["metadata"].pop("labels")
-want["metadata"].pop("annotations", None); want["metadata"].pop("labels", None)
-if got != want:
-    sys.exit("the rendered CRD differs from crds/trailpolicy.yaml")
-if annotations.get("helm.sh/resource-policy") != "keep" or labels.get("app.kubernetes.io/managed-by") != "Helm":
-    sys.exit(f"annotations {annotations}, labels {labels}")
+wants = [yaml.safe_load(open(f)) for f in sys.argv[1:3]]
+gots = [d for d in yaml.safe_load_all(open(sys.argv[3])) if d]
+if len(gots) != len(wants):
+    sys.exit(f"templates/crd.yaml rendered {len(gots)} documents, want {len(wants)} (crds/trailpolicy.yaml, crds/trailpolicyset.yaml)")
+for path, want, got in zip(("crds/trailpolicy.yaml", "crds/trailpolicyset.yaml"), wants, gots):
+    annotations = got["metadata"].pop("annotations")
+    labels = got["metadata"].pop("labels")
+    want["metadata"].pop("annotations", None); want["metadata"].pop("labels", None)
+    if got != want:
+        sys.exit(f"the rendered CRD {got['metadata'].get('name')} differs from {path}")
+    if annotations.get("helm.sh/resource-policy") != "keep" or labels.get("app.kubernetes.io/managed-by") != "Helm":
+        sys.exit(f"{want['metadata']['name']}: annotations {annotations}, labels {labels}")
 PY
 }
-check "the chart's CRD (files/trailpolicy-crd.yaml, templates/crd.yaml) is crds/trailpolicy.yaml" crd_is_copy
+check "the chart's CRDs (files/*-crd.yaml, templates/crd.yaml) are crds/trailpolicy.yaml and crds/trailpolicyset.yaml" crd_is_copy
 
 check "helm lint --strict (default values)" "$helm" lint --strict "$chart"
 check "helm lint --strict (ci/all-options-values.yaml)" "$helm" lint --strict "$chart" -f "$all_options"
@@ -79,7 +87,7 @@ check "helm lint --strict (ci/all-options-values.yaml)" "$helm" lint --strict "$
 render_default() {
   render "$work/default.yaml"
   local want got
-  want=$(printf '%s\n' ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment Pod PodDisruptionBudget Role RoleBinding Service ServiceAccount)
+  want=$(printf '%s\n' ClusterRole ClusterRoleBinding CustomResourceDefinition CustomResourceDefinition Deployment Pod PodDisruptionBudget Role RoleBinding Service ServiceAccount)
   got=$(kinds "$work/default.yaml")
   [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
 }
@@ -88,8 +96,8 @@ check "helm template renders (default values)" render_default
 render_all() {
   render "$work/all.yaml" -f "$all_options"
   local want got
-  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition Deployment NetworkPolicy Pod PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor \
-    ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding)
+  want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition CustomResourceDefinition Deployment NetworkPolicy Pod \
+    PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding)
   got=$(kinds "$work/all.yaml")
   [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
 }
@@ -274,20 +282,25 @@ dry_run_all() {
 }
 check "server-side dry-run on the bed's apiserver (ci/all-options-values.yaml)" dry_run_all
 
-# The default render (as release "chart-check", CRD left out) applied for real (the bed
+# The default render (as release "chart-check", CRDs left out) applied for real (the bed
 # runs no controller-manager, so no pod starts), then the apiserver asked, as the chart's
 # ServiceAccount, for every permission the controller uses and for some it must not have.
 # The objects are deleted afterwards.
 rbac() {
   need_bed
-  # kubectl auth can-i resolves resource names through discovery, so the TrailPolicy CRD
-  # must be served: install the chart's copy for real when the bed lacks it.
-  if ! kube get crd trailpolicies.trailwarden.dev > /dev/null 2>&1; then
-    kube apply --server-side --field-manager=trailwarden-chart-check -f "$root/crds/trailpolicy.yaml" > /dev/null
-    kube wait --for condition=Established --timeout=30s crd/trailpolicies.trailwarden.dev > /dev/null
-    echo "note: installed the TrailPolicy CRD (crds/trailpolicy.yaml) on the bed"
-  fi
-  # The CRD left out: these objects are deleted afterwards, and the bed's CRD must stay.
+  # kubectl auth can-i resolves resource names through discovery, so the TrailPolicy and
+  # TrailPolicySet CRDs must be served: install the chart's copy for real when the bed
+  # lacks one.
+  local crd plural
+  for crd in trailpolicy:trailpolicies trailpolicyset:trailpolicysets; do
+    plural=${crd#*:} crd=${crd%%:*}
+    if ! kube get crd "$plural.trailwarden.dev" > /dev/null 2>&1; then
+      kube apply --server-side --field-manager=trailwarden-chart-check -f "$root/crds/$crd.yaml" > /dev/null
+      kube wait --for condition=Established --timeout=30s "crd/$plural.trailwarden.dev" > /dev/null
+      echo "note: installed the CRD crds/$crd.yaml on the bed"
+    fi
+  done
+  # The CRDs left out: these objects are deleted afterwards, and the bed's CRDs must stay.
   "$helm" template chart-check "$chart" --namespace "$ns" --set crds.enabled=false > "$work/rbac.yaml"
   kube apply --server-side --field-manager=trailwarden-chart-check -f "$work/rbac.yaml" > /dev/null
   local sa="system:serviceaccount:$ns:chart-check-trailwarden" bad=0 asked=0 verb what want got
@@ -305,12 +318,19 @@ rbac() {
 yes get       trailpolicies.trailwarden.dev
 yes list      trailpolicies.trailwarden.dev
 yes watch     trailpolicies.trailwarden.dev
+yes create    trailpolicies.trailwarden.dev
 yes patch     trailpolicies.trailwarden.dev
 yes update    trailpolicies.trailwarden.dev
+yes delete    trailpolicies.trailwarden.dev
 yes get       trailpolicies.trailwarden.dev:status
 yes patch     trailpolicies.trailwarden.dev:status
 yes update    trailpolicies.trailwarden.dev:status
 yes update    trailpolicies.trailwarden.dev:finalizers
+yes get       trailpolicysets.trailwarden.dev
+yes list      trailpolicysets.trailwarden.dev
+yes watch     trailpolicysets.trailwarden.dev
+yes patch     trailpolicysets.trailwarden.dev:status
+yes update    trailpolicysets.trailwarden.dev:finalizers
 yes create    events.events.k8s.io
 yes patch     events.events.k8s.io
 yes create    events
@@ -319,10 +339,14 @@ yes create    events.events.k8s.io@kube-system
 yes create    leases.coordination.k8s.io@$ns
 yes get       leases.coordination.k8s.io/trailwarden@$ns
 yes update    leases.coordination.k8s.io/trailwarden@$ns
-no  create    trailpolicies.trailwarden.dev
-no  delete    trailpolicies.trailwarden.dev
+no  deletecollection trailpolicies.trailwarden.dev
 no  create    trailpolicies.trailwarden.dev:status
 no  patch     trailpolicies.trailwarden.dev:finalizers
+no  create    trailpolicysets.trailwarden.dev
+no  patch     trailpolicysets.trailwarden.dev
+no  update    trailpolicysets.trailwarden.dev
+no  delete    trailpolicysets.trailwarden.dev
+no  update    trailpolicysets.trailwarden.dev:status
 no  delete    events.events.k8s.io
 no  get       secrets@$ns
 no  list      leases.coordination.k8s.io@$ns
@@ -354,7 +378,7 @@ check "helm install --dry-run=server against the bed, NOTES.txt included (both v
 # the chart as released before `adoptionMayWeaken` existed (its CRD in crds/, which Helm
 # never upgrades) installed; a policy with the new field loses it to the old schema; the
 # CRD handed to the release as the README says; `helm upgrade` to this chart; the field
-# is then kept.
+# is then kept, and the TrailPolicySet CRD installed beside it.
 OLD_CHART_COMMIT=656b921
 crd_upgrade() {
   local bed="$work/upgrade-bed" old="$work/old-chart"
@@ -382,20 +406,22 @@ crd_upgrade() {
     policy after | k apply -f - > /dev/null
     [ "$(k get tp after -o jsonpath='{.spec.adoptionMayWeaken}')" = "true" ] || { echo "after helm upgrade the new field is still pruned"; exit 1; }
     [ "$(k get crd trailpolicies.trailwarden.dev -o jsonpath='{.metadata.annotations.helm\.sh/resource-policy}')" = "keep" ]
-    # Uninstalled, the CRD (and so every policy) stays.
+    # The TrailPolicySet CRD, which the old chart lacked, comes with the upgrade, kept alike.
+    [ "$(k get crd trailpolicysets.trailwarden.dev -o jsonpath='{.metadata.annotations.helm\.sh/resource-policy}')" = "keep" ]
+    # Uninstalled, the CRDs (and so every policy) stay.
     "$helm" uninstall tw --namespace tw > /dev/null
-    k get crd trailpolicies.trailwarden.dev > /dev/null
+    k get crd trailpolicies.trailwarden.dev trailpolicysets.trailwarden.dev > /dev/null
     k get tp after > /dev/null
   ) || rc=$?
   "$root/hack/bed/down.sh" "$bed" > /dev/null 2>&1 || true
   return "$rc"
 }
-check "CRD upgrade: chart at $OLD_CHART_COMMIT installed, upgraded to this one, the new field kept; uninstall keeps the CRD" crd_upgrade
+check "CRD upgrade: chart at $OLD_CHART_COMMIT installed, upgraded to this one, the new field kept, the TrailPolicySet CRD added; uninstall keeps the CRDs" crd_upgrade
 
 # ---------------------------------------------------------------------------------------
 # Alerts and dashboard.
 
-check "render tests (charts/trailwarden/tests/render_test.py: flags, lease, alerts, relabelings, helm test pod, docs/eks values)" "$py" "$chart/tests/render_test.py" "$helm" "$promtool"
+check "render tests (charts/trailwarden/tests/render_test.py: flags, lease, alerts, relabelings, helm test pod, docs/eks values, CRDs, ClusterRole)" "$py" "$chart/tests/render_test.py" "$helm" "$promtool"
 
 check "promtool check rules files/alerts.yaml" "$promtool" check rules "$chart/files/alerts.yaml"
 check "promtool test rules tests/alerts_test.yaml" "$promtool" test rules "$chart/tests/alerts_test.yaml"

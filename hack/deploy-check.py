@@ -7,10 +7,13 @@ cfn-lint dependency). It checks:
 - deploy/iam/controller-role.yaml: its role's policy document equals deploy/iam-policy.json
   exactly; the IRSA trust (a JSON string once substituted) and the Pod Identity trust say
   what docs/eks.md says; the Pod Identity association exists only with Pod Identity.
+- deploy/iam-policy.json: the two TrailPolicySetsOnly statements (a TrailPolicySet's
+  organization walk) grant exactly ListRoots on "*" and ListOrganizationalUnitsForParent
+  and ListAccountsForParent on root and OU ARNs, and no other statement grants them.
 - deploy/iam/member-role.yaml: with every option on, its statements are those of
-  deploy/iam-policy.json of the same names less the events queue and sts:AssumeRole, with
-  the same actions and at least the same conditions, and every resource in the role's own
-  account; its trust requires sts:ExternalId; its default name is one the controller may
+  deploy/iam-policy.json of the same names less the events queue, sts:AssumeRole and the
+  TrailPolicySetsOnly statements, with the same actions and at least the same conditions,
+  and every resource in the role's own account; its trust requires sts:ExternalId; its default name is one the controller may
   assume (ActInOtherAccounts) and the chart's allowedRoleArns example matches. Its two
   ...FromOutside statements (LogArchiveAccountId) grant, in the log-archive account only,
   exactly the bucket and key reads S3 and KMS answer to another account, as the test bed
@@ -200,6 +203,40 @@ FROM_OUTSIDE = {
 }
 
 
+# The statements a TrailPolicySet's organization walk needs (src/aws/organizations.rs: one
+# ListRoots, then per root and OU ListOrganizationalUnitsForParent and
+# ListAccountsForParent): Sid, (actions, resources). ListRoots is authorised on no resource
+# (the Service Authorization Reference lists none); the two others on the root and OU
+# ARNs, which carry the management account's id whoever asks.
+POLICY_SETS_ONLY = {
+    "TrailPolicySetsOnlyListTheRoots": ({"organizations:ListRoots"}, ["*"]),
+    "TrailPolicySetsOnlyWalkTheOrganization": (
+        {"organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"},
+        ["arn:aws:organizations::*:root/o-*/r-*", "arn:aws:organizations::*:ou/o-*/ou-*"],
+    ),
+}
+
+
+def check_policy_sets():
+    where = "deploy/iam-policy.json"
+    for sid, (actions, resources) in POLICY_SETS_ONLY.items():
+        s = BY_SID.get(sid)
+        if s is None:
+            problem(where, f"no statement {sid} (a TrailPolicySet's organization walk)")
+            continue
+        if set(as_list(s["Action"])) != actions:
+            problem(where, f"{sid}: actions {sorted(as_list(s['Action']))}, expected {sorted(actions)}")
+        if as_list(s["Resource"]) != resources:
+            problem(where, f"{sid}: resources {as_list(s['Resource'])}, expected {resources}")
+        if "Condition" in s:
+            problem(where, f"{sid}: a condition the README does not describe")
+    granted = {a for s in IAM_POLICY["Statement"] if s["Sid"] not in POLICY_SETS_ONLY for a in as_list(s["Action"])}
+    for actions, _ in POLICY_SETS_ONLY.values():
+        for action in sorted(actions & granted):
+            problem(where, f"{action} is granted outside the TrailPolicySetsOnly statements too")
+    print(f"deploy-check: {where}: the organization walk of TrailPolicySets ({len(POLICY_SETS_ONLY)} statements), on the root and OU ARNs but for ListRoots")
+
+
 def check_trust_and_name(where, t, role):
     """The trust admits the controller's role with the external id, and the default name is
     one the controller may assume (ActInOtherAccounts)."""
@@ -224,7 +261,10 @@ def check_member_role():
     role = with_every_option(t["Resources"]["MemberRole"]["Properties"])
     every = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     statements = [s for s in every if s.get("Sid") not in FROM_OUTSIDE]
-    left_out = {"ReadTheEventsQueue", "ActInOtherAccounts"}
+    # The organization walk of a TrailPolicySet is the controller's own (or a role of the
+    # management or delegated administrator account that spec.organizationRoleArn names),
+    # never a member role's: see check_policy_sets.
+    left_out = {"ReadTheEventsQueue", "ActInOtherAccounts", *POLICY_SETS_ONLY}
     expected = [sid for sid in BY_SID if sid not in left_out]
     if [s.get("Sid") for s in statements] != expected:
         problem(where, f"statements {[s.get('Sid') for s in statements]}, expected {expected}")
@@ -494,6 +534,7 @@ def check_guide():
 
 
 check_controller_role()
+check_policy_sets()
 check_member_role()
 check_log_archive_role()
 check_examples()

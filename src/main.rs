@@ -18,8 +18,9 @@ struct Cli {
 enum Command {
     /// Run the controller (uses the in-cluster config or KUBECONFIG, and the standard AWS credential chain).
     Run(Box<RunArgs>),
-    /// Print the TrailPolicy CustomResourceDefinition as YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions as YAML: TrailPolicy and TrailPolicySet, or
+    /// the one `--kind` names.
+    Crd(CrdArgs),
     /// Judge the trails of TrailPolicy manifests against AWS once, without a cluster and
     /// without changing anything. Exits 2 when an input cannot be read or validated or a
     /// policy cannot be judged, else 1 when a required check fails (or, by default, is
@@ -30,6 +31,21 @@ enum Command {
     /// Exits 0 when every digest and log file in the window is intact, 1 when one is not,
     /// 2 when the chain could not be judged.
     VerifyLogs(VerifyLogsArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CrdArgs {
+    /// Only this kind's CRD.
+    #[arg(long, value_enum)]
+    pub(crate) kind: Option<CrdKind>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum CrdKind {
+    #[value(name = "TrailPolicy")]
+    TrailPolicy,
+    #[value(name = "TrailPolicySet")]
+    TrailPolicySet,
 }
 
 #[derive(clap::Args)]
@@ -244,8 +260,14 @@ pub(crate) enum LogFormat {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
-        Command::Crd => {
-            print!("{}", trailwarden::api::crd_yaml());
+        Command::Crd(args) => {
+            let policy = trailwarden::api::crd_yaml();
+            let set = trailwarden::k8s::set::api::crd_yaml();
+            match args.kind {
+                Some(CrdKind::TrailPolicy) => print!("{policy}"),
+                Some(CrdKind::TrailPolicySet) => print!("{set}"),
+                None => print!("{policy}---\n{set}"),
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Run(args) => cmd::run::run(*args).await.map(|()| std::process::ExitCode::SUCCESS),

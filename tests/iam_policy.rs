@@ -169,6 +169,7 @@ const TRAIL_READS: &[&str] = &[
 /// Actions AWS authorises on no resource at all: the only ones allowed on `"Resource": "*"`.
 const NOT_RESOURCE_SCOPED: &[&str] = &[
     "cloudtrail:DescribeTrails",
+    "organizations:ListRoots",
     "cloudtrail:ListPublicKeys",
     "organizations:DescribeOrganization",
     "organizations:ListAWSServiceAccessForOrganization",

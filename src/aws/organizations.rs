@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use trailwarden_core::Scope;
 use trailwarden_core::policy::Organization;
+use trailwarden_core::set::{AccountStatus, OrgAccount, OrgTree};
 
 use super::AwsResult;
 use super::clients::Service;
@@ -43,4 +44,91 @@ pub(super) async fn organization(aws: &SdkAws, known: &Known, scope: &Scope, acc
     };
     known.0.lock().expect("organizations lock").insert(account.to_owned(), (Instant::now(), org.clone()));
     Ok(org)
+}
+
+/// The organization's tree, read from the management account or CloudTrail's delegated
+/// administrator: roots, every OU under them and the accounts directly in each. Calls:
+/// one ListRoots, then per parent one ListOrganizationalUnitsForParent and one
+/// ListAccountsForParent (and their further pages).
+async fn tree(aws: &SdkAws, scope: &Scope) -> AwsResult<OrgTree> {
+    let roots = aws.call(scope, &ORGANIZATIONS, "ListRoots", |o| o.list_roots().send()).await?;
+    let mut tree = OrgTree::default();
+    let mut parents: Vec<String> = roots.roots().iter().filter_map(|r| r.id().map(str::to_owned)).collect();
+    // Five levels of OUs at most under a root (Organizations' quota); the bound guards a
+    // tree that answers otherwise.
+    let mut budget = MAX_PARENTS;
+    while let Some(parent) = parents.pop() {
+        budget = budget.checked_sub(1).ok_or_else(|| too_large(MAX_PARENTS))?;
+        let units = children(aws, scope, &parent).await?;
+        let accounts = accounts_in(aws, scope, &parent).await?;
+        parents.extend(units.iter().cloned());
+        tree.units.insert(parent.clone(), units);
+        tree.accounts.insert(parent, accounts);
+    }
+    Ok(tree)
+}
+
+/// Parents (roots and OUs) read at most in one walk: Organizations allows 2,000 OUs.
+const MAX_PARENTS: usize = 2_100;
+
+fn too_large(n: usize) -> super::AwsError {
+    super::AwsError {
+        service: ORGANIZATIONS.name,
+        operation: "ListOrganizationalUnitsForParent",
+        kind: super::ErrorKind::Invalid,
+        code: "TooManyUnits".into(),
+        message: format!("the organization has more than {n} roots and OUs: not walked"),
+    }
+}
+
+async fn children(aws: &SdkAws, scope: &Scope, parent: &str) -> AwsResult<Vec<String>> {
+    let mut units = vec![];
+    let mut token: Option<String> = None;
+    loop {
+        let page = aws
+            .call(scope, &ORGANIZATIONS, "ListOrganizationalUnitsForParent", |o| {
+                o.list_organizational_units_for_parent().parent_id(parent).set_next_token(token.clone()).send()
+            })
+            .await?;
+        units.extend(page.organizational_units().iter().filter_map(|u| u.id().map(str::to_owned)));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(units);
+        }
+    }
+}
+
+async fn accounts_in(aws: &SdkAws, scope: &Scope, parent: &str) -> AwsResult<Vec<OrgAccount>> {
+    let mut accounts = vec![];
+    let mut token: Option<String> = None;
+    loop {
+        let page = aws
+            .call(scope, &ORGANIZATIONS, "ListAccountsForParent", |o| {
+                o.list_accounts_for_parent().parent_id(parent).set_next_token(token.clone()).send()
+            })
+            .await?;
+        accounts.extend(page.accounts().iter().filter_map(|a| {
+            // `State` (ACTIVE, PENDING_ACTIVATION, SUSPENDED, PENDING_CLOSURE, CLOSED)
+            // replaced `Status`, which AWS no longer returns; an older answer has only it.
+            #[allow(deprecated)]
+            let state = a.state().map(|s| s.as_str().to_owned()).or_else(|| a.status().map(|s| s.as_str().to_owned()));
+            Some(OrgAccount {
+                id: a.id()?.to_owned(),
+                name: a.name().unwrap_or_default().to_owned(),
+                status: AccountStatus::parse(state.as_deref().unwrap_or("ACTIVE")),
+            })
+        }));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(accounts);
+        }
+    }
+}
+
+impl SdkAws {
+    /// The organization's tree as `scope` (the management account or CloudTrail's
+    /// delegated administrator) reads it: what a `TrailPolicySet` targets.
+    pub async fn organization_tree(&self, scope: &Scope) -> AwsResult<OrgTree> {
+        tree(self, scope).await
+    }
 }

@@ -1,6 +1,7 @@
 //! `trailwarden run`: the controller, alone or as one replica behind a leader lease.
 
 use trailwarden::integrity::continuous::VerifyOptions;
+use trailwarden::k8s::set::SetOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +63,13 @@ async fn check_identity(port: SdkAws, readiness: Arc<Readiness>) {
     }
 }
 
+/// The policies' controller and the sets' controller, until `stop`.
+async fn controllers(client: kube::Client, port: SdkAws, options: ControllerOptions, sets: SetOptions, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let (policies, sets) =
+        tokio::join!(controller::run(client.clone(), port, options, stopped(stop.clone())), trailwarden::k8s::set::run(client, sets, stopped(stop)));
+    policies.and(sets)
+}
+
 /// Resolves once `stop` turns true.
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
@@ -108,6 +116,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
         EventQueue::new(url, region, port.clone(), metrics.events.clone())
     });
+    let sets = SetOptions {
+        port: port.clone(),
+        label_selector: args.selector.clone(),
+        deadline: Duration::from_secs(args.pass_deadline_seconds),
+        organization_changes: events.as_ref().map(|queue| queue.organization_changes()),
+    };
     let options = ControllerOptions {
         label_selector: args.selector,
         instance: instance.clone(),
@@ -150,7 +164,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     if !args.leader_election {
         metrics.leader.set(1);
-        return controller::run(client, port, options, stopped(stop)).await;
+        return controllers(client, port, options, sets, stop).await;
     }
 
     // A standby is ready once the CRD is served; the leader once its watch has synced.
@@ -186,7 +200,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     // The controller runs as its own task so that losing the lease can abort it on the
     // spot — reconciles in flight included — instead of letting them drain.
-    let mut leading = tokio::spawn(controller::run(client, port, options, stopped(stop.clone())));
+    let mut leading = tokio::spawn(controllers(client, port, options, sets, stop.clone()));
     tokio::select! {
         lost = elector.hold(acquired) => {
             leading.abort();

@@ -6,6 +6,7 @@ pub mod api;
 pub mod controller;
 pub mod desired;
 pub mod leader;
+pub mod set;
 mod retry;
 pub mod status;
 pub mod turns;

@@ -43,11 +43,21 @@ pub struct EventQueue {
     /// Who last changed each policy's trail (by policy name), as the CloudTrail call's
     /// event named them: a contested trail's Warning says who. One entry per policy.
     actors: Arc<Mutex<HashMap<String, (String, Timestamp)>>>,
+    /// Told of every call that changes the organization's accounts or OUs: the sets walk
+    /// the organization again at once.
+    organization: tokio::sync::broadcast::Sender<()>,
 }
 
 impl EventQueue {
     pub fn new(url: String, region: String, aws: SdkAws, metrics: EventMetrics) -> Self {
-        EventQueue { url, region, aws, metrics, pending: Arc::default(), actors: Arc::default() }
+        let (organization, _) = tokio::sync::broadcast::channel(16);
+        EventQueue { url, region, aws, metrics, pending: Arc::default(), actors: Arc::default(), organization }
+    }
+
+    /// A signal for each organization change an event reports (the sets' controller
+    /// listens; a lagging listener misses nothing it needs: one signal walks everything).
+    pub fn organization_changes(&self) -> tokio::sync::broadcast::Receiver<()> {
+        self.organization.subscribe()
     }
 
     /// Who last made a CloudTrail call on `policy`'s trail, and when, if an event said.
@@ -123,6 +133,12 @@ async fn batch(
             // Our own write coming back: the pass that made it already judged the result.
             Ok(call) if call.access_key.as_deref().is_some_and(|key| queue.aws.own_keys().signed(key)) => {
                 queue.metrics.event(events::labels(&call.source, &call.name), "own_call")
+            }
+            Ok(call) if call.source == "aws.organizations" => {
+                // Not about a trail: the organization's accounts, for the sets to walk.
+                let _ = queue.organization.send(());
+                queue.metrics.event(events::labels(&call.source, &call.name), "organization");
+                debug!(event = %call.name, account = %call.account, "AWS Organizations event");
             }
             Ok(call) => {
                 forget(&queue.aws, &call);

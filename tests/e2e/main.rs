@@ -29,6 +29,7 @@ mod evidence;
 mod evidence_events;
 mod shards;
 mod replica;
+mod sets;
 mod shared_posture;
 mod shared_reads;
 mod triggers;

@@ -10,7 +10,7 @@ use serde_json::json;
 use trailwarden::aws::AwsPort;
 use trailwarden_core::trail::TrailDescription;
 use kube::runtime::wait::{await_condition, conditions};
-use kube::{Client, CustomResourceExt};
+use kube::Client;
 use tokio::sync::OnceCell;
 use trailwarden::api::TrailPolicy;
 use trailwarden_core::Scope;
@@ -35,16 +35,17 @@ pub async fn kube() -> Client {
 
 async fn install_crd(client: Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client);
-    let crd: CustomResourceDefinition =
-        serde_yaml::from_str(include_str!("../../crds/trailpolicy.yaml")).expect("committed CRD parses");
-    let name = TrailPolicy::crd_name();
-    crds.patch(name, &PatchParams::apply("trailwarden-tests").force(), &Patch::Apply(&crd))
-        .await
-        .expect("CRD applies");
-    tokio::time::timeout(Duration::from_secs(30), await_condition(crds, name, conditions::is_crd_established()))
-        .await
-        .expect("CRD becomes Established within 30s")
-        .expect("watching the CRD");
+    for text in [include_str!("../../crds/trailpolicy.yaml"), include_str!("../../crds/trailpolicyset.yaml")] {
+        let crd: CustomResourceDefinition = serde_yaml::from_str(text).expect("committed CRD parses");
+        let name = crd.metadata.name.clone().expect("a CRD has a name");
+        crds.patch(&name, &PatchParams::apply("trailwarden-tests").force(), &Patch::Apply(&crd))
+            .await
+            .expect("CRD applies");
+        tokio::time::timeout(Duration::from_secs(30), await_condition(crds.clone(), &name, conditions::is_crd_established()))
+            .await
+            .expect("CRD becomes Established within 30s")
+            .expect("watching the CRD");
+    }
 }
 
 /// An AWS port aimed at the emulator, retries off so failures show at once, every read
@@ -120,6 +121,8 @@ pub struct Controller {
     pub port: SdkAws,
     pub metrics: trailwarden::ops::metrics::Metrics,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The events queue it reads, when it reads one.
+    pub events: Option<trailwarden::triggers::events::EventQueue>,
 }
 
 /// What the operator sets for a test controller (the flags `run` takes).
@@ -229,8 +232,9 @@ impl Controller {
                 trailwarden::triggers::events::EventQueue::new(url, REGION.to_owned(), port.clone(), metrics.events.clone())
             }),
         };
+        let events = options.events.clone();
         let task = tokio::spawn(trailwarden::k8s::controller::run(client, port.clone(), options, std::future::pending()));
-        Controller { label, port, metrics, task }
+        Controller { label, port, metrics, task, events }
     }
 
     /// The sum of this controller's metric samples whose line starts with `series` (a name,

@@ -20,6 +20,10 @@ PyYAML. Each test prints PASS or FAIL; the exit status is non-zero when one fail
   controller's Service does not select, and the NetworkPolicy admitting it.
 - The EKS guide's values file (docs/eks/values.yaml) renders, labelled for a default
   kube-prometheus-stack.
+- The CRDs: TrailPolicy and TrailPolicySet, as files/ holds them, labelled and kept on
+  uninstall (crds.keep), or not rendered (crds.enabled: false).
+- The ClusterRole: the verbs of each resource, the TrailPolicySet controller's (create
+  and delete TrailPolicies; read sets, patch their status) included, and no more.
 """
 import copy
 import os
@@ -362,6 +366,53 @@ def eks_guide_values():
         assert one(docs, kind)["metadata"]["labels"].get("release") == "kube-prometheus-stack", f"{kind} not labelled"
     c = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert c["image"].startswith("ghcr.io/trailwarden/trailwarden:"), c["image"]
+
+
+# ---------------------------------------------------------------------------------------
+# The CRDs and the ClusterRole.
+
+CRD_FILES = {"trailpolicies.trailwarden.dev": "trailpolicy-crd.yaml", "trailpolicysets.trailwarden.dev": "trailpolicyset-crd.yaml"}
+
+
+@test
+def crds():
+    """crds: the TrailPolicy and TrailPolicySet CRDs as files/ holds them, labelled, kept on uninstall; keep and enabled off"""
+    found = [d for d in helm() if d["kind"] == "CustomResourceDefinition"]
+    names = [d["metadata"]["name"] for d in found]
+    assert names == list(CRD_FILES), f"CRDs rendered: {names}"
+    for crd in found:
+        name = crd["metadata"]["name"]
+        want = yaml.safe_load(open(os.path.join(CHART, "files", CRD_FILES[name])))
+        assert crd["spec"] == want["spec"], f"{name}: its spec differs from files/{CRD_FILES[name]}"
+        assert crd["metadata"]["annotations"].get("helm.sh/resource-policy") == "keep", f"{name}: {crd['metadata']['annotations']}"
+        assert crd["metadata"]["labels"].get("app.kubernetes.io/managed-by") == "Helm", f"{name}: {crd['metadata']['labels']}"
+    loose = [d for d in helm(values={"crds": {"keep": False}}) if d["kind"] == "CustomResourceDefinition"]
+    assert len(loose) == 2 and not any((d["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") for d in loose)
+    assert not [d for d in helm(values={"crds": {"enabled": False}}) if d["kind"] == "CustomResourceDefinition"]
+
+
+@test
+def cluster_role():
+    """the ClusterRole: TrailPolicies (create and delete for the sets' policies), TrailPolicySets read and their status patched, Events"""
+    role = one(helm("--show-only", "templates/clusterrole.yaml"), "ClusterRole")
+    got = {}
+    for rule in role["rules"]:
+        assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                got.setdefault(f"{group}/{resource}", set()).update(rule["verbs"])
+    want = {
+        "trailwarden.dev/trailpolicies": {"get", "list", "watch", "create", "patch", "update", "delete"},
+        "trailwarden.dev/trailpolicies/status": {"get", "patch", "update"},
+        "trailwarden.dev/trailpolicies/finalizers": {"update"},
+        "trailwarden.dev/trailpolicysets": {"get", "list", "watch"},
+        "trailwarden.dev/trailpolicysets/status": {"patch"},
+        "trailwarden.dev/trailpolicysets/finalizers": {"update"},
+        "events.k8s.io/events": {"create", "patch"},
+        "/events": {"create", "patch"},
+    }
+    assert got == want, "rules differ:\n" + "\n".join(
+        f"  {k}: {sorted(got.get(k, []))}, want {sorted(want.get(k, []))}" for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
 
 
 print(f"render tests: {failed} failed")

@@ -133,6 +133,21 @@ pub const WATCHED: &[(&str, &[&str])] = &[
         ],
     ),
     ("aws.kms", &["DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "DisableKeyRotation", "CreateAlias", "UpdateAlias", "DeleteAlias"]),
+    // What changes the accounts a TrailPolicySet covers: recorded by the management
+    // account, in us-east-1 (Organizations' home region).
+    (
+        "aws.organizations",
+        &[
+            "CreateAccount",
+            "AcceptHandshake",
+            "MoveAccount",
+            "RemoveAccountFromOrganization",
+            "LeaveOrganization",
+            "CloseAccount",
+            "CreateOrganizationalUnit",
+            "DeleteOrganizationalUnit",
+        ],
+    ),
 ];
 
 /// What a call is counted under, `(source, event)`: as watched, else `("other", "other")`.

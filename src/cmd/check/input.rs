@@ -4,6 +4,7 @@
 //! against the CRD's schema), a document of another kind (skipped and counted; a `List`'s
 //! items are sorted out one by one), or an error.
 
+use trailwarden::k8s::set::api as crate_set;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
@@ -252,6 +253,9 @@ fn sort_out_object(source: Source, value: Value, schema: &JSONSchemaProps, found
             return;
         }
         found.push(policy(source, value, schema));
+    } else if ours && kind == <crate_set::TrailPolicySet as kube::Resource>::kind(&()) {
+        // A set is judged through the policies it generates, once they exist.
+        found.push(Found::Skipped(source, kind));
     } else if ours {
         found.push(invalid(format!("{kind} is not a kind of {group} (did you mean {expected_kind}?)")));
     } else if kind != expected_kind && kind.eq_ignore_ascii_case(&expected_kind) {

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccountStatus {
     Active,
+    /// Joining: its role may not exist yet.
+    PendingActivation,
     Suspended,
     PendingClosure,
     Closed,
@@ -15,6 +17,7 @@ pub enum AccountStatus {
 impl AccountStatus {
     pub fn parse(s: &str) -> Self {
         match s {
+            "PENDING_ACTIVATION" => AccountStatus::PendingActivation,
             "SUSPENDED" => AccountStatus::Suspended,
             "PENDING_CLOSURE" => AccountStatus::PendingClosure,
             "CLOSED" => AccountStatus::Closed,
@@ -25,6 +28,7 @@ impl AccountStatus {
     pub fn name(self) -> &'static str {
         match self {
             AccountStatus::Active => "ACTIVE",
+            AccountStatus::PendingActivation => "PENDING_ACTIVATION",
             AccountStatus::Suspended => "SUSPENDED",
             AccountStatus::PendingClosure => "PENDING_CLOSURE",
             AccountStatus::Closed => "CLOSED",

@@ -1,0 +1,252 @@
+//! The set's controller: the walk, the plan carried out, the status written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+use trailwarden_core::Scope;
+use trailwarden_core::set::{Coverage, Targets, cover, plan};
+
+use super::api::{TrailPolicySet, TrailPolicySetSpec};
+use super::report;
+use crate::aws::sdk::SdkAws;
+use crate::k8s::api::TrailPolicy;
+
+/// The label every generated policy carries: the name of its set.
+pub const SET_LABEL: &str = "trailwarden.dev/set";
+/// The label naming the account a generated policy covers.
+const ACCOUNT_LABEL: &str = "trailwarden.dev/account";
+const MANAGER: &str = "trailwarden-set";
+
+/// How the controller runs the sets.
+pub struct SetOptions {
+    pub port: SdkAws,
+    /// The sets this controller keeps (`--selector`, as for policies); their labels are
+    /// carried to the policies they generate, so the same controller keeps those.
+    pub label_selector: Option<String>,
+    /// Longest an organization walk may take.
+    pub deadline: Duration,
+    /// Organization changes reported by AWS events (the events queue): each walks every
+    /// set's organization again at once.
+    pub organization_changes: Option<tokio::sync::broadcast::Receiver<()>>,
+}
+
+struct Context {
+    client: Client,
+    options: SetOptions,
+    /// Per set uid: the generation walked, when, and what it covered.
+    walked: Mutex<HashMap<String, (Option<i64>, Instant, Coverage)>>,
+    /// When an event last said the organization changed.
+    signalled: Mutex<Option<Instant>>,
+}
+
+/// After an organization event, sets walk at least this often for [`FOLLOW_UP`]: an
+/// account AWS is still creating (CreateAccount answers before the account exists) or a
+/// handshake still settling is covered within a minute, not at the next regular walk.
+const FOLLOW_UP_EVERY: Duration = Duration::from_secs(60);
+const FOLLOW_UP: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error("the TrailPolicySet has no name or uid")]
+    Unnamed,
+}
+
+pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) -> anyhow::Result<()> {
+    let mut watch = watcher::Config::default();
+    if let Some(selector) = &options.label_selector {
+        watch = watch.labels(selector);
+    }
+    let sets = Api::<TrailPolicySet>::all(client.clone());
+    let policies = Api::<TrailPolicy>::all(client.clone());
+    let mut options = options;
+    let changes = options.organization_changes.take();
+    let context = Arc::new(Context { client, options, walked: Mutex::default(), signalled: Mutex::default() });
+    info!("watching TrailPolicySets");
+    let mut controller = Controller::new(sets, watch).owns(policies, watcher::Config::default().labels(SET_LABEL));
+    if let Some(changes) = changes {
+        // Each change forgets every walk, then asks for every set.
+        let forget = context.clone();
+        let signals = futures::stream::unfold(changes, |mut changes| async move {
+            loop {
+                match changes.recv().await {
+                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Some(((), changes)),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .map(move |()| {
+            forget.walked.lock().expect("walked lock").clear();
+            *forget.signalled.lock().expect("signalled lock") = Some(Instant::now());
+        });
+        controller = controller.reconcile_all_on(signals);
+    }
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                debug!(error = %e, "set reconcile failed");
+            }
+        })
+        .await;
+    Ok(())
+}
+
+fn targets(spec: &TrailPolicySetSpec) -> Targets {
+    Targets {
+        organizational_units: spec.targets.organizational_units.clone(),
+        accounts: spec.targets.accounts.clone(),
+        exclude_accounts: spec.targets.exclude_accounts.clone(),
+    }
+}
+
+async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action, SetError> {
+    let (name, uid) = (set.metadata.name.clone().ok_or(SetError::Unnamed)?, set.uid().ok_or(SetError::Unnamed)?);
+    let mut walk_every = Duration::from_secs(u64::from(set.spec.walk_seconds));
+    if ctx.signalled.lock().expect("signalled lock").is_some_and(|at| at.elapsed() < FOLLOW_UP) {
+        walk_every = walk_every.min(FOLLOW_UP_EVERY);
+    }
+    let generation = set.metadata.generation;
+    let fresh = ctx
+        .walked
+        .lock()
+        .expect("walked lock")
+        .get(&uid)
+        .filter(|(g, at, _)| *g == generation && at.elapsed() < walk_every)
+        .map(|(_, _, coverage)| coverage.clone());
+    let walked = fresh.is_none();
+    let coverage = match fresh {
+        Some(coverage) => coverage,
+        None => match walk(&set, &ctx).await {
+            Ok(coverage) => {
+                ctx.walked.lock().expect("walked lock").insert(uid.clone(), (generation, Instant::now(), coverage.clone()));
+                coverage
+            }
+            Err(why) => {
+                warn!(set = %name, error = %why, "could not read the organization");
+                report::write(&ctx.client, &set, report::unreadable(&set, &why), false, MANAGER).await?;
+                return Ok(Action::requeue(Duration::from_secs(60).min(walk_every)));
+            }
+        },
+    };
+    let api = Api::<TrailPolicy>::all(ctx.client.clone());
+    let owned_now = owned(&api, &set).await?;
+    let accounts: BTreeMap<String, String> = owned_now.iter().map(|p| (p.name_any(), account_of(p))).collect();
+    let plan = plan(&name, &coverage, &accounts);
+    let mut refused = BTreeMap::new();
+    for (account, policy) in &plan.apply {
+        let generated = generated(&set, account, policy);
+        // A policy already as generated is not written again: a set's reconcile (any
+        // change of any of its policies brings one) costs no write per account.
+        if owned_now.iter().any(|p| p.name_any() == *policy && as_generated(p, &generated)) {
+            continue;
+        }
+        match api.patch(policy, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&generated)).await {
+            Ok(_) => {}
+            // Refused at admission (the operator's guardrails, a floor): reported for
+            // that account, the others carried on.
+            Err(kube::Error::Api(e)) if (400..500).contains(&e.code) => {
+                warn!(set = %name, policy, error = %e.message, "the generated policy was refused");
+                refused.insert(account.clone(), e.message.clone());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for policy in &plan.remove {
+        info!(set = %name, policy, "its account left the targets: the policy goes (its deletionPolicy decides the trail's fate)");
+        match api.delete(policy, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let policies = owned(&api, &set).await?;
+    report::write(&ctx.client, &set, report::of(&set, &coverage, &policies, &refused), walked, MANAGER).await?;
+    Ok(Action::requeue(walk_every))
+}
+
+async fn walk(set: &TrailPolicySet, ctx: &Context) -> Result<Coverage, String> {
+    let scope = Scope {
+        role_arn: set.spec.organization_role_arn.clone(),
+        external_id: set.spec.organization_external_id.clone(),
+        region: set.spec.template.region.clone(),
+    };
+    let read = tokio::time::timeout(ctx.options.deadline, ctx.options.port.organization_tree(&scope)).await;
+    let tree = match read {
+        Ok(Ok(tree)) => tree,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("the walk took longer than {} s and was abandoned", ctx.options.deadline.as_secs())),
+    };
+    debug!(set = %set.name_any(), accounts = tree.account_count(), "organization walked");
+    Ok(cover(&targets(&set.spec), &tree))
+}
+
+/// The policies this set generated (by label, and owned by this very set).
+async fn owned(api: &Api<TrailPolicy>, set: &TrailPolicySet) -> Result<Vec<TrailPolicy>, kube::Error> {
+    let uid = set.uid();
+    let list = api.list(&ListParams::default().labels(&format!("{SET_LABEL}={}", set.name_any()))).await?;
+    Ok(list.items.into_iter().filter(|p| p.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref())).collect())
+}
+
+fn account_of(policy: &TrailPolicy) -> String {
+    policy.labels().get(ACCOUNT_LABEL).cloned().unwrap_or_default()
+}
+
+/// The account's policy: the template, the member role of that account, the removal
+/// policy as its deletion policy; the set's labels carried over, the set its owner.
+fn generated(set: &TrailPolicySet, account: &str, policy: &str) -> serde_json::Value {
+    let spec = &set.spec;
+    let partition = partition(&spec.template.region);
+    let mut body = serde_json::to_value(&spec.template).expect("a spec serialises");
+    body["account"] = json!({
+        "roleArn": format!("arn:{partition}:iam::{account}:role/{}", spec.member_role.role_name),
+        "externalId": spec.member_role.external_id,
+    });
+    if spec.member_role.external_id.is_none() {
+        body["account"].as_object_mut().expect("an object").remove("externalId");
+    }
+    body["deletionPolicy"] = serde_json::to_value(spec.account_removal).expect("an enum serialises");
+    let mut labels = set.labels().clone();
+    labels.insert(SET_LABEL.into(), set.name_any());
+    labels.insert(ACCOUNT_LABEL.into(), account.into());
+    json!({
+        "apiVersion": "trailwarden.dev/v1alpha1",
+        "kind": "TrailPolicy",
+        "metadata": {"name": policy, "labels": labels, "ownerReferences": [set.controller_owner_ref(&())]},
+        "spec": body,
+    })
+}
+
+/// Whether `policy` is already what `generated` describes (spec, labels, owner).
+fn as_generated(policy: &TrailPolicy, generated: &serde_json::Value) -> bool {
+    let spec = serde_json::to_value(&policy.spec).ok();
+    let labels = generated["metadata"]["labels"].as_object().is_some_and(|wanted| {
+        wanted.iter().all(|(k, v)| policy.labels().get(k).map(String::as_str) == v.as_str())
+    });
+    spec.as_ref() == Some(&generated["spec"]) && labels
+}
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+fn error_policy(set: Arc<TrailPolicySet>, error: &SetError, _ctx: Arc<Context>) -> Action {
+    warn!(set = %set.name_any(), error = %error, "will retry");
+    Action::requeue(Duration::from_secs(30))
+}

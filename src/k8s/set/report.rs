@@ -1,0 +1,123 @@
+//! The set's status: how many of its accounts' policies are Ready, Logging and
+//! Compliant, the accounts that are not and why, and kstatus conditions for GitOps tools.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use trailwarden_core::set::Coverage;
+
+use super::api::{AccountState, TrailPolicySet, TrailPolicySetStatus};
+use crate::k8s::api::TrailPolicy;
+
+/// Accounts named in `notReady` at most.
+const NAMED: usize = 20;
+
+fn condition_of(policy: &TrailPolicy, type_: &str) -> Option<(String, String)> {
+    let c = policy.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone()))
+}
+
+fn is_true(policy: &TrailPolicy, type_: &str) -> bool {
+    condition_of(policy, type_).is_some_and(|(status, _)| status == "True")
+}
+
+/// `refused`: accounts whose generated policy the apiserver refused, and why.
+pub fn of(set: &TrailPolicySet, coverage: &Coverage, policies: &[TrailPolicy], refused: &BTreeMap<String, String>) -> TrailPolicySetStatus {
+    let names: Vec<String> = coverage.active.keys().map(|a| trailwarden_core::set::policy_name(&set.name_any(), a)).collect();
+    let ours: Vec<&TrailPolicy> = policies.iter().filter(|p| names.contains(&p.name_any())).collect();
+    let count = |type_: &str| ours.iter().filter(|p| is_true(p, type_)).count() as u32;
+    let mut not_ready = vec![];
+    for account in coverage.active.keys() {
+        let policy = ours.iter().find(|p| p.name_any() == trailwarden_core::set::policy_name(&set.name_any(), account));
+        let reason = match policy {
+            _ if refused.contains_key(account) => Some(format!("PolicyRefused: {}", refused[account])),
+            None => Some("PolicyNotCreated".to_owned()),
+            Some(p) if !is_true(p, "Ready") => Some(condition_of(p, "Ready").map_or("NotYetReconciled".to_owned(), |c| c.1)),
+            Some(p) if !is_true(p, "Logging") => Some(condition_of(p, "Logging").map_or("NotYetReconciled".to_owned(), |c| c.1)),
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            not_ready.push(AccountState { account: account.clone(), policy: policy.map(|p| p.name_any()), reason });
+        }
+    }
+    let lagging = not_ready.len();
+    not_ready.truncate(NAMED);
+    let targeted = coverage.active.len() as u32;
+    let mut status = TrailPolicySetStatus {
+        observed_generation: set.metadata.generation,
+        accounts_targeted: targeted,
+        policies_ready: count("Ready"),
+        policies_logging: count("Logging"),
+        policies_compliant: count("Compliant"),
+        not_ready,
+        inactive_accounts: coverage
+            .inactive
+            .iter()
+            .map(|(account, state)| AccountState { account: account.clone(), policy: None, reason: state.name().to_owned() })
+            .collect(),
+        unknown_targets: coverage.unknown_units.iter().chain(&coverage.unknown_accounts).cloned().collect(),
+        last_walk_time: None,
+        conditions: vec![],
+    };
+    let (ready, reason, message) = if lagging == 0 {
+        ("True", "AllLogging", format!("all {targeted} accounts' trails are ready and logging"))
+    } else {
+        ("False", "AccountsNotReady", format!("{lagging} of {targeted} accounts' trails are not ready or not logging (status.notReady)"))
+    };
+    status.conditions = conditions(set, ready, reason, &message, lagging > 0, false);
+    status
+}
+
+/// The status when the organization could not be read: the counts stay as they were.
+pub fn unreadable(set: &TrailPolicySet, why: &str) -> TrailPolicySetStatus {
+    let mut status = set.status.clone().unwrap_or_default();
+    status.observed_generation = set.metadata.generation;
+    let message = format!("the organization could not be read: {why}");
+    status.conditions = conditions(set, "False", "OrganizationUnreadable", &message, false, true);
+    status
+}
+
+/// Ready, and kstatus' Reconciling (work in progress) and Stalled (needs a person).
+fn conditions(set: &TrailPolicySet, ready: &str, reason: &str, message: &str, reconciling: bool, stalled: bool) -> Vec<Condition> {
+    let previous = set.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let make = |type_: &str, status: &str, reason: &str, message: &str| {
+        let since = previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            observed_generation: set.metadata.generation,
+            last_transition_time: since,
+        }
+    };
+    let flag = |on: bool| if on { "True" } else { "False" };
+    vec![
+        make("Ready", ready, reason, message),
+        make("Reconciling", flag(reconciling), if reconciling { "AccountsNotReady" } else { "Reconciled" }, message),
+        make("Stalled", flag(stalled), if stalled { reason } else { "Reconciled" }, message),
+    ]
+}
+
+/// Writes the status (its own field manager) unless it says nothing new; `walked`: the
+/// organization was walked for it (its time is then news once the walk's interval).
+pub async fn write(client: &Client, set: &TrailPolicySet, mut status: TrailPolicySetStatus, walked: bool, manager: &str) -> Result<(), kube::Error> {
+    let before = set.status.clone().unwrap_or_default();
+    status.last_walk_time = before.last_walk_time.clone();
+    if status == before && !walked {
+        return Ok(());
+    }
+    if walked {
+        status.last_walk_time = Some(Time(jiff::Timestamp::now()));
+    }
+    let body = json!({"apiVersion": "trailwarden.dev/v1alpha1", "kind": "TrailPolicySet", "status": status});
+    Api::<TrailPolicySet>::all(client.clone()).patch_status(&set.name_any(), &PatchParams::apply(manager).force(), &Patch::Apply(&body)).await?;
+    Ok(())
+}
