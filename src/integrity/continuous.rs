@@ -1,16 +1,17 @@
 //! Continuous verification: every `interval`, each policy whose trail has log-file
-//! validation has its digest chain walked from where the last walk stopped (kept in the
-//! policy's `status.logIntegrity`, so a restart resumes, never starts over), and what is
-//! found is written there, published as a Warning Event and counted.
+//! validation has each of its digest chains (one per account and region: `chains`) walked
+//! from where the last walk of that chain stopped (kept in the policy's
+//! `status.logIntegrity`, so a restart resumes, never starts over), and what is found is
+//! written there, published as a Warning Event and counted.
 //!
-//! Cost, per trail and region, at CloudTrail's pace (a digest an hour, a log file every
-//! few minutes): one ListPublicKeys, one GetBucketLocation and one ListObjectsV2 a walk,
-//! plus a GetObject per new digest and per log file it lists — at a 10-minute interval
-//! about 18 listing reads an hour, plus one read per delivered file, each read once.
+//! Cost, per chain, at CloudTrail's pace (a digest an hour, a log file every few minutes):
+//! one ListObjectsV2 and one GetObject of the last digest a walk, plus a GetObject per new
+//! digest and per log file it lists; per trail one or two folder listings; per round one
+//! ListPublicKeys per region and one GetBucketLocation per bucket, shared (`round_cache`).
 //!
-//! Runs on the leader only (it is spawned by the controller), one walk at a time, each
-//! under a deadline; a walk that fails or overruns is recorded as the record's `error`
-//! and tried again next round.
+//! Runs on the leader only (it is spawned by the controller), one chain at a time, each
+//! under its own deadline; a chain that fails or overruns is named in the record's
+//! `error`, the others' progress kept, and tried again next round.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
