@@ -42,10 +42,13 @@ struct Context {
     client: Client,
     options: SetOptions,
     /// Per set uid: the generation walked, when, and what it covered.
-    walked: Mutex<HashMap<String, (Option<i64>, Instant, Coverage)>>,
+    walked: Mutex<HashMap<String, Walked>>,
     /// When an event last said the organization changed.
     signalled: Mutex<Option<Instant>>,
 }
+
+/// A set's last walk: the generation walked, when, and what it covered.
+type Walked = (Option<i64>, Instant, Coverage);
 
 /// After an organization event, sets walk at least this often for [`FOLLOW_UP`]: an
 /// account AWS is still creating (CreateAccount answers before the account exists) or a
@@ -59,6 +62,8 @@ pub enum SetError {
     Kube(#[from] kube::Error),
     #[error("the TrailPolicySet has no name or uid")]
     Unnamed,
+    #[error("the set's reconcile took longer than {0} s and was abandoned")]
+    Deadline(u64),
 }
 
 pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) -> anyhow::Result<()> {
@@ -77,11 +82,9 @@ pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future
         // Each change forgets every walk, then asks for every set.
         let forget = context.clone();
         let signals = futures::stream::unfold(changes, |mut changes| async move {
-            loop {
-                match changes.recv().await {
-                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Some(((), changes)),
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
+            match changes.recv().await {
+                Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(((), changes)),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
             }
         })
         .map(move |()| {
@@ -92,7 +95,7 @@ pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future
     }
     controller
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
+        .run(bounded, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
                 debug!(error = %e, "set reconcile failed");
@@ -108,6 +111,13 @@ fn targets(spec: &TrailPolicySetSpec) -> Targets {
         accounts: spec.targets.accounts.clone(),
         exclude_accounts: spec.targets.exclude_accounts.clone(),
     }
+}
+
+/// [`reconcile`] under a deadline: the walk's, and as long again for the policies' writes
+/// and the status (every Kubernetes call in it waits on the apiserver).
+async fn bounded(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action, SetError> {
+    let deadline = ctx.options.deadline * 2;
+    tokio::time::timeout(deadline, reconcile(set, ctx)).await.unwrap_or(Err(SetError::Deadline(deadline.as_secs())))
 }
 
 async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action, SetError> {
