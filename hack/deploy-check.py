@@ -8,7 +8,7 @@ cfn-lint dependency). It checks:
   exactly; the IRSA trust (a JSON string once substituted) and the Pod Identity trust say
   what docs/eks.md says; the Pod Identity association exists only with Pod Identity.
 - deploy/iam-policy.json: the two TrailPolicySetsOnly statements (a TrailPolicySet's
-  organization walk) grant exactly ListRoots on "*" and ListOrganizationalUnitsForParent
+  organization walk) grant exactly ListRoots and ListDelegatedAdministrators on "*" and ListOrganizationalUnitsForParent
   and ListAccountsForParent on root and OU ARNs, and no other statement grants them.
 - deploy/iam/member-role.yaml: with every option on, its statements are those of
   deploy/iam-policy.json of the same names less the events queue, sts:AssumeRole and the
@@ -209,7 +209,7 @@ FROM_OUTSIDE = {
 # (the Service Authorization Reference lists none); the two others on the root and OU
 # ARNs, which carry the management account's id whoever asks.
 POLICY_SETS_ONLY = {
-    "TrailPolicySetsOnlyListTheRoots": ({"organizations:ListRoots"}, ["*"]),
+    "TrailPolicySetsOnlyListTheRoots": ({"organizations:ListDelegatedAdministrators", "organizations:ListRoots"}, ["*"]),
     "TrailPolicySetsOnlyWalkTheOrganization": (
         {"organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"},
         ["arn:aws:organizations::*:root/o-*/r-*", "arn:aws:organizations::*:ou/o-*/ou-*"],

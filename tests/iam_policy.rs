@@ -170,6 +170,7 @@ const TRAIL_READS: &[&str] = &[
 const NOT_RESOURCE_SCOPED: &[&str] = &[
     "cloudtrail:DescribeTrails",
     "organizations:ListRoots",
+    "organizations:ListDelegatedAdministrators",
     "cloudtrail:ListPublicKeys",
     "organizations:DescribeOrganization",
     "organizations:ListAWSServiceAccessForOrganization",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use trailwarden_core::Scope;
 use trailwarden_core::policy::Organization;
-use trailwarden_core::set::{AccountStatus, OrgAccount, OrgTree};
+use trailwarden_core::set::{AccountStatus, OrgAccount, OrgTree, Switches};
 
 use super::AwsResult;
 use super::clients::Service;
@@ -131,4 +131,20 @@ impl SdkAws {
     pub async fn organization_tree(&self, scope: &Scope) -> AwsResult<OrgTree> {
         tree(self, scope).await
     }
+
+    /// Trusted access for CloudTrail and its delegated administrators; each None when the
+    /// scope may not ask (only the management account may list the services).
+    pub async fn organization_switches(&self, scope: &Scope) -> Switches {
+        let access = self
+            .call(scope, &ORGANIZATIONS, "ListAWSServiceAccessForOrganization", |o| o.list_aws_service_access_for_organization().send())
+            .await
+            .map(|out| out.enabled_service_principals().iter().any(|p| p.service_principal() == Some(CLOUDTRAIL)));
+        let admins = self
+            .call(scope, &ORGANIZATIONS, "ListDelegatedAdministrators", |o| o.list_delegated_administrators().service_principal(CLOUDTRAIL).send())
+            .await
+            .map(|out| out.delegated_administrators().iter().filter_map(|a| a.id().map(str::to_owned)).collect());
+        Switches { cloudtrail_access: access.ok(), delegated_administrators: admins.ok() }
+    }
 }
+
+const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";

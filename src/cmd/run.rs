@@ -121,6 +121,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         label_selector: args.selector.clone(),
         deadline: Duration::from_secs(args.pass_deadline_seconds),
         organization_changes: events.as_ref().map(|queue| queue.organization_changes()),
+        metrics: Some(metrics.sets.clone()),
     };
     let options = ControllerOptions {
         label_selector: args.selector,

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub last_pass_completed: prometheus::Gauge,
     /// The log verifier's.
     pub integrity: super::integrity_metrics::IntegrityMetrics,
+    /// The TrailPolicySets'.
+    pub sets: super::set_metrics::SetMetrics,
 }
 
 /// What the reconciler did, per outcome, field, action and policy.
@@ -260,7 +262,8 @@ impl Metrics {
         let build = gauge_vec(&r, "trailwarden_build_info", "Build information: the version and the git revision built.", &["version", "revision"]);
         build.with_label_values(&[env!("CARGO_PKG_VERSION"), env!("TRAILWARDEN_GIT_REVISION")]).set(1);
         let integrity = super::integrity_metrics::IntegrityMetrics::new(&r);
-        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed, integrity }
+        let sets = super::set_metrics::SetMetrics::new(&r);
+        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed, integrity, sets }
     }
 
     /// The Prometheus text exposition of every metric.

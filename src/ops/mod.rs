@@ -4,4 +4,5 @@ pub mod http;
 pub mod integrity_metrics;
 pub mod metrics;
 pub mod progress;
+pub mod set_metrics;
 mod policy_gauges;

@@ -40,6 +40,7 @@ async fn a_set_keeps_one_policy_per_account_of_its_units_and_follows_the_organiz
         label_selector: Some(format!("{TEST_LABEL}={}", controller.label)),
         deadline: Duration::from_secs(60),
         organization_changes: controller.events.as_ref().map(|queue| queue.organization_changes()),
+        metrics: Some(controller.metrics.sets.clone()),
     };
     let sets_task = tokio::spawn(trailwarden::k8s::set::run(client.clone(), options, std::future::pending()));
 
@@ -149,6 +150,31 @@ async fn a_set_keeps_one_policy_per_account_of_its_units_and_follows_the_organiz
     assert!(support::trail(&aws, &a2_scope, &trail_name).await.is_some(), "Retain: the trail stays in the account that left");
 
     assert!(controller.metric("trailwarden_events_total{", "outcome=\"organization\"") >= 1.0, "the event read as the organization's");
+
+    // The organization's own switches: trusted access for CloudTrail turned off.
+    assert_eq!(controller.metric("trailwarden_set_cloudtrail_trusted_access{", &format!("set=\"{name}\"")), 1.0);
+    organizations(&management, "DisableAWSServiceAccess", json!({"ServicePrincipal": "cloudtrail.amazonaws.com"}));
+    crate::events::publish("aws.organizations", "DisableAWSServiceAccess", &management, json!({"servicePrincipal": "cloudtrail.amazonaws.com"}), None);
+    eventually("trusted access off reported on the set", support::HEAL_TIMEOUT, || async {
+        let status = sets.get(&name).await.ok()?.status?;
+        status.conditions.iter().any(|c| c.type_ == "OrganizationReady" && c.status == "False" && c.reason == "CloudTrailAccessDisabled").then_some(())
+    })
+    .await;
+    eventually("a CloudTrailAccessDisabled Warning", support::HEAL_TIMEOUT, || async {
+        support::event_reasons(&client, &name).await.iter().any(|r| r == "CloudTrailAccessDisabled").then_some(())
+    })
+    .await;
+    assert_eq!(controller.metric("trailwarden_set_cloudtrail_trusted_access{", &format!("set=\"{name}\"")), 0.0);
+
+    // An account leaves the organization: its policy goes, named in a Warning.
+    organizations(&management, "RemoveAccountFromOrganization", json!({"AccountId": a1}));
+    crate::events::publish("aws.organizations", "RemoveAccountFromOrganization", &management, json!({"accountId": a1}), None);
+    eventually("a1's policy gone, the departure named", support::HEAL_TIMEOUT, || async {
+        let gone = generated().await.0.is_empty();
+        let said = support::event_reasons(&client, &name).await.iter().any(|r| r == "AccountLeftOrganization");
+        (gone && said).then_some(())
+    })
+    .await;
     let operations = set_port.calls().snapshot().into_keys().map(|c| format!("{}:{}", c.service, c.operation));
     support::record_aws_operations(&format!("sets-{name}"), operations);
     sets_task.abort();

@@ -146,6 +146,9 @@ pub const WATCHED: &[(&str, &[&str])] = &[
             "CloseAccount",
             "CreateOrganizationalUnit",
             "DeleteOrganizationalUnit",
+            // The organization's own switches CloudTrail depends on.
+            "DisableAWSServiceAccess",
+            "DeregisterDelegatedAdministrator",
         ],
     ),
 ];

@@ -128,12 +128,28 @@ pub struct TrailPolicySetStatus {
     /// OUs and accounts the targets name that the organization does not hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_targets: Vec<String>,
+    /// CloudTrail's standing in the organization, as the last walk read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrganizationState>,
     /// When the organization was last walked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_walk_time: Option<Time>,
     /// Ready, Reconciling and Stalled (kstatus), for GitOps tools.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// What the organization's own switches say of CloudTrail (absent: could not be read, as
+/// from a delegated administrator, which may not list the organization's services).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationState {
+    /// Trusted access for CloudTrail: organization trails stop without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_trail_trusted_access: Option<bool>,
+    /// CloudTrail's delegated administrators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_trail_delegated_administrators: Option<Vec<String>>,
 }
 
 /// One account, its policy and why it is reported.

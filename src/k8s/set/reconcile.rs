@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -36,10 +37,12 @@ pub struct SetOptions {
     /// Organization changes reported by AWS events (the events queue): each walks every
     /// set's organization again at once.
     pub organization_changes: Option<tokio::sync::broadcast::Receiver<()>>,
+    pub metrics: Option<crate::ops::set_metrics::SetMetrics>,
 }
 
 struct Context {
     client: Client,
+    recorder: Recorder,
     options: SetOptions,
     /// Per set uid: the generation walked, when, and what it covered.
     walked: Mutex<HashMap<String, Walked>>,
@@ -75,7 +78,8 @@ pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future
     let policies = Api::<TrailPolicy>::all(client.clone());
     let mut options = options;
     let changes = options.organization_changes.take();
-    let context = Arc::new(Context { client, options, walked: Mutex::default(), signalled: Mutex::default() });
+    let recorder = Recorder::new(client.clone(), Reporter { controller: "trailwarden".into(), instance: None });
+    let context = Arc::new(Context { client, recorder, options, walked: Mutex::default(), signalled: Mutex::default() });
     info!("watching TrailPolicySets");
     let mut controller = Controller::new(sets, watch).owns(policies, watcher::Config::default().labels(SET_LABEL));
     if let Some(changes) = changes {
@@ -172,8 +176,13 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
             Err(e) => return Err(e.into()),
         }
     }
+    let mut notes = vec![];
     for policy in &plan.remove {
         info!(set = %name, policy, "its account left the targets: the policy goes (its deletionPolicy decides the trail's fate)");
+        let account = accounts.get(policy).cloned().unwrap_or_default();
+        if !coverage.organization_accounts.contains(&account) {
+            notes.push(("AccountLeftOrganization", format!("account {account} is no longer in the organization: its policy {policy} goes, with deletionPolicy {:?}", set.spec.account_removal)));
+        }
         match api.delete(policy, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
@@ -181,7 +190,20 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
         }
     }
     let policies = owned(&api, &set).await?;
-    report::write(&ctx.client, &set, report::of(&set, &coverage, &policies, &refused), walked, MANAGER).await?;
+    let status = report::of(&set, &coverage, &policies, &refused);
+    notes.extend(report::warnings(&set, &status));
+    if let Some(metrics) = &ctx.options.metrics {
+        metrics.standing(&name, &status);
+    }
+    let reference = set.object_ref(&());
+    for (reason, note) in notes {
+        let note = trailwarden_core::bounded::text(&note, trailwarden_core::bounded::EVENT_NOTE_BYTES);
+        let event = Event { type_: EventType::Warning, reason: reason.into(), note: Some(note), action: "Walk".into(), secondary: None };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            warn!(error = %e, "could not publish event");
+        }
+    }
+    report::write(&ctx.client, &set, status, walked, MANAGER).await?;
     Ok(Action::requeue(walk_every))
 }
 
@@ -198,7 +220,10 @@ async fn walk(set: &TrailPolicySet, ctx: &Context) -> Result<Coverage, String> {
         Err(_) => return Err(format!("the walk took longer than {} s and was abandoned", ctx.options.deadline.as_secs())),
     };
     debug!(set = %set.name_any(), accounts = tree.account_count(), "organization walked");
-    Ok(cover(&targets(&set.spec), &tree))
+    let mut coverage = cover(&targets(&set.spec), &tree);
+    coverage.switches =
+        tokio::time::timeout(ctx.options.deadline, ctx.options.port.organization_switches(&scope)).await.unwrap_or_default();
+    Ok(coverage)
 }
 
 /// The policies this set generated (by label, and owned by this very set).

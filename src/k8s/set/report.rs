@@ -9,7 +9,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use trailwarden_core::set::Coverage;
 
-use super::api::{AccountState, TrailPolicySet, TrailPolicySetStatus};
+use super::api::{AccountState, OrganizationState, TrailPolicySet, TrailPolicySetStatus};
 use crate::k8s::api::TrailPolicy;
 
 /// Accounts named in `notReady` at most.
@@ -59,6 +59,10 @@ pub fn of(set: &TrailPolicySet, coverage: &Coverage, policies: &[TrailPolicy], r
             .map(|(account, state)| AccountState { account: account.clone(), policy: None, reason: state.name().to_owned() })
             .collect(),
         unknown_targets: coverage.unknown_units.iter().chain(&coverage.unknown_accounts).cloned().collect(),
+        organization: Some(OrganizationState {
+            cloud_trail_trusted_access: coverage.switches.cloudtrail_access,
+            cloud_trail_delegated_administrators: coverage.switches.delegated_administrators.clone(),
+        }),
         last_walk_time: None,
         conditions: vec![],
     };
@@ -68,6 +72,16 @@ pub fn of(set: &TrailPolicySet, coverage: &Coverage, policies: &[TrailPolicy], r
         ("False", "AccountsNotReady", format!("{lagging} of {targeted} accounts' trails are not ready or not logging (status.notReady)"))
     };
     status.conditions = conditions(set, ready, reason, &message, lagging > 0, false);
+    let organization = match coverage.switches.cloudtrail_access {
+        Some(true) => ("True", "CloudTrailAccessEnabled", "trusted access for CloudTrail is on".to_owned()),
+        Some(false) => (
+            "False",
+            "CloudTrailAccessDisabled",
+            "trusted access for CloudTrail is off in the organization: organization trails stop; EnableAWSServiceAccess for cloudtrail.amazonaws.com".to_owned(),
+        ),
+        None => ("Unknown", "NotReadable", "the organization's service access could not be read from this account".to_owned()),
+    };
+    status.conditions.push(condition(set, "OrganizationReady", organization.0, organization.1, &organization.2));
     status
 }
 
@@ -80,29 +94,25 @@ pub fn unreadable(set: &TrailPolicySet, why: &str) -> TrailPolicySetStatus {
     status
 }
 
+fn condition(set: &TrailPolicySet, type_: &str, status: &str, reason: &str, message: &str) -> Condition {
+    let previous = set.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == type_ && c.status == status).cloned());
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation: set.metadata.generation,
+        last_transition_time: previous.map_or_else(|| Time(jiff::Timestamp::now()), |c| c.last_transition_time),
+    }
+}
+
 /// Ready, and kstatus' Reconciling (work in progress) and Stalled (needs a person).
 fn conditions(set: &TrailPolicySet, ready: &str, reason: &str, message: &str, reconciling: bool, stalled: bool) -> Vec<Condition> {
-    let previous = set.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-    let now = Time(jiff::Timestamp::now());
-    let make = |type_: &str, status: &str, reason: &str, message: &str| {
-        let since = previous
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message: message.into(),
-            observed_generation: set.metadata.generation,
-            last_transition_time: since,
-        }
-    };
     let flag = |on: bool| if on { "True" } else { "False" };
     vec![
-        make("Ready", ready, reason, message),
-        make("Reconciling", flag(reconciling), if reconciling { "AccountsNotReady" } else { "Reconciled" }, message),
-        make("Stalled", flag(stalled), if stalled { reason } else { "Reconciled" }, message),
+        condition(set, "Ready", ready, reason, message),
+        condition(set, "Reconciling", flag(reconciling), if reconciling { "AccountsNotReady" } else { "Reconciled" }, message),
+        condition(set, "Stalled", flag(stalled), if stalled { reason } else { "Reconciled" }, message),
     ]
 }
 
@@ -120,4 +130,23 @@ pub async fn write(client: &Client, set: &TrailPolicySet, mut status: TrailPolic
     let body = json!({"apiVersion": "trailwarden.dev/v1alpha1", "kind": "TrailPolicySet", "status": status});
     Api::<TrailPolicySet>::all(client.clone()).patch_status(&set.name_any(), &PatchParams::apply(manager).force(), &Patch::Apply(&body)).await?;
     Ok(())
+}
+
+/// The Warnings a new status gives over the last: CloudTrail's trusted access turned off,
+/// a delegated administrator deregistered. (reason, note) each.
+pub fn warnings(set: &TrailPolicySet, status: &TrailPolicySetStatus) -> Vec<(&'static str, String)> {
+    let (Some(before), Some(now)) = (set.status.as_ref().and_then(|s| s.organization.as_ref()), status.organization.as_ref()) else {
+        return vec![];
+    };
+    let mut said = vec![];
+    if before.cloud_trail_trusted_access == Some(true) && now.cloud_trail_trusted_access == Some(false) {
+        said.push(("CloudTrailAccessDisabled", "trusted access for CloudTrail was turned off in the organization: organization trails stop logging".to_owned()));
+    }
+    if let (Some(was), Some(is)) = (&before.cloud_trail_delegated_administrators, &now.cloud_trail_delegated_administrators) {
+        let gone: Vec<&str> = was.iter().filter(|a| !is.contains(a)).map(String::as_str).collect();
+        if !gone.is_empty() {
+            said.push(("DelegatedAdministratorDeregistered", format!("CloudTrail's delegated administrator {} was deregistered", gone.join(", "))));
+        }
+    }
+    said
 }

@@ -14,6 +14,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use tree::{AccountStatus, OrgAccount, OrgTree};
 
+/// The organization's own switches CloudTrail depends on, as the walk read them (None:
+/// could not be read, e.g. from a delegated administrator that may not ask).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Switches {
+    /// Trusted access for CloudTrail (`cloudtrail.amazonaws.com` among the organization's
+    /// enabled service principals): organization trails need it.
+    pub cloudtrail_access: Option<bool>,
+    /// CloudTrail's delegated administrators.
+    pub delegated_administrators: Option<Vec<String>>,
+}
+
 /// What a set targets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Targets {
@@ -33,11 +44,19 @@ pub struct Coverage {
     pub unknown_units: Vec<String>,
     /// Accounts named in `targets.accounts` the organization does not hold.
     pub unknown_accounts: Vec<String>,
+    /// The organization's switches, read with the tree.
+    pub switches: Switches,
+    /// Every account the organization holds (to tell an account that left the
+    /// organization from one that left the targets).
+    pub organization_accounts: BTreeSet<String>,
 }
 
 /// Resolves `targets` against the organization.
 pub fn cover(targets: &Targets, tree: &OrgTree) -> Coverage {
-    let mut coverage = Coverage::default();
+    let mut coverage = Coverage {
+        organization_accounts: tree.accounts.values().flatten().map(|a| a.id.clone()).collect(),
+        ..Coverage::default()
+    };
     let excluded: BTreeSet<&str> = targets.exclude_accounts.iter().map(String::as_str).collect();
     let mut chosen: Vec<&OrgAccount> = vec![];
     for unit in &targets.organizational_units {
