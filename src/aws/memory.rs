@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use trailwarden_core::policy::partition;
 use trailwarden_core::posture::bucket::{BucketFacts, BucketFix, Known};
 use trailwarden_core::posture::key::{KeyFacts, KeyFix};
 use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, TrailSettings, TrailStatus};
@@ -74,16 +75,6 @@ struct State {
 
 fn account(scope: &Scope) -> &str {
     scope.role_account().unwrap_or(OWN_ACCOUNT)
-}
-
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 /// The code AWS would send for a scripted failure of this kind.

@@ -57,6 +57,20 @@ pub struct AwsOptions {
     pub shared_posture: Duration,
 }
 
+impl AwsOptions {
+    /// A command's (`check`, `verify-logs`): the default timeouts, three attempts, no
+    /// metrics, and no read shared (each is made once).
+    pub fn one_shot(endpoint_url: Option<String>) -> Self {
+        AwsOptions {
+            endpoint_url,
+            max_attempts: 3,
+            attempt_timeout: Some(DEFAULT_ATTEMPT_TIMEOUT),
+            operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
+            ..AwsOptions::default()
+        }
+    }
+}
+
 /// The controller's and `trailwarden check`'s defaults (`--aws-attempt-timeout-seconds`,
 /// `--aws-operation-timeout-seconds`): well above a healthy call (CloudTrail and S3 answer
 /// in well under a second), well below the resync a stalled pass would hold up.

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use serde::Serialize;
 use trailwarden::aws::sdk::{AwsOptions, SdkAws};
-use trailwarden::aws::{AwsPort, RateLimits};
+use trailwarden::aws::AwsPort;
 use trailwarden::integrity::Walk;
 use trailwarden_core::Scope;
 use trailwarden_core::integrity::{DigestLocation, Verdict};
@@ -46,18 +46,7 @@ pub async fn verify_logs(args: VerifyLogsArgs) -> anyhow::Result<std::process::E
     if args.start_time > to {
         bail!("--start-time {} is after --end-time {to}", args.start_time);
     }
-    let port = SdkAws::new(AwsOptions {
-        endpoint_url: args.aws_endpoint_url.clone(),
-        max_attempts: 3,
-        attempt_timeout: Some(trailwarden::aws::sdk::DEFAULT_ATTEMPT_TIMEOUT),
-        operation_timeout: Some(trailwarden::aws::sdk::DEFAULT_OPERATION_TIMEOUT),
-        retry_mode: Default::default(),
-        rate_limits: RateLimits::default(),
-        metrics: None,
-        shared_reads: std::time::Duration::ZERO,
-        shared_posture: std::time::Duration::ZERO,
-    })
-    .await;
+    let port = SdkAws::new(AwsOptions::one_shot(args.aws_endpoint_url.clone())).await;
     let scope = Scope { role_arn: None, external_id: None, region: home_region.to_owned() };
     let (bucket, prefix, organization) = match args.s3_bucket.clone() {
         Some(bucket) => (bucket, args.s3_prefix.clone(), args.organization_id.clone()),

@@ -148,6 +148,17 @@ pub struct Desired {
     pub floor: Floor,
 }
 
+/// The AWS partition a region is in (its ARNs' second field).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// What the policy's status remembers from earlier passes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Remembered {

@@ -17,7 +17,6 @@ use std::io::Write as _;
 
 use futures::StreamExt as _;
 use serde::Serialize;
-use trailwarden::aws::RateLimits;
 use trailwarden::aws::sdk::{AwsOptions, SdkAws};
 use trailwarden_core::posture::{Check, CheckStatus};
 
@@ -180,19 +179,8 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitC
     }
 
     if !to_judge.is_empty() {
-        let port = SdkAws::new(AwsOptions {
-            endpoint_url: args.aws_endpoint_url.clone(),
-            max_attempts: 3,
-            attempt_timeout: Some(trailwarden::aws::sdk::DEFAULT_ATTEMPT_TIMEOUT),
-            operation_timeout: Some(trailwarden::aws::sdk::DEFAULT_OPERATION_TIMEOUT),
-            retry_mode: Default::default(),
-            rate_limits: RateLimits::default(),
-            metrics: None,
-            // One look per policy: nothing to share between passes.
-            shared_reads: std::time::Duration::ZERO,
-            shared_posture: std::time::Duration::ZERO,
-        })
-        .await;
+        // One look per policy: nothing to share between passes.
+        let port = SdkAws::new(AwsOptions::one_shot(args.aws_endpoint_url.clone())).await;
         let total = to_judge.len();
         let progress = total > PROGRESS_ABOVE;
         let port = &port;

@@ -12,6 +12,7 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
+use trailwarden_core::policy::partition;
 use trailwarden_core::Scope;
 use trailwarden_core::set::{Coverage, Targets, cover, plan};
 
@@ -269,16 +270,6 @@ fn as_generated(policy: &TrailPolicy, generated: &serde_json::Value) -> bool {
         wanted.iter().all(|(k, v)| policy.labels().get(k).map(String::as_str) == v.as_str())
     });
     spec.as_ref() == Some(&generated["spec"]) && labels
-}
-
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 fn error_policy(set: Arc<TrailPolicySet>, error: &SetError, _ctx: Arc<Context>) -> Action {
