@@ -26,7 +26,7 @@ bench-scale:
 
 # Regenerate the committed CRD from the Rust types.
 crd:
-	cargo run --quiet -- crd --kind TrailPolicy > crds/trailpolicy.yaml
+	cargo run --quiet -- crd > crds/trailpolicy.yaml
 	cargo run --quiet -- crd --kind TrailPolicySet > crds/trailpolicyset.yaml
 	cp crds/trailpolicy.yaml charts/trailwarden/files/trailpolicy-crd.yaml
 	cp crds/trailpolicyset.yaml charts/trailwarden/files/trailpolicyset-crd.yaml

@@ -21,7 +21,7 @@ trap '"$root/hack/bed/down.sh" "$bed"' EXIT
 "$root/hack/bed/up.sh" "$bed"
 # shellcheck disable=SC1091
 source "$bed/env"
-"$bin" crd | kubectl apply -f - >/dev/null
+"$bin" crd --all | kubectl apply -f - >/dev/null
 kubectl wait --for condition=established crd/trailpolicies.trailwarden.dev --timeout=30s >/dev/null
 
 TRAILWARDEN_BIN=$bin cargo test --locked --test bench_scale scale_benchmark -- --exact --nocapture 2>&1 \

@@ -28,7 +28,7 @@ py="$("$root/hack/bed/moto-venv.sh")/bin/python"
 aws() { "$py" "$root/hack/aws.py" "$@"; }
 
 say "install the CRD"
-"$bin" crd | kubectl apply -f -
+"$bin" crd --all | kubectl apply -f -
 kubectl wait --for condition=established crd/trailpolicies.trailwarden.dev --timeout=30s
 
 say "an S3 bucket (with access logging) and a KMS key for the trail, in the emulator; both weak"

@@ -18,8 +18,8 @@ struct Cli {
 enum Command {
     /// Run the controller (uses the in-cluster config or KUBECONFIG, and the standard AWS credential chain).
     Run(Box<RunArgs>),
-    /// Print the CustomResourceDefinitions as YAML: TrailPolicy and TrailPolicySet, or
-    /// the one `--kind` names.
+    /// Print the TrailPolicy CustomResourceDefinition as YAML (`--kind TrailPolicySet`
+    /// for the TrailPolicySet's, `--all` for both).
     Crd(CrdArgs),
     /// Judge the trails of TrailPolicy manifests against AWS once, without a cluster and
     /// without changing anything. Exits 2 when an input cannot be read or validated or a
@@ -35,9 +35,12 @@ enum Command {
 
 #[derive(clap::Args)]
 pub(crate) struct CrdArgs {
-    /// Only this kind's CRD.
-    #[arg(long, value_enum)]
-    pub(crate) kind: Option<CrdKind>,
+    /// The kind whose CRD to print.
+    #[arg(long, value_enum, default_value = "TrailPolicy")]
+    pub(crate) kind: CrdKind,
+    /// Both CRDs, TrailPolicy then TrailPolicySet, as one multi-document YAML.
+    #[arg(long, conflicts_with = "kind")]
+    pub(crate) all: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -263,10 +266,10 @@ async fn main() -> std::process::ExitCode {
         Command::Crd(args) => {
             let policy = trailwarden::api::crd_yaml();
             let set = trailwarden::k8s::set::api::crd_yaml();
-            match args.kind {
-                Some(CrdKind::TrailPolicy) => print!("{policy}"),
-                Some(CrdKind::TrailPolicySet) => print!("{set}"),
-                None => print!("{policy}---\n{set}"),
+            match (args.all, args.kind) {
+                (true, _) => print!("{policy}---\n{set}"),
+                (false, CrdKind::TrailPolicy) => print!("{policy}"),
+                (false, CrdKind::TrailPolicySet) => print!("{set}"),
             }
             Ok(std::process::ExitCode::SUCCESS)
         }

@@ -128,7 +128,7 @@ pub async fn run<P: AwsPort>(
     policies
         .list(&ListParams::default().limit(1))
         .await
-        .context("cannot list TrailPolicies: is the CRD installed (`trailwarden crd | kubectl apply -f -`) and may we read it?")?;
+        .context("cannot list TrailPolicies: is the CRD installed (`trailwarden crd --all | kubectl apply -f -`) and may we read it?")?;
     let mut watch = watcher::Config::default();
     if let Some(selector) = &options.label_selector {
         watch = watch.labels(selector);
