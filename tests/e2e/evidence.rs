@@ -136,7 +136,7 @@ async fn a_statement_denying_cloudtrail_the_delivery_is_removed_under_manage_and
 
 #[tokio::test]
 async fn write_once_logs_object_lock_is_set_as_declared_and_put_back_when_shortened() {
-    use aws_sdk_s3::types::{DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule};
+    use aws_sdk_s3::types::{ObjectLockEnabled, ObjectLockRetentionMode};
     let client = support::kube().await;
     let aws = support::aws().await;
     let controller = Controller::start(client.clone()).await;
@@ -166,12 +166,7 @@ async fn write_once_logs_object_lock_is_set_as_declared_and_put_back_when_shorte
     assert_eq!(status_of(&p, "BKT-DEFAULT-ENCRYPTION").0, CheckStatus::Pass, "S3's default encryption is reported");
 
     // Someone with the right shortens the default retention to a day.
-    let day = DefaultRetention::builder().mode(ObjectLockRetentionMode::Governance).days(1).build();
-    let shortened = ObjectLockConfiguration::builder()
-        .object_lock_enabled(ObjectLockEnabled::Enabled)
-        .rule(ObjectLockRule::builder().default_retention(day).build())
-        .build();
-    s3.put_object_lock_configuration().bucket(&bucket).object_lock_configuration(shortened).send().await.unwrap();
+    support::set_default_retention(&s3, &bucket, 1).await;
     eventually("the declared retention put back", WAIT, || async { retention().await.filter(|r| *r == declared) }).await;
     eventually("BKT-OBJECT-LOCK passes, required", WAIT, || async {
         let p = support::get(&client, &name).await;

@@ -4,8 +4,7 @@
 //! resync an hour away, so nothing but the event path does it.
 
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, DefaultRetention, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule, ObjectOwnership, OwnershipControls,
+    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectOwnership, OwnershipControls,
     OwnershipControlsRule, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use serde_json::json;
@@ -78,12 +77,7 @@ async fn each_call_against_the_logs_is_detected_through_its_event_and_undone_whe
     detected("DeleteBucketLifecycle").await;
 
     // PutObjectLockConfiguration: the default retention shortened to a day, put back.
-    let day = DefaultRetention::builder().mode(ObjectLockRetentionMode::Governance).days(1).build();
-    let shortened = ObjectLockConfiguration::builder()
-        .object_lock_enabled(ObjectLockEnabled::Enabled)
-        .rule(ObjectLockRule::builder().default_retention(day).build())
-        .build();
-    s3.put_object_lock_configuration().bucket(&bucket).object_lock_configuration(shortened).send().await.unwrap();
+    support::set_default_retention(&s3, &bucket, 1).await;
     s3_event("PutObjectLockConfiguration");
     detected("PutObjectLockConfiguration").await;
     eventually("the retention put back", HEAL_TIMEOUT, || async {

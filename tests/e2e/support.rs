@@ -580,3 +580,15 @@ pub fn deliver(log_files: bool) -> serde_json::Value {
 pub fn delivered<'a>(round: &'a serde_json::Value, trail_arn: &str) -> &'a serde_json::Value {
     round["trails"].as_array().and_then(|t| t.iter().find(|t| t["trailArn"] == trail_arn)).expect("the round delivered for the trail")
 }
+
+/// Sets `bucket`'s Object Lock default retention to `days` in Governance mode, as someone
+/// allowed to would (to shorten what a policy declares, say).
+pub async fn set_default_retention(s3: &aws_sdk_s3::Client, bucket: &str, days: i32) {
+    use aws_sdk_s3::types::{DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule};
+    let retention = DefaultRetention::builder().mode(ObjectLockRetentionMode::Governance).days(days).build();
+    let configuration = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(ObjectLockRule::builder().default_retention(retention).build())
+        .build();
+    s3.put_object_lock_configuration().bucket(bucket).object_lock_configuration(configuration).send().await.unwrap();
+}

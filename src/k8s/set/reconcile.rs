@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -20,6 +20,7 @@ use super::api::{TrailPolicySet, TrailPolicySetSpec};
 use super::report;
 use crate::aws::sdk::SdkAws;
 use crate::k8s::api::TrailPolicy;
+use crate::k8s::recorder::NoteKeeper;
 
 /// The label every generated policy carries: the name of its set.
 pub const SET_LABEL: &str = "trailwarden.dev/set";
@@ -43,7 +44,7 @@ pub struct SetOptions {
 
 struct Context {
     client: Client,
-    recorder: Recorder,
+    recorder: NoteKeeper,
     options: SetOptions,
     /// Per set uid: the generation walked, when, and what it covered.
     walked: Mutex<HashMap<String, Walked>>,
@@ -79,7 +80,7 @@ pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future
     let policies = Api::<TrailPolicy>::all(client.clone());
     let mut options = options;
     let changes = options.organization_changes.take();
-    let recorder = Recorder::new(client.clone(), Reporter { controller: "trailwarden".into(), instance: None });
+    let recorder = NoteKeeper::new(client.clone(), Reporter { controller: "trailwarden".into(), instance: None });
     let context = Arc::new(Context { client, recorder, options, walked: Mutex::default(), signalled: Mutex::default() });
     info!("watching TrailPolicySets");
     let mut controller = Controller::new(sets, watch).owns(policies, watcher::Config::default().labels(SET_LABEL));
@@ -190,7 +191,9 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
             Err(e) => return Err(e.into()),
         }
     }
-    let policies = owned(&api, &set).await?;
+    // Reported from the list read before the writes: a policy just created has no status
+    // yet, which is what it would show read again; one just removed is no longer counted.
+    let policies: Vec<TrailPolicy> = owned_now.into_iter().filter(|p| !plan.remove.contains(&p.name_any())).collect();
     let status = report::of(&set, &coverage, &policies, &refused);
     notes.extend(report::warnings(&set, &status));
     if let Some(metrics) = &ctx.options.metrics {

@@ -34,7 +34,8 @@ pub fn of(set: &TrailPolicySet, coverage: &Coverage, policies: &[TrailPolicy], r
         let policy = ours.iter().find(|p| p.name_any() == trailwarden_core::set::policy_name(&set.name_any(), account));
         let reason = match policy {
             _ if refused.contains_key(account) => Some(format!("PolicyRefused: {}", refused[account])),
-            None => Some("PolicyNotCreated".to_owned()),
+            // Created by this reconcile: no status yet.
+            None => Some("NotYetReconciled".to_owned()),
             Some(p) if !is_true(p, "Ready") => Some(condition_of(p, "Ready").map_or("NotYetReconciled".to_owned(), |c| c.1)),
             Some(p) if !is_true(p, "Logging") => Some(condition_of(p, "Logging").map_or("NotYetReconciled".to_owned(), |c| c.1)),
             Some(_) => None,
