@@ -20,7 +20,7 @@ use futures::channel::mpsc;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -34,6 +34,7 @@ use super::walk::{Walk, WalkError};
 use crate::aws::AwsPort;
 use crate::aws::sdk::SdkAws;
 use crate::k8s::api::{DigestLink, IntegrityFinding, LogIntegrity, TrailPolicy};
+use crate::k8s::recorder::NoteKeeper;
 use crate::ops::integrity_metrics::IntegrityMetrics;
 
 /// The field manager of `status.logIntegrity`: the pass's apply never names the field.
@@ -61,7 +62,7 @@ pub struct VerifyOptions {
 
 /// Starts the rounds; the policies whose record changed are sent on the returned stream,
 /// so that a pass re-judges their CT-LOG-INTEGRITY at once.
-pub fn spawn(client: Client, policies: Store<TrailPolicy>, recorder: Recorder, options: VerifyOptions) -> mpsc::Receiver<ObjectRef<TrailPolicy>> {
+pub fn spawn(client: Client, policies: Store<TrailPolicy>, recorder: NoteKeeper, options: VerifyOptions) -> mpsc::Receiver<ObjectRef<TrailPolicy>> {
     let (changed, requests) = mpsc::channel(256);
     tokio::spawn(rounds(client, policies, recorder, options, changed));
     requests
@@ -70,7 +71,7 @@ pub fn spawn(client: Client, policies: Store<TrailPolicy>, recorder: Recorder, o
 async fn rounds(
     client: Client,
     policies: Store<TrailPolicy>,
-    recorder: Recorder,
+    recorder: NoteKeeper,
     options: VerifyOptions,
     mut changed: mpsc::Sender<ObjectRef<TrailPolicy>>,
 ) {
@@ -342,7 +343,7 @@ async fn write(client: &Client, name: &str, record: &LogIntegrity) -> Result<(),
 }
 
 /// A Warning for each finding this walk added.
-async fn publish_new_findings(recorder: &Recorder, before: Option<&LogIntegrity>, policy: &TrailPolicy, record: &LogIntegrity) {
+async fn publish_new_findings(recorder: &NoteKeeper, before: Option<&LogIntegrity>, policy: &TrailPolicy, record: &LogIntegrity) {
     let before = before.map(|r| r.findings.clone()).unwrap_or_default();
     let reference = policy.object_ref(&());
     for finding in record.findings.iter().filter(|f| !before.contains(f)) {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod controller;
 pub mod desired;
 pub mod leader;
+pub mod recorder;
 pub mod set;
 mod retry;
 pub mod status;

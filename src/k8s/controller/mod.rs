@@ -13,7 +13,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::{reflector, watcher};
 use kube::{Client, ResourceExt};
@@ -79,7 +79,7 @@ pub struct ControllerOptions {
 struct Context<P> {
     client: Client,
     port: P,
-    recorder: Recorder,
+    recorder: crate::k8s::recorder::NoteKeeper,
     metrics: Metrics,
     policies: reflector::Store<TrailPolicy>,
     /// Consecutive failures per policy uid, for exponential back-off.
@@ -136,7 +136,7 @@ pub async fn run<P: AwsPort>(
     let reporter = Reporter { controller: "trailwarden".into(), instance: Some(options.instance.clone()) };
     let (reader, writer) = reflector::store();
     let context = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: crate::k8s::recorder::NoteKeeper::new(client.clone(), reporter),
         client,
         port,
         metrics: options.metrics.clone(),
@@ -186,7 +186,10 @@ pub async fn run<P: AwsPort>(
         controller = controller.reconcile_on(requests);
     }
     if let Some(verify) = options.verify_logs.clone() {
-        let recorder = Recorder::new(context.client.clone(), Reporter { controller: "trailwarden".into(), instance: Some(options.instance.clone()) });
+        let recorder = crate::k8s::recorder::NoteKeeper::new(
+            context.client.clone(),
+            Reporter { controller: "trailwarden".into(), instance: Some(options.instance.clone()) },
+        );
         controller = controller.reconcile_on(crate::integrity::continuous::spawn(context.client.clone(), context.policies.clone(), recorder, verify));
     }
     controller

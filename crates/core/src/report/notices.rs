@@ -54,7 +54,7 @@ pub(super) fn remediation_notices(pass: &PassResult<'_>, corrected: &[Drift]) ->
         }
     }
     let fixes: Vec<&super::Write> = pass.applied.iter().filter(|w| matches!(w.stage, Stage::BucketPosture | Stage::KeyPosture)).collect();
-    if let Some(first) = fixes.first() {
+    if !fixes.is_empty() {
         let note = fixes
             .iter()
             .map(|w| match &w.detail {
@@ -63,10 +63,7 @@ pub(super) fn remediation_notices(pass: &PassResult<'_>, corrected: &[Drift]) ->
             })
             .collect::<Vec<_>>()
             .join(", ");
-        // The action is the first correction's operation: Kubernetes' event recorder folds
-        // Events of one reason and action into a series for minutes, keeping the first
-        // note, so a later, different correction must not share them.
-        notices.push(Notice { severity: Severity::Normal, reason: Reason::PostureCorrected.into(), action: first.operation, note });
+        notices.push(Notice { severity: Severity::Normal, reason: Reason::PostureCorrected.into(), action: "Correct", note });
     }
     notices
 }
