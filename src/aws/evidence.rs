@@ -53,11 +53,7 @@ pub trait EvidencePort: Send + Sync {
 impl EvidencePort for SdkAws {
     async fn bucket_region(&self, scope: &Scope, bucket: &str) -> AwsResult<String> {
         let location = self.call(scope, &S3, "GetBucketLocation", |s3| s3.get_bucket_location().bucket(bucket).send()).await?;
-        Ok(match location.location_constraint().map(|c| c.as_str()) {
-            None | Some("") => "us-east-1".to_owned(),
-            Some("EU") => "eu-west-1".to_owned(),
-            Some(other) => other.to_owned(),
-        })
+        Ok(super::s3::bucket_region(&location))
     }
 
     async fn list_after(&self, scope: &Scope, bucket: &str, prefix: &str, start_after: &str) -> AwsResult<Vec<String>> {

@@ -40,11 +40,7 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
             s3.get_bucket_location().bucket(bucket).expected_bucket_owner(&reach.owner).send()
         })
         .await?;
-    let region = match location.location_constraint().map(|c| c.as_str()) {
-        None | Some("") => "us-east-1".to_owned(),
-        Some("EU") => "eu-west-1".to_owned(),
-        Some(other) => other.to_owned(),
-    };
+    let region = bucket_region(&location);
     let (scope, owner) = (&reach.scope.in_region(&region), reach.owner.as_str());
     // What S3 answers to the bucket owner's account alone is not asked for from outside.
     let outside = (!reach.as_owner).then(|| owner_only("S3", &reach.owner));
@@ -172,6 +168,16 @@ pub(super) async fn describe_bucket(aws: &SdkAws, reach: &Reach, bucket: &str) -
         encryption,
         object_lock,
     })
+}
+
+/// The region GetBucketLocation names: no constraint is us-east-1, and `EU` the old name
+/// of eu-west-1.
+pub(super) fn bucket_region(location: &aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput) -> String {
+    match location.location_constraint().map(|c| c.as_str()) {
+        None | Some("") => "us-east-1".to_owned(),
+        Some("EU") => "eu-west-1".to_owned(),
+        Some(other) => other.to_owned(),
+    }
 }
 
 /// The bucket's policy document, None when it has none.
