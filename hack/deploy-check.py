@@ -7,9 +7,14 @@ cfn-lint dependency). It checks:
 - deploy/iam/controller-role.yaml: its role's policy document equals deploy/iam-policy.json
   exactly; the IRSA trust (a JSON string once substituted) and the Pod Identity trust say
   what docs/eks.md says; the Pod Identity association exists only with Pod Identity.
-- deploy/iam-policy.json: the two TrailPolicySetsOnly statements (a TrailPolicySet's
-  organization walk) grant exactly ListRoots and ListDelegatedAdministrators on "*" and ListOrganizationalUnitsForParent
-  and ListAccountsForParent on root and OU ARNs, and no other statement grants them.
+- deploy/iam-policy.json: the TrailPolicySetsOnly statements grant exactly, for a
+  TrailPolicySet's organization walk, ListRoots and ListDelegatedAdministrators on "*" and
+  ListOrganizationalUnitsForParent and ListAccountsForParent on root and OU ARNs; for its
+  service control policy, ListPolicies on "*", the reads on SCP ARNs, CreatePolicy and
+  TagResource only with the trailwarden.dev/set tag (and no other key) in the request,
+  UpdatePolicy, AttachPolicy and DetachPolicy only on SCPs carrying that tag, and
+  AttachPolicy and DetachPolicy on root, OU and account ARNs; no other statement grants
+  any of them.
 - deploy/iam/member-role.yaml: with every option on, its statements are those of
   deploy/iam-policy.json of the same names less the events queue, sts:AssumeRole and the
   TrailPolicySetsOnly statements, with the same actions and at least the same conditions,
@@ -203,38 +208,76 @@ FROM_OUTSIDE = {
 }
 
 
-# The statements a TrailPolicySet's organization walk needs (src/aws/organizations.rs: one
-# ListRoots, then per root and OU ListOrganizationalUnitsForParent and
-# ListAccountsForParent): Sid, (actions, resources). ListRoots is authorised on no resource
-# (the Service Authorization Reference lists none); the two others on the root and OU
-# ARNs, which carry the management account's id whoever asks.
+# The statements a TrailPolicySet needs: Sid, (actions, resources, condition). The
+# organization walk (src/aws/organizations.rs: one ListRoots, then per root and OU
+# ListOrganizationalUnitsForParent and ListAccountsForParent): ListRoots is authorised on
+# no resource (the Service Authorization Reference lists none); the two others on the
+# root and OU ARNs, which carry the management account's id whoever asks. The set's
+# service control policy (src/aws/organizations_scp.rs): ListPolicies on no resource; the
+# reads on SCP ARNs; CreatePolicy (which also needs TagResource for the tag it carries)
+# and TagResource only with the set's tag in the request and no other tag key;
+# UpdatePolicy, AttachPolicy and DetachPolicy only on an SCP carrying the set's tag, and
+# AttachPolicy and DetachPolicy also on the targets (roots, OUs, accounts), which carry
+# no such tag: a tag condition there would refuse every attachment.
+SET_TAG = "trailwarden.dev/set"
+SCPS = "arn:aws:organizations::*:policy/o-*/service_control_policy/p-*"
+NEW_SCPS = "arn:aws:organizations::*:policy/o-*/service_control_policy/*"
+TAGGED_IN_THE_REQUEST = {"Null": {f"aws:RequestTag/{SET_TAG}": "false"}, "ForAllValues:StringEquals": {"aws:TagKeys": [SET_TAG]}}
+ROOTS_AND_OUS = ["arn:aws:organizations::*:root/o-*/r-*", "arn:aws:organizations::*:ou/o-*/ou-*"]
 POLICY_SETS_ONLY = {
-    "TrailPolicySetsOnlyListTheRoots": ({"organizations:ListDelegatedAdministrators", "organizations:ListRoots"}, ["*"]),
+    "TrailPolicySetsOnlyListTheRoots": ({"organizations:ListDelegatedAdministrators", "organizations:ListRoots"}, ["*"], None),
     "TrailPolicySetsOnlyWalkTheOrganization": (
         {"organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"},
-        ["arn:aws:organizations::*:root/o-*/r-*", "arn:aws:organizations::*:ou/o-*/ou-*"],
+        ROOTS_AND_OUS,
+        None,
+    ),
+    "TrailPolicySetsOnlyListTheScps": ({"organizations:ListPolicies"}, ["*"], None),
+    "TrailPolicySetsOnlyReadTheScps": (
+        {"organizations:DescribePolicy", "organizations:ListTagsForResource", "organizations:ListTargetsForPolicy"},
+        [SCPS],
+        None,
+    ),
+    "TrailPolicySetsOnlyCreateScpsTaggedForASet": ({"organizations:CreatePolicy"}, [NEW_SCPS], TAGGED_IN_THE_REQUEST),
+    "TrailPolicySetsOnlyTagScpsForASet": ({"organizations:TagResource"}, [NEW_SCPS], TAGGED_IN_THE_REQUEST),
+    "TrailPolicySetsOnlyChangeScpsTaggedForASet": (
+        {"organizations:AttachPolicy", "organizations:DetachPolicy", "organizations:UpdatePolicy"},
+        [SCPS],
+        {"Null": {f"aws:ResourceTag/{SET_TAG}": "false"}},
+    ),
+    "TrailPolicySetsOnlyHangScpsOnTargets": (
+        {"organizations:AttachPolicy", "organizations:DetachPolicy"},
+        [*ROOTS_AND_OUS, "arn:aws:organizations::*:account/o-*/*"],
+        None,
     ),
 }
 
 
 def check_policy_sets():
     where = "deploy/iam-policy.json"
-    for sid, (actions, resources) in POLICY_SETS_ONLY.items():
+    for sid, (actions, resources, condition) in POLICY_SETS_ONLY.items():
         s = BY_SID.get(sid)
         if s is None:
-            problem(where, f"no statement {sid} (a TrailPolicySet's organization walk)")
+            problem(where, f"no statement {sid} (a TrailPolicySet's organization walk or service control policy)")
             continue
         if set(as_list(s["Action"])) != actions:
             problem(where, f"{sid}: actions {sorted(as_list(s['Action']))}, expected {sorted(actions)}")
         if as_list(s["Resource"]) != resources:
             problem(where, f"{sid}: resources {as_list(s['Resource'])}, expected {resources}")
-        if "Condition" in s:
-            problem(where, f"{sid}: a condition the README does not describe")
+        if s.get("Condition") != condition:
+            problem(where, f"{sid}: condition {s.get('Condition')}, expected {condition} (as the README describes)")
     granted = {a for s in IAM_POLICY["Statement"] if s["Sid"] not in POLICY_SETS_ONLY for a in as_list(s["Action"])}
-    for actions, _ in POLICY_SETS_ONLY.values():
+    for actions, _, _ in POLICY_SETS_ONLY.values():
         for action in sorted(actions & granted):
             problem(where, f"{action} is granted outside the TrailPolicySetsOnly statements too")
-    print(f"deploy-check: {where}: the organization walk of TrailPolicySets ({len(POLICY_SETS_ONLY)} statements), on the root and OU ARNs but for ListRoots")
+    # No write reaches an SCP without the set's tag, in the request or on the SCP.
+    for sid, (actions, resources, condition) in POLICY_SETS_ONLY.items():
+        writes = {a for a in actions if not a.startswith(("organizations:List", "organizations:Describe"))}
+        if writes and any(r.startswith("arn:aws:organizations::*:policy/") for r in resources) and not (condition or {}).get("Null"):
+            problem(where, f"{sid}: writes {sorted(writes)} to SCPs without a trailwarden.dev/set tag condition")
+    print(
+        f"deploy-check: {where}: TrailPolicySets ({len(POLICY_SETS_ONLY)} statements): the organization walk on the root and OU ARNs "
+        "but for ListRoots; the service control policy's writes held to the trailwarden.dev/set tag"
+    )
 
 
 def check_trust_and_name(where, t, role):

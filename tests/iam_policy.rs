@@ -22,6 +22,8 @@ const DEPENDENT: &[(&str, &[&str])] = &[
     ("iam:PassRole", &["cloudtrail:CreateTrail", "cloudtrail:UpdateTrail"]),
     // S3 decrypts a log file CloudTrail encrypted with the trail's key for the reader.
     ("kms:Decrypt", &["s3:GetObject"]),
+    // CreatePolicy with tags (a set's SCP is created tagged as the set's).
+    ("organizations:TagResource", &["organizations:CreatePolicy"]),
 ];
 
 /// Operations AWS lets anyone call: no permission to grant.
@@ -175,6 +177,7 @@ const NOT_RESOURCE_SCOPED: &[&str] = &[
     "organizations:DescribeOrganization",
     "organizations:ListAWSServiceAccessForOrganization",
     "organizations:ListAccounts",
+    "organizations:ListPolicies",
 ];
 
 /// The `Null` conditions of a statement that demand a tag: (key, "false").

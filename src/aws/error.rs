@@ -210,10 +210,26 @@ pub const CODES: &[(&str, &str, ErrorKind)] = {
         ("SQS", "EmptyBatchRequest", Invalid),
         ("SQS", "TooManyEntriesInBatchRequest", Invalid),
         ("SQS", "UnsupportedOperation", Invalid),
-        // Organizations (DescribeOrganization for organization trails).
+        // Organizations: DescribeOrganization for organization trails; the walk of a
+        // TrailPolicySet; its service control policy.
         ("Organizations", "AWSOrganizationsNotInUseException", Organization),
         ("Organizations", "ConcurrentModificationException", Throttled),
+        ("Organizations", "PolicyChangesInProgressException", Throttled),
         ("Organizations", "ServiceException", Unavailable),
+        ("Organizations", "UnsupportedAPIEndpointException", Organization),
+        ("Organizations", "InvalidInputException", Invalid),
+        ("Organizations", "ParentNotFoundException", NotFound),
+        ("Organizations", "TargetNotFoundException", NotFound),
+        ("Organizations", "PolicyNotFoundException", NotFound),
+        ("Organizations", "PolicyNotAttachedException", NotFound),
+        ("Organizations", "DuplicatePolicyException", Exists),
+        ("Organizations", "DuplicatePolicyAttachmentException", Exists),
+        ("Organizations", "MalformedPolicyDocumentException", Invalid),
+        // Too many SCPs on a target, a document over 5,120 characters: quotas AWS does not raise.
+        ("Organizations", "ConstraintViolationException", Quota),
+        // SCPs not enabled in the root, or not available (consolidated billing only).
+        ("Organizations", "PolicyTypeNotEnabledException", Organization),
+        ("Organizations", "PolicyTypeNotAvailableForOrganizationException", Organization),
     ]
 };
 

@@ -14,6 +14,7 @@ mod kms;
 mod limiter;
 pub mod memory;
 mod organizations;
+mod organizations_scp;
 mod own_keys;
 pub mod recent;
 mod s3;

@@ -14,7 +14,7 @@ use super::AwsResult;
 use super::clients::Service;
 use super::sdk::SdkAws;
 
-const ORGANIZATIONS: Service<aws_sdk_organizations::Client> =
+pub(super) const ORGANIZATIONS: Service<aws_sdk_organizations::Client> =
     Service { name: "Organizations", client: |c| c.organizations(), paced: false, kept: None };
 
 /// How long an account's organization is remembered: an account rarely changes

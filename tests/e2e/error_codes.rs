@@ -26,7 +26,12 @@ const CALLED: &[(&str, &str, &[&str])] = &[
     ("STS", "sts", &["GetCallerIdentity", "AssumeRole"]),
     ("SNS", "sns", &["Publish"]),
     ("SQS", "sqs", &["ReceiveMessage", "DeleteMessageBatch", "DeleteMessage"]),
-    ("Organizations", "organizations", &["DescribeOrganization"]),
+    ("Organizations", "organizations", &[
+        "DescribeOrganization", "ListRoots", "ListOrganizationalUnitsForParent", "ListAccountsForParent",
+        "ListAWSServiceAccessForOrganization", "ListDelegatedAdministrators", "ListPolicies", "DescribePolicy",
+        "ListTagsForResource", "TagResource", "ListTargetsForPolicy", "CreatePolicy", "UpdatePolicy", "AttachPolicy",
+        "DetachPolicy",
+    ]),
 ];
 
 fn model(dir: &str) -> serde_json::Value {

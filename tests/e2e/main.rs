@@ -30,6 +30,7 @@ mod evidence_events;
 mod shards;
 mod replica;
 mod sets;
+mod set_prevention;
 mod shared_posture;
 mod shared_reads;
 mod triggers;

@@ -49,6 +49,8 @@ const EXPORTED: &[&str] = &[
     "trailwarden_log_integrity_findings_total",
     "trailwarden_log_integrity_walks_total",
     "trailwarden_log_integrity_last_round_timestamp_seconds",
+    "trailwarden_set_cloudtrail_trusted_access",
+    "trailwarden_set_scp_in_sync",
 ];
 
 #[tokio::test]
@@ -67,6 +69,25 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     let api = Api::<TrailPolicy>::all(client.clone());
     api.create(&PostParams::default(), &policy(&name, &label, &account, &bucket)).await.unwrap();
     wait_synced(&api, &name).await;
+    // A TrailPolicySet keeping an SCP on an OU of its own organization, for the sets' series.
+    let org = support::organization(&aws).await;
+    let json = serde_json::json!({"RootId": org.root, "PolicyType": "SERVICE_CONTROL_POLICY"});
+    support::organizations(&org.management, "EnablePolicyType", json);
+    let unit = support::unit(&org.management, &org.root, "metrics");
+    let set_name = support::unique_name("metrics-set");
+    let set: trailwarden::k8s::set::api::TrailPolicySet = serde_json::from_value(serde_json::json!({
+        "apiVersion": "trailwarden.dev/v1alpha1", "kind": "TrailPolicySet",
+        "metadata": {"name": set_name, "labels": {support::TEST_LABEL: label}},
+        "spec": {
+            "template": {"region": support::REGION, "trailName": set_name, "s3": {"bucketName": org.bucket}},
+            "targets": {"organizationalUnits": [unit]},
+            "organizationRoleArn": format!("arn:aws:iam::{}:role/trailwarden", org.management),
+            "serviceControlPolicy": {},
+        },
+    }))
+    .unwrap();
+    let sets = Api::<trailwarden::k8s::set::api::TrailPolicySet>::all(client.clone());
+    sets.create(&PostParams::default(), &set).await.unwrap();
     let arn = api.get(&name).await.unwrap().status.unwrap().trail_arn.unwrap();
     aws.stop_logging(&scope, &arn).await.unwrap();
     crate::events::publish("aws.cloudtrail", "StopLogging", &account, serde_json::json!({"name": arn}), None);
@@ -127,7 +148,9 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&paused)).await.unwrap();
     let (weakened, _) = eventually("the policy's own StopLogging counted", WAIT, || async {
         let m = replica.metrics().await;
-        m.contains(&format!("trailwarden_weakening_total{{change=\"logging_stopped\",policy=\"{name}\"}} 1")).then_some(m)
+        let set_series = m.contains(&format!("trailwarden_set_scp_in_sync{{set=\"{set_name}\"}} 1"))
+            && m.contains(&format!("trailwarden_set_cloudtrail_trusted_access{{set=\"{set_name}\"}} 1"));
+        (m.contains(&format!("trailwarden_weakening_total{{change=\"logging_stopped\",policy=\"{name}\"}} 1")) && set_series).then_some(m)
     })
     .await;
     let missing: Vec<_> = EXPORTED.iter().filter(|m| !weakened.contains(&format!("# TYPE {m} "))).collect();
@@ -144,8 +167,13 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     std::fs::write(bed.join("metrics.prom"), &weakened).unwrap();
 
     api.delete(&broken, &DeleteParams::default()).await.unwrap();
+    sets.delete(&set_name, &DeleteParams::default()).await.unwrap();
     api.delete(&name, &DeleteParams::default()).await.unwrap();
     eventually("policy gone", WAIT, || async { api.get_opt(&name).await.unwrap().is_none().then_some(()) }).await;
+    eventually("the deleted set's series gone", WAIT, || async {
+        (!replica.metrics().await.contains(&format!("set=\"{set_name}\""))).then_some(())
+    })
+    .await;
     let after = replica.metrics().await;
     // What the deletion did to the trail (Retain: kept, nobody heals it) outlives the
     // policy a while, for alerts to see; nothing else of it does.

@@ -2,7 +2,9 @@
 //! (walked down to the last child OU), named predictably, owned by the set, each logging
 //! through the member role of its account; the template's changes reach every policy; an
 //! account moved out of the OUs loses its policy as soon as the move's event arrives (the
-//! regular walk an hour away), its trail retained.
+//! regular walk an hour away), its trail retained; the organization's own switches
+//! (CloudTrail's delegated administrator, its trusted access) and an account leaving the
+//! organization are each said on the set.
 
 use std::time::Duration;
 
@@ -14,19 +16,20 @@ use trailwarden::aws::AwsPort;
 use trailwarden::k8s::set::api::TrailPolicySet;
 use trailwarden::k8s::set::{SET_LABEL, SetOptions};
 
-use crate::support::{self, Controller, TEST_LABEL, eventually, organizations};
+use crate::support::{self, Controller, Organization, TEST_LABEL, eventually, member, organization, organizations, unit};
 
-fn unit(management: &str, parent: &str, name: &str) -> String {
-    let created = organizations(management, "CreateOrganizationalUnit", json!({"ParentId": parent, "Name": name}));
-    created["OrganizationalUnit"]["Id"].as_str().expect("the OU's id").to_owned()
-}
-
-fn member(management: &str, root: &str, parent: &str) -> String {
-    let name = support::unique_name("member");
-    let created = organizations(management, "CreateAccount", json!({"AccountName": name, "Email": format!("{name}@example.com")}));
-    let id = created["CreateAccountStatus"]["AccountId"].as_str().expect("the new account's id").to_owned();
-    organizations(management, "MoveAccount", json!({"AccountId": id, "SourceParentId": root, "DestinationParentId": parent}));
-    id
+/// The sets' controller beside `controller`, on its label and its events queue; its AWS
+/// port (for the calls it made).
+pub(crate) async fn run_sets(client: &kube::Client, controller: &Controller) -> (tokio::task::JoinHandle<anyhow::Result<()>>, trailwarden::aws::sdk::SdkAws) {
+    let port = support::controller_aws().await;
+    let options = SetOptions {
+        port: port.clone(),
+        label_selector: Some(format!("{TEST_LABEL}={}", controller.label)),
+        deadline: Duration::from_secs(60),
+        organization_changes: controller.events.as_ref().map(|queue| queue.organization_changes()),
+        metrics: Some(controller.metrics.sets.clone()),
+    };
+    (tokio::spawn(trailwarden::k8s::set::run(client.clone(), options, std::future::pending())), port)
 }
 
 #[tokio::test]
@@ -34,38 +37,18 @@ async fn a_set_keeps_one_policy_per_account_of_its_units_and_follows_the_organiz
     let client = support::kube().await;
     let aws = support::aws().await;
     let controller = Controller::start_with_events(client.clone(), &crate::events::queue_and_rule()).await;
-    let set_port = support::controller_aws().await;
-    let options = SetOptions {
-        port: set_port.clone(),
-        label_selector: Some(format!("{TEST_LABEL}={}", controller.label)),
-        deadline: Duration::from_secs(60),
-        organization_changes: controller.events.as_ref().map(|queue| queue.organization_changes()),
-        metrics: Some(controller.metrics.sets.clone()),
-    };
-    let sets_task = tokio::spawn(trailwarden::k8s::set::run(client.clone(), options, std::future::pending()));
+    let (sets_task, set_port) = run_sets(&client, &controller).await;
 
     // The organization: prod (with prod-eu under it) and dev; the log archive is the
     // management account's bucket, open to every account's trails.
-    let (management, management_scope) = support::fresh_account();
-    support::create_organization(&management);
-    let root = organizations(&management, "ListRoots", json!({}))["Roots"][0]["Id"].as_str().unwrap().to_owned();
+    let Organization { management, root, bucket } = organization(&aws).await;
     let prod = unit(&management, &root, "prod");
     let prod_eu = unit(&management, &prod, "prod-eu");
     let dev = unit(&management, &root, "dev");
     let (a1, a2, excluded, a4) =
         (member(&management, &root, &prod), member(&management, &root, &prod_eu), member(&management, &root, &prod), member(&management, &root, &dev));
-    let s3 = aws.s3(&management_scope).await;
-    let bucket = support::unique_name("org-logs");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let trails = "arn:aws:cloudtrail:*:*:trail/*";
-    let open = json!({"Version": "2012-10-17", "Statement": [
-        {"Sid": "AclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:GetBucketAcl",
-         "Resource": format!("arn:aws:s3:::{bucket}"), "Condition": {"StringLike": {"aws:SourceArn": trails}}},
-        {"Sid": "Write", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:PutObject",
-         "Resource": format!("arn:aws:s3:::{bucket}/AWSLogs/*"),
-         "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}, "StringLike": {"aws:SourceArn": trails}}},
-    ]});
-    s3.put_bucket_policy().bucket(&bucket).policy(open.to_string()).send().await.unwrap();
+    let cloudtrail_admin = json!({"AccountId": excluded, "ServicePrincipal": "cloudtrail.amazonaws.com"});
+    organizations(&management, "RegisterDelegatedAdministrator", cloudtrail_admin.clone());
 
     let name = support::unique_name("org");
     let trail_name = support::unique_name("org-audit");
@@ -151,7 +134,21 @@ async fn a_set_keeps_one_policy_per_account_of_its_units_and_follows_the_organiz
 
     assert!(controller.metric("trailwarden_events_total{", "outcome=\"organization\"") >= 1.0, "the event read as the organization's");
 
-    // The organization's own switches: trusted access for CloudTrail turned off.
+    // The organization's own switches: CloudTrail's delegated administrator deregistered.
+    let admins = |status: &trailwarden::k8s::set::api::TrailPolicySetStatus| {
+        status.organization.as_ref().and_then(|o| o.cloud_trail_delegated_administrators.clone()).unwrap_or_default()
+    };
+    assert_eq!(admins(&sets.get(&name).await.unwrap().status.unwrap()), [excluded.as_str()], "the administrator read by the walk");
+    organizations(&management, "DeregisterDelegatedAdministrator", cloudtrail_admin.clone());
+    crate::events::publish("aws.organizations", "DeregisterDelegatedAdministrator", &management, cloudtrail_admin, None);
+    eventually("the deregistration said and read", support::HEAL_TIMEOUT, || async {
+        let deregistered = admins(&sets.get(&name).await.ok()?.status?).is_empty();
+        let said = support::event_reasons(&client, &name).await.iter().any(|r| r == "DelegatedAdministratorDeregistered");
+        (deregistered && said).then_some(())
+    })
+    .await;
+
+    // Trusted access for CloudTrail turned off.
     assert_eq!(controller.metric("trailwarden_set_cloudtrail_trusted_access{", &format!("set=\"{name}\"")), 1.0);
     organizations(&management, "DisableAWSServiceAccess", json!({"ServicePrincipal": "cloudtrail.amazonaws.com"}));
     crate::events::publish("aws.organizations", "DisableAWSServiceAccess", &management, json!({"servicePrincipal": "cloudtrail.amazonaws.com"}), None);

@@ -404,6 +404,46 @@ pub fn create_organization(management: &str) -> String {
     org["Organization"]["Id"].as_str().expect("the organization's id").to_owned()
 }
 
+pub fn unit(management: &str, parent: &str, name: &str) -> String {
+    let created = organizations(management, "CreateOrganizationalUnit", json!({"ParentId": parent, "Name": name}));
+    created["OrganizationalUnit"]["Id"].as_str().expect("the OU's id").to_owned()
+}
+
+pub fn member(management: &str, root: &str, parent: &str) -> String {
+    let name = unique_name("member");
+    let created = organizations(management, "CreateAccount", json!({"AccountName": name, "Email": format!("{name}@example.com")}));
+    let id = created["CreateAccountStatus"]["AccountId"].as_str().expect("the new account's id").to_owned();
+    organizations(management, "MoveAccount", json!({"AccountId": id, "SourceParentId": root, "DestinationParentId": parent}));
+    id
+}
+
+/// An organization of the bed: its management account, its root, and a log bucket of the
+/// management account open to every account's trails.
+pub struct Organization {
+    pub management: String,
+    pub root: String,
+    pub bucket: String,
+}
+
+pub async fn organization(aws: &SdkAws) -> Organization {
+    let (management, management_scope) = fresh_account();
+    create_organization(&management);
+    let root = organizations(&management, "ListRoots", json!({}))["Roots"][0]["Id"].as_str().unwrap().to_owned();
+    let s3 = aws.s3(&management_scope).await;
+    let bucket = unique_name("org-logs");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let trails = "arn:aws:cloudtrail:*:*:trail/*";
+    let open = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:GetBucketAcl",
+         "Resource": format!("arn:aws:s3:::{bucket}"), "Condition": {"StringLike": {"aws:SourceArn": trails}}},
+        {"Sid": "Write", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:PutObject",
+         "Resource": format!("arn:aws:s3:::{bucket}/AWSLogs/*"),
+         "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}, "StringLike": {"aws:SourceArn": trails}}},
+    ]});
+    s3.put_bucket_policy().bucket(&bucket).policy(open.to_string()).send().await.unwrap();
+    Organization { management, root, bucket }
+}
+
 /// The text of the first `<tag>` element of an XML answer.
 pub fn xml_value(xml: &str, tag: &str) -> Option<String> {
     let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;

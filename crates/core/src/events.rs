@@ -149,6 +149,14 @@ pub const WATCHED: &[(&str, &[&str])] = &[
             // The organization's own switches CloudTrail depends on.
             "DisableAWSServiceAccess",
             "DeregisterDelegatedAdministrator",
+            // What undoes a set's service control policy: its content rewritten, its
+            // attachments removed, the policy deleted, its owner tag stripped, SCPs
+            // switched off in a root.
+            "UpdatePolicy",
+            "DetachPolicy",
+            "DeletePolicy",
+            "UntagResource",
+            "DisablePolicyType",
         ],
     ),
 ];

@@ -12,7 +12,7 @@ from moto.organizations.models import FakeDelegatedAdministrator, organizations_
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 
 
-def _backend(account):
+def backend_of(account):
     """moto's Organizations backend holding the organization `account` belongs to, as its
     management account or as a member, or None."""
     if account in organizations_backends.master_accounts:
@@ -24,7 +24,7 @@ def _backend(account):
 
 
 def _organization(account):
-    backend = _backend(account)
+    backend = backend_of(account)
     return backend.org if backend is not None else None
 
 
@@ -49,14 +49,14 @@ def all_features(account):
 
 def trusted_access(account, service=CLOUDTRAIL):
     """Whether the organization of `account` enabled trusted access for `service`."""
-    backend = _backend(account)
+    backend = backend_of(account)
     return backend is not None and any(s["ServicePrincipal"] == service for s in backend.services)
 
 
 def delegated_administrator(account, service=CLOUDTRAIL):
     """Whether `account` is registered in its organization as a delegated administrator
     for `service`."""
-    backend = _backend(account)
+    backend = backend_of(account)
     return backend is not None and any(
         admin.account.id == account and service in admin.services for admin in backend.admins
     )

@@ -1,4 +1,6 @@
-"""A small evaluator of resource-based policies (bucket policies, key policies) for one request.
+"""A small evaluator of policies for one request: resource-based policies (bucket policies,
+key policies), which name their principals, and policies attached to those they govern
+(service control policies, identity-based policies), which name none.
 
 How AWS reads such a policy (IAM User Guide, policy evaluation logic and the JSON element
 reference):
@@ -30,7 +32,28 @@ NOT_GRANTED = "not granted"
 def evaluate(document, principal, action, resource, context):
     """ALLOWED, DENIED or NOT_GRANTED for `principal` (("Service", "cloudtrail.amazonaws.com"),
     ("AWS", "arn:aws:iam::111122223333:root") or ("AWS", "111122223333")) doing `action`
-    on `resource`, given the policy `document` (a JSON string, or None for no policy)."""
+    on `resource`, given the resource-based policy `document` (a JSON string, or None for
+    no policy)."""
+    return _evaluate(document, lambda statement: _principal(statement, principal), action, resource, context)
+
+
+def evaluate_attached(document, action, resource, context):
+    """ALLOWED, DENIED or NOT_GRANTED for the request `action` on `resource`, given a policy
+    `document` attached to whom it governs: a service control policy (attached to a root,
+    OU or account, it governs the principals of the accounts below) or an identity-based
+    policy. Such statements name no principal: the request's principal is in the condition
+    context (aws:PrincipalArn, aws:PrincipalAccount). A statement with a Principal or
+    NotPrincipal element is one these policies may not hold, so the evaluator cannot read it.
+    https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps_syntax.html
+    """
+    return _evaluate(document, _no_principal, action, resource, context)
+
+
+def _no_principal(statement):
+    return None if "Principal" in statement or "NotPrincipal" in statement else True
+
+
+def _evaluate(document, principal_matches, action, resource, context):
     try:
         statements = json.loads(document)["Statement"] if document else []
     except (ValueError, TypeError, KeyError):
@@ -44,7 +67,7 @@ def evaluate(document, principal, action, resource, context):
             continue
         applies = _all(
             [
-                _principal(statement, principal),
+                principal_matches(statement),
                 _element(statement, "Action", action, ignore_case=True),
                 _element(statement, "Resource", resource, ignore_case=False),
                 _conditions(statement.get("Condition", {}), context),

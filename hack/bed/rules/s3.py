@@ -18,6 +18,9 @@ from xml.sax.saxutils import escape
 
 from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
+from moto.utilities.utils import get_partition
+
+from . import organizations_scp
 
 SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/s3/aws4_request")
 
@@ -30,6 +33,7 @@ class Request(NamedTuple):
     on_bucket: bool  # addressed to the bucket itself, not to an object in it
     region: str | None  # the SigV4 credential scope's region; None when unsigned
     caller: str  # the account moto acts for
+    access_key: str  # the access key the request is signed with
     headers: dict
     bucket: object  # moto's FakeBucket
 
@@ -137,7 +141,58 @@ def owner_only(req):
     return error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", req.method, Method=req.method)
 
 
-BUCKET_RULES = (wrong_region, expected_owner, owner_only)
+# (method, subresource) of the bucket operations whose service control policies the bed
+# evaluates -> the IAM action SCPs name for it (DELETE with no subresource: DeleteBucket).
+SCP_ACTIONS = {
+    ("PUT", "policy"): "s3:PutBucketPolicy",
+    ("DELETE", "policy"): "s3:DeleteBucketPolicy",
+    ("PUT", "lifecycle"): "s3:PutLifecycleConfiguration",
+    ("DELETE", "lifecycle"): "s3:PutLifecycleConfiguration",
+    ("PUT", "versioning"): "s3:PutBucketVersioning",
+    ("PUT", "encryption"): "s3:PutEncryptionConfiguration",
+    ("DELETE", "encryption"): "s3:PutEncryptionConfiguration",
+    ("PUT", "object-lock"): "s3:PutBucketObjectLockConfiguration",
+}
+
+
+def service_control_policies(req):
+    """A bucket operation of SCP_ACTIONS (and DeleteBucket) that the service control
+    policies governing the caller's account refuse (rules/organizations_scp.py decides)
+    gets 403 AccessDenied, the message naming principal, action and resource. Other bucket
+    and object operations are not evaluated.
+
+    The IAM action of each operation is the one the S3 API reference names under
+    Permissions: DeleteBucketLifecycle needs s3:PutLifecycleConfiguration, as
+    PutBucketLifecycleConfiguration does; DeleteBucketEncryption s3:PutEncryptionConfiguration,
+    as PutBucketEncryption; PutObjectLockConfiguration s3:PutBucketObjectLockConfiguration.
+    This rule runs before owner_only: a caller without the permission gets 403 before the 405
+    an owner-only operation answers to another account's caller with it.
+    AWS docs: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketLifecycle.html,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketEncryption.html,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectLockConfiguration.html,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketPolicy.html (403 without the
+    permission, 405 with it from another account),
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/troubleshoot-403-errors.html
+    (Access Denied caused by a service control policy).
+    """
+    if not req.on_bucket:
+        return None
+    subresources = req.subresources - {"x-id"}
+    if req.method == "DELETE" and not subresources:
+        actions = ["s3:DeleteBucket"]
+    else:
+        actions = [SCP_ACTIONS[(req.method, sub)] for sub in sorted(subresources) if (req.method, sub) in SCP_ACTIONS]
+    if not actions:
+        return None
+    bucket_arn = f"arn:{get_partition(req.bucket.region_name)}:s3:::{req.bucket.name}"
+    for action in actions:
+        why = organizations_scp.refusal(req.caller, req.access_key, req.region or req.bucket.region_name, action, bucket_arn)
+        if why is not None:
+            return error(403, "AccessDenied", why, req.method)
+    return None
+
+
+BUCKET_RULES = (wrong_region, expected_owner, service_control_policies, owner_only)
 OBJECT_RULES = (wrong_region, expected_owner)
 
 
@@ -162,6 +217,7 @@ def guarded(handle, rules, on_bucket):
                 on_bucket=on_bucket,
                 region=signed_region(request, query),
                 caller=self.current_account,
+                access_key=self.get_access_key(),
                 headers={name.lower(): value for name, value in request.headers.items()},
                 bucket=bucket,
             )

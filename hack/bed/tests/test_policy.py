@@ -7,7 +7,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from rules.policy import ALLOWED, DENIED, NOT_GRANTED, evaluate  # noqa: E402
+from rules.policy import ALLOWED, DENIED, NOT_GRANTED, evaluate, evaluate_attached  # noqa: E402
 
 CLOUDTRAIL = ("Service", "cloudtrail.amazonaws.com")
 ACCOUNT = "111122223333"
@@ -175,6 +175,62 @@ class ConditionsTest(unittest.TestCase):
             with self.subTest(condition=condition):
                 self.assertEqual(self.allowed_if(condition), NOT_GRANTED)
                 self.assertEqual(put(doc(granted, deny(Action="s3:PutObject", Resource="*", Condition=condition))), DENIED)
+
+
+class AttachedPoliciesTest(unittest.TestCase):
+    """evaluate_attached: service control policies (and identity-based policies) name no
+    principal; the principal is in the condition context."""
+
+    MEMBER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/trailwarden-member"
+    KEEP = doc(
+        {
+            "Effect": "Deny",
+            "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail"],
+            "Resource": "arn:aws:cloudtrail:*:*:trail/audit",
+            "Condition": {
+                "ArnNotLike": {
+                    "aws:PrincipalArn": ["arn:aws:iam::*:role/trailwarden-member", "arn:aws:iam::999999999999:role/break-glass"]
+                },
+                "StringNotEquals": {"aws:PrincipalAccount": ["444455556666", "777788889999"]},
+            },
+        }
+    )
+
+    def keep(self, principal_arn, account=ACCOUNT, action="cloudtrail:StopLogging", resource=TRAIL):
+        context = {"aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": account}
+        return evaluate_attached(self.KEEP, action, resource, context)
+
+    def test_full_aws_access_allows_everything(self):
+        full = doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+        self.assertEqual(evaluate_attached(full, "kms:DisableKey", KEY, {}), ALLOWED)
+
+    def test_arn_not_like_with_wildcards_exempts_the_listed_roles(self):
+        self.assertEqual(self.keep(f"arn:aws:iam::{ACCOUNT}:role/attacker"), DENIED)
+        self.assertEqual(self.keep(f"arn:aws:iam::{ACCOUNT}:root"), DENIED)
+        self.assertEqual(self.keep(self.MEMBER_ROLE), NOT_GRANTED)
+        self.assertEqual(self.keep("arn:aws:iam::999999999999:role/break-glass", "999999999999"), NOT_GRANTED)
+        self.assertEqual(self.keep(f"arn:aws:iam::{ACCOUNT}:role/break-glass"), DENIED)
+
+    def test_string_not_equals_on_a_list_exempts_every_listed_account(self):
+        for account in ("444455556666", "777788889999"):
+            self.assertEqual(self.keep(f"arn:aws:iam::{account}:role/attacker", account), NOT_GRANTED)
+
+    def test_the_deny_reaches_only_its_actions_and_trail(self):
+        attacker = f"arn:aws:iam::{ACCOUNT}:role/attacker"
+        self.assertEqual(self.keep(attacker, action="cloudtrail:StartLogging"), NOT_GRANTED)
+        self.assertEqual(self.keep(attacker, resource=TRAIL + "2"), NOT_GRANTED)
+        self.assertEqual(self.keep(attacker, resource=TRAIL.replace("us-east-1", "eu-west-1")), DENIED)
+
+    def test_an_unknown_principal_never_escapes_a_deny(self):
+        self.assertEqual(evaluate_attached(self.KEEP, "cloudtrail:StopLogging", TRAIL, {}), DENIED)
+        member_only = {"ArnLike": {"aws:PrincipalArn": self.MEMBER_ROLE}}
+        allow_member = doc({"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": member_only})
+        self.assertEqual(evaluate_attached(allow_member, "cloudtrail:StopLogging", TRAIL, {}), NOT_GRANTED)
+
+    def test_a_statement_naming_a_principal_is_not_read(self):
+        named = {"Principal": "*", "Action": "*", "Resource": "*"}
+        self.assertEqual(evaluate_attached(doc({"Effect": "Allow", **named}), "s3:PutObject", OBJECT, {}), NOT_GRANTED)
+        self.assertEqual(evaluate_attached(doc({"Effect": "Deny", **named}), "s3:PutObject", OBJECT, {}), DENIED)
 
 
 if __name__ == "__main__":

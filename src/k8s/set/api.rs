@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::k8s::api::{DeletionPolicy, TrailPolicySpec};
+use crate::k8s::api::{DeletionPolicy, Mode, TrailPolicySpec};
 
 /// Every account of these organizational units keeps this trail.
 #[allow(clippy::duplicated_attributes)]
@@ -59,6 +59,37 @@ pub struct TrailPolicySetSpec {
     #[serde(default = "default_walk_seconds")]
     #[schemars(range(min = 60, max = 86400))]
     pub walk_seconds: u32,
+    /// The preventive half: a service control policy on the targeted OUs and accounts that
+    /// denies the calls which blind CloudTrail (stopping, deleting or loosening the trail;
+    /// expiring, exposing or deleting the log bucket; disabling or deleting the key) to
+    /// every principal but trailwarden's member role and the break-glass roles named here.
+    /// Absent: no SCP is kept (one the set made earlier is left as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_control_policy: Option<ServiceControlPolicy>,
+}
+
+/// The SCP a set keeps: created by it (tagged `trailwarden.dev/set: <set>`), its content
+/// and attachments healed like a trail. An SCP of the same name the set did not create is
+/// never touched.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceControlPolicy {
+    /// Enforce creates, corrects and attaches it; Audit reports how it differs and never
+    /// writes to Organizations.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Its name in Organizations. Defaults to `trailwarden-<set>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub name: Option<String>,
+    /// Roles the denies spare besides trailwarden's member role (in every account): a
+    /// break-glass role, the log archive's trailwarden role. IAM role ARNs; `*` matches
+    /// any account or name part, as in ArnNotLike.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), inner(length(max = 2048)))]
+    #[x_kube(validation = Rule::new("self.all(a, a.matches('^arn:aws[a-z-]*:iam::([0-9]{12}|[*]):role/[A-Za-z0-9+=,.@_/*-]+$'))")
+        .message("each of serviceControlPolicy.breakGlassRoleArns must be an IAM role ARN such as arn:aws:iam::111122223333:role/break-glass ('*' allowed)"))]
+    pub break_glass_role_arns: Vec<String>,
 }
 
 fn default_walk_seconds() -> u32 {
@@ -131,6 +162,9 @@ pub struct TrailPolicySetStatus {
     /// CloudTrail's standing in the organization, as the last walk read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<OrganizationState>,
+    /// The service control policy, as the last walk found and left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_control_policy: Option<ServiceControlPolicyState>,
     /// When the organization was last walked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_walk_time: Option<Time>,
@@ -150,6 +184,27 @@ pub struct OrganizationState {
     /// CloudTrail's delegated administrators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_trail_delegated_administrators: Option<Vec<String>>,
+}
+
+/// The set's SCP as the last walk found and left it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceControlPolicyState {
+    /// Its name in Organizations.
+    pub name: String,
+    /// Its id (p-…), once the set made it: a policy of this id stays the set's even if
+    /// its tag is stripped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Attached where declared, with the declared content.
+    pub in_sync: bool,
+    /// What differed from the declaration at the last walk (corrected under Enforce,
+    /// only reported under Audit): "missing", "content", "not attached to ou-…", …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+    /// Why it could not be read or kept, if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// One account, its policy and why it is reported.

@@ -12,6 +12,7 @@
 //! again, so a thousand policies writing status cost no call to Organizations.
 
 pub mod api;
+mod prevention;
 mod reconcile;
 mod report;
 

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -16,8 +17,8 @@ use trailwarden_core::policy::partition;
 use trailwarden_core::Scope;
 use trailwarden_core::set::{Coverage, Targets, cover, plan};
 
-use super::api::{TrailPolicySet, TrailPolicySetSpec};
-use super::report;
+use super::api::{ServiceControlPolicyState, TrailPolicySet, TrailPolicySetSpec};
+use super::{prevention, report};
 use crate::aws::sdk::SdkAws;
 use crate::k8s::api::TrailPolicy;
 use crate::k8s::recorder::NoteKeeper;
@@ -46,14 +47,23 @@ struct Context {
     client: Client,
     recorder: NoteKeeper,
     options: SetOptions,
+    /// The sets the watch holds.
+    known: Store<TrailPolicySet>,
     /// Per set uid: the generation walked, when, and what it covered.
     walked: Mutex<HashMap<String, Walked>>,
     /// When an event last said the organization changed.
     signalled: Mutex<Option<Instant>>,
 }
 
-/// A set's last walk: the generation walked, when, and what it covered.
-type Walked = (Option<i64>, Instant, Coverage);
+/// A set's last walk: the generation walked, when, what it covered and how its SCP was
+/// left.
+#[derive(Clone)]
+struct Walked {
+    generation: Option<i64>,
+    at: Instant,
+    coverage: Coverage,
+    prevention: Option<ServiceControlPolicyState>,
+}
 
 /// After an organization event, sets walk at least this often for [`FOLLOW_UP`]: an
 /// account AWS is still creating (CreateAccount answers before the account exists) or a
@@ -81,9 +91,10 @@ pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future
     let mut options = options;
     let changes = options.organization_changes.take();
     let recorder = NoteKeeper::new(client.clone(), Reporter { controller: "trailwarden".into(), instance: None });
-    let context = Arc::new(Context { client, recorder, options, walked: Mutex::default(), signalled: Mutex::default() });
     info!("watching TrailPolicySets");
     let mut controller = Controller::new(sets, watch).owns(policies, watcher::Config::default().labels(SET_LABEL));
+    let known = controller.store();
+    let context = Arc::new(Context { client, recorder, options, known, walked: Mutex::default(), signalled: Mutex::default() });
     if let Some(changes) = changes {
         // Each change forgets every walk, then asks for every set.
         let forget = context.clone();
@@ -99,6 +110,17 @@ pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future
         });
         controller = controller.reconcile_all_on(signals);
     }
+    // A deleted set is reconciled no more: its series go at the next sweep.
+    let sweep = context.options.metrics.clone().map(|metrics| {
+        let known = context.known.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                metrics.retain(|set| known.get(&ObjectRef::new(set)).is_some());
+            }
+        })
+    });
     controller
         .graceful_shutdown_on(shutdown)
         .run(bounded, error_policy, context)
@@ -108,8 +130,14 @@ pub async fn run(client: Client, options: SetOptions, shutdown: impl std::future
             }
         })
         .await;
+    if let Some(sweep) = sweep {
+        sweep.abort();
+    }
     Ok(())
 }
+
+/// How often the series of deleted sets are dropped.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 fn targets(spec: &TrailPolicySetSpec) -> Targets {
     Targets {
@@ -119,10 +147,11 @@ fn targets(spec: &TrailPolicySetSpec) -> Targets {
     }
 }
 
-/// [`reconcile`] under a deadline: the walk's, and as long again for the policies' writes
-/// and the status (every Kubernetes call in it waits on the apiserver).
+/// [`reconcile`] under a deadline: the tree's, the switches' and the SCP's, and as long
+/// again for the policies' writes and the status (every Kubernetes call in it waits on
+/// the apiserver).
 async fn bounded(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action, SetError> {
-    let deadline = ctx.options.deadline * 2;
+    let deadline = ctx.options.deadline * 4;
     tokio::time::timeout(deadline, reconcile(set, ctx)).await.unwrap_or(Err(SetError::Deadline(deadline.as_secs())))
 }
 
@@ -133,20 +162,21 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
         walk_every = walk_every.min(FOLLOW_UP_EVERY);
     }
     let generation = set.metadata.generation;
-    let fresh = ctx
-        .walked
-        .lock()
-        .expect("walked lock")
-        .get(&uid)
-        .filter(|(g, at, _)| *g == generation && at.elapsed() < walk_every)
-        .map(|(_, _, coverage)| coverage.clone());
+    let fresh = ctx.walked.lock().expect("walked lock").get(&uid).filter(|w| w.generation == generation && w.at.elapsed() < walk_every).cloned();
     let walked = fresh.is_none();
-    let coverage = match fresh {
-        Some(coverage) => coverage,
+    let mut notes = vec![];
+    let Walked { coverage, prevention, .. } = match fresh {
+        Some(last) => last,
         None => match walk(&set, &ctx).await {
             Ok(coverage) => {
-                ctx.walked.lock().expect("walked lock").insert(uid.clone(), (generation, Instant::now(), coverage.clone()));
-                coverage
+                let kept = prevention::keep(&ctx.options.port, &organization_scope(&set), &set, &coverage, ctx.options.deadline).await;
+                let prevention = kept.map(|kept| {
+                    notes.extend(kept.said);
+                    kept.state
+                });
+                let last = Walked { generation, at: Instant::now(), coverage, prevention };
+                ctx.walked.lock().expect("walked lock").insert(uid.clone(), last.clone());
+                last
             }
             Err(why) => {
                 warn!(set = %name, error = %why, "could not read the organization");
@@ -178,12 +208,11 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
             Err(e) => return Err(e.into()),
         }
     }
-    let mut notes = vec![];
     for policy in &plan.remove {
         info!(set = %name, policy, "its account left the targets: the policy goes (its deletionPolicy decides the trail's fate)");
         let account = accounts.get(policy).cloned().unwrap_or_default();
         if !coverage.organization_accounts.contains(&account) {
-            notes.push(("AccountLeftOrganization", format!("account {account} is no longer in the organization: its policy {policy} goes, with deletionPolicy {:?}", set.spec.account_removal)));
+            notes.push((true, "AccountLeftOrganization", format!("account {account} is no longer in the organization: its policy {policy} goes, with deletionPolicy {:?}", set.spec.account_removal)));
         }
         match api.delete(policy, &DeleteParams::default()).await {
             Ok(_) => {}
@@ -194,15 +223,16 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
     // Reported from the list read before the writes: a policy just created has no status
     // yet, which is what it would show read again; one just removed is no longer counted.
     let policies: Vec<TrailPolicy> = owned_now.into_iter().filter(|p| !plan.remove.contains(&p.name_any())).collect();
-    let status = report::of(&set, &coverage, &policies, &refused);
-    notes.extend(report::warnings(&set, &status));
+    let status = report::of(&set, &coverage, &policies, &refused, prevention);
+    notes.extend(report::warnings(&set, &status).into_iter().map(|(reason, note)| (true, reason, note)));
     if let Some(metrics) = &ctx.options.metrics {
         metrics.standing(&name, &status);
     }
     let reference = set.object_ref(&());
-    for (reason, note) in notes {
+    for (warning, reason, note) in notes {
         let note = trailwarden_core::bounded::text(&note, trailwarden_core::bounded::EVENT_NOTE_BYTES);
-        let event = Event { type_: EventType::Warning, reason: reason.into(), note: Some(note), action: "Walk".into(), secondary: None };
+        let type_ = if warning { EventType::Warning } else { EventType::Normal };
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: "Walk".into(), secondary: None };
         if let Err(e) = ctx.recorder.publish(&event, &reference).await {
             warn!(error = %e, "could not publish event");
         }
@@ -211,12 +241,18 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
     Ok(Action::requeue(walk_every))
 }
 
-async fn walk(set: &TrailPolicySet, ctx: &Context) -> Result<Coverage, String> {
-    let scope = Scope {
+/// How the set reaches its organization: its organization role, else the controller's own
+/// credentials.
+fn organization_scope(set: &TrailPolicySet) -> Scope {
+    Scope {
         role_arn: set.spec.organization_role_arn.clone(),
         external_id: set.spec.organization_external_id.clone(),
         region: set.spec.template.region.clone(),
-    };
+    }
+}
+
+async fn walk(set: &TrailPolicySet, ctx: &Context) -> Result<Coverage, String> {
+    let scope = organization_scope(set);
     let read = tokio::time::timeout(ctx.options.deadline, ctx.options.port.organization_tree(&scope)).await;
     let tree = match read {
         Ok(Ok(tree)) => tree,

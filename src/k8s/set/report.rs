@@ -9,8 +9,8 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use trailwarden_core::set::Coverage;
 
-use super::api::{AccountState, OrganizationState, TrailPolicySet, TrailPolicySetStatus};
-use crate::k8s::api::TrailPolicy;
+use super::api::{AccountState, OrganizationState, ServiceControlPolicyState, TrailPolicySet, TrailPolicySetStatus};
+use crate::k8s::api::{Mode, TrailPolicy};
 
 /// Accounts named in `notReady` at most.
 const NAMED: usize = 20;
@@ -25,7 +25,14 @@ fn is_true(policy: &TrailPolicy, type_: &str) -> bool {
 }
 
 /// `refused`: accounts whose generated policy the apiserver refused, and why.
-pub fn of(set: &TrailPolicySet, coverage: &Coverage, policies: &[TrailPolicy], refused: &BTreeMap<String, String>) -> TrailPolicySetStatus {
+/// `prevention`: the SCP as the walk left it (None: the set declares none).
+pub fn of(
+    set: &TrailPolicySet,
+    coverage: &Coverage,
+    policies: &[TrailPolicy],
+    refused: &BTreeMap<String, String>,
+    prevention: Option<ServiceControlPolicyState>,
+) -> TrailPolicySetStatus {
     let names: Vec<String> = coverage.active.keys().map(|a| trailwarden_core::set::policy_name(&set.name_any(), a)).collect();
     let ours: Vec<&TrailPolicy> = policies.iter().filter(|p| names.contains(&p.name_any())).collect();
     let count = |type_: &str| ours.iter().filter(|p| is_true(p, type_)).count() as u32;
@@ -64,15 +71,30 @@ pub fn of(set: &TrailPolicySet, coverage: &Coverage, policies: &[TrailPolicy], r
             cloud_trail_trusted_access: coverage.switches.cloudtrail_access,
             cloud_trail_delegated_administrators: coverage.switches.delegated_administrators.clone(),
         }),
+        service_control_policy: prevention.clone(),
         last_walk_time: None,
         conditions: vec![],
     };
-    let (ready, reason, message) = if lagging == 0 {
-        ("True", "AllLogging", format!("all {targeted} accounts' trails are ready and logging"))
-    } else {
+    // Under Enforce, an SCP not held keeps the set from Ready: the preventive half is part
+    // of what the set declares. Under Audit it is only reported (PreventionReady).
+    let enforced = set.spec.service_control_policy.as_ref().is_some_and(|s| s.mode == Mode::Enforce);
+    let unprevented = prevention.as_ref().filter(|p| enforced && !p.in_sync);
+    let (ready, reason, message) = if lagging > 0 {
         ("False", "AccountsNotReady", format!("{lagging} of {targeted} accounts' trails are not ready or not logging (status.notReady)"))
+    } else if let Some(scp) = unprevented {
+        ("False", "PreventionNotHeld", format!("the SCP {} is not held as declared: {}", scp.name, scp.problem.as_deref().unwrap_or("see status.serviceControlPolicy")))
+    } else {
+        ("True", "AllLogging", format!("all {targeted} accounts' trails are ready and logging"))
     };
     status.conditions = conditions(set, ready, reason, &message, lagging > 0, false);
+    if let Some(scp) = &prevention {
+        let (state, reason, message) = match (&scp.problem, scp.in_sync) {
+            (Some(problem), _) => ("False", "PreventionNotHeld", problem.clone()),
+            (None, true) => ("True", "InSync", format!("the SCP {} is attached where declared, as declared", scp.name)),
+            (None, false) => ("False", "Drifted", format!("the SCP {} differs from the declaration: {} (Audit: reported only)", scp.name, scp.drift.join(", "))),
+        };
+        status.conditions.push(condition(set, "PreventionReady", state, reason, &message));
+    }
     let organization = match coverage.switches.cloudtrail_access {
         Some(true) => ("True", "CloudTrailAccessEnabled", "trusted access for CloudTrail is on".to_owned()),
         Some(false) => (
@@ -91,7 +113,11 @@ pub fn unreadable(set: &TrailPolicySet, why: &str) -> TrailPolicySetStatus {
     let mut status = set.status.clone().unwrap_or_default();
     status.observed_generation = set.metadata.generation;
     let message = format!("the organization could not be read: {why}");
+    // What the last walk said of the organization's switches and the SCP stays, as their
+    // status fields do.
+    let kept: Vec<Condition> = status.conditions.iter().filter(|c| !KSTATUS.contains(&c.type_.as_str())).cloned().collect();
     status.conditions = conditions(set, "False", "OrganizationUnreadable", &message, false, true);
+    status.conditions.extend(kept);
     status
 }
 
@@ -106,6 +132,9 @@ fn condition(set: &TrailPolicySet, type_: &str, status: &str, reason: &str, mess
         last_transition_time: previous.map_or_else(|| Time(jiff::Timestamp::now()), |c| c.last_transition_time),
     }
 }
+
+/// The conditions [`conditions`] makes.
+const KSTATUS: [&str; 3] = ["Ready", "Reconciling", "Stalled"];
 
 /// Ready, and kstatus' Reconciling (work in progress) and Stalled (needs a person).
 fn conditions(set: &TrailPolicySet, ready: &str, reason: &str, message: &str, reconciling: bool, stalled: bool) -> Vec<Condition> {

@@ -8,6 +8,7 @@
 //! over (its role cannot be assumed anyway); an account the set names but the
 //! organization does not hold is reported too.
 
+pub mod prevention;
 pub mod tree;
 
 use std::collections::{BTreeMap, BTreeSet};
