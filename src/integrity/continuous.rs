@@ -154,8 +154,9 @@ async fn rounds(
 const RESET_AFTER: Duration = Duration::from_secs(60);
 
 /// How often a record whose walks found nothing new is written anyway (its progress, and
-/// the proof that the verifier looks).
-const REFRESH: Duration = Duration::from_secs(3600);
+/// the proof that the verifier looks), as the policy's status is (`STATUS_REFRESH`): every
+/// walk's time is a metric, `trailwarden_log_integrity_last_round_timestamp_seconds`.
+pub const REFRESH: Duration = Duration::from_secs(6 * 3600);
 
 /// Whether `after` says something `before` does not, besides progress along an intact
 /// chain: a finding, a verdict, an error that came or went.

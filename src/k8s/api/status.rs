@@ -77,7 +77,9 @@ pub struct TrailPolicyStatus {
 pub struct LogIntegrity {
     /// False once any digest or log file was found not intact.
     pub intact: bool,
-    /// When the verifier last walked the chain.
+    /// When the verifier last wrote this record: at a walk that found something new, else
+    /// at least every 6 hours (the time of each round is the metric
+    /// trailwarden_log_integrity_last_round_timestamp_seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check_time: Option<Time>,
     /// The logs are proven up to here: the oldest of the chains' newest digests' end times.
