@@ -97,7 +97,8 @@ render_all() {
   render "$work/all.yaml" -f "$all_options"
   local want got
   want=$(printf '%s\n' ClusterRole ClusterRoleBinding ConfigMap CustomResourceDefinition CustomResourceDefinition Deployment NetworkPolicy Pod \
-    PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding)
+    PodDisruptionBudget PrometheusRule Role RoleBinding Service ServiceAccount ServiceMonitor \
+    ValidatingAdmissionPolicy ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding ValidatingAdmissionPolicyBinding)
   got=$(kinds "$work/all.yaml")
   [ "$got" = "$want" ] || { echo "rendered kinds:"; echo "$got"; echo "expected:"; echo "$want"; return 1; }
 }
@@ -421,7 +422,7 @@ check "CRD upgrade: chart at $OLD_CHART_COMMIT installed, upgraded to this one, 
 # ---------------------------------------------------------------------------------------
 # Alerts and dashboard.
 
-check "render tests (charts/trailwarden/tests/render_test.py: flags, lease, alerts, relabelings, helm test pod, docs/eks values, CRDs, ClusterRole)" "$py" "$chart/tests/render_test.py" "$helm" "$promtool"
+check "render tests (charts/trailwarden/tests/render_test.py: flags, lease, alerts, relabelings, helm test pod, docs/eks values, CRDs, ClusterRole, admission policies)" "$py" "$chart/tests/render_test.py" "$helm" "$promtool"
 
 check "promtool check rules files/alerts.yaml" "$promtool" check rules "$chart/files/alerts.yaml"
 check "promtool test rules tests/alerts_test.yaml" "$promtool" test rules "$chart/tests/alerts_test.yaml"

@@ -50,8 +50,43 @@ fn render_chart(release: &str, groups: &[&str], sets: &[&str]) -> Vec<Value> {
         .filter(|doc: &Value| !doc.is_null())
         .collect();
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]);
+    // Helm orders by kind: the policies' policy and the sets', then their bindings.
+    let (policy, binding) = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding");
+    assert_eq!(kinds, [policy, policy, binding, binding]);
     docs
+}
+
+/// Applies the admission policy `docs[i]` and its binding `docs[i + 2]`, the binding
+/// narrowed to objects labelled for `run`; the policy's name.
+async fn install(admin: &kube::Client, docs: &mut [Value], i: usize, run: &str) -> String {
+    let name = docs[i]["metadata"]["name"].as_str().unwrap().to_owned();
+    assert_eq!(docs[i + 2]["spec"]["policyName"], name.as_str());
+    docs[i + 2]["spec"]["matchResources"] = json!({"objectSelector": {"matchLabels": {SCOPE_LABEL: run}}});
+    let apply = PatchParams::apply("trailwarden-tests").force();
+    let vaps = admission_api(admin, "ValidatingAdmissionPolicy", "validatingadmissionpolicies");
+    let bindings = admission_api(admin, "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings");
+    vaps.patch(&name, &apply, &Patch::Apply(&docs[i])).await.expect("ValidatingAdmissionPolicy applies");
+    bindings.patch(&name, &apply, &Patch::Apply(&docs[i + 2])).await.expect("binding applies");
+    name
+}
+
+/// Lets `users` write TrailPolicies and TrailPolicySets (RBAC runs before admission).
+async fn may_write(admin: &kube::Client, rbac_name: &str, users: &[&str]) {
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": rbac_name},
+        "rules": [{"apiGroups": ["trailwarden.dev"], "resources": ["trailpolicies", "trailpolicysets"],
+                   "verbs": ["get", "list", "create", "update", "patch", "delete"]}],
+    }))
+    .unwrap();
+    let subjects: Vec<Value> = users.iter().map(|u| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u})).collect();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": rbac_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name},
+        "subjects": subjects,
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(admin.clone()).create(&PostParams::default(), &role).await.expect("ClusterRole");
+    Api::<ClusterRoleBinding>::all(admin.clone()).create(&PostParams::default(), &binding).await.expect("ClusterRoleBinding");
 }
 
 fn admission_api(client: &kube::Client, kind: &str, plural: &str) -> Api<DynamicObject> {
@@ -70,7 +105,7 @@ async fn client_as(user: &str, groups: &[&str]) -> kube::Client {
 
 /// Deletes what the test made when it ends, also when it panics (kubectl, synchronously).
 struct Cleanup {
-    admission: String,
+    admission: Vec<String>,
     rbac: String,
     run: String,
 }
@@ -80,10 +115,12 @@ impl Drop for Cleanup {
         let kubectl = |args: &[&str]| {
             let _ = Command::new("kubectl").arg("--request-timeout=30s").args(args).arg("--ignore-not-found").output();
         };
-        kubectl(&["delete", &format!("validatingadmissionpolicybinding/{}", self.admission)]);
-        kubectl(&["delete", &format!("validatingadmissionpolicy/{}", self.admission)]);
+        for admission in &self.admission {
+            kubectl(&["delete", &format!("validatingadmissionpolicybinding/{admission}")]);
+            kubectl(&["delete", &format!("validatingadmissionpolicy/{admission}")]);
+        }
         kubectl(&["delete", &format!("clusterrolebinding/{}", self.rbac), &format!("clusterrole/{}", self.rbac)]);
-        kubectl(&["delete", "trailpolicies.trailwarden.dev", "-l", &format!("{SCOPE_LABEL}={}", self.run)]);
+        kubectl(&["delete", "trailpolicies.trailwarden.dev,trailpolicysets.trailwarden.dev", "-l", &format!("{SCOPE_LABEL}={}", self.run)]);
     }
 }
 
@@ -125,36 +162,11 @@ async fn only_the_named_groups_may_set_adoption_always_deletion_and_manage() {
 
     // The chart's manifests, the binding narrowed to this run's objects.
     let mut docs = render_chart(&run, &[&group, "some-other-admins"], &["floor.logging=true", r#"floor.keyAccounts=["111122223333"]"#]);
-    let admission_name = docs[0]["metadata"]["name"].as_str().unwrap().to_owned();
-    assert_eq!(docs[1]["spec"]["policyName"], admission_name.as_str());
-    docs[1]["spec"]["matchResources"] = json!({"objectSelector": {"matchLabels": {SCOPE_LABEL: run}}});
-    let _cleanup = Cleanup { admission: admission_name.clone(), rbac: format!("trailwarden-vap-test-{run}"), run: run.clone() };
-
-    // The two users may write TrailPolicies at all (RBAC runs before admission).
     let rbac_name = format!("trailwarden-vap-test-{run}");
-    let role: ClusterRole = serde_json::from_value(json!({
-        "metadata": {"name": rbac_name},
-        "rules": [{"apiGroups": ["trailwarden.dev"], "resources": ["trailpolicies"],
-                   "verbs": ["get", "list", "create", "update", "patch", "delete"]}],
-    }))
-    .unwrap();
-    let binding: ClusterRoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": rbac_name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name},
-        "subjects": [
-            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": outsider_name},
-            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": privileged_name},
-        ],
-    }))
-    .unwrap();
-    Api::<ClusterRole>::all(admin.clone()).create(&PostParams::default(), &role).await.expect("ClusterRole");
-    Api::<ClusterRoleBinding>::all(admin.clone()).create(&PostParams::default(), &binding).await.expect("ClusterRoleBinding");
-
-    let apply = PatchParams::apply("trailwarden-tests").force();
-    let vaps = admission_api(&admin, "ValidatingAdmissionPolicy", "validatingadmissionpolicies");
-    let bindings = admission_api(&admin, "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings");
-    vaps.patch(&admission_name, &apply, &Patch::Apply(&docs[0])).await.expect("ValidatingAdmissionPolicy applies");
-    bindings.patch(&admission_name, &apply, &Patch::Apply(&docs[1])).await.expect("binding applies");
+    let mut cleanup = Cleanup { admission: vec![], rbac: rbac_name.clone(), run: run.clone() };
+    let admission_name = install(&admin, &mut docs, 0, &run).await;
+    cleanup.admission.push(admission_name);
+    may_write(&admin, &rbac_name, &[&outsider_name, &privileged_name]).await;
 
     let outsider = Api::<TrailPolicy>::all(client_as(&outsider_name, &[&other_group]).await);
     let privileged = Api::<TrailPolicy>::all(client_as(&privileged_name, &[&other_group, &group]).await);
@@ -262,4 +274,105 @@ async fn only_the_named_groups_may_set_adoption_always_deletion_and_manage() {
     // The binding is scoped: the same request without this run's label is none of its business.
     let unscoped = outsider.create(&dry_run(), &policy(&name("unscoped"), json!({}), always.clone())).await;
     assert!(refusal(unscoped).is_none(), "the test's binding reaches only objects with its label");
+}
+
+/// A TrailPolicySet as JSON (an explicit null must reach the apiserver as one).
+fn set(name: &str, labels: Value, template: Value, extra: Value) -> DynamicObject {
+    let mut spec = json!({
+        "template": {"region": support::REGION, "trailName": "org-audit", "s3": {"bucketName": "audit-logs"}},
+        "targets": {"organizationalUnits": ["ou-ab12-cdefgh34"]},
+    });
+    for (key, value) in template.as_object().unwrap() {
+        spec["template"][key] = value.clone();
+    }
+    for (key, value) in extra.as_object().unwrap() {
+        spec[key] = value.clone();
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "trailwarden.dev/v1alpha1", "kind": "TrailPolicySet",
+        "metadata": {"name": name, "labels": labels}, "spec": spec,
+    }))
+    .expect("set parses")
+}
+
+fn sets_api(client: kube::Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("trailwarden.dev", "v1alpha1", "TrailPolicySet");
+    Api::all_with(client, &ApiResource::from_gvk_with_plural(&gvk, "trailpolicysets"))
+}
+
+#[tokio::test]
+async fn a_set_is_judged_as_its_policies_would_be_and_the_controller_may_write_what_it_generates() {
+    let admin = support::kube().await;
+    let run = support::unique_name("vapset");
+    let group = format!("trailwarden-admins-{run}");
+    let outsider_name = format!("dev-{run}");
+    let privileged_name = format!("admin-{run}");
+    // The chart's controller, as the apiserver authenticates its service account.
+    let controller_name = format!("system:serviceaccount:default:{run}-trailwarden");
+    let mut docs = render_chart(&run, &[&group], &["floor.logging=true", "floor.kms=true"]);
+    assert!(docs[0].to_string().contains(&controller_name), "the policies' admission policy names the chart's own service account");
+    let rbac_name = format!("trailwarden-vapset-test-{run}");
+    let mut cleanup = Cleanup { admission: vec![], rbac: rbac_name.clone(), run: run.clone() };
+    for i in [0, 1] {
+        let name = install(&admin, &mut docs, i, &run).await;
+        cleanup.admission.push(name);
+    }
+    may_write(&admin, &rbac_name, &[&outsider_name, &privileged_name, &controller_name]).await;
+    let outsider = sets_api(client_as(&outsider_name, &["developers"]).await);
+    let privileged = sets_api(client_as(&privileged_name, &[&group]).await);
+    let scoped = json!({SCOPE_LABEL: run});
+    let name = |what: &str| format!("{run}-{what}");
+    let key = json!({"kmsKeyId": "alias/audit"});
+
+    // Outside the groups: what would make privileged policies is refused at the set.
+    let manage = json!({"kmsKeyId": "alias/audit", "posture": {"bucket": {"manage": true}}});
+    let (first, _) = support::eventually("the sets' admission policy enforced", Duration::from_secs(60), || async {
+        let answer = outsider.create(&dry_run(), &set(&name("manage"), scoped.clone(), manage.clone(), json!({}))).await;
+        refusal(answer).filter(|(_, message)| message.contains("ValidatingAdmissionPolicy"))
+    })
+    .await;
+    assert_eq!(first.0, 403, "{}", first.1);
+    assert!(first.1.contains("spec.template.posture.bucket.manage: true") && first.1.contains(&group), "{}", first.1);
+    let reserved = [
+        ("removal", json!({"accountRemoval": "Delete"}), "spec.accountRemoval: Delete"),
+        ("scp", json!({"serviceControlPolicy": {"mode": "Audit"}}), "spec.serviceControlPolicy"),
+    ];
+    for (what, extra, field) in &reserved {
+        let answer = outsider.create(&dry_run(), &set(&name(what), scoped.clone(), key.clone(), extra.clone())).await;
+        let (code, message) = refusal(answer).unwrap_or_else(|| panic!("{field}: taken from a user outside the groups"));
+        assert!(code == 403 && message.contains(field), "{field}: {code} {message}");
+        let answer = privileged.create(&dry_run(), &set(&name(what), scoped.clone(), key.clone(), extra.clone())).await;
+        assert!(refusal(answer).is_none(), "{field} refused to a member of {group}");
+    }
+    assert!(refusal(privileged.create(&dry_run(), &set(&name("manage"), scoped.clone(), manage.clone(), json!({}))).await).is_none());
+    // A plain set is anyone's who may write sets; the floor binds the groups too, read
+    // from the template (an explicit null key is no key).
+    outsider.create(&dry_run(), &set(&name("plain"), scoped.clone(), key.clone(), json!({}))).await.expect("a plain set taken");
+    for template in [json!({"kmsKeyId": "alias/audit", "logging": false}), json!({"kmsKeyId": null})] {
+        let answer = privileged.create(&dry_run(), &set(&name("low"), scoped.clone(), template.clone(), json!({}))).await;
+        let (_, message) = refusal(answer).unwrap_or_else(|| panic!("{template} taken below the floor"));
+        assert!(message.contains("floor.logging") || message.contains("floor.kms"), "{message}");
+    }
+
+    // The controller writes the policies a set generates (the set was judged), and only
+    // those: the set's label from another user, or no label from the controller, is no pass.
+    let as_controller = Api::<TrailPolicy>::all(client_as(&controller_name, &["system:serviceaccounts", "system:serviceaccounts:default"]).await);
+    let as_outsider = Api::<TrailPolicy>::all(client_as(&outsider_name, &["developers"]).await);
+    let generated = json!({SCOPE_LABEL: run, "trailwarden.dev/set": name("plain")});
+    let powerful = json!({"kmsKeyId": "alias/audit", "deletionPolicy": "Delete", "posture": {"kms": {"manage": true}}});
+    as_controller
+        .create(&PostParams::default(), &policy(&name("generated"), generated.clone(), powerful.clone()))
+        .await
+        .expect("the controller creates a generated policy with deletionPolicy: Delete and manage");
+    let answer = as_controller.create(&dry_run(), &policy(&name("unlabelled"), scoped.clone(), powerful.clone())).await;
+    assert!(refusal(answer).is_some_and(|(code, _)| code == 403), "the controller's own policy, not a set's, is judged as anyone's");
+    let answer = as_outsider.create(&dry_run(), &policy(&name("forged"), generated.clone(), powerful.clone())).await;
+    assert!(refusal(answer).is_some_and(|(code, _)| code == 403), "the set's label from another user is no pass");
+    let low = json!({"kmsKeyId": "alias/audit", "logging": false});
+    let answer = as_controller.create(&dry_run(), &policy(&name("low"), generated.clone(), low)).await;
+    assert!(refusal(answer).is_some_and(|(_, m)| m.contains("floor.logging")), "the floor binds the controller too");
+    let dry_delete = kube::api::DeleteParams { dry_run: true, ..Default::default() };
+    assert!(refusal(as_controller.delete(&name("generated"), &dry_delete).await).is_none(), "the controller removes what a set generated");
+    assert!(refusal(as_outsider.delete(&name("generated"), &dry_delete).await).is_some_and(|(code, _)| code == 403));
+    drop(cleanup);
 }

@@ -172,6 +172,27 @@ async fn a_set_keeps_one_policy_per_account_of_its_units_and_follows_the_organiz
         (gone && said).then_some(())
     })
     .await;
+    // accountRemoval turned to Delete, then back to Retain after an account moved out
+    // (no event: only the set's change walks again): the policy goes with the Retain
+    // the set says now, not the Delete it was last written with, and the trail stays.
+    let a5 = member(&management, &root, &prod);
+    crate::events::publish("aws.organizations", "MoveAccount", &management, json!({"accountId": a5}), None);
+    let a5_policy = format!("{name}-{a5}");
+    let removal = |how: &str| json!({"spec": {"accountRemoval": how}});
+    sets.patch(&name, &PatchParams::default(), &Patch::Merge(&removal("Delete"))).await.unwrap();
+    eventually("a5 covered, its policy written with deletionPolicy Delete", support::HEAL_TIMEOUT, || async {
+        let policy = policies.get_opt(&a5_policy).await.ok()??;
+        let logging = policy.status.as_ref()?.conditions.iter().any(|c| c.type_ == "Logging" && c.status == "True");
+        (logging && policy.spec.deletion_policy == trailwarden::api::DeletionPolicy::Delete).then_some(())
+    })
+    .await;
+    organizations(&management, "MoveAccount", json!({"AccountId": a5, "SourceParentId": prod, "DestinationParentId": dev}));
+    sets.patch(&name, &PatchParams::default(), &Patch::Merge(&removal("Retain"))).await.unwrap();
+    eventually("a5's policy gone", support::HEAL_TIMEOUT, || async { policies.get_opt(&a5_policy).await.unwrap().is_none().then_some(()) }).await;
+    let a5_scope =
+        trailwarden_core::Scope { role_arn: Some(format!("arn:aws:iam::{a5}:role/trailwarden-member")), external_id: None, region: support::REGION.to_owned() };
+    assert!(support::trail(&aws, &a5_scope, &trail_name).await.is_some(), "Retain as the set says now: a5's trail stays");
+
     let operations = set_port.calls().snapshot().into_keys().map(|c| format!("{}:{}", c.service, c.operation));
     support::record_aws_operations(&format!("sets-{name}"), operations);
     sets_task.abort();

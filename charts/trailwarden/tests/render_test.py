@@ -24,6 +24,11 @@ PyYAML. Each test prints PASS or FAIL; the exit status is non-zero when one fail
   uninstall (crds.keep), or not rendered (crds.enabled: false).
 - The ClusterRole: the verbs of each resource, the TrailPolicySet controller's (create
   and delete TrailPolicies; read sets, patch their status) included, and no more.
+- The admission policies (admissionPolicy.enabled): the TrailPolicy policy and the
+  TrailPolicySet policy with their bindings, in the order helm renders them; the
+  controller's ServiceAccount privileged on generated (labelled) TrailPolicies only; every
+  rule of each with its message, the floor's when floor.* is set; the set's shared rules
+  the policy's own, read on spec.template.
 """
 import copy
 import os
@@ -413,6 +418,166 @@ def cluster_role():
     }
     assert got == want, "rules differ:\n" + "\n".join(
         f"  {k}: {sorted(got.get(k, []))}, want {sorted(want.get(k, []))}" for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
+
+
+# ---------------------------------------------------------------------------------------
+# The admission policies.
+
+VAP_FILE = "templates/validatingadmissionpolicy.yaml"
+FLOOR = {"logging": True, "multiRegion": True, "managementEvents": True, "logFileValidation": True, "kms": True,
+         "bucketAccounts": ["111122223333", "444455556666"], "keyAccounts": ["111122223333"]}
+WHO_SET = "only members of the groups platform-admins, security may set it"
+WHO_CHANGE = "only members of the groups platform-admins, security may change it"
+WHO_DELETE = "only members of the groups platform-admins, security may delete it"
+
+
+def privileged_messages(spec, deletion, kind, deletes):
+    """The messages of the rules both policies share, for a spec at `spec`."""
+    f = spec + "."
+    return [
+        f"{f}adoption: Always is refused: {WHO_SET}",
+        f"{deletion}: Delete is refused: {WHO_SET}",
+        f"{f}posture.bucket.manage: true is refused: {WHO_SET}",
+        f"{f}posture.kms.manage: true is refused: {WHO_SET}",
+        f"{f}s3.bucketName may not change while {f}posture.bucket.manage is true (the new bucket's policy would be rewritten): {WHO_CHANGE}",
+        f"{f}s3.keyPrefix may not change while {f}posture.bucket.manage is true (the bucket's policy would be rewritten for the new prefix): {WHO_CHANGE}",
+        f"{f}logArchive may not change while {f}posture.bucket.manage is true (the bucket's policy would be rewritten in the new account): {WHO_CHANGE}",
+        f"{f}kmsKeyId may not change while {f}posture.kms.manage is true (the new key's policy would be rewritten): {WHO_CHANGE}",
+        f"deleting a {kind} whose {deletion} is Delete is refused ({deletes}): {WHO_DELETE}",
+    ]
+
+
+def floor_messages(spec, kind, bucket_from, key_from):
+    f = spec + "."
+    return [
+        f"{f}logging: false is below the operator's floor (floor.logging): every trail must log",
+        f"{f}multiRegion: false is below the operator's floor (floor.multiRegion): every trail must record all regions",
+        f"{f}logFileValidation: false is below the operator's floor (floor.logFileValidation): every trail must deliver digest files",
+        f"a {kind} without {f}kmsKeyId is below the operator's floor (floor.kms): every trail must encrypt its logs with a KMS key",
+        f"{f}eventSelectors is below the operator's floor (floor.managementEvents): they must record every management event, read and write, from every source (a selector with includeManagementEvents: true and readWriteType: All, the defaults, and no excludeManagementEventSources does)",
+        f"{f}advancedEventSelectors is below the operator's floor (floor.managementEvents): they must record every management event, read and write (a selector whose only field selector is eventCategory equals [Management] does)",
+        f"the log bucket's account ({bucket_from}) is below the operator's floor (floor.bucketAccounts): it must be one of 111122223333, 444455556666",
+        f"the KMS key's account ({key_from}) is below the operator's floor (floor.keyAccounts): it must be one of 111122223333",
+    ]
+
+
+POLICY_PRIVILEGED = privileged_messages("spec", "spec.deletionPolicy", "TrailPolicy", "the trail would be deleted with it")
+SET_PRIVILEGED = privileged_messages("spec.template", "spec.accountRemoval", "TrailPolicySet",
+                                     "its generated policies carry deletionPolicy: Delete and go with it") + [
+    f"spec.targets and spec.organizationRoleArn may not change while spec.accountRemoval is Delete (the policy of every account that leaves the targets would be deleted, and its trail with it): {WHO_CHANGE}",
+    f"spec.serviceControlPolicy may not be added or changed (the controller would write a service control policy across the set's organizational units): {WHO_CHANGE}",
+]
+POLICY_FLOOR = floor_messages("spec", "TrailPolicy", "spec.logArchive.accountId, else the account of spec.account.roleArn",
+                              "of spec.kmsKeyId when it is an ARN, else of spec.account.roleArn")
+SET_FLOOR = floor_messages("spec.template", "TrailPolicySet", "spec.template.logArchive.accountId", "of spec.template.kmsKeyId, an ARN")
+
+
+def admission_docs(*args, values=None):
+    base = {"admissionPolicy": {"enabled": True, "privilegedGroups": ["platform-admins", "security"]}}
+    return helm("--show-only", VAP_FILE, *args, values={**base, **(values or {})})
+
+
+@test
+def admission_policies_render():
+    """admissionPolicy: the TrailPolicy and TrailPolicySet policies and their bindings, in helm's order; nothing when off"""
+    docs = admission_docs()
+    got = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    assert got == [("ValidatingAdmissionPolicy", "trailwarden-privileged-fields"),
+                   ("ValidatingAdmissionPolicy", "trailwarden-set-privileged-fields"),
+                   ("ValidatingAdmissionPolicyBinding", "trailwarden-privileged-fields"),
+                   ("ValidatingAdmissionPolicyBinding", "trailwarden-set-privileged-fields")], got
+    policy, tset, policy_binding, set_binding = docs
+    for vap, binding, resource in ((policy, policy_binding, "trailpolicies"), (tset, set_binding, "trailpolicysets")):
+        assert binding["spec"] == {"policyName": vap["metadata"]["name"], "validationActions": ["Deny"]}, binding["spec"]
+        assert vap["spec"]["failurePolicy"] == "Fail"
+        assert vap["spec"]["matchConstraints"]["resourceRules"] == [{
+            "apiGroups": ["trailwarden.dev"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE", "DELETE"],
+            "resources": [resource]}], vap["spec"]["matchConstraints"]
+        assert vap["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        names = [v["name"] for v in vap["spec"]["variables"]]
+        assert names[0] == "privileged" and len(names) == len(set(names)), names
+    # Off (the default): neither.
+    assert not [d for d in helm() if d["kind"].startswith("ValidatingAdmissionPolicy")]
+
+
+@test
+def admission_policy_controller_identity():
+    """admissionPolicy: the controller's ServiceAccount, on policies labelled trailwarden.dev/set, is privileged on TrailPolicies only"""
+    def privileged(docs, i):
+        return next(v["expression"] for v in docs[i]["spec"]["variables"] if v["name"] == "privileged")
+    docs = admission_docs()
+    expr = privileged(docs, 0)
+    assert 'request.userInfo.username == "system:serviceaccount:tw:trailwarden"' in expr, expr
+    assert "'trailwarden.dev/set' in oldObject.metadata.labels" in expr and "'trailwarden.dev/set' in object.metadata.labels" in expr, expr
+    assert 'g in ["platform-admins","security"]' in expr, expr
+    set_expr = privileged(docs, 1)
+    assert "username" not in set_expr and 'g in ["platform-admins","security"]' in set_expr, set_expr
+    # The ServiceAccount's name and the release's namespace, as the chart names them.
+    docs = admission_docs("--namespace", "audit", values={"serviceAccount": {"create": False, "name": "warden"}})
+    assert '"system:serviceaccount:audit:warden"' in privileged(docs, 0), privileged(docs, 0)
+    docs = admission_docs(values={"fullnameOverride": "warden"})
+    assert [d["metadata"]["name"] for d in docs] == ["warden-privileged-fields", "warden-set-privileged-fields"] * 2
+    assert '"system:serviceaccount:tw:warden"' in privileged(docs, 0)
+    # Names that would be the same once cut to 63 characters fail the render.
+    err = helm("--show-only", VAP_FILE, values={"admissionPolicy": {"enabled": True}, "fullnameOverride": "w" * 62}, ok=False)
+    assert "are the same" in err, err
+
+
+@test
+def admission_policy_rules():
+    """admissionPolicy: every rule of each policy, with its message; the set's shared rules are the policy's on spec.template"""
+    for floor in (False, True):
+        docs = admission_docs(values={"floor": FLOOR} if floor else None)
+        policy, tset = docs[0]["spec"], docs[1]["spec"]
+        want_policy = POLICY_PRIVILEGED + (POLICY_FLOOR if floor else [])
+        want_set = SET_PRIVILEGED + (SET_FLOOR if floor else [])
+        got_policy = [v["message"] for v in policy["validations"]]
+        got_set = [v["message"] for v in tset["validations"]]
+        assert got_policy == want_policy, "TrailPolicy messages differ:\n" + "\n".join(
+            f"  got  {g}\n  want {w}" for g, w in zip(got_policy + [""] * 9, want_policy + [""] * 9) if g != w)
+        assert got_set == want_set, "TrailPolicySet messages differ:\n" + "\n".join(
+            f"  got  {g}\n  want {w}" for g, w in zip(got_set + [""] * 9, want_set + [""] * 9) if g != w)
+        reasons = {v["message"]: v["reason"] for v in policy["validations"] + tset["validations"]}
+        assert all(reasons[m] == "Forbidden" for m in POLICY_PRIVILEGED + SET_PRIVILEGED), reasons
+        assert all(reasons[m] == "Invalid" for m in (POLICY_FLOOR + SET_FLOOR if floor else [])), reasons
+        # Written once: the set's shared validations are the policy's, read on spec.template.
+        shared = len(POLICY_PRIVILEGED)
+        pairs = list(zip(policy["validations"][:shared], tset["validations"][:shared]))
+        if floor:
+            pairs += list(zip(policy["validations"][shared:], tset["validations"][shared + 2:]))
+        for p, t in pairs:
+            assert t["expression"] == p["expression"].replace("object.spec.", "object.spec.template."), (p["expression"], t["expression"])
+        # And so are their variables, but for where the deletion field lies and the spec's guard.
+        pvars = {v["name"]: v["expression"] for v in policy["variables"]}
+        svars = {v["name"]: v["expression"] for v in tset["variables"]}
+        assert set(svars) - set(pvars) == {"retargets", "scpWritten"} and set(pvars) <= set(svars), (sorted(pvars), sorted(svars))
+        for name, expr in pvars.items():
+            if name == "privileged":
+                continue
+            want = (expr.replace("Object.spec.deletionPolicy", "Object.spec.accountRemoval")
+                        .replace("object.spec.deletionPolicy", "object.spec.accountRemoval")
+                        .replace("bject.spec.", "bject.spec.template.")
+                        .replace("has(object.spec)", "has(object.spec) && has(object.spec.template)")
+                        .replace("has(oldObject.spec)", "has(oldObject.spec) && has(oldObject.spec.template)")
+                        .replace("object.spec != oldObject.spec", "object.spec.template != oldObject.spec.template"))
+            if name in ("deletionDelete", "deletesTrail"):
+                # The set's deletion field lies on its spec, not on the template: guarded by has(spec) alone.
+                want = want.replace("has(object.spec) && has(object.spec.template)", "has(object.spec)") \
+                           .replace("has(oldObject.spec) && has(oldObject.spec.template)", "has(oldObject.spec)") \
+                           .replace("spec.template.accountRemoval", "spec.accountRemoval")
+            if name in ("wasDeletionDelete",):
+                want = want.replace("spec.template.accountRemoval", "spec.accountRemoval")
+            assert svars[name] == want, f"{name}:\n  policy {expr}\n  set    {svars[name]}\n  want   {want}"
+        # The set's own rules read what they say.
+        assert "object.spec.serviceControlPolicy != oldObject.spec.serviceControlPolicy" in svars["scpWritten"]
+        assert "object.spec.targets != oldObject.spec.targets" in svars["retargets"]
+        assert "variables.deletionDelete || variables.wasDeletionDelete" in svars["retargets"]
+        assert "object.spec.template != oldObject.spec.template" in svars["floorApplies"]
+    # An empty group list: no one, said so.
+    docs = helm("--show-only", VAP_FILE, values={"admissionPolicy": {"enabled": True}})
+    msgs = [v["message"] for d in docs[:2] for v in d["spec"]["validations"]]
+    assert all("admissionPolicy.privilegedGroups is empty" in m for m in msgs), msgs
+    assert 'g in []' in docs[0]["spec"]["variables"][0]["expression"]
 
 
 print(f"render tests: {failed} failed")

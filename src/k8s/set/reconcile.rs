@@ -214,6 +214,14 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
         if !coverage.organization_accounts.contains(&account) {
             notes.push((true, "AccountLeftOrganization", format!("account {account} is no longer in the organization: its policy {policy} goes, with deletionPolicy {:?}", set.spec.account_removal)));
         }
+        // The policy goes with the set's accountRemoval as it stands now, not as it stood
+        // when the policy was last written: a Delete turned back to Retain must not
+        // delete the trail of an account removed before the policies were rewritten.
+        let held = owned_now.iter().find(|p| p.name_any() == *policy).map(|p| p.spec.deletion_policy);
+        if held.is_some_and(|held| held != set.spec.account_removal) {
+            let body = generated(&set, &account, policy);
+            api.patch(policy, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)).await?;
+        }
         match api.delete(policy, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
