@@ -1,5 +1,6 @@
 //! A controller that finds nothing to change writes nothing to the apiserver: neither the
-//! status (the time of each look is a metric) nor the same Warning every pass.
+//! status (the time of each look is a metric) nor the same Warning every pass; the recorder
+//! counts a repeat into the Event already there and makes a new note an Event of its own.
 
 use serde_json::json;
 use trailwarden::aws::AwsPort;
@@ -80,4 +81,38 @@ async fn passes_that_change_nothing_write_no_status_and_repeat_no_event() {
         (policy.metadata.resource_version != after && policy.status?.remediation_count >= 2).then_some(())
     })
     .await;
+}
+
+/// The recorder: a repeat (same object, type, reason, action and note) raises the series
+/// count of the Event already there, one write and no new Event; a new note is an Event of
+/// its own, whatever was published before under the same reason.
+#[tokio::test]
+async fn a_repeated_event_is_counted_and_a_new_note_is_an_event_of_its_own() {
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use kube::runtime::events::{Event, EventType, Reporter};
+    let client = support::kube().await;
+    let name = support::unique_name("recorded");
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("trailwarden.dev/v1alpha1".into()),
+        kind: Some("TrailPolicy".into()),
+        name: Some(name.clone()),
+        uid: Some(format!("uid-{name}")),
+        ..Default::default()
+    };
+    let recorder = trailwarden::k8s::recorder::NoteKeeper::new(client.clone(), Reporter { controller: "trailwarden-test".into(), instance: None });
+    let said = |note: &str| Event { type_: EventType::Warning, reason: "Throttled".into(), note: Some(note.into()), action: "observe".into(), secondary: None };
+    for _ in 0..3 {
+        recorder.publish(&said("CloudTrail.DescribeTrails failed (ThrottlingException)"), &reference).await.unwrap();
+    }
+    recorder.publish(&said("S3.GetBucketPolicy failed (ThrottlingException)"), &reference).await.unwrap();
+    let events = kube::Api::<K8sEvent>::namespaced(client.clone(), "default");
+    let list = events.list(&kube::api::ListParams::default().fields(&format!("regarding.name={name}"))).await.unwrap();
+    let mut seen: Vec<(String, i32)> =
+        list.items.iter().map(|e| (e.note.clone().unwrap_or_default(), e.series.as_ref().map_or(1, |s| s.count))).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [("CloudTrail.DescribeTrails failed (ThrottlingException)".to_owned(), 3), ("S3.GetBucketPolicy failed (ThrottlingException)".to_owned(), 1)],
+        "three of the first note counted in one Event, the second note an Event of its own"
+    );
 }
