@@ -7,6 +7,7 @@
 
 mod calls;
 mod clients;
+mod credentials;
 mod cloudtrail;
 mod error;
 pub mod evidence;

@@ -2,8 +2,9 @@
 //! call takes ([`SdkAws::call`]: paced, sent, its failure classified). What each
 //! operation sends and reads lives in the file of its service.
 //!
-//! Clients are built per [`Scope`] and share one endpoint override, so the same code
-//! talks to AWS in production and to the emulator in tests.
+//! Clients are built per region and shared by every [`Scope`] there, each call signed
+//! with its scope's credentials (credentials.rs); they share one endpoint override, so
+//! the same code talks to AWS in production and to the emulator in tests.
 
 use std::error::Error;
 use std::fmt::Debug;
@@ -174,12 +175,12 @@ impl SdkAws {
     /// The SDK configuration for a scope: its region and, for another account, the
     /// assumed role's credentials. Tests use it to build S3/KMS clients of their own.
     pub async fn sdk_config(&self, scope: &Scope) -> SdkConfig {
-        self.clients.get(scope).await.config()
+        self.clients.config_of(scope)
     }
 
     /// An S3 client for the scope, path-style when an endpoint override is set (as emulators need).
     pub async fn s3(&self, scope: &Scope) -> aws_sdk_s3::Client {
-        self.clients.get(scope).await.s3()
+        self.clients.s3_of(scope)
     }
 
     /// Sends one `operation` of `service` from `scope`: for a paced service, waits for the
@@ -221,12 +222,12 @@ impl SdkAws {
             let pacing_key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
             self.limiter.acquire(pacing_key, write).await;
         }
-        let client = (service.client)(&self.clients.get(scope).await);
+        let client = (service.client)(&self.clients.get(scope));
         if write {
             // The moment a write leaves: what an audit of "who changed the trail when" needs.
             debug!(service = service.name, operation, role = scope.role_arn.as_deref().unwrap_or("self"), region = %scope.region, "AWS write");
         }
-        let result = send(client).await;
+        let result = super::credentials::within(scope, send(client)).await;
         if let (true, Some(kept)) = (write, service.kept) {
             // Whatever the write touched is read again by the next asker, even when the
             // write failed (it may have been half applied).
@@ -358,7 +359,7 @@ impl AwsPort for SdkAws {
     }
 
     async fn release_unused(&self, in_use: &std::collections::HashSet<Scope>) {
-        self.clients.release_unused(in_use).await;
+        self.clients.release_unused(in_use);
     }
 
     fn fresh(&self, posture: bool) -> Option<Self> {

@@ -142,8 +142,11 @@ async fn a_set_keeps_its_scp_and_the_scp_ends_the_tug_of_war() {
     let dev = unit(&org.management, &org.root, "dev");
     let moved = json!({"spec": {"targets": {"organizationalUnits": [dev]}}});
     sets.patch(&name, &PatchParams::default(), &Patch::Merge(&moved)).await.unwrap();
-    eventually("attached to dev, detached from prod", support::HEAL_TIMEOUT, || async {
-        (targets(&org.management, &remade) == [dev.clone()]).then_some(())
+    // The status says what the walk put right once its calls have come back: the calls
+    // recorded below include them.
+    eventually("attached to dev, detached from prod, and reported", support::HEAL_TIMEOUT, || async {
+        let reported = scp_state(&sets, &name).await?.drift.contains(&format!("attached to {prod}"));
+        (reported && targets(&org.management, &remade) == [dev.clone()]).then_some(())
     })
     .await;
 
