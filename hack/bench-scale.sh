@@ -3,7 +3,8 @@
 # of its own (.bed-scale): converge time and AWS calls by operation, steady-window calls per
 # policy per resync, RSS and idle CPU, the event-path heal time at scale, and the RSS after
 # all but 2 policies are deleted. Knobs (environment): STEADY_SECONDS (120), IDLE_SECONDS
-# (60), EVENT_CYCLES (30), CONVERGE_TIMEOUT_SECONDS (600), SETTLE_SECONDS (30), SEED.
+# (60), EVENT_CYCLES (30), CONVERGE_TIMEOUT_SECONDS (600), SETTLE_SECONDS (30), SEED,
+# RESYNC_SECONDS (60).
 # The controller's log is kept in .bed-scale/controller.log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

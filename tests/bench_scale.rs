@@ -2,9 +2,10 @@
 //!
 //! POLICIES TrailPolicies (default 1000) over ACCOUNTS emulator accounts (default 250),
 //! each account reached by assuming a role and holding one log bucket (in us-east-1) shared
-//! by its policies, `resyncSeconds: 60`; an account's trails are homed in us-east-1 and
-//! eu-west-1 in turn. AWS allows five trails per account and region, and a multi-region
-//! trail counts in every region: at most five policies per account, which the bed enforces
+//! by its policies, `resyncSeconds` RESYNC_SECONDS (default 60); an account's trails are
+//! homed in us-east-1 and eu-west-1 in turn. AWS allows five trails per account and
+//! region, and a multi-region trail counts in every region: at most five policies per
+//! account, which the bed enforces
 //! (the default is four: two homed in each region). The controller is the release binary
 //! (TRAILWARDEN_BIN), run as a child process whose every AWS call goes through the bed's
 //! counting proxy under its own client id (`AWS_SDK_UA_APP_ID`), with the event queue on.
@@ -45,7 +46,6 @@ use trailwarden::api::TrailPolicy;
 use common::*;
 
 const LABEL: &str = "trailwarden.dev/bench-scale";
-const RESYNC_SECONDS: u64 = 60;
 /// Trails per account and region AWS allows, not adjustable (multi-region ones count in each).
 const MAX_TRAILS_PER_ACCOUNT: usize = 5;
 /// Where an account's trails are homed, in turn: the events queue's region first.
@@ -193,6 +193,9 @@ async fn scale_benchmark() {
     let steady = Duration::from_secs(env_or("STEADY_SECONDS", 120));
     let idle = Duration::from_secs(env_or("IDLE_SECONDS", 60));
     let cycles: usize = env_or("EVENT_CYCLES", 30);
+    // Every policy is looked at this often. At 10,000 the bed's emulator answers some
+    // hundred calls a second: a resync of 60 s would ask it for more than that.
+    let resync_seconds: u64 = env_or("RESYNC_SECONDS", 60);
     let converge_timeout = Duration::from_secs(env_or("CONVERGE_TIMEOUT_SECONDS", 600));
     let settle = Duration::from_secs(env_or("SETTLE_SECONDS", 30));
     let seed: u64 = env_or("SEED", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
@@ -208,7 +211,7 @@ async fn scale_benchmark() {
     let wall = Instant::now();
     let say = |what: String| println!("[{:>7.1} s] {what}", wall.elapsed().as_secs_f64());
     say(format!(
-        "bench-scale: {policies} policies over {accounts} accounts, resyncSeconds {RESYNC_SECONDS}, steady {} s, idle {} s, {cycles} event cycles, SEED={seed}",
+        "bench-scale: {policies} policies over {accounts} accounts, resyncSeconds {resync_seconds}, steady {} s, idle {} s, {cycles} event cycles, SEED={seed}",
         steady.as_secs(),
         idle.as_secs()
     ));
@@ -241,7 +244,7 @@ async fn scale_benchmark() {
                 "kind": "TrailPolicy",
                 "metadata": {"name": name, "labels": {LABEL: run}},
                 "spec": {"region": region_of[name.as_str()], "account": support::role(acct), "s3": {"bucketName": acct.buckets[0]},
-                         "resyncSeconds": RESYNC_SECONDS},
+                         "resyncSeconds": resync_seconds},
             }))
             .expect("policy parses")
         })
@@ -375,7 +378,7 @@ async fn scale_benchmark() {
                 break;
             }
             assert!(
-                published.elapsed() < Duration::from_secs(RESYNC_SECONDS * 2 + 30),
+                published.elapsed() < Duration::from_secs(resync_seconds * 2 + 30),
                 "cycle {cycle}: {name}'s trail not logging {} s after its StopLogging event (neither the event path nor the resync healed it)",
                 published.elapsed().as_secs()
             );
@@ -440,7 +443,7 @@ async fn scale_benchmark() {
     // The figures.
     let per = |n: u64, d: f64| if d > 0.0 { format!("{:.2}", n as f64 / d) } else { "n/a".into() };
     let p = policies as f64;
-    let resyncs = window.as_secs_f64() / RESYNC_SECONDS as f64;
+    let resyncs = window.as_secs_f64() / resync_seconds as f64;
     let reconciles = |page: &str| metric_sum(page, "trailwarden_reconciles_total", "");
     let steady_reconciles = reconciles(&metrics_steady_end) - reconciles(&metrics_steady_start);
     let converge_reconciles = reconciles(&metrics_steady_start) - reconciles(&metrics_start);
@@ -448,7 +451,7 @@ async fn scale_benchmark() {
     t.row(
         "policies / accounts",
         format!(
-            "{policies} / {accounts} ({} per account, homed in {} in turn, one bucket each), resyncSeconds {RESYNC_SECONDS}",
+            "{policies} / {accounts} ({} per account, homed in {} in turn, one bucket each), resyncSeconds {resync_seconds}",
             policies.div_ceil(accounts),
             HOME_REGIONS.join(" and ")
         ),
