@@ -7,9 +7,14 @@
 //! an Event of its own: kube-runtime's recorder would fold it into the first and keep the
 //! first note.
 //!
+//! [`NoteKeeper::publish_quietly`] leaves a repeat out altogether while it was written
+//! within a quiet time: what a controller sees at every pass without acting on it (a
+//! failure, a drift only reported) is one Event an hour, not one a minute.
+//!
 //! What is remembered of each Event is its name, a hash of its note, its count and when it
-//! was last seen — about a hundred bytes — for at most [`REMEMBERED`] Events; kube-runtime's
-//! recorder kept every Event object for six minutes (6.4 MiB at 1,000 policies).
+//! was last written — about a hundred bytes — for at most [`REMEMBERED`] Events and
+//! [`REMEMBERED_FOR`]; kube-runtime's recorder kept every Event object for six minutes
+//! (6.4 MiB at 1,000 policies).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -26,6 +31,10 @@ use serde_json::json;
 
 /// How long a repeat is counted into the Event already published.
 const FOLDED_FOR: Duration = Duration::from_secs(6 * 60);
+/// How long what was written is remembered: the longest quiet time asked for.
+const REMEMBERED_FOR: Duration = QUIET;
+/// The quiet time the controllers ask for ([`NoteKeeper::publish_quietly`]).
+pub const QUIET: Duration = Duration::from_secs(3600);
 /// Events remembered at most; past it the oldest is forgotten (its next repeat is then
 /// an Event of its own: never a lost Event, at worst one more).
 const REMEMBERED: usize = 4096;
@@ -63,7 +72,23 @@ impl NoteKeeper {
         NoteKeeper { client, reporter, published: Mutex::default() }
     }
 
+    /// Publishes `event`: a repeat within [`FOLDED_FOR`] is counted into the Event already
+    /// there, anything else is an Event of its own.
     pub async fn publish(&self, event: &Event, reference: &ObjectReference) -> Result<(), PublishError> {
+        self.publish_unless(event, reference, None).await
+    }
+
+    /// [`NoteKeeper::publish`], but a repeat written within `quiet` is not written at all.
+    pub async fn publish_quietly(&self, event: &Event, reference: &ObjectReference, quiet: Duration) -> Result<(), PublishError> {
+        self.publish_unless(event, reference, Some(quiet)).await
+    }
+
+    /// Forgets what was published about `object` (its uid): it is gone.
+    pub fn forget(&self, object: &str) {
+        self.published.lock().expect("events lock").retain(|(o, ..), _| o != object);
+    }
+
+    async fn publish_unless(&self, event: &Event, reference: &ObjectReference, quiet: Option<Duration>) -> Result<(), PublishError> {
         let type_ = match event.type_ {
             EventType::Normal => "Normal",
             EventType::Warning => "Warning",
@@ -77,8 +102,12 @@ impl NoteKeeper {
         };
         let repeat = {
             let mut published = self.published.lock().expect("events lock");
-            published.retain(|_, p| p.at.elapsed() < FOLDED_FOR);
-            published.get_mut(&key).filter(|p| p.note == note).map(|p| {
+            published.retain(|_, p| p.at.elapsed() < REMEMBERED_FOR);
+            let same = published.get_mut(&key).filter(|p| p.note == note);
+            if same.as_ref().is_some_and(|p| quiet.is_some_and(|quiet| p.at.elapsed() < quiet)) {
+                return Ok(());
+            }
+            same.filter(|p| p.at.elapsed() < FOLDED_FOR).map(|p| {
                 p.count += 1;
                 p.at = Instant::now();
                 (p.name.clone(), p.namespace.clone(), p.count)

@@ -109,8 +109,6 @@ struct Context<P> {
     suspicion: Mutex<HashMap<String, u32>>,
     /// Deleted policies, by name, and when: their deletion's series go after [`RETIRE_AFTER`].
     retiring: Mutex<Vec<(String, std::time::Instant)>>,
-    /// Per policy uid, the notices lately published (see [`publish_new`]).
-    said: Mutex<HashMap<String, Vec<(u64, std::time::Instant)>>>,
 }
 
 /// How long the series of what a policy's deletion did to its trail outlive it: long
@@ -154,7 +152,6 @@ pub async fn run<P: AwsPort>(
         off_counted: Mutex::default(),
         suspicion: Mutex::default(),
         retiring: Mutex::default(),
-        said: Mutex::default(),
     });
     info!(selector = options.label_selector.as_deref().unwrap_or(""), "watching TrailPolicies");
     let readiness = options.readiness.clone();
@@ -372,7 +369,7 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
     ctx.failures.lock().expect("failures lock").remove(&uid);
     ctx.off_counted.lock().expect("off lock").remove(&uid);
     ctx.suspicion.lock().expect("suspicion lock").remove(&uid);
-    ctx.said.lock().expect("said lock").remove(&uid);
+    ctx.recorder.forget(&uid);
     Ok(Action::await_change())
 }
 

@@ -1,58 +1,27 @@
-//! The policy's Events: each notice of a pass published through kube-runtime's recorder,
-//! and the repeats of a pass that wrote nothing left out for an hour.
-
-use std::time::Duration;
+//! The policy's Events: each notice of a pass published through the recorder; the
+//! repeats of a pass that wrote nothing left out for an hour (the recorder's quiet time).
 
 use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
+use kube::Resource;
 use tracing::warn;
 use trailwarden_core::report::{Notice, Severity};
 
 use super::Context;
 use crate::k8s::api::TrailPolicy;
+use crate::k8s::recorder::QUIET;
 
-/// How long a notice published for a policy keeps an identical one from being published
-/// again by a pass that wrote nothing.
-const NOTICE_QUIET: Duration = Duration::from_secs(3600);
-
-/// Notices remembered per policy, at most: enough for the distinct Warnings of one pass.
-const NOTICES_REMEMBERED: usize = 16;
-
-/// [`publish`], leaving out each notice identical (reason and note) to one published for
-/// the policy within [`NOTICE_QUIET`]: a failure seen at every pass is one Event an hour,
-/// not one a minute, and kube-runtime's recorder keeps fewer series.
+/// [`publish`], leaving out each notice identical to one published for the policy within
+/// the recorder's quiet time: a failure seen at every pass is one Event an hour, not one a
+/// minute.
 pub(super) async fn publish_new<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) {
-    let fresh: Vec<Notice> = {
-        let mut said = ctx.said.lock().expect("said lock");
-        let recent = said.entry(policy.uid().unwrap_or_default()).or_default();
-        recent.retain(|(_, at)| at.elapsed() < NOTICE_QUIET);
-        notices
-            .iter()
-            .filter(|notice| {
-                let key = notice_key(notice);
-                let new = !recent.iter().any(|(k, _)| *k == key);
-                if new {
-                    if recent.len() == NOTICES_REMEMBERED {
-                        recent.remove(0);
-                    }
-                    recent.push((key, std::time::Instant::now()));
-                }
-                new
-            })
-            .cloned()
-            .collect()
-    };
-    publish(ctx, policy, &fresh).await;
-}
-
-fn notice_key(notice: &Notice) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    (notice.reason, notice.action, &notice.note).hash(&mut hasher);
-    hasher.finish()
+    publish_within(ctx, policy, notices, true).await;
 }
 
 pub(super) async fn publish<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice]) {
+    publish_within(ctx, policy, notices, false).await;
+}
+
+async fn publish_within<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: &[Notice], quietly: bool) {
     let reference = policy.object_ref(&());
     for notice in notices {
         let event = Event {
@@ -66,7 +35,11 @@ pub(super) async fn publish<P>(ctx: &Context<P>, policy: &TrailPolicy, notices: 
             action: notice.action.into(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        let published = match quietly {
+            true => ctx.recorder.publish_quietly(&event, &reference, QUIET).await,
+            false => ctx.recorder.publish(&event, &reference).await,
+        };
+        if let Err(e) = published {
             warn!(error = %e, reason = notice.reason, "could not publish event");
         }
     }

@@ -65,16 +65,10 @@ pub async fn keep(port: &SdkAws, scope: &Scope, set: &TrailPolicySet, coverage: 
     let recorded = set.status.as_ref().and_then(|s| s.service_control_policy.as_ref()).and_then(|s| s.id.clone());
     let audit = declared.mode == Mode::Audit;
     let work = keep_within(port, scope, set, &name, recorded.clone(), audit, coverage);
-    let mut kept = match tokio::time::timeout(deadline, work).await {
+    Some(match tokio::time::timeout(deadline, work).await {
         Ok(kept) => kept,
         Err(_) => failed(&name, recorded, format!("keeping the SCP took longer than {} s and was abandoned", deadline.as_secs())),
-    };
-    // The same drift reported twice is no news.
-    let before = set.status.as_ref().and_then(|s| s.service_control_policy.as_ref());
-    if kept.said.as_ref().is_some_and(|(warning, _, _)| *warning) && before.is_some_and(|b| b.drift == kept.state.drift && b.problem == kept.state.problem) {
-        kept.said = None;
-    }
-    Some(kept)
+    })
 }
 
 async fn keep_within(port: &SdkAws, scope: &Scope, set: &TrailPolicySet, name: &str, recorded: Option<String>, audit: bool, coverage: &Coverage) -> Kept {

@@ -21,7 +21,7 @@ use super::api::{ServiceControlPolicyState, TrailPolicySet, TrailPolicySetSpec};
 use super::{prevention, report};
 use crate::aws::sdk::SdkAws;
 use crate::k8s::api::TrailPolicy;
-use crate::k8s::recorder::NoteKeeper;
+use crate::k8s::recorder::{NoteKeeper, QUIET};
 
 /// The label every generated policy carries: the name of its set.
 pub const SET_LABEL: &str = "trailwarden.dev/set";
@@ -241,7 +241,13 @@ async fn reconcile(set: Arc<TrailPolicySet>, ctx: Arc<Context>) -> Result<Action
         let note = trailwarden_core::bounded::text(&note, trailwarden_core::bounded::EVENT_NOTE_BYTES);
         let type_ = if warning { EventType::Warning } else { EventType::Normal };
         let event = Event { type_, reason: reason.into(), note: Some(note), action: "Walk".into(), secondary: None };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        // A Warning the next walk finds again (a drift Audit only reports, an SCP that
+        // cannot be kept) is said once an hour; what a walk did is always said.
+        let published = match warning {
+            true => ctx.recorder.publish_quietly(&event, &reference, QUIET).await,
+            false => ctx.recorder.publish(&event, &reference).await,
+        };
+        if let Err(e) = published {
             warn!(error = %e, "could not publish event");
         }
     }
