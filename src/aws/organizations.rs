@@ -82,47 +82,68 @@ fn too_large(n: usize) -> super::AwsError {
 }
 
 async fn children(aws: &SdkAws, scope: &Scope, parent: &str) -> AwsResult<Vec<String>> {
-    let mut units = vec![];
-    let mut token: Option<String> = None;
-    loop {
+    pages(MAX_PAGES, |token| async move {
         let page = aws
             .call(scope, &ORGANIZATIONS, "ListOrganizationalUnitsForParent", |o| {
-                o.list_organizational_units_for_parent().parent_id(parent).set_next_token(token.clone()).send()
+                o.list_organizational_units_for_parent().parent_id(parent).set_next_token(token).send()
             })
             .await?;
-        units.extend(page.organizational_units().iter().filter_map(|u| u.id().map(str::to_owned)));
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(units);
-        }
-    }
+        let units = page.organizational_units().iter().filter_map(|u| u.id().map(str::to_owned)).collect();
+        Ok((units, page.next_token().map(str::to_owned)))
+    })
+    .await
 }
 
 async fn accounts_in(aws: &SdkAws, scope: &Scope, parent: &str) -> AwsResult<Vec<OrgAccount>> {
-    let mut accounts = vec![];
-    let mut token: Option<String> = None;
-    loop {
+    pages(MAX_PAGES, |token| async move {
         let page = aws
             .call(scope, &ORGANIZATIONS, "ListAccountsForParent", |o| {
-                o.list_accounts_for_parent().parent_id(parent).set_next_token(token.clone()).send()
+                o.list_accounts_for_parent().parent_id(parent).set_next_token(token).send()
             })
             .await?;
-        accounts.extend(page.accounts().iter().filter_map(|a| {
-            // `State` (ACTIVE, PENDING_ACTIVATION, SUSPENDED, PENDING_CLOSURE, CLOSED)
-            // replaced `Status`, which AWS no longer returns; an older answer has only it.
-            #[allow(deprecated)]
-            let state = a.state().map(|s| s.as_str().to_owned()).or_else(|| a.status().map(|s| s.as_str().to_owned()));
-            Some(OrgAccount {
-                id: a.id()?.to_owned(),
-                name: a.name().unwrap_or_default().to_owned(),
-                status: AccountStatus::parse(state.as_deref().unwrap_or("ACTIVE")),
+        let accounts = page
+            .accounts()
+            .iter()
+            .filter_map(|a| {
+                // `State` (ACTIVE, PENDING_ACTIVATION, SUSPENDED, PENDING_CLOSURE, CLOSED)
+                // replaced `Status`, which AWS no longer returns; an older answer has only it.
+                #[allow(deprecated)]
+                let state = a.state().map(|s| s.as_str().to_owned()).or_else(|| a.status().map(|s| s.as_str().to_owned()));
+                Some(OrgAccount {
+                    id: a.id()?.to_owned(),
+                    name: a.name().unwrap_or_default().to_owned(),
+                    status: AccountStatus::parse(state.as_deref().unwrap_or("ACTIVE")),
+                })
             })
-        }));
-        token = page.next_token().map(str::to_owned);
+            .collect();
+        Ok((accounts, page.next_token().map(str::to_owned)))
+    })
+    .await
+}
+
+/// Pages read at most of one listing: Organizations pages by 20 at most, and holds at
+/// most 10,000 accounts or SCPs.
+const MAX_PAGES: usize = 600;
+
+/// Every item of a paged listing: `page(token)` reads one page (items and the next
+/// token), from the first (no token) until a page names no next one, `max` pages at
+/// most (a listing that never ends is cut there).
+pub(super) async fn pages<T, F, Fut>(max: usize, mut page: F) -> AwsResult<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = AwsResult<(Vec<T>, Option<String>)>>,
+{
+    let mut items = vec![];
+    let mut token = None;
+    for _ in 0..max {
+        let (more, next) = page(token).await?;
+        items.extend(more);
+        token = next;
         if token.is_none() {
-            return Ok(accounts);
+            break;
         }
     }
+    Ok(items)
 }
 
 impl SdkAws {

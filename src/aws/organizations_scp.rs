@@ -10,7 +10,7 @@ use trailwarden_core::Scope;
 use trailwarden_core::set::prevention::{OWNER_TAG, ObservedScp};
 
 use super::AwsResult;
-use super::organizations::ORGANIZATIONS;
+use super::organizations::{ORGANIZATIONS, pages};
 use super::sdk::SdkAws;
 
 /// Pages of ListPolicies read at most when looking an SCP up by name (20 a page:
@@ -54,38 +54,27 @@ impl SdkAws {
     }
 
     async fn scp_named(&self, scope: &Scope, name: &str) -> AwsResult<Option<String>> {
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        let listed = pages(MAX_PAGES, |token| async move {
             let page = self
-                .call(scope, &ORGANIZATIONS, "ListPolicies", |o| {
-                    o.list_policies().filter(PolicyType::ServiceControlPolicy).set_next_token(token.clone()).send()
-                })
+                .call(scope, &ORGANIZATIONS, "ListPolicies", |o| o.list_policies().filter(PolicyType::ServiceControlPolicy).set_next_token(token).send())
                 .await?;
-            if let Some(found) = page.policies().iter().find(|p| p.name() == Some(name)) {
-                return Ok(found.id().map(str::to_owned));
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
-        Ok(None)
+            let named = page.policies().iter().filter(|p| p.name() == Some(name)).filter_map(|p| p.id().map(str::to_owned)).collect();
+            Ok((named, page.next_token().map(str::to_owned)))
+        })
+        .await?;
+        Ok(listed.into_iter().next())
     }
 
     async fn scp_targets(&self, scope: &Scope, id: &str) -> AwsResult<BTreeSet<String>> {
-        let mut targets = BTreeSet::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES * 10 {
+        let targets = pages(MAX_PAGES * 10, |token| async move {
             let page = self
-                .call(scope, &ORGANIZATIONS, "ListTargetsForPolicy", |o| o.list_targets_for_policy().policy_id(id).set_next_token(token.clone()).send())
+                .call(scope, &ORGANIZATIONS, "ListTargetsForPolicy", |o| o.list_targets_for_policy().policy_id(id).set_next_token(token).send())
                 .await?;
-            targets.extend(page.targets().iter().filter_map(|t| t.target_id().map(str::to_owned)));
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
-        Ok(targets)
+            let targets = page.targets().iter().filter_map(|t| t.target_id().map(str::to_owned)).collect();
+            Ok((targets, page.next_token().map(str::to_owned)))
+        })
+        .await?;
+        Ok(targets.into_iter().collect())
     }
 
     /// Creates the SCP, tagged as `set`'s; its id.
