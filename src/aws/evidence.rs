@@ -13,6 +13,7 @@ use trailwarden_core::Scope;
 use trailwarden_core::integrity::PublicKey;
 
 use super::clients::Service;
+use super::paging::{Bound, pages};
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
@@ -23,6 +24,8 @@ const CLOUDTRAIL: Service<aws_sdk_cloudtrail::Client> =
 /// Most keys one listing returns before the verifier judges what it has (a day of hourly
 /// digests for a year is under 9,000; a walk that meets more resumes from where it stopped).
 pub const MAX_LISTED: usize = 10_000;
+/// A listing read at most: [`MAX_LISTED`] items (S3 pages by up to 1,000; a page may hold fewer).
+const LISTED: Bound = Bound { pages: MAX_LISTED, items: MAX_LISTED };
 
 /// An S3 object, read whole: digest and log files are small (CloudTrail cuts log files at
 /// about 50 MiB uncompressed; the verifier refuses bodies over [`MAX_OBJECT_BYTES`]).
@@ -57,44 +60,29 @@ impl EvidencePort for SdkAws {
     }
 
     async fn list_after(&self, scope: &Scope, bucket: &str, prefix: &str, start_after: &str) -> AwsResult<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        pages(LISTED, |token| async move {
             let page = self
                 .call(scope, &S3, "ListObjectsV2", |s3| {
-                    s3.list_objects_v2()
-                        .bucket(bucket)
-                        .prefix(prefix)
-                        .start_after(start_after)
-                        .set_continuation_token(token.clone())
-                        .send()
+                    s3.list_objects_v2().bucket(bucket).prefix(prefix).start_after(start_after).set_continuation_token(token).send()
                 })
                 .await?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
-            token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() || keys.len() >= MAX_LISTED {
-                keys.truncate(MAX_LISTED);
-                return Ok(keys);
-            }
-        }
+            let keys = page.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+            Ok((keys, page.next_continuation_token().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn list_folders(&self, scope: &Scope, bucket: &str, prefix: &str) -> AwsResult<Vec<String>> {
-        let mut folders = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        pages(LISTED, |token| async move {
             let page = self
                 .call(scope, &S3, "ListObjectsV2", |s3| {
-                    s3.list_objects_v2().bucket(bucket).prefix(prefix).delimiter("/").set_continuation_token(token.clone()).send()
+                    s3.list_objects_v2().bucket(bucket).prefix(prefix).delimiter("/").set_continuation_token(token).send()
                 })
                 .await?;
-            folders.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
-            token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() || folders.len() >= MAX_LISTED {
-                folders.truncate(MAX_LISTED);
-                return Ok(folders);
-            }
-        }
+            let folders = page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)).collect();
+            Ok((folders, page.next_continuation_token().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn get(&self, scope: &Scope, bucket: &str, key: &str) -> AwsResult<Option<Object>> {

@@ -17,6 +17,7 @@ pub mod memory;
 mod organizations;
 mod organizations_scp;
 mod own_keys;
+mod paging;
 pub mod recent;
 mod s3;
 mod s3_at_rest;

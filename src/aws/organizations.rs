@@ -11,6 +11,7 @@ use trailwarden_core::policy::Organization;
 use trailwarden_core::set::{AccountStatus, OrgAccount, OrgTree, Switches};
 
 use super::AwsResult;
+use super::paging::{Bound, pages};
 use super::clients::Service;
 use super::sdk::SdkAws;
 
@@ -82,7 +83,7 @@ fn too_large(n: usize) -> super::AwsError {
 }
 
 async fn children(aws: &SdkAws, scope: &Scope, parent: &str) -> AwsResult<Vec<String>> {
-    pages(MAX_PAGES, |token| async move {
+    pages(LISTING, |token| async move {
         let page = aws
             .call(scope, &ORGANIZATIONS, "ListOrganizationalUnitsForParent", |o| {
                 o.list_organizational_units_for_parent().parent_id(parent).set_next_token(token).send()
@@ -95,7 +96,7 @@ async fn children(aws: &SdkAws, scope: &Scope, parent: &str) -> AwsResult<Vec<St
 }
 
 async fn accounts_in(aws: &SdkAws, scope: &Scope, parent: &str) -> AwsResult<Vec<OrgAccount>> {
-    pages(MAX_PAGES, |token| async move {
+    pages(LISTING, |token| async move {
         let page = aws
             .call(scope, &ORGANIZATIONS, "ListAccountsForParent", |o| {
                 o.list_accounts_for_parent().parent_id(parent).set_next_token(token).send()
@@ -121,30 +122,9 @@ async fn accounts_in(aws: &SdkAws, scope: &Scope, parent: &str) -> AwsResult<Vec
     .await
 }
 
-/// Pages read at most of one listing: Organizations pages by 20 at most, and holds at
-/// most 10,000 accounts or SCPs.
-const MAX_PAGES: usize = 600;
-
-/// Every item of a paged listing: `page(token)` reads one page (items and the next
-/// token), from the first (no token) until a page names no next one, `max` pages at
-/// most (a listing that never ends is cut there).
-pub(super) async fn pages<T, F, Fut>(max: usize, mut page: F) -> AwsResult<Vec<T>>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = AwsResult<(Vec<T>, Option<String>)>>,
-{
-    let mut items = vec![];
-    let mut token = None;
-    for _ in 0..max {
-        let (more, next) = page(token).await?;
-        items.extend(more);
-        token = next;
-        if token.is_none() {
-            break;
-        }
-    }
-    Ok(items)
-}
+/// An OU's children or accounts read at most: Organizations pages by 20 at most, and
+/// holds at most 10,000 accounts.
+const LISTING: Bound = Bound { pages: 600, items: usize::MAX };
 
 impl SdkAws {
     /// The organization's tree as `scope` (the management account or CloudTrail's

@@ -10,12 +10,15 @@ use trailwarden_core::Scope;
 use trailwarden_core::set::prevention::{OWNER_TAG, ObservedScp};
 
 use super::AwsResult;
-use super::organizations::{ORGANIZATIONS, pages};
+use super::organizations::ORGANIZATIONS;
+use super::paging::{Bound, pages};
 use super::sdk::SdkAws;
 
-/// Pages of ListPolicies read at most when looking an SCP up by name (20 a page:
-/// Organizations allows 1,000 SCPs).
-const MAX_PAGES: usize = 60;
+/// ListPolicies read at most when looking an SCP up by name (20 a page: Organizations
+/// allows 1,000 SCPs).
+const POLICIES: Bound = Bound { pages: 60, items: usize::MAX };
+/// An SCP's targets read at most (20 a page: a root, 2,000 OUs and 10,000 accounts).
+const TARGETS: Bound = Bound { pages: 600, items: usize::MAX };
 
 impl SdkAws {
     /// The SCP named `name` (the one of id `recorded` first: the set made it), its
@@ -54,7 +57,7 @@ impl SdkAws {
     }
 
     async fn scp_named(&self, scope: &Scope, name: &str) -> AwsResult<Option<String>> {
-        let listed = pages(MAX_PAGES, |token| async move {
+        let listed = pages(POLICIES, |token| async move {
             let page = self
                 .call(scope, &ORGANIZATIONS, "ListPolicies", |o| o.list_policies().filter(PolicyType::ServiceControlPolicy).set_next_token(token).send())
                 .await?;
@@ -66,7 +69,7 @@ impl SdkAws {
     }
 
     async fn scp_targets(&self, scope: &Scope, id: &str) -> AwsResult<BTreeSet<String>> {
-        let targets = pages(MAX_PAGES * 10, |token| async move {
+        let targets = pages(TARGETS, |token| async move {
             let page = self
                 .call(scope, &ORGANIZATIONS, "ListTargetsForPolicy", |o| o.list_targets_for_policy().policy_id(id).set_next_token(token).send())
                 .await?;
