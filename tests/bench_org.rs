@@ -217,7 +217,7 @@ async fn organization_benchmark() {
     table.row(format!("new account covered: MoveAccount event → trail logging ({new_accounts})"), format!("p50 {} p99 {} max {}", p(0.5), p(0.99), p(1.0)));
     table.row("moved out, Retain: event → policy gone (trail kept)", secs(retain_time));
     table.row("moved out, Delete: event → trail deleted", secs(delete_time));
-    table.row("RSS", mib(ctl.memory().rss_kib));
+    table.row("RSS", rss(&ctl.memory()));
     println!("\n{}", table.render());
     println!("{}", by_operation(&[("converge", &converge_calls), ("one walk", &walk_calls), ("whole run", &calls_end.since(&calls_start))]));
 }

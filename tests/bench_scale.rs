@@ -506,9 +506,9 @@ async fn scale_benchmark() {
     t.row("writes in the steady window (besides AssumeRole)", format!("{}: {}", steady_calls.of(Kind::Write), steady_calls.list(Kind::Write)));
     t.row("event-queue calls in the steady window", steady_calls.list(Kind::Queue));
     t.row("Ready and Synced at the end of the steady window", format!("{still} of {policies}"));
-    t.row("RSS at empty start", mib(empty.rss_kib));
-    t.row("RSS after converging", mib(at_converge.rss_kib));
-    t.row("RSS at the end of the steady window", mib(after_steady.rss_kib));
+    t.row("RSS at empty start", rss(&empty));
+    t.row("RSS after converging", rss(&at_converge));
+    t.row("RSS at the end of the steady window", rss(&after_steady));
     t.row("RSS peak (VmHWM) before the deletes", mib(peak.hwm_kib));
     t.row(format!("CPU seconds used while idle, {:.0} s", idle_took.as_secs_f64()), format!("{cpu_idle:.2} s ({:.1} % of a core)", 100.0 * cpu_idle / idle_took.as_secs_f64()));
     if !heals.is_empty() {
@@ -524,8 +524,8 @@ async fn scale_benchmark() {
         );
     }
     t.row(format!("delete {} policies (deletionPolicy Retain), until gone", policies - kept), format!("{} ({} AWS calls)", secs(deletes), delete_calls.aws()));
-    t.row(format!("RSS after the deletes ({kept} left)"), mib(after_delete.rss_kib));
-    t.row(format!("RSS {} s later", settle.as_secs()), mib(settled.rss_kib));
+    t.row(format!("RSS after the deletes ({kept} left)"), rss(&after_delete));
+    t.row(format!("RSS {} s later", settle.as_secs()), rss(&settled));
     t.row("RSS peak (VmHWM) over the run", mib(settled.hwm_kib));
     let listed = |samples: Vec<String>| if samples.is_empty() { "none".to_owned() } else { samples.join(", ") };
     t.row("reconcile errors over the run (by reason)", listed(metric_samples(&metrics_end, "trailwarden_reconcile_errors_total")));

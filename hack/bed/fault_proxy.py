@@ -437,6 +437,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "trailwarden-fault-proxy"
     # Idle keep-alive connections are dropped after this long.
     timeout = 300
+    # An answer goes out as two writes (the head, then the body). With Nagle's algorithm
+    # on, the body waited for the client to acknowledge the head, which a client on a
+    # kept-alive connection delays (Linux: 40 ms): every call through the proxy took
+    # about 45 ms more than moto did, and every benchmark timed the proxy. AWS's
+    # endpoints add no such wait.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # only faults and control changes are logged
         pass

@@ -46,6 +46,12 @@ import rules  # noqa: E402
 
 rules.install()
 
+# The account of a request's access key from an index, where moto scans every account on
+# every request (hack/bed/key_accounts.py says why it matters at scale).
+import key_accounts  # noqa: E402
+
+key_accounts.install()
+
 # CloudTrail's delivery of log and digest files into trails' buckets, which moto lacks: a
 # timer (TRAILWARDEN_BED_DELIVERY_SECONDS, default 5, 0 = off) and POST /moto-api/bed/deliver.
 import delivery  # noqa: E402

@@ -34,11 +34,20 @@ pub struct Controller {
 
 impl Controller {
     pub async fn start(bin: &str, queue_url: &str, log: std::path::PathBuf) -> Self {
+        Self::start_selecting(bin, queue_url, log, None).await
+    }
+
+    /// A controller that manages only the policies `selector` (a label selector) selects.
+    pub async fn start_selecting(bin: &str, queue_url: &str, log: std::path::PathBuf, selector: Option<&str>) -> Self {
         let http = format!("127.0.0.1:{}", free_port());
         let client_id = crate::support::unique_name("bench-ctl");
         let out = std::fs::File::create(&log).expect("controller log file");
-        let child = tokio::process::Command::new(bin)
-            .args(["run", "--http-addr", &http, "--events-queue-url", queue_url])
+        let mut command = tokio::process::Command::new(bin);
+        command.args(["run", "--http-addr", &http, "--events-queue-url", queue_url]);
+        if let Some(selector) = selector {
+            command.args(["--selector", selector]);
+        }
+        let child = command
             .env("TRAILWARDEN_AWS_ENDPOINT", bed_env("TRAILWARDEN_FAULTY_AWS_ENDPOINT"))
             .env("AWS_SDK_UA_APP_ID", &client_id)
             .env("NO_COLOR", "1")
@@ -70,7 +79,7 @@ impl Controller {
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
                 .unwrap_or_else(|| panic!("{key} missing from /proc/{}/status", self.pid))
         };
-        Memory { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:") }
+        Memory { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), anon_kib: kib("RssAnon:"), file_kib: kib("RssFile:") }
     }
 
     /// utime + stime so far, in seconds.
@@ -148,6 +157,15 @@ pub fn tail(path: &std::path::Path, n: usize) -> String {
 pub struct Memory {
     pub rss_kib: u64,
     pub hwm_kib: u64,
+    /// Of the RSS: the heap, stacks and other private memory.
+    pub anon_kib: u64,
+    /// Of the RSS: the pages of the binary (and libraries) mapped from their files.
+    pub file_kib: u64,
+}
+
+/// The RSS, and of it the private (heap) and file-mapped (binary) pages.
+pub fn rss(memory: &Memory) -> String {
+    format!("{} ({} heap and stacks, {} binary)", mib(memory.rss_kib), mib(memory.anon_kib), mib(memory.file_kib))
 }
 
 pub fn mib(kib: u64) -> String {
