@@ -46,11 +46,11 @@ import rules  # noqa: E402
 
 rules.install()
 
-# The account of a request's access key from an index, where moto scans every account on
-# every request (hack/bed/key_accounts.py says why it matters at scale).
-import key_accounts  # noqa: E402
+# Two of moto's per-request costs that grow with the accounts, made constant
+# (hack/bed/scale.py says which and why it matters).
+import scale  # noqa: E402
 
-key_accounts.install()
+scale.install()
 
 # CloudTrail's delivery of log and digest files into trails' buckets, which moto lacks: a
 # timer (TRAILWARDEN_BED_DELIVERY_SECONDS, default 5, 0 = off) and POST /moto-api/bed/deliver.

@@ -1,5 +1,6 @@
-"""The account a request acts in, told from its access key (hack/bed/key_accounts.py):
-the same answer as moto's scan of every account, kept right as keys come and go."""
+"""moto at scale (hack/bed/scale.py): the account a request acts in, told from its access
+key, is the same answer as moto's scan of every account, kept right as keys come and go;
+an account's backends are made once, on first use."""
 
 import json
 import urllib.request
@@ -16,7 +17,7 @@ TRUST = json.dumps({
 })
 
 
-class KeyAccounts(BedTest):
+class Scale(BedTest):
     def signed_with(self, service, key_id, secret, token=None):
         """A client that names no account: moto tells it from the access key."""
         return boto3.client(
@@ -75,3 +76,11 @@ class KeyAccounts(BedTest):
         request = urllib.request.Request(f"{self.moto.url}/moto-api/reset", data=b"", method="POST")
         urllib.request.urlopen(request, timeout=30).close()
         self.assertEqual(self.account_of(*key), DEFAULT_ACCOUNT)
+
+    def test_an_account_keeps_what_it_made_and_sees_nothing_of_another(self):
+        first, second = fresh_account(), fresh_account()
+        self.moto.client("s3", first).create_bucket(Bucket=f"kept-{first}")
+        for _ in range(2):
+            names = [b["Name"] for b in self.moto.client("s3", first).list_buckets()["Buckets"]]
+            self.assertEqual(names, [f"kept-{first}"])
+        self.assertEqual(self.moto.client("s3", second).list_buckets()["Buckets"], [])
