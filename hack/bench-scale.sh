@@ -4,7 +4,8 @@
 # policy per resync, RSS and idle CPU, the event-path heal time at scale, and the RSS after
 # all but 2 policies are deleted. Knobs (environment): STEADY_SECONDS (120), IDLE_SECONDS
 # (60), EVENT_CYCLES (30), CONVERGE_TIMEOUT_SECONDS (600), SETTLE_SECONDS (30), SEED,
-# RESYNC_SECONDS (60).
+# RESYNC_SECONDS (60), BENCH_LD_PRELOAD (an allocator's .so preloaded into the controller
+# alone, to compare allocators).
 # The controller's log is kept in .bed-scale/controller.log.
 set -euo pipefail
 export POLICIES=${POLICIES:-1000} ACCOUNTS=${ACCOUNTS:-250}

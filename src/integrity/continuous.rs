@@ -134,7 +134,13 @@ async fn rounds(
             }
             let name = policy.name_any();
             if let Err(e) = write(&client, &name, &record).await {
-                warn!(policy = %name, error = %e, "could not write the log verifier's record");
+                match &e {
+                    // Deleted while its logs were being verified: nothing to record it on.
+                    kube::Error::Api(response) if response.code == 404 => {
+                        debug!(policy = %name, "policy gone before the log verifier's record was written")
+                    }
+                    _ => warn!(policy = %name, error = %e, "could not write the log verifier's record"),
+                }
                 kept.insert(uid, (record, Instant::now() - REFRESH));
                 continue;
             }

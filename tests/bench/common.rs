@@ -47,6 +47,10 @@ impl Controller {
         if let Some(selector) = selector {
             command.args(["--selector", selector]);
         }
+        // An allocator to try, preloaded into the controller alone (say mimalloc's .so).
+        if let Ok(preload) = std::env::var("BENCH_LD_PRELOAD") {
+            command.env("LD_PRELOAD", preload);
+        }
         let child = command
             .env("TRAILWARDEN_AWS_ENDPOINT", bed_env("TRAILWARDEN_FAULTY_AWS_ENDPOINT"))
             .env("AWS_SDK_UA_APP_ID", &client_id)
