@@ -287,7 +287,7 @@ async fn event_cycles(run: &Run, n: usize) -> Vec<String> {
         let mut times = vec![];
         for _ in 0..n {
             // A break a second after the last heal: trailwarden paces its writes to one a
-            // second per API, account and region (src/aws/limiter.rs, AWS's own rate), so
+            // second per API, account and region (src/aws/limiter.rs), so
             // a break sooner would time that pacing, not the heal. (A trail stopped again
             // and again is restarted at that pace: tests/e2e/attack.rs.)
             tokio::time::sleep(Duration::from_secs(1)).await;
