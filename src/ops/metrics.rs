@@ -162,9 +162,8 @@ impl Metrics {
                 &["stage", "reason"],
             ),
             gauges: {
-                let gauges = PolicyGauges::new();
-                r.register(Box::new(gauges.clone())).expect("metric registered once");
-                gauges
+                // Written by `render` after the registry's families, one at a time.
+                PolicyGauges::new()
             },
             off_seconds: {
                 let c = prometheus::CounterVec::new(
@@ -279,8 +278,10 @@ impl Metrics {
         // A little room over the last page: series come and go between scrapes.
         let last = self.last_page.load(Relaxed);
         let mut buf = Vec::with_capacity(last + last / 16);
-        TextEncoder::new().encode(&families, &mut buf).expect("text encoding");
+        let encoder = TextEncoder::new();
+        encoder.encode(&families, &mut buf).expect("text encoding");
         drop(families);
+        self.reconcile.gauges.each_family(|family| encoder.encode(std::slice::from_ref(family), &mut buf).expect("text encoding"));
         self.last_page.store(buf.len(), Relaxed);
         String::from_utf8(buf).expect("prometheus text is UTF-8")
     }
@@ -437,6 +438,9 @@ mod tests {
             assert!(scrape.lines().any(|l| l == line), "{line} missing from:\n{scrape}");
         }
         assert!(!scrape.contains("trailwarden_trail_in_sync{"), "never set: no sample");
+        for family in ["trailwarden_policy_ready", "trailwarden_compliance_check", "trailwarden_reconciles_total"] {
+            assert_eq!(scrape.matches(&format!("# TYPE {family} ")).count(), 1, "{family} written once:\n{scrape}");
+        }
         gauges.set("audit", State::Logging, None);
         gauges.set_checks("audit", [("cis-3.5", None)]);
         let scrape = metrics.render();
