@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# hack/bench-release.sh NAME TEST FUNCTION: what `make bench-scale` and `make bench-org`
-# share. Builds the release controller and the bench harness TEST, brings up a bed of its
+# hack/bench-release.sh NAME TEST FUNCTION: what `make bench-heal`, `make bench-scale` and
+# `make bench-org` share. Builds the release controller and the bench harness TEST, brings up a bed of its
 # own in .bed-NAME (torn down at the end), installs both CRDs from the binary under test,
 # and runs FUNCTION of TEST against that binary (TRAILWARDEN_BIN), printing as it goes.
 set -euo pipefail

@@ -56,13 +56,7 @@ impl Run {
     }
 
     fn policy(&self, name: &str, spec: serde_json::Value) -> trailwarden::k8s::api::TrailPolicy {
-        serde_json::from_value(json!({
-            "apiVersion": "trailwarden.dev/v1alpha1",
-            "kind": "TrailPolicy",
-            "metadata": {"name": name, "labels": {support::TEST_LABEL: self.label}},
-            "spec": spec,
-        }))
-        .expect("policy parses")
+        support::labelled_policy(&self.label, name, spec)
     }
 }
 

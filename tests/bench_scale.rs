@@ -330,12 +330,12 @@ async fn scale_benchmark() {
     let changes_steady_start = changes.snapshot();
     let events_steady_start = event_count(&client).await;
     let cpu_before = ctl.cpu_seconds();
-    let idle_reconciles_start = metric_sum(&ctl.metrics(), "trailwarden_reconciles_total", "");
+    let idle_reconciles_start = reconciles(&ctl.metrics());
     let idle_start = Instant::now();
     tokio::time::sleep(idle).await;
     let cpu_idle = ctl.cpu_seconds() - cpu_before;
     let idle_took = idle_start.elapsed();
-    let idle_reconciles = metric_sum(&ctl.metrics(), "trailwarden_reconciles_total", "") - idle_reconciles_start;
+    let idle_reconciles = reconciles(&ctl.metrics()) - idle_reconciles_start;
     let calls_steady_end = ctl.calls();
     let metrics_steady_end = ctl.metrics();
     let steady_changes = changes.since(&changes_steady_start);
@@ -446,7 +446,6 @@ async fn scale_benchmark() {
     let per = |n: u64, d: f64| if d > 0.0 { format!("{:.2}", n as f64 / d) } else { "n/a".into() };
     let p = policies as f64;
     let resyncs = window.as_secs_f64() / resync_seconds as f64;
-    let reconciles = |page: &str| metric_sum(page, "trailwarden_reconciles_total", "");
     let steady_reconciles = reconciles(&metrics_steady_end) - reconciles(&metrics_steady_start);
     let converge_reconciles = reconciles(&metrics_steady_start) - reconciles(&metrics_start);
     let mut t = Table(vec![]);
@@ -578,4 +577,9 @@ fn failed_calls_are_listed_from_the_metrics_page() {
                 trailwarden_aws_requests_total{operation=\"GetBucketPolicy\",outcome=\"error\",service=\"S3\"} 7\n";
     assert_eq!(failed_calls(page), "S3/GetBucketPolicy error 7, STS/AssumeRole error 3");
     assert_eq!(failed_calls(""), "none");
+}
+
+/// Passes made so far, by the controller's metrics page.
+fn reconciles(page: &str) -> f64 {
+    metric_sum(page, "trailwarden_reconciles_total", "")
 }

@@ -33,10 +33,8 @@ _accounts = {}  # access key id -> account id
 _unknown = set()  # access key ids no backend held when last looked up
 
 
-def _holds(account_id, access_key):
-    backends = iam_models.iam_backends.get(account_id)
-    if backends is None:
-        return False
+def _holds(backends, access_key):
+    """Whether an account's IAM backends (one per partition) hold `access_key`."""
     # `in backends` first: indexing a missing partition would create its backend.
     return any(p in backends and access_key in backends[p].access_keys for p in PARTITION_NAMES)
 
@@ -47,10 +45,10 @@ def account_of(access_key):
         account_id = _accounts.get(access_key)
         if account_id is None and access_key in _unknown:
             return DEFAULT_ACCOUNT_ID
-    if account_id is not None and _holds(account_id, access_key):
+    if account_id is not None and _holds(iam_models.iam_backends.get(account_id, {}), access_key):
         return account_id
     for account_id, backends in list(iam_models.iam_backends.items()):
-        if any(p in backends and access_key in backends[p].access_keys for p in PARTITION_NAMES):
+        if _holds(backends, access_key):
             with _lock:
                 _accounts[access_key] = account_id
                 _unknown.discard(access_key)

@@ -255,14 +255,20 @@ impl Controller {
 
     /// A policy this controller manages: `spec` plus our test label.
     pub fn policy(&self, name: &str, spec: serde_json::Value) -> TrailPolicy {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "trailwarden.dev/v1alpha1",
-            "kind": "TrailPolicy",
-            "metadata": {"name": name, "labels": {TEST_LABEL: self.label}},
-            "spec": spec,
-        }))
-        .expect("policy parses")
+        labelled_policy(&self.label, name, spec)
     }
+}
+
+/// A policy named `name` with `spec`, labelled for the controller of run `label` (which
+/// selects `TEST_LABEL=<label>`).
+pub fn labelled_policy(label: &str, name: &str, spec: serde_json::Value) -> TrailPolicy {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "trailwarden.dev/v1alpha1",
+        "kind": "TrailPolicy",
+        "metadata": {"name": name, "labels": {TEST_LABEL: label}},
+        "spec": spec,
+    }))
+    .expect("policy parses")
 }
 
 impl Drop for Controller {
