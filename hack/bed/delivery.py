@@ -6,7 +6,9 @@ does, in compressed time: every TRAILWARDEN_BED_DELIVERY_SECONDS seconds (defaul
 the timer off) and on each `POST /moto-api/bed/deliver`, a round gives every logging trail
 of every account and region (the timer: those logging for at least one period, as CloudTrail
 delivers a trail's first log file minutes after logging starts, not at once; so a test that
-starts a trail and at once empties or deletes its bucket does not race the timer):
+starts a trail and at once empties or deletes its bucket does not race the timer; a POST
+may name the trails its round is for, so that tests sharing the bed deliver only into their
+own buckets):
 
 - a gzip log file `{"Records": [...]}` of a few management events, at
   [prefix/]AWSLogs/[o-id/]<account>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/
@@ -225,11 +227,14 @@ def _deliver_to(trail, now, log_files):
     return entry
 
 
-def _end_chains(now):
+def _end_chains(now, only=None):
     """Final digests for chains whose trail stopped logging, stopped validating or was
-    deleted (a trail deleted and made again under its name just starts a new chain)."""
+    deleted (a trail deleted and made again under its name just starts a new chain); with
+    `only` (trail ARNs), for those trails' chains alone."""
     ended = []
     for arn, chain in list(_chains.items()):
+        if only is not None and arn not in only:
+            continue
         trail = chain.trail
         try:
             current = cloudtrail_backends[trail.account_id][trail.region_name].trails.get(trail.trail_name)
@@ -246,14 +251,17 @@ def _end_chains(now):
     return ended
 
 
-def deliver(log_files=True, limit=None, settle=None):
+def deliver(log_files=True, limit=None, settle=None, only=None):
     """One delivery round (see the module's docstring); what each trail got. With `settle`
-    (seconds), trails that started logging less than that ago wait for a later round."""
+    (seconds), trails that started logging less than that ago wait for a later round. With
+    `only` (a set of trail ARNs), the round is those trails' alone: tests share one moto,
+    and a round one test asks for must not deliver into (or fail for) another test's
+    bucket at a moment that test did not choose."""
     global _cursor
     with _lock:
         now = _round_time()
-        report = _end_chains(now)
-        trails = list(_logging_trails())
+        report = _end_chains(now, only)
+        trails = [t for t in _logging_trails() if only is None or t.arn in only]
         if settle:
             since = (now - datetime.timedelta(seconds=settle)).replace(tzinfo=None)  # moto's times are naive UTC
             trails = [t for t in trails if t.status.started and t.status.started <= since]
@@ -265,8 +273,8 @@ def deliver(log_files=True, limit=None, settle=None):
 
 
 def _deliver_route(request, full_url, headers):
-    """POST /moto-api/bed/deliver, body {"logFiles": true|false} (optional): one round,
-    now; answers {"trails": [{trailArn, bucket, logFile, digestFile, final, deliveryError,
+    """POST /moto-api/bed/deliver, body {"logFiles": true|false, "trails": [trail ARN,
+    ...]} (both optional; "trails" limits the round to those trails): one round, now; answers {"trails": [{trailArn, bucket, logFile, digestFile, final, deliveryError,
     digestDeliveryError, notified, notificationError}]} with the object keys written (null:
     none) and whether the trail's SNS topic was notified of the log file (or why not)."""
     if request.method != "POST":
@@ -278,7 +286,10 @@ def _deliver_route(request, full_url, headers):
         options = None
     if not isinstance(options, dict):
         return 400, {}, json.dumps({"error": "the body must be a JSON object"})
-    report = deliver(log_files=bool(options.get("logFiles", True)))
+    only = options.get("trails")
+    if only is not None and not (isinstance(only, list) and all(isinstance(a, str) for a in only)):
+        return 400, {}, json.dumps({"error": "trails must be a list of trail ARNs"})
+    report = deliver(log_files=bool(options.get("logFiles", True)), only=None if only is None else set(only))
     return 200, {"Content-Type": "application/json"}, json.dumps({"trails": report})
 
 

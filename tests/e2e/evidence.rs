@@ -203,20 +203,20 @@ async fn a_trail_whose_topic_is_deleted_or_refuses_cloudtrail_reports_its_notifi
         "resyncSeconds": 5,
     }));
     support::create_policy(&client, &policy).await;
-    support::wait_synced(&client, &name).await;
+    let arn = support::wait_synced(&client, &name).await.status.and_then(|s| s.trail_arn).expect("the trail's ARN");
     let health = || async {
         let p = support::get(&client, &name).await;
         let check = p.status?.compliance.into_iter().find(|c| c.id == "CT-DELIVERY-HEALTH")?;
         Some((check.status, check.message))
     };
-    support::deliver(true);
+    support::deliver(true, &arn);
     eventually("a delivery notified, nothing failing", WAIT, || async { health().await.filter(|(s, _)| *s == CheckStatus::Pass) }).await;
 
     // The topic's policy narrowed to the owner alone: CloudTrail can no longer publish.
     let owner_only = json!({"Version": "2012-10-17", "Statement": [{"Sid": "OwnerOnly", "Effect": "Allow",
         "Principal": {"AWS": format!("arn:aws:iam::{}:root", account.id)}, "Action": "SNS:Publish", "Resource": topic}]});
     set_policy(owner_only.to_string());
-    support::deliver(true);
+    support::deliver(true, &arn);
     eventually("the refusal reported", WAIT, || async {
         health().await.filter(|(s, m)| *s == CheckStatus::Fail && m.contains("notification") && m.contains("AuthorizationError"))
     })
@@ -224,7 +224,7 @@ async fn a_trail_whose_topic_is_deleted_or_refuses_cloudtrail_reports_its_notifi
 
     // The topic deleted.
     support::moto_query(&account.id, "sns", &[("Action", "DeleteTopic"), ("TopicArn", &topic), ("Version", "2010-03-31")]);
-    support::deliver(true);
+    support::deliver(true, &arn);
     eventually("the missing topic reported", WAIT, || async {
         health().await.filter(|(s, m)| *s == CheckStatus::Fail && m.contains("notification") && m.contains("NotFound"))
     })

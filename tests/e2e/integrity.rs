@@ -39,7 +39,7 @@ async fn the_chain_is_proven_intact_then_a_deleted_log_file_and_an_edited_digest
     let synced = support::wait_synced(&client, &name).await;
     let arn = synced.status.as_ref().and_then(|s| s.trail_arn.clone()).expect("the trail's ARN");
     // Three periods: logs, an empty one, logs again.
-    let rounds = [deliver(true), deliver(false), deliver(true)];
+    let rounds = [deliver(true, &arn), deliver(false, &arn), deliver(true, &arn)];
     let first_log = delivered(&rounds[0], &arn)["logFile"].as_str().expect("a log file").to_owned();
     let newest_digest = delivered(&rounds[2], &arn)["digestFile"].as_str().expect("a digest").to_owned();
 
@@ -98,11 +98,19 @@ async fn the_chain_is_proven_intact_then_a_deleted_log_file_and_an_edited_digest
         .await
         .unwrap();
     let edited = format!("s3://{bucket}/{newest_digest}");
-    eventually("the edited digest named", WAIT, || async {
-        let p = support::get(&client, &name).await;
-        record(&p)?.findings.iter().any(|f| f.problem == "DigestSignatureFailed" && f.object == edited).then_some(())
+    let last = std::cell::RefCell::new(None);
+    let named = tokio::time::timeout(WAIT, async {
+        loop {
+            let p = support::get(&client, &name).await;
+            if record(&p).is_some_and(|r| r.findings.iter().any(|f| f.problem == "DigestSignatureFailed" && f.object == edited)) {
+                return;
+            }
+            *last.borrow_mut() = p.status.clone();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     })
     .await;
+    assert!(named.is_ok(), "the edited digest {edited} not named; the status last seen: {:#?}", last.borrow());
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

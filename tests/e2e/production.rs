@@ -93,8 +93,8 @@ async fn the_binary_exports_metrics_and_health_and_forgets_deleted_policies() {
     crate::events::publish("aws.cloudtrail", "StopLogging", &account, serde_json::json!({"name": arn}), None);
     eventually("logging restarted", WAIT, || async { aws.get_trail_status(&scope, &arn).await.ok()?.is_logging.then_some(()) }).await;
     // CloudTrail delivers; the log verifier proves what it delivered.
-    support::deliver(true);
-    support::deliver(true);
+    support::deliver(true, &arn);
+    support::deliver(true, &arn);
     eventually("the chain verified and exported", WAIT, || async {
         let m = replica.metrics().await;
         (m.contains(&format!("trailwarden_log_integrity_intact{{policy=\"{name}\"}} 1"))

@@ -16,6 +16,8 @@ use trailwarden::api::TrailPolicy;
 use trailwarden_core::Scope;
 use trailwarden::aws::sdk::{AwsOptions, SdkAws};
 
+mod log;
+
 pub const REGION: &str = "us-east-1";
 
 fn bed_env(name: &str) -> String {
@@ -201,6 +203,7 @@ impl Controller {
     }
 
     fn start_options(client: Client, port: SdkAws, queue_url: Option<String>, operator: Operator) -> Self {
+        log::capture();
         let label = operator.shard.as_ref().map_or_else(|| unique_name("run"), |(label, _)| label.clone());
         let selector = match &operator.shard {
             Some((_, shard)) => format!("{TEST_LABEL}={label},trailwarden.dev/shard={shard}"),
@@ -273,6 +276,7 @@ pub fn labelled_policy(label: &str, name: &str, spec: serde_json::Value) -> Trai
 
 impl Drop for Controller {
     fn drop(&mut self) {
+        log::print_if_failing();
         self.task.abort();
         let operations = self.port.calls().snapshot().into_keys().map(|c| format!("{}:{}", c.service, c.operation));
         record_aws_operations(&self.label, operations);
@@ -608,14 +612,16 @@ pub async fn wait_synced(client: &kube::Client, name: &str) -> TrailPolicy {
     .0
 }
 
-/// One CloudTrail delivery round on the bed (hack/bed/delivery.py): every logging trail
-/// gets a log file (unless `log_files` is false) and, with validation, a signed digest.
-/// What each trail got, as `{"trails": [{"trailArn", "bucket", "logFile", "digestFile", …}]}`.
-pub fn deliver(log_files: bool) -> serde_json::Value {
+/// One CloudTrail delivery round on the bed (hack/bed/delivery.py) for the trail `arn`
+/// alone (the bed is shared: a round must not deliver into another test's bucket at a
+/// moment that test did not choose): it gets a log file (unless `log_files` is false) and,
+/// with validation, a signed digest (a final one if its chain ended). What it got, as
+/// `{"trails": [{"trailArn", "bucket", "logFile", "digestFile", …}]}`.
+pub fn deliver(log_files: bool, arn: &str) -> serde_json::Value {
     let endpoint = bed_env("TRAILWARDEN_AWS_ENDPOINT");
     let out = std::process::Command::new("curl")
         .args(["-sS", "--fail-with-body", "-X", "POST", &format!("{endpoint}/moto-api/bed/deliver")])
-        .args(["-d", &serde_json::json!({"logFiles": log_files}).to_string()])
+        .args(["-d", &serde_json::json!({"logFiles": log_files, "trails": [arn]}).to_string()])
         .output()
         .expect("curl runs");
     assert!(out.status.success(), "delivery round: {}", String::from_utf8_lossy(&out.stdout));

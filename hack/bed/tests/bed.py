@@ -55,10 +55,12 @@ class Moto:
         self.stop()
         raise RuntimeError("moto did not start within 60 s")
 
-    def deliver(self, log_files=True):
-        """One CloudTrail delivery round now (POST /moto-api/bed/deliver): {trail ARN: what
-        it got (logFile, digestFile, final, deliveryError, digestDeliveryError)}."""
-        body = json.dumps({"logFiles": log_files}).encode()
+    def deliver(self, log_files=True, trails=None):
+        """One CloudTrail delivery round now (POST /moto-api/bed/deliver), for every logging
+        trail or only `trails` (ARNs): {trail ARN: what it got (logFile, digestFile, final,
+        deliveryError, digestDeliveryError)}."""
+        options = {"logFiles": log_files} if trails is None else {"logFiles": log_files, "trails": trails}
+        body = json.dumps(options).encode()
         request = urllib.request.Request(
             f"{self.url}/moto-api/bed/deliver", data=body, method="POST", headers={"Content-Type": "application/json"}
         )

@@ -172,6 +172,20 @@ class DeliveryTest(Delivered):
         self.assertEqual(self.keys(s3, bucket), [])
         self.assertNotIn("LatestDeliveryTime", ct.get_trail_status(Name="audit"))
 
+    def test_a_round_for_named_trails_leaves_the_others_alone(self):
+        ct, s3, bucket, arn = self.trail()
+        other_ct, other_s3, other_bucket, other_arn = self.trail()
+        self.assertEqual(set(self.moto.deliver(trails=[arn])), {arn})
+        self.assertEqual(self.keys(other_s3, other_bucket), [])
+        self.assertEqual(set(self.moto.deliver(trails=[other_arn])), {other_arn})
+        other_files = self.keys(other_s3, other_bucket)
+        # Stopped, its chain ends at the next round that is its own, not at another's.
+        other_ct.stop_logging(Name="audit")
+        self.assertEqual(set(self.moto.deliver(trails=[arn])), {arn})
+        self.assertEqual(self.keys(other_s3, other_bucket), other_files)
+        self.assertTrue(self.moto.deliver(trails=[other_arn])[other_arn]["final"])
+        self.assertEqual(len(self.keys(s3, bucket)), 4)
+
     def test_stop_closes_the_chain_and_start_begins_a_new_one(self):
         ct, s3, bucket, arn = self.trail()
         self.moto.deliver()
