@@ -16,6 +16,7 @@ use trailwarden::api::TrailPolicy;
 use trailwarden_core::Scope;
 use trailwarden::aws::sdk::{AwsOptions, SdkAws};
 
+#[path = "support/log.rs"]
 mod log;
 
 pub const REGION: &str = "us-east-1";
