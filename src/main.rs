@@ -141,6 +141,11 @@ pub(crate) struct RunArgs {
     /// so no shared read or lock held across one, outlives it.
     #[arg(long, env = "TRAILWARDEN_AWS_OPERATION_TIMEOUT_SECONDS", default_value_t = trailwarden::aws::sdk::DEFAULT_OPERATION_TIMEOUT.as_secs_f64(), value_parser = timeout_seconds)]
     pub(crate) aws_operation_timeout_seconds: f64,
+    /// Most AWS calls in flight at once, over every account (the events queue's own calls
+    /// apart). Each call in flight holds a connection, and connections are what a burst of
+    /// passes costs in memory; the pace per account and region is --aws-reads-per-second.
+    #[arg(long, env = "TRAILWARDEN_AWS_MAX_IN_FLIGHT", default_value_t = trailwarden::aws::sdk::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub(crate) aws_max_in_flight: u16,
     /// The AWS SDK's retry strategy: standard (back-off with jitter) or adaptive (also
     /// slows its own sending while AWS throttles).
     #[arg(long, env = "TRAILWARDEN_AWS_RETRY_MODE", value_enum, default_value_t = RetryModeArg::Standard)]

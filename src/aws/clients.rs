@@ -77,6 +77,11 @@ pub(super) struct Service<C> {
     pub(super) paced: bool,
     /// The shared reads its writes make stale.
     pub(super) kept: Option<Kept>,
+    /// Whether its calls count against the port's bound on calls in flight
+    /// ([`AwsOptions::max_in_flight`](super::sdk::AwsOptions::max_in_flight)): every
+    /// service's but the events queue's, whose long poll holds its call open for 20 s by
+    /// design and is one call at a time.
+    pub(super) bounded: bool,
 }
 
 /// Builds each region's clients once, and keeps each scope's credentials while a policy

@@ -14,7 +14,7 @@ use super::recent::Kept;
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
-const CLOUDTRAIL: Service<aws_sdk_cloudtrail::Client> = Service { name: "CloudTrail", client: |c| c.cloudtrail(), paced: true, kept: Some(Kept::Trails) };
+const CLOUDTRAIL: Service<aws_sdk_cloudtrail::Client> = Service { name: "CloudTrail", client: |c| c.cloudtrail(), paced: true, kept: Some(Kept::Trails), bounded: true };
 
 /// CloudTrail takes an empty string to clear an optional setting on UpdateTrail.
 fn or_clear(value: &Option<String>) -> String {

@@ -17,9 +17,9 @@ use super::paging::{Bound, pages};
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
-const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: None };
+const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: None, bounded: true };
 const CLOUDTRAIL: Service<aws_sdk_cloudtrail::Client> =
-    Service { name: "CloudTrail", client: |c| c.cloudtrail(), paced: true, kept: None };
+    Service { name: "CloudTrail", client: |c| c.cloudtrail(), paced: true, kept: None, bounded: true };
 
 /// Most keys one listing returns before the verifier judges what it has (a day of hourly
 /// digests for a year is under 9,000; a walk that meets more resumes from where it stopped).

@@ -11,7 +11,7 @@ use super::s3::PutLocks;
 use super::sdk::SdkAws;
 use super::{AwsError, AwsResult, ErrorKind};
 
-const KMS: Service<aws_sdk_kms::Client> = Service { name: "KMS", client: |c| c.kms(), paced: true, kept: Some(Kept::Keys) };
+const KMS: Service<aws_sdk_kms::Client> = Service { name: "KMS", client: |c| c.kms(), paced: true, kept: Some(Kept::Keys), bounded: true };
 
 /// The key policy KMS keeps; keys have no other.
 const POLICY_NAME: &str = "default";

@@ -10,6 +10,7 @@ mod clients;
 mod credentials;
 mod cloudtrail;
 mod error;
+mod in_flight;
 pub mod evidence;
 mod kms;
 mod limiter;

@@ -16,7 +16,7 @@ use super::clients::Service;
 use super::sdk::SdkAws;
 
 pub(super) const ORGANIZATIONS: Service<aws_sdk_organizations::Client> =
-    Service { name: "Organizations", client: |c| c.organizations(), paced: false, kept: None };
+    Service { name: "Organizations", client: |c| c.organizations(), paced: false, kept: None, bounded: true };
 
 /// How long an account's organization is remembered: an account rarely changes
 /// organization, and a trail's ARN does not change with it until the trail is recreated.

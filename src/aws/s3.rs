@@ -23,7 +23,7 @@ use super::recent::Kept;
 use super::error::{fact, policy_changed, same_policy};
 use super::sdk::SdkAws;
 
-const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: Some(Kept::Buckets) };
+const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: Some(Kept::Buckets), bounded: true };
 
 /// ACL grantees that open a bucket to anyone.
 const PUBLIC_GRANTEES: &[&str] = &[

@@ -12,7 +12,7 @@ use super::error::fact;
 use super::recent::Kept;
 use super::sdk::SdkAws;
 
-const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: Some(Kept::Buckets) };
+const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: Some(Kept::Buckets), bounded: true };
 
 pub(super) async fn encryption(aws: &SdkAws, scope: &Scope, owner: &str, bucket: &str) -> Known<Option<String>> {
     fact(

@@ -11,7 +11,7 @@ use super::error::fact;
 use super::recent::Kept;
 use super::sdk::SdkAws;
 
-const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: Some(Kept::Buckets) };
+const S3: Service<aws_sdk_s3::Client> = Service { name: "S3", client: |c| c.s3(), paced: true, kept: Some(Kept::Buckets), bounded: true };
 
 /// The answer S3 gives a bucket without lifecycle rules.
 const NONE_CONFIGURED: &str = "NoSuchLifecycleConfiguration";

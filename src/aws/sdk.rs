@@ -29,6 +29,7 @@ use super::clients::{ClientCache, Service};
 use super::error::aws_error;
 use super::limiter::Limiter;
 use super::recent::RecentReads;
+use super::in_flight::Slots;
 use super::{AwsPort, AwsResult, CallLog, Fresh, OwnKeys, RateLimits, cloudtrail, kms, organizations, s3, sns, sts};
 use trailwarden_core::policy::Organization;
 
@@ -56,6 +57,9 @@ pub struct AwsOptions {
     /// How long a read of a bucket's or key's facts serves other passes (at least
     /// `shared_reads`).
     pub shared_posture: Duration,
+    /// Most calls in flight at once (0: no bound), a quarter of them in one scope at most
+    /// (see `in_flight`); a call waits for a slot no longer than `operation_timeout`.
+    pub max_in_flight: usize,
 }
 
 impl AwsOptions {
@@ -77,6 +81,11 @@ impl AwsOptions {
 /// in well under a second), well below the resync a stalled pass would hold up.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The controller's default bound on calls in flight (`--aws-max-in-flight`): half of the
+/// default 128 passes at once each with a call out, well above what one account's pace
+/// lets through (10 reads a second per API).
+pub const DEFAULT_MAX_IN_FLIGHT: u16 = 64;
 
 /// How long a connection to AWS may take to open (the SDK's own default).
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
@@ -113,6 +122,8 @@ pub struct SdkAws {
     own_account: Arc<OnceCell<String>>,
     /// The organization of each account asked about lately.
     organizations: Arc<organizations::Known>,
+    /// Slots for calls in flight ([`AwsOptions::max_in_flight`]).
+    in_flight: Option<Arc<Slots>>,
 }
 
 impl SdkAws {
@@ -140,6 +151,9 @@ impl SdkAws {
             fresh: Fresh::Shared,
             own_account: Arc::default(),
             organizations: Arc::default(),
+            in_flight: (options.max_in_flight > 0).then(|| {
+                Arc::new(Slots::new(options.max_in_flight, options.operation_timeout.unwrap_or(DEFAULT_OPERATION_TIMEOUT)))
+            }),
         }
     }
 
@@ -222,6 +236,13 @@ impl SdkAws {
             let pacing_key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
             self.limiter.acquire(pacing_key, write).await;
         }
+        let _slot = match (&self.in_flight, service.bounded) {
+            (Some(slots), true) => {
+                let scope_key = format!("{}/{}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
+                Some(slots.take(&scope_key, service.name, operation).await?)
+            }
+            _ => None,
+        };
         let client = (service.client)(&self.clients.get(scope));
         if write {
             // The moment a write leaves: what an audit of "who changed the trail when" needs.
@@ -371,3 +392,4 @@ impl AwsPort for SdkAws {
         sns::publish(self, scope, topic_arn, subject, message).await
     }
 }
+

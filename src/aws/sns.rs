@@ -6,7 +6,7 @@ use super::AwsResult;
 use super::clients::Service;
 use super::sdk::SdkAws;
 
-const SNS: Service<aws_sdk_sns::Client> = Service { name: "SNS", client: |c| c.sns(), paced: true, kept: None };
+const SNS: Service<aws_sdk_sns::Client> = Service { name: "SNS", client: |c| c.sns(), paced: true, kept: None, bounded: true };
 
 /// Publishes from the topic's own region: SNS only accepts a topic in the client's region.
 pub(super) async fn publish(aws: &SdkAws, scope: &Scope, topic_arn: &str, subject: &str, message: &str) -> AwsResult<()> {

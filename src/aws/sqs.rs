@@ -9,7 +9,7 @@ use super::AwsResult;
 use super::clients::Service;
 use super::sdk::SdkAws;
 
-const SQS: Service<aws_sdk_sqs::Client> = Service { name: "SQS", client: |c| c.sqs(), paced: false, kept: None };
+const SQS: Service<aws_sdk_sqs::Client> = Service { name: "SQS", client: |c| c.sqs(), paced: false, kept: None, bounded: false };
 
 /// How long one receive waits for messages: SQS's longest long poll.
 const LONG_POLL_SECONDS: i32 = 20;

@@ -6,7 +6,7 @@ use super::AwsResult;
 use super::clients::Service;
 use super::sdk::SdkAws;
 
-const STS: Service<aws_sdk_sts::Client> = Service { name: "STS", client: |c| c.sts(), paced: true, kept: None };
+const STS: Service<aws_sdk_sts::Client> = Service { name: "STS", client: |c| c.sts(), paced: true, kept: None, bounded: true };
 
 pub(super) async fn account_id(aws: &SdkAws, scope: &Scope) -> AwsResult<String> {
     // A role's ARN names its account; only our own needs asking.

@@ -106,6 +106,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics: Some(metrics.aws.clone()),
         shared_reads: std::time::Duration::from_secs_f64(args.aws_shared_reads_seconds),
         shared_posture: std::time::Duration::from_secs_f64(args.aws_shared_posture_seconds),
+        max_in_flight: usize::from(args.aws_max_in_flight),
     })
     .await;
     tokio::spawn(check_identity(port.clone(), readiness.clone()));

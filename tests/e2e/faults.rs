@@ -41,7 +41,13 @@ pub async fn faulty_aws() -> SdkAws {
 
 /// [`faulty_aws`] with `max_attempts` attempts per call (1: retries off).
 pub async fn faulty_aws_with(max_attempts: u32) -> SdkAws {
-    SdkAws::new(AwsOptions { endpoint_url: Some(faulty_endpoint()), max_attempts, ..Default::default() }).await
+    SdkAws::new(AwsOptions {
+        endpoint_url: Some(faulty_endpoint()),
+        max_attempts,
+        max_in_flight: usize::from(trailwarden::aws::sdk::DEFAULT_MAX_IN_FLIGHT),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Which requests a [`Faults`] rule applies to and whose counts it reads.
@@ -395,4 +401,26 @@ async fn a_call_that_never_answers_is_abandoned_and_logging_is_still_restored() 
     .await;
     assert!(message.contains("GetBucketPolicy") && message.to_lowercase().contains("timeout"), "{message}");
     assert!(faults.stats().count("S3/GetBucketPolicy", "latency") >= 1, "the hanging call was made");
+}
+
+/// With a single slot for AWS calls, a pass still runs to its end (no call of a pass waits
+/// for a slot another call of the same pass holds) and a stopped trail logs again.
+#[tokio::test]
+async fn one_slot_for_aws_calls_is_enough_to_converge_and_heal() {
+    let client = support::kube().await;
+    let aws = support::aws().await;
+    let acct = support::account(&aws, 1, 0).await;
+    let port = SdkAws::new(AwsOptions { endpoint_url: Some(faulty_endpoint()), max_attempts: 1, max_in_flight: 1, ..Default::default() }).await;
+    let controller = support::Controller::start_with(client.clone(), port);
+    let name = support::unique_name("one-slot");
+    support::create_policy(&client, &controller.policy(&name, json!({
+        "region": support::REGION, "account": support::role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
+    })))
+    .await;
+    let arn = support::wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+    aws.stop_logging(&acct.scope, &arn).await.unwrap();
+    support::eventually("logging restored through one slot", support::HEAL_TIMEOUT, || async {
+        aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(())
+    })
+    .await;
 }

@@ -64,6 +64,8 @@ pub async fn aws() -> SdkAws {
         metrics: None,
         shared_reads: std::time::Duration::ZERO,
         shared_posture: std::time::Duration::ZERO,
+        // The tests' own look at AWS: never held up by a bound.
+        max_in_flight: 0,
     })
     .await
 }
@@ -84,6 +86,7 @@ pub async fn controller_aws_sharing_posture(posture: Duration) -> SdkAws {
         max_attempts: 1,
         shared_reads: trailwarden::aws::recent::WINDOW,
         shared_posture: posture,
+        max_in_flight: usize::from(trailwarden::aws::sdk::DEFAULT_MAX_IN_FLIGHT),
         ..Default::default()
     })
     .await

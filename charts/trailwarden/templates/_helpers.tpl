@@ -84,6 +84,7 @@ it). */}}
   "TRAILWARDEN_AWS_MAX_ATTEMPTS" "aws.maxAttempts"
   "TRAILWARDEN_AWS_ATTEMPT_TIMEOUT_SECONDS" "aws.attemptTimeoutSeconds"
   "TRAILWARDEN_AWS_OPERATION_TIMEOUT_SECONDS" "aws.operationTimeoutSeconds"
+  "TRAILWARDEN_AWS_MAX_IN_FLIGHT" "aws.maxInFlight"
   "TRAILWARDEN_AWS_RETRY_MODE" "aws.retryMode"
   "TRAILWARDEN_AWS_READS_PER_SECOND" "aws.readsPerSecond"
   "TRAILWARDEN_AWS_WRITES_PER_SECOND" "aws.writesPerSecond"
