@@ -27,9 +27,9 @@ use trailwarden_core::trail::{Insights, Selectors, Tags, TrailDescription, Trail
 use super::calls::is_write;
 use super::clients::{ClientCache, Service};
 use super::error::aws_error;
+use super::in_flight::Slots;
 use super::limiter::Limiter;
 use super::recent::RecentReads;
-use super::in_flight::Slots;
 use super::{AwsPort, AwsResult, CallLog, Fresh, OwnKeys, RateLimits, cloudtrail, kms, organizations, s3, sns, sts};
 use trailwarden_core::policy::Organization;
 
@@ -232,15 +232,12 @@ impl SdkAws {
         R: Debug,
     {
         let write = is_write(operation);
+        let scope_key = format!("{}/{}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
         if service.paced {
-            let pacing_key = format!("{}/{}/{operation}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
-            self.limiter.acquire(pacing_key, write).await;
+            self.limiter.acquire(format!("{scope_key}/{operation}"), write).await;
         }
         let _slot = match (&self.in_flight, service.bounded) {
-            (Some(slots), true) => {
-                let scope_key = format!("{}/{}", scope.role_arn.as_deref().unwrap_or("self"), scope.region);
-                Some(slots.take(&scope_key, service.name, operation).await?)
-            }
+            (Some(slots), true) => Some(slots.take(&scope_key, service.name, operation).await?),
             _ => None,
         };
         let client = (service.client)(&self.clients.get(scope));
@@ -392,4 +389,3 @@ impl AwsPort for SdkAws {
         sns::publish(self, scope, topic_arn, subject, message).await
     }
 }
-

@@ -224,6 +224,13 @@ async fn reconcile_policy<P: AwsPort>(policy: Arc<TrailPolicy>, ctx: Arc<Context
         }
     }));
     match tokio::time::timeout(ctx.pass_deadline, last_call.track(pass).instrument(span.clone())).await {
+        // The policy is gone: our finalizer was the last, and its removal went through on an
+        // earlier try, or the watch showed us the policy after the apiserver had let it go
+        // (seen deleting 10,000 at once: the same cleanup retried for 30 s). Nothing is left to do.
+        Ok(Err(kube::runtime::finalizer::Error::RemoveFinalizer(kube::Error::Api(e)))) if e.code == 404 => {
+            debug!(policy = %policy.name_any(), "policy already gone when its finalizer was removed");
+            Ok(Action::await_change())
+        }
         Ok(done) => done.map_err(|e| Error::Finalizer(Box::new(e))),
         Err(_elapsed) => abandoned(&policy, &ctx, &last_call).instrument(span).await,
     }
