@@ -55,6 +55,8 @@ impl Slots {
             let all = self.all.clone().acquire_owned().await.ok()?;
             Some((own, all))
         };
+        // The share moved into the wait and went with it: only the map and the slot keep
+        // it from here, so an idle one can go.
         let taken = tokio::time::timeout(self.wait, permits).await;
         match taken {
             Ok(Some((own, all))) => {
@@ -125,10 +127,16 @@ mod tests {
         drop(stuck);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn nothing_is_kept_for_a_scope_with_no_call() {
         let slots = Slots::new(4, WAIT);
         drop(take(&slots, "a").await.unwrap());
+        assert!(slots.shares.lock().unwrap().is_empty());
+        // Nor for one whose call gave up waiting for the slots every other scope holds.
+        let held: Vec<_> = futures::future::join_all(["b", "c", "d", "e"].map(|s| take(&slots, s))).await;
+        assert!(take(&slots, "a").await.is_err());
+        assert!(!slots.shares.lock().unwrap().contains_key("a"));
+        drop(held);
         assert!(slots.shares.lock().unwrap().is_empty());
     }
 }
