@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use trailwarden::aws::AwsPort;
 
-use crate::support::{self, Account, Controller, HEAL_TIMEOUT, account, create_policy, eventually, moto_json_in, moto_query, moto_query_in, role, wait_synced, xml_value};
+use crate::support::{self, Controller, HEAL_TIMEOUT, account, create_policy, eventually, moto_json_in, moto_query, moto_query_in, role, wait_synced, xml_value};
 
 /// The account whose default bus and queue the events go through: the controller's own.
 const HUB: &str = "123456789012";
@@ -119,16 +119,6 @@ fn looks(controller: &Controller) -> u64 {
     controller.calls_of("DescribeTrails")
 }
 
-async fn policy(client: &kube::Client, controller: &Controller, acct: &Account) -> (String, String) {
-    let name = support::unique_name("evented");
-    create_policy(client, &controller.policy(&name, json!({
-        "region": support::REGION, "account": role(acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 3600,
-    })))
-    .await;
-    let arn = wait_synced(client, &name).await.status.unwrap().trail_arn.unwrap();
-    (name, arn)
-}
-
 /// The queue is long-polled (20 s) by a controller whose AWS calls each time out far
 /// sooner: the poll keeps its own, longer, limit, so an idle queue is no error and the next
 /// event still heals in seconds.
@@ -149,7 +139,7 @@ async fn a_long_poll_outlasts_the_attempt_timeout_of_every_other_call() {
     .await;
     let controller = Controller::start_through_with_events(client.clone(), port, &url);
     let acct = account(&aws, 1, 0).await;
-    let (_, arn) = policy(&client, &controller, &acct).await;
+    let (_, arn) = controller.synced_policy(&client, "evented", &acct, 3600).await;
     // Idle for longer than any other call may take: the poll in progress waits on.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let errors = controller.metric("trailwarden_event_queue_errors_total", "");
@@ -167,7 +157,7 @@ async fn a_stop_logging_event_heals_within_seconds_and_noise_is_counted_and_drop
     let url = queue_and_rule();
     let controller = Controller::start_with_events(client.clone(), &url).await;
     let acct = account(&aws, 1, 0).await;
-    let (name, arn) = policy(&client, &controller, &acct).await;
+    let (name, arn) = controller.synced_policy(&client, "evented", &acct, 3600).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Noise first: a malformed message, a failed call, another account's trail.
@@ -372,7 +362,7 @@ async fn the_controllers_own_calls_cause_no_pass_and_anyone_elses_do() {
     let url = queue_and_rule();
     let controller = Controller::start_with_events(client.clone(), &url).await;
     let acct = account(&aws, 1, 0).await;
-    let (_, arn) = policy(&client, &controller, &acct).await;
+    let (_, arn) = controller.synced_policy(&client, "evented", &acct, 3600).await;
     let ours = controller.port.own_keys().recent();
     assert!(!ours.is_empty(), "the controller signed its calls with some key");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -404,7 +394,7 @@ async fn two_thousand_forged_events_add_no_series_and_healing_goes_on() {
     let url = queue_and_rule();
     let controller = Controller::start_with_events(client.clone(), &url).await;
     let acct = account(&aws, 1, 0).await;
-    let (name, arn) = policy(&client, &controller, &acct).await;
+    let (name, arn) = controller.synced_policy(&client, "evented", &acct, 3600).await;
     // Other tests' events reach this queue too (every queue's rule reads the hub's default
     // bus): what is asserted is that no forged source or name becomes a label.
     let series = || -> Vec<String> {

@@ -378,12 +378,7 @@ async fn a_call_that_never_answers_is_abandoned_and_logging_is_still_restored() 
     })
     .await;
     let controller = support::Controller::start_with(client.clone(), port);
-    let name = support::unique_name("stalled");
-    support::create_policy(&client, &controller.policy(&name, json!({
-        "region": support::REGION, "account": support::role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
-    })))
-    .await;
-    let arn = support::wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+    let (name, arn) = controller.synced_policy(&client, "stalled", &acct, 5).await;
 
     // GetBucketPolicy now never answers (well past every timeout), and logging is stopped.
     let faults = Faults::for_account(&acct.id);
@@ -412,12 +407,7 @@ async fn one_slot_for_aws_calls_is_enough_to_converge_and_heal() {
     let acct = support::account(&aws, 1, 0).await;
     let port = SdkAws::new(AwsOptions { endpoint_url: Some(faulty_endpoint()), max_attempts: 1, max_in_flight: 1, ..Default::default() }).await;
     let controller = support::Controller::start_with(client.clone(), port);
-    let name = support::unique_name("one-slot");
-    support::create_policy(&client, &controller.policy(&name, json!({
-        "region": support::REGION, "account": support::role(&acct), "s3": {"bucketName": acct.buckets[0]}, "resyncSeconds": 5,
-    })))
-    .await;
-    let arn = support::wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+    let (_, arn) = controller.synced_policy(&client, "one-slot", &acct, 5).await;
     aws.stop_logging(&acct.scope, &arn).await.unwrap();
     support::eventually("logging restored through one slot", support::HEAL_TIMEOUT, || async {
         aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(())

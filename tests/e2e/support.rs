@@ -260,6 +260,19 @@ impl Controller {
         self.port.calls().snapshot().iter().filter(|(c, _)| c.operation == operation).map(|(_, n)| *n).sum()
     }
 
+    /// A policy named `<prefix>-…` for a trail of `account` logging to its first bucket,
+    /// resynced every `resync_seconds`, created and waited on until Synced: its name and
+    /// its trail's ARN.
+    pub async fn synced_policy(&self, client: &Client, prefix: &str, account: &Account, resync_seconds: u32) -> (String, String) {
+        let name = unique_name(prefix);
+        create_policy(client, &self.policy(&name, json!({
+            "region": REGION, "account": role(account), "s3": {"bucketName": account.buckets[0]}, "resyncSeconds": resync_seconds,
+        })))
+        .await;
+        let arn = wait_synced(client, &name).await.status.and_then(|s| s.trail_arn).expect("a synced policy names its trail");
+        (name, arn)
+    }
+
     /// A policy this controller manages: `spec` plus our test label.
     pub fn policy(&self, name: &str, spec: serde_json::Value) -> TrailPolicy {
         labelled_policy(&self.label, name, spec)
