@@ -87,7 +87,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     let progress = Arc::new(Progress::new(Duration::from_secs(args.stall_seconds), &metrics));
     tokio::spawn(http::serve(args.http_addr, metrics.clone(), readiness.clone(), progress.clone()).await?);
-    super::trim::spawn();
+    super::trim::spawn(metrics.heap_allocated.clone());
 
     let client = kube::Client::try_default().await?;
     let port = SdkAws::new(AwsOptions {

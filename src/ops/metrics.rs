@@ -27,6 +27,10 @@ pub struct Metrics {
     /// when passes are in flight and none has finished for too long.
     pub passes_in_flight: IntGauge,
     pub last_pass_completed: prometheus::Gauge,
+    /// Bytes the allocator has handed out and not had back, set by the binary after each
+    /// heap trim: against `process_resident_memory_bytes`, it tells memory in use from
+    /// memory the allocator keeps.
+    pub heap_allocated: IntGauge,
     /// The log verifier's.
     pub integrity: super::integrity_metrics::IntegrityMetrics,
     /// The TrailPolicySets'.
@@ -253,6 +257,11 @@ impl Metrics {
             r.register(Box::new(g.clone())).expect("metric registered once");
             g
         };
+        let heap_allocated = gauge(
+            &r,
+            "trailwarden_heap_allocated_bytes",
+            "Heap bytes in use (allocated and not freed), measured after each heap trim; 0 where the allocator cannot say.",
+        );
         // Series that exist from the start, so dashboards and alerts see zeros, not gaps.
         for result in ["success", "error"] {
             reconcile.reconciles.with_label_values(&[result]);
@@ -268,7 +277,7 @@ impl Metrics {
         let integrity = super::integrity_metrics::IntegrityMetrics::new(&r);
         let sets = super::set_metrics::SetMetrics::new(&r);
         let last_page = std::sync::Arc::default();
-        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed, integrity, sets, last_page }
+        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed, heap_allocated, integrity, sets, last_page }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -83,7 +83,13 @@ impl Controller {
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
                 .unwrap_or_else(|| panic!("{key} missing from /proc/{}/status", self.pid))
         };
-        Memory { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), anon_kib: kib("RssAnon:"), file_kib: kib("RssFile:") }
+        let heap_in_use_kib = self
+            .metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix("trailwarden_heap_allocated_bytes "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|bytes| bytes / 1024);
+        Memory { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), anon_kib: kib("RssAnon:"), file_kib: kib("RssFile:"), heap_in_use_kib }
     }
 
     /// utime + stime so far, in seconds.
@@ -165,11 +171,16 @@ pub struct Memory {
     pub anon_kib: u64,
     /// Of the RSS: the pages of the binary (and libraries) mapped from their files.
     pub file_kib: u64,
+    /// Of the heap: what the controller had allocated and not freed at its last trim
+    /// (`trailwarden_heap_allocated_bytes`, every 30 s); the rest of the private pages
+    /// are stacks and what the allocator keeps.
+    pub heap_in_use_kib: Option<u64>,
 }
 
 /// The RSS, and of it the private (heap) and file-mapped (binary) pages.
 pub fn rss(memory: &Memory) -> String {
-    format!("{} ({} heap and stacks, {} binary)", mib(memory.rss_kib), mib(memory.anon_kib), mib(memory.file_kib))
+    let in_use = memory.heap_in_use_kib.map(|kib| format!(", {} in use at the last trim", mib(kib))).unwrap_or_default();
+    format!("{} ({} heap and stacks{in_use}, {} binary)", mib(memory.rss_kib), mib(memory.anon_kib), mib(memory.file_kib))
 }
 
 pub fn mib(kib: u64) -> String {

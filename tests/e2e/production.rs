@@ -44,6 +44,7 @@ const EXPORTED: &[&str] = &[
     "trailwarden_key_deletion_timestamp_seconds",
     "trailwarden_stage_failures_total",
     "trailwarden_last_pass_completed_timestamp_seconds",
+    "trailwarden_heap_allocated_bytes",
     "trailwarden_log_integrity_intact",
     "trailwarden_log_integrity_verified_timestamp_seconds",
     "trailwarden_log_integrity_findings_total",
