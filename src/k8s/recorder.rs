@@ -85,7 +85,9 @@ impl NoteKeeper {
 
     /// Forgets what was published about `object` (its uid): it is gone.
     pub fn forget(&self, object: &str) {
-        self.published.lock().expect("events lock").retain(|(o, ..), _| o != object);
+        let mut published = self.published.lock().expect("events lock");
+        published.retain(|(o, ..), _| o != object);
+        crate::ops::sparse::shrink_if_sparse(&mut published);
     }
 
     async fn publish_unless(&self, event: &Event, reference: &ObjectReference, quiet: Option<Duration>) -> Result<(), PublishError> {
@@ -103,6 +105,7 @@ impl NoteKeeper {
         let repeat = {
             let mut published = self.published.lock().expect("events lock");
             published.retain(|_, p| p.at.elapsed() < REMEMBERED_FOR);
+            crate::ops::sparse::shrink_if_sparse(&mut published);
             let same = published.get_mut(&key).filter(|p| p.note == note);
             if same.as_ref().is_some_and(|p| quiet.is_some_and(|quiet| p.at.elapsed() < quiet)) {
                 return Ok(());

@@ -5,4 +5,5 @@ pub mod integrity_metrics;
 pub mod metrics;
 pub mod progress;
 pub mod set_metrics;
+pub mod sparse;
 mod policy_gauges;

@@ -22,8 +22,14 @@ pub fn changes(
     watcher(api, config)
         .default_backoff()
         // Who set which field is never read here, and it is the largest part of a stored
-        // policy (about 16 KB each: 15 MiB of 1,000 policies).
-        .modify(|policy: &mut TrailPolicy| policy.metadata.managed_fields = None)
+        // policy (about 16 KB each: 15 MiB of 1,000 policies). Of the status, the store
+        // keeps what passes read back and a digest of the rest (`status::slim`).
+        .modify(|policy: &mut TrailPolicy| {
+            policy.metadata.managed_fields = None;
+            if let Some(status) = &mut policy.status {
+                crate::k8s::status::slim(status);
+            }
+        })
         .inspect_ok(move |event| live.saw(event))
         .reflect(store)
         .touched_objects()

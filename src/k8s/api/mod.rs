@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use posture::{BucketPosture, KmsPosture, LockMode, ObjectLockPosture, Posture};
 pub use selectors::{AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, InsightType, ReadWriteType};
-pub use status::{CheckStatus, ComplianceFinding, Delivery, DigestLink, Drift, IntegrityFinding, LogIntegrity, PinnedKey, Remediation, TrailPolicyStatus};
+pub use status::{CheckStatus, ComplianceFinding, Delivery, DigestLink, Drift, IntegrityFinding, LogIntegrity, PinnedKey, Remediation, StatusDigest, TrailPolicyStatus};
 pub use trailwarden_core::{OWNER_TAG, OWNER_UID_TAG};
 
 mod posture;

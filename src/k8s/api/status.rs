@@ -68,7 +68,16 @@ pub struct TrailPolicyStatus {
     /// validation on). Written by the verifier alone; the CT-LOG-INTEGRITY check reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_integrity: Option<LogIntegrity>,
+    /// Never on the wire: on the watch's copy of a policy, the digest of the whole status
+    /// it was slimmed from (`k8s::status::slim`), for telling a pass's status from it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub seen_digest: Option<StatusDigest>,
 }
+
+/// A SHA-256 of a status as compared for a write (`k8s::status::digest`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusDigest(pub [u8; 32]);
 
 /// The log verifier's record for a trail: how far its digest chain is proven, and every
 /// digest or log file found not intact (kept until the record is removed).

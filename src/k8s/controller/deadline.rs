@@ -30,7 +30,7 @@ pub(super) async fn abandoned<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>
     // leaves it to the next pass.
     let record = async {
         publish(ctx, policy, &report.notices).await;
-        let previous = previous_with_findings(ctx, policy);
+        let previous = previous_with_findings(ctx, policy).await;
         let failed = status::failed(policy, previous, failure.failure.name(), &failure.message, Timestamp::now());
         write_status(ctx, policy, failed).await
     };

@@ -89,8 +89,9 @@ struct Context<P> {
     /// The status this replica last wrote per policy uid, less what the next pass rewrites
     /// whole (see [`remembered`]). A pass may start from a cached object that does not show
     /// our previous write yet; building on it would lose that write (the remediation
-    /// count, whether the policy had a trail, what was failing).
-    written: Mutex<HashMap<String, TrailPolicyStatus>>,
+    /// count, whether the policy had a trail, what was failing). Boxed: a status is 752
+    /// bytes, and a table keeps room for the most policies it held.
+    written: Mutex<HashMap<String, Box<TrailPolicyStatus>>>,
     /// The events queue, to time the passes its events asked for.
     events: Option<crate::triggers::events::EventQueue>,
     /// Each account and region's share of the concurrent passes.
@@ -245,7 +246,7 @@ async fn apply<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<Act
             let note = e.to_string();
             let notice = Notice { severity: Severity::Warning, reason: Failure::InvalidSpec.name(), action: "Reconcile", note: note.clone() };
             publish(ctx, policy, &[notice]).await;
-            let failed = status::failed(policy, previous_with_findings(ctx, policy), Failure::InvalidSpec.name(), &note, Timestamp::now());
+            let failed = status::failed(policy, previous_with_findings(ctx, policy).await, Failure::InvalidSpec.name(), &note, Timestamp::now());
             write_status(ctx, policy, failed).await?;
             return Err(e.into());
         }
@@ -371,28 +372,45 @@ async fn cleanup<P: AwsPort>(policy: &TrailPolicy, ctx: &Context<P>) -> Result<A
     ctx.metrics.integrity.forget(&policy.name_any());
     ctx.retiring.lock().expect("retiring lock").push((policy.name_any(), std::time::Instant::now()));
     let uid = policy.uid().unwrap_or_default();
-    ctx.drift_seen.lock().expect("drift lock").remove(&uid);
-    ctx.written.lock().expect("status lock").remove(&uid);
-    ctx.failures.lock().expect("failures lock").remove(&uid);
-    ctx.off_counted.lock().expect("off lock").remove(&uid);
-    ctx.suspicion.lock().expect("suspicion lock").remove(&uid);
+    forget(&ctx.drift_seen, &uid);
+    forget(&ctx.written, &uid);
+    forget(&ctx.failures, &uid);
+    forget(&ctx.off_counted, &uid);
+    forget(&ctx.suspicion, &uid);
     ctx.recorder.forget(&uid);
     Ok(Action::await_change())
 }
 
+/// Drops a deleted policy's entry from one of the per-policy maps, and the room it took.
+fn forget<V>(map: &Mutex<HashMap<String, V>>, uid: &str) {
+    let mut map = map.lock().expect("per-policy map lock");
+    map.remove(uid);
+    crate::ops::sparse::shrink_if_sparse(&mut map);
+}
+
 /// The status to build on: the one this replica last wrote, else the object's.
 fn previous_status<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPolicyStatus> {
-    let written = ctx.written.lock().expect("status lock").get(&policy.uid().unwrap_or_default()).cloned();
+    let written = ctx.written.lock().expect("status lock").get(&policy.uid().unwrap_or_default()).map(|s| (**s).clone());
     written.or_else(|| policy.status.clone())
 }
 
 /// [`previous_status`] for a pass that cannot look: it keeps the findings and drift of the
-/// last look, which the remembered status leaves out, from the object.
-fn previous_with_findings<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPolicyStatus> {
+/// last look. Neither the remembered status nor the watch's copy holds them all
+/// ([`status::slim`]): they are read from the apiserver, or, if it does not answer, the
+/// watch's are kept.
+async fn previous_with_findings<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPolicyStatus> {
     let mut previous = previous_status(ctx, policy)?;
-    if let Some(object) = &policy.status {
-        previous.compliance.clone_from(&object.compliance);
-        previous.drift.clone_from(&object.drift);
+    let api = Api::<TrailPolicy>::all(ctx.client.clone());
+    let object = match api.get_status(&policy.name_any()).await {
+        Ok(fresh) => fresh.status,
+        Err(e) => {
+            debug!(policy = %policy.name_any(), error = %e, "could not read the status's findings; keeping the watch's");
+            policy.status.clone()
+        }
+    };
+    if let Some(object) = object {
+        previous.compliance = object.compliance;
+        previous.drift = object.drift;
     }
     Some(previous)
 }
@@ -408,18 +426,14 @@ async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: TrailPo
         "status": status,
     });
     api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)).await?;
-    ctx.written.lock().expect("status lock").insert(policy.uid().unwrap_or_default(), remembered(status));
+    ctx.written.lock().expect("status lock").insert(policy.uid().unwrap_or_default(), Box::new(remembered(status)));
     Ok(())
 }
 
-/// What of a written status the next pass builds on. Drift and the compliance findings
-/// are rewritten whole by every pass that looks; of the findings, only the required ones
-/// that failed are read back (to tell a new failure from an old one). The rest would be a
-/// second copy of every policy's findings, a third of the controller's memory at scale.
-/// A pass that cannot look (an unusable spec) keeps the findings of the object's status.
+/// What of a written status the next pass builds on ([`status::read_back`]): the rest
+/// would be a second copy of every policy's findings.
 fn remembered(mut status: TrailPolicyStatus) -> TrailPolicyStatus {
-    status.drift.clear();
-    status.compliance.retain(|f| f.required && f.status == crate::k8s::api::CheckStatus::Fail);
+    status::read_back(&mut status);
     status
 }
 
