@@ -175,11 +175,12 @@ pub(crate) struct RunArgs {
     /// large account never holds up the others. A pass that writes spends most of its time
     /// waiting for its account's write pace (1 a second per API), so enough of them must be
     /// in flight for many accounts to be writing (1,000 policies over 100 accounts
-    /// converged in 23.5 s at 32, 17.8 s at 96). Fewer hold less memory but queue an
-    /// event's pass behind the resync's: at 10,000 policies, 64 converged in 817 s (128:
-    /// 483 s) and healed from an event in p99 1.77 s (128: 0.67 s); at 1,000 they held
-    /// 44.5 MiB where 128 held 48.8 MiB (make bench-scale).
-    #[arg(long, env = "TRAILWARDEN_MAX_CONCURRENT_RECONCILES", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// converged in 23.5 s at 32, 17.8 s at 96). More than the AWS calls in flight
+    /// (--aws-max-in-flight) mostly wait and hold memory: 1,000 policies over 250 accounts
+    /// converged in 47.2 s at 64 and 45.8 s at 128, resident 44.5 and 48.8 MiB; 10,000 over
+    /// 2,500 converged in 817 s at 64 and 695 s at 128, healing from events alike (make
+    /// bench-scale). Raise it to converge thousands from empty faster.
+    #[arg(long, env = "TRAILWARDEN_MAX_CONCURRENT_RECONCILES", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub(crate) max_concurrent_reconciles: u16,
     /// Guardrail: the AWS accounts policies may act in (comma-separated ids); any if unset.
     /// A policy in another account is Ready=False (reason Guardrail) and costs no AWS call.

@@ -82,9 +82,9 @@ impl AwsOptions {
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The controller's default bound on calls in flight (`--aws-max-in-flight`): half of the
-/// default 128 passes at once each with a call out, well above what one account's pace
-/// lets through (10 reads a second per API).
+/// The controller's default bound on calls in flight (`--aws-max-in-flight`): one for each
+/// of the default 64 passes at once, well above what one account's pace lets through (10
+/// reads a second per API).
 pub const DEFAULT_MAX_IN_FLIGHT: u16 = 64;
 
 /// How long a connection to AWS may take to open (the SDK's own default).

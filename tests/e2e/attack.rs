@@ -90,6 +90,8 @@ async fn a_pass_past_its_deadline_is_abandoned_and_reported_after_logging_is_res
     })))
     .await;
     let arn = wait_synced(&client, &name).await.status.unwrap().trail_arn.unwrap();
+    let last_look = support::get(&client, &name).await.status.unwrap_or_default();
+    let judged: Vec<String> = last_look.compliance.iter().map(|f| f.id.clone()).collect();
 
     let faults = Faults::for_account(&acct.id);
     faults.set(json!({"only_services": ["S3"], "latency_ms": 120_000, "ttl_seconds": 90}));
@@ -98,13 +100,18 @@ async fn a_pass_past_its_deadline_is_abandoned_and_reported_after_logging_is_res
         aws.get_trail_status(&acct.scope, &arn).await.ok()?.is_logging.then_some(())
     })
     .await;
-    let (message, _) = eventually("the abandoned pass reported", HEAL_TIMEOUT, || async {
-        let policy = support::get(&client, &name).await;
-        let ready = policy.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
-        (ready.reason == "PassDeadlineExceeded").then_some(ready.message)
+    let ((message, kept), _) = eventually("the abandoned pass reported", HEAL_TIMEOUT, || async {
+        let status = support::get(&client, &name).await.status?;
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+        let kept: Vec<String> = status.compliance.iter().map(|f| f.id.clone()).collect();
+        (ready.reason == "PassDeadlineExceeded").then(|| (ready.message.clone(), kept))
     })
     .await;
     assert!(message.contains("S3/"), "names the S3 call it waited on: {message}");
+    // The record of a pass that could not look carries the last look's findings forward,
+    // the passing ones too (the controller's own copy keeps only the failing ones).
+    assert!(judged.len() > 1, "the first look judged the trail: {judged:?}");
+    assert_eq!(kept, judged, "the abandoned pass's status keeps every finding of the last look");
     assert!(controller.metric("trailwarden_reconcile_errors_total{", "reason=\"PassDeadlineExceeded\"") >= 1.0);
     faults.clear();
 }
