@@ -9,7 +9,8 @@ use tracing::warn;
 use trailwarden_core::report::{Failure, Report, Stage, StageFailure};
 
 use super::notices::publish;
-use super::{Context, Error, previous_with_findings, write_status};
+use super::written::{previous_with_findings, write_status};
+use super::{Context, Error};
 use crate::aws::{AwsPort, LastCall};
 use crate::k8s::api::TrailPolicy;
 use crate::k8s::status;

@@ -11,13 +11,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures::StreamExt;
 use jiff::Timestamp;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::{reflector, watcher};
 use kube::{Client, ResourceExt};
-use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 use trailwarden_core::guardrails::Guardrails;
 use trailwarden_core::floor::Floor;
@@ -28,11 +27,13 @@ mod attack;
 mod deadline;
 mod notices;
 mod peers;
+mod written;
 
 use attack::{count_logging_off, heal_time, name_the_contester, next_look};
 use deadline::abandoned;
 use notices::{publish, publish_new};
 use peers::{breach, with_peers};
+use written::{previous_status, previous_with_findings, write_status};
 
 use super::api::{FINALIZER, TrailPolicy, TrailPolicyStatus};
 use super::desired::{desired, scope};
@@ -87,7 +88,7 @@ struct Context<P> {
     /// When drift was first seen per policy uid, until it is corrected (heal time).
     drift_seen: Mutex<HashMap<String, std::time::Instant>>,
     /// The status this replica last wrote per policy uid, less what the next pass rewrites
-    /// whole (see [`remembered`]). A pass may start from a cached object that does not show
+    /// whole (see [`status::read_back`]). A pass may start from a cached object that does not show
     /// our previous write yet; building on it would lose that write (the remediation
     /// count, whether the policy had a trail, what was failing). Boxed: a status is 752
     /// bytes, and a table keeps room for the most policies it held.
@@ -386,55 +387,6 @@ fn forget<V>(map: &Mutex<HashMap<String, V>>, uid: &str) {
     let mut map = map.lock().expect("per-policy map lock");
     map.remove(uid);
     crate::ops::sparse::shrink_if_sparse(&mut map);
-}
-
-/// The status to build on: the one this replica last wrote, else the object's.
-fn previous_status<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPolicyStatus> {
-    let written = ctx.written.lock().expect("status lock").get(&policy.uid().unwrap_or_default()).map(|s| (**s).clone());
-    written.or_else(|| policy.status.clone())
-}
-
-/// [`previous_status`] for a pass that cannot look: it keeps the findings and drift of the
-/// last look. Neither the remembered status nor the watch's copy holds them all
-/// ([`status::slim`]): they are read from the apiserver, or, if it does not answer, the
-/// watch's are kept.
-async fn previous_with_findings<P>(ctx: &Context<P>, policy: &TrailPolicy) -> Option<TrailPolicyStatus> {
-    let mut previous = previous_status(ctx, policy)?;
-    let api = Api::<TrailPolicy>::all(ctx.client.clone());
-    let object = match api.get_status(&policy.name_any()).await {
-        Ok(fresh) => fresh.status,
-        Err(e) => {
-            debug!(policy = %policy.name_any(), error = %e, "could not read the status's findings; keeping the watch's");
-            policy.status.clone()
-        }
-    };
-    if let Some(object) = object {
-        previous.compliance = object.compliance;
-        previous.drift = object.drift;
-    }
-    Some(previous)
-}
-
-async fn write_status<P>(ctx: &Context<P>, policy: &TrailPolicy, status: TrailPolicyStatus) -> Result<(), Error> {
-    if status::unchanged(policy.status.as_ref(), &status) {
-        return Ok(());
-    }
-    let api = Api::<TrailPolicy>::all(ctx.client.clone());
-    let body = json!({
-        "apiVersion": "trailwarden.dev/v1alpha1",
-        "kind": "TrailPolicy",
-        "status": status,
-    });
-    api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body)).await?;
-    ctx.written.lock().expect("status lock").insert(policy.uid().unwrap_or_default(), Box::new(remembered(status)));
-    Ok(())
-}
-
-/// What of a written status the next pass builds on ([`status::read_back`]): the rest
-/// would be a second copy of every policy's findings.
-fn remembered(mut status: TrailPolicyStatus) -> TrailPolicyStatus {
-    status::read_back(&mut status);
-    status
 }
 
 /// Exponential back-off per policy: 2 s, 4 s, 8 s … capped at 5 minutes, so a refusing
