@@ -89,7 +89,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::spawn(http::serve(args.http_addr, metrics.clone(), readiness.clone(), progress.clone()).await?);
     super::trim::spawn(metrics.heap_allocated.clone());
 
-    let client = kube::Client::try_default().await?;
+    let client = trailwarden::k8s::client::connect().await?;
     let port = SdkAws::new(AwsOptions {
         endpoint_url: args.aws_endpoint_url,
         max_attempts: args.aws_max_attempts,

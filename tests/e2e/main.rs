@@ -10,6 +10,7 @@ mod admission_policy;
 mod aws_roundtrip;
 mod blockers;
 mod check;
+mod client;
 mod drift;
 mod error_codes;
 mod events;
