@@ -13,7 +13,7 @@
 //! under its own deadline; a chain that fails or overruns is named in the record's
 //! `error`, the others' progress kept, and tried again next round.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
@@ -35,6 +35,7 @@ use crate::aws::AwsPort;
 use crate::aws::sdk::SdkAws;
 use crate::k8s::api::{DigestLink, IntegrityFinding, LogIntegrity, TrailPolicy};
 use crate::k8s::recorder::NoteKeeper;
+use crate::ops::sparse::shrink_if_sparse;
 use crate::ops::integrity_metrics::IntegrityMetrics;
 
 /// The field manager of `status.logIntegrity`: the pass's apply never names the field.
@@ -68,6 +69,11 @@ pub fn spawn(client: Client, policies: Store<TrailPolicy>, recorder: NoteKeeper,
     requests
 }
 
+/// Whether the verifier walks this policy's logs: validation on, and not being deleted.
+fn verified(policy: &TrailPolicy) -> bool {
+    policy.spec.log_file_validation && policy.metadata.deletion_timestamp.is_none()
+}
+
 async fn rounds(
     client: Client,
     policies: Store<TrailPolicy>,
@@ -88,13 +94,20 @@ async fn rounds(
     let mut rechecked: HashMap<String, Instant> = HashMap::new();
     loop {
         ticks.tick().await;
-        let state = policies.state();
         let started = Timestamp::now();
         let cache = RoundCache::new(&options.port, started - options.lookback, started + SignedDuration::from_hours(1));
+        // The round's turns are references, not the policies: a round over thousands of
+        // trails takes minutes, and the policies deleted meanwhile must neither be walked
+        // nor kept in memory until their turn.
+        let (verifying, turns) = {
+            let state = policies.state();
+            let verifying: HashSet<String> = state.iter().filter(|p| verified(p)).filter_map(|p| p.uid()).collect();
+            let turns: Vec<ObjectRef<TrailPolicy>> = state.iter().filter(|p| verified(p)).map(|p| ObjectRef::from_obj(&**p)).collect();
+            (verifying, turns)
+        };
         // A policy gone, or no longer validating its logs: its record and series go.
-        let verified = |p: &TrailPolicy| p.spec.log_file_validation && p.metadata.deletion_timestamp.is_none();
         names.retain(|uid, name| {
-            let live = state.iter().any(|p| p.uid().as_deref() == Some(uid.as_str()) && verified(p));
+            let live = verifying.contains(uid);
             if !live {
                 options.metrics.forget(name);
                 kept.remove(uid);
@@ -102,7 +115,13 @@ async fn rounds(
             }
             live
         });
-        for policy in state {
+        shrink_if_sparse(&mut names);
+        shrink_if_sparse(&mut kept);
+        shrink_if_sparse(&mut rechecked);
+        drop(verifying);
+        for turn in turns {
+            // The policy as it is at its turn.
+            let Some(policy) = policies.get(&turn) else { continue };
             if !verified(&policy) {
                 continue;
             }
