@@ -92,6 +92,12 @@ impl Controller {
         Memory { rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:"), anon_kib: kib("RssAnon:"), file_kib: kib("RssFile:"), heap_in_use_kib }
     }
 
+    /// Resets the peak resident size (VmHWM) to the current one, so that a later peak is
+    /// of what came after (Linux 4.0 and later: `clear_refs` 5).
+    pub fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").expect("reset VmHWM through /proc/PID/clear_refs");
+    }
+
     /// utime + stime so far, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).expect("/proc/PID/stat");
