@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -49,17 +51,30 @@ impl Readiness {
     }
 }
 
-fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+    respond_with(status, content_type, Full::new(Bytes::from(body)).boxed_unsync())
+}
+
+fn respond_with(status: StatusCode, content_type: &str, body: Body) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))
+        .body(body)
         .expect("static response parts are valid")
 }
 
-fn route(path: &str, metrics: &Metrics, readiness: &Readiness, progress: &Progress) -> Response<Full<Bytes>> {
+/// `/metrics`, sent as it is written (`Metrics::page`): a page of thousands of policies'
+/// series is never held whole.
+fn metrics_page(metrics: &Metrics) -> Body {
+    let chunks = metrics.page().map(|chunk| Ok::<_, Infallible>(Frame::data(Bytes::from(chunk))));
+    StreamBody::new(futures::stream::iter(chunks)).boxed_unsync()
+}
+
+fn route(path: &str, metrics: &Metrics, readiness: &Readiness, progress: &Progress) -> Response<Body> {
     match path {
-        "/metrics" => respond(StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+        "/metrics" => respond_with(StatusCode::OK, "text/plain; version=0.0.4", metrics_page(metrics)),
         "/healthz" => match progress.stalled() {
             None => respond(StatusCode::OK, "text/plain", "ok\n".into()),
             Some(since) => respond(

@@ -7,7 +7,7 @@ use prometheus::{
 
 use strum::IntoEnumIterator;
 
-use super::policy_gauges::{PolicyGauges, State};
+use super::policy_gauges::{Cursor, PolicyGauges, State};
 use trailwarden_core::posture::CheckStatus;
 use trailwarden_core::report::{ConditionType, Failure, Reason, Report};
 
@@ -35,11 +35,6 @@ pub struct Metrics {
     pub integrity: super::integrity_metrics::IntegrityMetrics,
     /// The TrailPolicySets'.
     pub sets: super::set_metrics::SetMetrics,
-    /// The size of the last page rendered: the next is written into a buffer that size
-    /// from the start. Grown by doubling, a page of 1,000 policies' series (several MiB)
-    /// held up to twice its size at each scrape, the largest allocation of the controller
-    /// (heaptrack, `make bench-scale`).
-    last_page: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What the reconciler did, per outcome, field, action and policy.
@@ -276,25 +271,40 @@ impl Metrics {
         build.with_label_values(&[env!("CARGO_PKG_VERSION"), env!("TRAILWARDEN_GIT_REVISION")]).set(1);
         let integrity = super::integrity_metrics::IntegrityMetrics::new(&r);
         let sets = super::set_metrics::SetMetrics::new(&r);
-        let last_page = std::sync::Arc::default();
-        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed, heap_allocated, integrity, sets, last_page }
+        Metrics { registry: r, reconcile, aws, events, policies, leader, passes_in_flight, last_pass_completed, heap_allocated, integrity, sets }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric, whole.
     pub fn render(&self) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
-        let families = self.registry.gather();
-        // A little room over the last page: series come and go between scrapes.
-        let last = self.last_page.load(Relaxed);
-        let mut buf = Vec::with_capacity(last + last / 16);
-        let encoder = TextEncoder::new();
-        encoder.encode(&families, &mut buf).expect("text encoding");
-        drop(families);
-        self.reconcile.gauges.each_family(|family| encoder.encode(std::slice::from_ref(family), &mut buf).expect("text encoding"));
-        self.last_page.store(buf.len(), Relaxed);
-        String::from_utf8(buf).expect("prometheus text is UTF-8")
+        self.page().collect()
+    }
+
+    /// The Prometheus text exposition of every metric, in chunks of about [`CHUNK`] bytes
+    /// to be sent as they are written: the registry's families first, then the
+    /// per-policy gauges, a slice of policies at a time.
+    pub fn page(&self) -> impl Iterator<Item = String> + Send + 'static {
+        let registry = self.registry.clone();
+        let gauges = self.reconcile.gauges.clone();
+        let mut cursor: Option<Cursor> = None;
+        std::iter::from_fn(move || match &mut cursor {
+            None => {
+                let mut buf = Vec::new();
+                TextEncoder::new().encode(&registry.gather(), &mut buf).expect("text encoding");
+                cursor = Some(Cursor::default());
+                Some(String::from_utf8(buf).expect("prometheus text is UTF-8"))
+            }
+            Some(cursor) if cursor.done() => None,
+            Some(cursor) => {
+                let mut chunk = String::with_capacity(CHUNK + CHUNK / 8);
+                gauges.write_next(cursor, &mut chunk, CHUNK);
+                Some(chunk)
+            }
+        })
     }
 }
+
+/// About how much of `/metrics` is written before it is sent.
+pub const CHUNK: usize = 64 * 1024;
 
 impl ReconcileMetrics {
     /// Records one reconcile: its result, drift, corrections and the policy's state.

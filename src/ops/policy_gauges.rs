@@ -1,15 +1,15 @@
 //! The per-policy gauges: `trailwarden_policy_ready`, `trailwarden_trail_logging`,
 //! `_logging_desired`, `_in_sync`, `_compliant` and `trailwarden_compliance_check`. Kept as
-//! one small record per policy and turned into samples only when `/metrics` is scraped, a
-//! family at a time: a labelled gauge of the prometheus crate holds its labels and value
+//! one small record per policy and written as text only when `/metrics` is scraped, a
+//! chunk at a time: a labelled gauge of the prometheus crate holds its labels and value
 //! in some ten allocations (about 470 bytes), and at 23 series per policy that was 10.5
 //! MiB of 1,000 policies, more than any other part of the controller. A record is about
 //! 400 bytes.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
-
-use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
 /// A state each policy has one gauge for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +68,8 @@ struct Record {
     key_deletion: Option<(String, f64)>,
 }
 
-/// Not in the registry: `/metrics` writes these families after the registry's, one at a
-/// time ([`PolicyGauges::each_family`]).
+/// Not in the registry: `/metrics` writes these families after the registry's, a chunk
+/// at a time ([`PolicyGauges::write_next`]).
 #[derive(Clone)]
 pub struct PolicyGauges {
     policies: Arc<Mutex<BTreeMap<String, Record>>>,
@@ -138,72 +138,235 @@ impl Default for PolicyGauges {
     }
 }
 
-fn sample(labels: &[(&str, &str)], value: bool) -> Metric {
-    sample_value(labels, if value { 1.0 } else { 0.0 })
+/// Where a scrape of the per-policy gauges got to: the family being written and the last
+/// policy written of it. Policies added or removed between two chunks are seen or not,
+/// as between two families: a scrape was never one instant.
+#[derive(Debug, Default)]
+pub struct Cursor {
+    family: usize,
+    after: Option<String>,
+    headed: bool,
 }
 
-fn sample_value(labels: &[(&str, &str)], value: f64) -> Metric {
-    let labels = labels
-        .iter()
-        .map(|(name, value)| {
-            let mut pair = LabelPair::default();
-            pair.set_name((*name).to_owned());
-            pair.set_value((*value).to_owned());
-            pair
-        })
-        .collect();
-    let mut metric = Metric::from_label(labels);
-    let mut gauge = Gauge::default();
-    gauge.set_value(value);
-    metric.set_gauge(gauge);
-    metric
-}
+/// The families: the states', then the checks', the last looks', the keys' deletions.
+const FAMILIES: usize = STATES.len() + 3;
 
-fn family(name: &str, help: &str, metrics: Vec<Metric>) -> MetricFamily {
-    let mut family = MetricFamily::default();
-    family.set_name(name.to_owned());
-    family.set_help(help.to_owned());
-    family.set_field_type(MetricType::GAUGE);
-    family.set_metric(metrics);
-    family
+impl Cursor {
+    /// Whether every family has been written.
+    pub fn done(&self) -> bool {
+        self.family >= FAMILIES
+    }
 }
 
 impl PolicyGauges {
-    /// Each family that has samples, built one at a time and handed to `write` before the
-    /// next is built. Gathered all at once for the encoder, these families were the
-    /// largest allocation at the controller's peak (7.5 MiB of 1,000 policies' series,
-    /// heaptrack under `make bench-scale`). Each family is read under the lock on its
-    /// own, so a pass recording its gauges waits for one family, not the page.
-    pub fn each_family(&self, mut write: impl FnMut(&MetricFamily)) {
-        let policies = || self.policies.lock().expect("policy gauges lock");
-        let mut emit = |family: MetricFamily| {
-            // A family with no sample is left out, as the crate's own vectors do.
-            if !family.get_metric().is_empty() {
-                write(&family);
+    /// Appends the text of the next policies' samples to `out`, as the Prometheus text
+    /// format writes them, until `out` holds `budget` bytes or the page ends. The page is
+    /// written in such chunks and sent as it is written: gathered as families of samples
+    /// for an encoder and then written whole, 1,000 policies' series took about 9 MiB at
+    /// every scrape (the samples 6, the text 3), and ten times that at 10,000. The lock is
+    /// held for one chunk, so a pass recording its gauges waits for a chunk, not the page.
+    pub fn write_next(&self, cursor: &mut Cursor, out: &mut String, budget: usize) {
+        let policies = self.policies.lock().expect("policy gauges lock");
+        while !cursor.done() {
+            let (name, help) = family_name(cursor.family);
+            let from = match &cursor.after {
+                Some(after) => Bound::Excluded(after.as_str()),
+                None => Bound::Unbounded,
+            };
+            let family = cursor.family;
+            for (policy, record) in policies.range::<str, _>((from, Bound::Unbounded)) {
+                let headed = &mut cursor.headed;
+                let mut line = |labels: &[(&str, &str)], value: f64| {
+                    if !*headed {
+                        // A family with no sample is left out, as the crate's own vectors do.
+                        let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} gauge", escape(help, false));
+                        *headed = true;
+                    }
+                    out.push_str(name);
+                    for (i, (label, value)) in labels.iter().enumerate() {
+                        let _ = write!(out, "{}{label}=\"{}\"", if i == 0 { '{' } else { ',' }, escape(value, true));
+                    }
+                    let _ = writeln!(out, "}} {value}");
+                };
+                let flag = |v: bool| if v { 1.0 } else { 0.0 };
+                match family.checked_sub(STATES.len()) {
+                    None => {
+                        if let Some(v) = record.states[family] {
+                            line(&[("policy", policy)], flag(v));
+                        }
+                    }
+                    Some(0) => {
+                        for (id, v) in &record.checks {
+                            line(&[("check", id), ("policy", policy)], flag(*v));
+                        }
+                    }
+                    Some(1) => {
+                        if record.last_look > 0.0 {
+                            line(&[("policy", policy)], record.last_look);
+                        }
+                    }
+                    _ => {
+                        if let Some((key, at)) = &record.key_deletion {
+                            line(&[("key", key), ("policy", policy)], *at);
+                        }
+                    }
+                }
+                if out.len() >= budget {
+                    cursor.after = Some(policy.clone());
+                    return;
+                }
             }
-        };
-        for (i, (_, name, help)) in STATES.iter().enumerate() {
-            let metrics = policies()
-                .iter()
-                .filter_map(|(policy, record)| record.states[i].map(|v| sample(&[("policy", policy)], v)))
-                .collect();
-            emit(family(name, help, metrics));
+            *cursor = Cursor { family: family + 1, after: None, headed: false };
         }
-        let checks = policies()
+    }
+}
+
+fn family_name(family: usize) -> (&'static str, &'static str) {
+    match family.checked_sub(STATES.len()) {
+        None => (STATES[family].1, STATES[family].2),
+        Some(0) => CHECK,
+        Some(1) => LAST_LOOK,
+        _ => KEY_DELETION,
+    }
+}
+
+/// The text format's escaping: a backslash and a newline always, a double quote in a
+/// label's value.
+fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
+    let needs = text.contains(['\\', '\n']) || (quote && text.contains('"'));
+    if !needs {
+        return text.into();
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '\n' => escaped.push_str("\\n"),
+            '"' if quote => escaped.push_str("\\\""),
+            c => escaped.push(c),
+        }
+    }
+    escaped.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+    use prometheus::{Encoder, TextEncoder};
+
+    use super::*;
+
+    fn page(gauges: &PolicyGauges, budget: usize) -> Vec<String> {
+        let mut cursor = Cursor::default();
+        let mut chunks = vec![];
+        while !cursor.done() {
+            let mut chunk = String::new();
+            gauges.write_next(&mut cursor, &mut chunk, budget);
+            chunks.push(chunk);
+        }
+        chunks
+    }
+
+    fn gauges() -> PolicyGauges {
+        let gauges = PolicyGauges::new();
+        gauges.set("audit", State::Ready, Some(true));
+        gauges.set("audit", State::Logging, Some(false));
+        gauges.set_checks("audit", [("CT-MULTI-REGION", Some(true)), ("CT-LOG-VALIDATION", Some(false))]);
+        gauges.looked("audit", 1_765_000_000.25);
+        gauges.key_deletion("audit", Some(("arn:aws:kms:us-east-1:111122223333:key/a\"b\\c\nd".into(), 1_766_000_000.0)));
+        gauges.set("org", State::Ready, Some(false));
+        gauges.set_checks("org", [("CT-MULTI-REGION", Some(false))]);
+        gauges.set("paused", State::LoggingDesired, Some(false));
+        gauges
+    }
+
+    /// A family: its name, its help and its samples (labels and value).
+    type Family<'a> = (&'a str, &'a str, Vec<(Vec<(&'a str, &'a str)>, f64)>);
+
+    /// The page as the prometheus crate's encoder writes the same samples.
+    fn encoded(families: &[Family]) -> String {
+        let families: Vec<MetricFamily> = families
             .iter()
-            .flat_map(|(policy, record)| record.checks.iter().map(move |(id, v)| sample(&[("check", id), ("policy", policy)], *v)))
+            .map(|(name, help, samples)| {
+                let mut family = MetricFamily::default();
+                family.set_name((*name).into());
+                family.set_help((*help).into());
+                family.set_field_type(MetricType::GAUGE);
+                family.set_metric(
+                    samples
+                        .iter()
+                        .map(|(labels, value)| {
+                            let labels = labels
+                                .iter()
+                                .map(|(n, v)| {
+                                    let mut pair = LabelPair::default();
+                                    pair.set_name((*n).into());
+                                    pair.set_value((*v).into());
+                                    pair
+                                })
+                                .collect();
+                            let mut metric = Metric::from_label(labels);
+                            let mut gauge = Gauge::default();
+                            gauge.set_value(*value);
+                            metric.set_gauge(gauge);
+                            metric
+                        })
+                        .collect(),
+                );
+                family
+            })
             .collect();
-        emit(family(CHECK.0, CHECK.1, checks));
-        let looks = policies()
-            .iter()
-            .filter(|(_, record)| record.last_look > 0.0)
-            .map(|(policy, record)| sample_value(&[("policy", policy)], record.last_look))
-            .collect();
-        emit(family(LAST_LOOK.0, LAST_LOOK.1, looks));
-        let deletions = policies()
-            .iter()
-            .filter_map(|(policy, record)| record.key_deletion.as_ref().map(|(key, at)| sample_value(&[("key", key), ("policy", policy)], *at)))
-            .collect();
-        emit(family(KEY_DELETION.0, KEY_DELETION.1, deletions));
+        let mut buf = vec![];
+        TextEncoder::new().encode(&families, &mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn the_page_is_what_the_crates_encoder_writes() {
+        let key = "arn:aws:kms:us-east-1:111122223333:key/a\"b\\c\nd";
+        let expected = encoded(&[
+            (STATES[0].1, STATES[0].2, vec![(vec![("policy", "audit")], 1.0), (vec![("policy", "org")], 0.0)]),
+            (STATES[1].1, STATES[1].2, vec![(vec![("policy", "audit")], 0.0)]),
+            (STATES[2].1, STATES[2].2, vec![(vec![("policy", "paused")], 0.0)]),
+            (
+                CHECK.0,
+                CHECK.1,
+                vec![
+                    (vec![("check", "CT-MULTI-REGION"), ("policy", "audit")], 1.0),
+                    (vec![("check", "CT-LOG-VALIDATION"), ("policy", "audit")], 0.0),
+                    (vec![("check", "CT-MULTI-REGION"), ("policy", "org")], 0.0),
+                ],
+            ),
+            (LAST_LOOK.0, LAST_LOOK.1, vec![(vec![("policy", "audit")], 1_765_000_000.25)]),
+            (KEY_DELETION.0, KEY_DELETION.1, vec![(vec![("key", key), ("policy", "audit")], 1_766_000_000.0)]),
+        ]);
+        assert_eq!(page(&gauges(), usize::MAX).concat(), expected);
+    }
+
+    #[test]
+    fn a_page_written_a_policy_at_a_time_is_the_page_whole() {
+        let gauges = gauges();
+        let whole = page(&gauges, usize::MAX).concat();
+        let chunks = page(&gauges, 1);
+        assert!(chunks.len() > 8, "one chunk per policy and family: {chunks:?}");
+        assert_eq!(chunks.concat(), whole);
+    }
+
+    #[test]
+    fn policies_that_come_and_go_between_chunks_never_repeat_a_family() {
+        let gauges = gauges();
+        let mut cursor = Cursor::default();
+        let mut text = String::new();
+        gauges.write_next(&mut cursor, &mut text, 1);
+        // After "audit"'s readiness: one policy goes, one comes before it, one after it.
+        gauges.forget("org");
+        gauges.set("aaa", State::Ready, Some(true));
+        gauges.set("zzz", State::Ready, Some(true));
+        while !cursor.done() {
+            gauges.write_next(&mut cursor, &mut text, 1);
+        }
+        assert_eq!(text.matches(&format!("# TYPE {} gauge", STATES[0].1)).count(), 1, "{text}");
+        assert!(text.contains("trailwarden_policy_ready{policy=\"zzz\"} 1"), "{text}");
+        assert!(!text.contains("policy=\"org\""), "{text}");
     }
 }
