@@ -18,7 +18,8 @@ bench-heal:
 
 # The release controller at scale on a bed of its own (.bed-scale): converge time and AWS
 # calls by operation, steady-window calls per policy per resync (writes and AssumeRole
-# apart), RSS and idle CPU, event-path heal time at scale, RSS after deleting all but 2.
+# apart), RSS and idle CPU, event-path heal time at scale, RSS after deleting all but 2,
+# and the scale targets, each met or NOT MET.
 POLICIES ?= 1000
 ACCOUNTS ?= 250
 bench-scale:
