@@ -39,6 +39,9 @@ pub enum ClientError {
     Config(#[from] kube::config::InferConfigError),
     #[error("Kubernetes client: {0}")]
     Build(#[from] kube::Error),
+    /// kube's own client refuses it too in this build (no proxy feature): said, not ignored.
+    #[error("a proxy to the apiserver ({0}) is not supported: reach the apiserver directly")]
+    Proxy(String),
 }
 
 /// The client to the cluster this process runs in (or the kubeconfig's current context).
@@ -48,6 +51,9 @@ pub async fn connect() -> Result<Client, ClientError> {
 
 /// The client for `config`; see the module comment for how it differs from kube's default.
 pub fn build(config: Config, idle: IdleConnections) -> Result<Client, ClientError> {
+    if let Some(proxy) = &config.proxy_url {
+        return Err(ClientError::Proxy(proxy.to_string()));
+    }
     let mut plain = HttpConnector::new();
     plain.enforce_http(false);
     let mut connector = hyper_timeout::TimeoutConnector::new(config.rustls_https_connector_with_connector(plain)?);
@@ -68,4 +74,17 @@ pub fn build(config: Config, idle: IdleConnections) -> Result<Client, ClientErro
         .map_err(BoxError::from)
         .service(pool);
     Ok(Client::new(service, config.default_namespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxy_to_the_apiserver_is_refused_not_ignored() {
+        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        config.proxy_url = Some("http://proxy.example:3128".parse().unwrap());
+        let error = build(config, IdleConnections::DEFAULT).err().expect("refused");
+        assert!(error.to_string().contains("proxy.example:3128"), "{error}");
+    }
 }
