@@ -99,15 +99,11 @@ async fn rounds(
         // The round's turns are references, not the policies: a round over thousands of
         // trails takes minutes, and the policies deleted meanwhile must neither be walked
         // nor kept in memory until their turn.
-        let (verifying, turns) = {
-            let state = policies.state();
-            let verifying: HashSet<String> = state.iter().filter(|p| verified(p)).filter_map(|p| p.uid()).collect();
-            let turns: Vec<ObjectRef<TrailPolicy>> = state.iter().filter(|p| verified(p)).map(|p| ObjectRef::from_obj(&**p)).collect();
-            (verifying, turns)
-        };
+        let turns: Vec<ObjectRef<TrailPolicy>> = policies.state().iter().filter(|p| verified(p)).map(|p| ObjectRef::from_obj(&**p)).collect();
         // A policy gone, or no longer validating its logs: its record and series go.
+        let verifying: HashSet<&str> = turns.iter().filter_map(|turn| turn.extra.uid.as_deref()).collect();
         names.retain(|uid, name| {
-            let live = verifying.contains(uid);
+            let live = verifying.contains(uid.as_str());
             if !live {
                 options.metrics.forget(name);
                 kept.remove(uid);
@@ -118,7 +114,6 @@ async fn rounds(
         shrink_if_sparse(&mut names);
         shrink_if_sparse(&mut kept);
         shrink_if_sparse(&mut rechecked);
-        drop(verifying);
         for turn in turns {
             // The policy as it is at its turn.
             let Some(policy) = policies.get(&turn) else { continue };

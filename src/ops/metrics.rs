@@ -284,22 +284,21 @@ impl Metrics {
     /// per-policy gauges, a slice of policies at a time.
     pub fn page(&self) -> impl Iterator<Item = String> + Send + 'static {
         let registry = self.registry.clone();
+        let head = std::iter::once_with(move || {
+            let mut buf = Vec::new();
+            TextEncoder::new().encode(&registry.gather(), &mut buf).expect("text encoding");
+            String::from_utf8(buf).expect("prometheus text is UTF-8")
+        });
         let gauges = self.reconcile.gauges.clone();
-        let mut cursor: Option<Cursor> = None;
-        std::iter::from_fn(move || match &mut cursor {
-            None => {
-                let mut buf = Vec::new();
-                TextEncoder::new().encode(&registry.gather(), &mut buf).expect("text encoding");
-                cursor = Some(Cursor::default());
-                Some(String::from_utf8(buf).expect("prometheus text is UTF-8"))
-            }
-            Some(cursor) if cursor.done() => None,
-            Some(cursor) => {
+        let mut cursor = Cursor::default();
+        let policies = std::iter::from_fn(move || {
+            (!cursor.done()).then(|| {
                 let mut chunk = String::with_capacity(CHUNK + CHUNK / 8);
-                gauges.write_next(cursor, &mut chunk, CHUNK);
-                Some(chunk)
-            }
-        })
+                gauges.write_next(&mut cursor, &mut chunk, CHUNK);
+                chunk
+            })
+        });
+        head.chain(policies)
     }
 }
 
