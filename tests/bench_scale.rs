@@ -32,7 +32,7 @@ mod support;
 #[path = "bench/common.rs"]
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -578,14 +578,16 @@ async fn scale_benchmark() {
     println!("\n== bench-scale: {policies} policies over {accounts} accounts (release binary {bin})\n");
     println!("{}", t.render());
     let heal_p99 = (!heals.is_empty()).then(|| percentile(&heals, 0.99));
+    let account_regions: HashSet<(usize, &str)> = names.iter().map(|n| (account_of[n.as_str()], region_of[n.as_str()])).collect();
     let measured = Measured {
         policies,
         reads_per_resync: steady_calls.of(Kind::Read) as f64 / (p * resyncs),
+        reads_floor: read_floor(policies, account_regions.len()),
         writes_per_hour: (status_writes + event_writes) as f64 / (p * hours),
         heal_p99,
         rss_outside_converging_kib: after_steady.rss_kib.max(peak.hwm_kib),
-        rss_empty_kib: empty.rss_kib,
-        rss_after_deletes_kib: settled.rss_kib,
+        empty,
+        after_deletes: settled,
     };
     println!("Targets (issue 25), as measured in this run:\n");
     println!("{}", targets(&measured).render());
@@ -606,13 +608,15 @@ async fn scale_benchmark() {
 struct Measured {
     policies: usize,
     reads_per_resync: f64,
+    /// The fewest reads per policy a resync can make in this topology: see [`read_floor`].
+    reads_floor: f64,
     writes_per_hour: f64,
     heal_p99: Option<Duration>,
     /// The larger of the RSS at the end of the steady window and the peak from converging
     /// to the deletes.
     rss_outside_converging_kib: u64,
-    rss_empty_kib: u64,
-    rss_after_deletes_kib: u64,
+    empty: Memory,
+    after_deletes: Memory,
 }
 
 /// Each target of the scale issue, what this run measured and whether that meets it.
@@ -624,7 +628,18 @@ fn targets(m: &Measured) -> Table {
         "apiserver writes per policy per hour, idle minute <= 1",
         format!("{:.2}: {}", m.writes_per_hour, verdict(m.writes_per_hour <= 1.0)),
     );
-    t.row("reads per policy per resync, steady <= 1.2", format!("{:.2}: {}", m.reads_per_resync, verdict(m.reads_per_resync <= 1.2)));
+    let reads_met = m.reads_per_resync <= 1.2;
+    t.row(
+        "reads per policy per resync, steady <= 1.2",
+        if reads_met || m.reads_floor <= 1.2 {
+            format!("{:.2}: {}", m.reads_per_resync, verdict(reads_met))
+        } else {
+            format!(
+                "{:.2}: NOT MET; the floor here is {:.2} (a GetTrailStatus per trail, a DescribeTrails and a ListTags per account and home region)",
+                m.reads_per_resync, m.reads_floor
+            )
+        },
+    );
     if let Some(p99) = m.heal_p99.filter(|_| m.policies <= 1000) {
         t.row("event-path heal p99 <= 1 s (up to 1,000 policies)", format!("{}: {}", secs(p99), verdict(p99 <= Duration::from_secs(1))));
     }
@@ -637,12 +652,37 @@ fn targets(m: &Measured) -> Table {
         let over = m.rss_outside_converging_kib;
         t.row(format!("RSS outside convergence <= {bound} MiB at {} policies", m.policies), format!("{}: {}", mib(over), verdict(over <= bound * 1024)));
     }
-    let given_back = m.rss_after_deletes_kib * 5 <= m.rss_empty_kib * 6;
+    let (empty, after) = (m.empty, m.after_deletes);
+    let given_back = after.rss_kib * 5 <= empty.rss_kib * 6;
     t.row(
         "RSS after the deletes within 20 % of the empty start",
-        format!("{} against {}: {}", mib(m.rss_after_deletes_kib), mib(m.rss_empty_kib), verdict(given_back)),
+        format!("{} against {}: {}{}", mib(after.rss_kib), mib(empty.rss_kib), verdict(given_back), if given_back { String::new() } else { what_stays(&empty, &after) }),
     );
     t
+}
+
+/// What the resident size kept over the empty start is made of: the heap the controller
+/// still holds (at its last trim), the pages the allocator keeps around it (partly used
+/// ones, and stacks), and the binary's pages read in since.
+fn what_stays(empty: &Memory, after: &Memory) -> String {
+    let more = |a: u64, b: u64| mib(a.saturating_sub(b));
+    let held = match (after.heap_in_use_kib, empty.heap_in_use_kib) {
+        (Some(after_in_use), Some(empty_in_use)) => {
+            let allocator = after.anon_kib.saturating_sub(empty.anon_kib).saturating_sub(after_in_use.saturating_sub(empty_in_use));
+            format!("{} still in use, {} kept by the allocator", more(after_in_use, empty_in_use), mib(allocator))
+        }
+        _ => format!("{} heap and stacks", more(after.anon_kib, empty.anon_kib)),
+    };
+    format!("; {} more than at the start: {held}, {} more of the binary", more(after.rss_kib, empty.rss_kib), more(after.file_kib, empty.file_kib))
+}
+
+/// The fewest reads a resync makes per policy without giving up a check: whether a trail
+/// logs is only told by its own `GetTrailStatus`; its settings and tags come from one
+/// `DescribeTrails` and one `ListTags` (up to 20 trails a call) per account and region the
+/// trails are homed in. Five trails per account at most (a multi-region trail counts in
+/// every region), so at best 1 + 2/5 = 1.4.
+fn read_floor(policies: usize, account_regions: usize) -> f64 {
+    (policies + 2 * account_regions) as f64 / policies as f64
 }
 
 #[test]
@@ -650,21 +690,31 @@ fn targets_are_judged_on_the_figures() {
     let mut m = Measured {
         policies: 1000,
         reads_per_resync: 1.2,
+        reads_floor: read_floor(1000, 100),
         writes_per_hour: 0.5,
         heal_p99: Some(Duration::from_millis(900)),
         rss_outside_converging_kib: 48 * 1024,
-        rss_empty_kib: 20 * 1024,
-        rss_after_deletes_kib: 24 * 1024,
+        empty: Memory { rss_kib: 20 * 1024, hwm_kib: 20 * 1024, anon_kib: 4 * 1024, file_kib: 16 * 1024, heap_in_use_kib: Some(1024) },
+        after_deletes: Memory { rss_kib: 24 * 1024, hwm_kib: 40 * 1024, anon_kib: 7 * 1024, file_kib: 17 * 1024, heap_in_use_kib: Some(2 * 1024) },
     };
     let rendered = targets(&m).render();
     assert!(!rendered.contains("NOT MET"), "{rendered}");
     assert_eq!(rendered.matches(": met").count(), 5, "{rendered}");
     m.reads_per_resync = 1.21;
     m.rss_outside_converging_kib += 1;
-    m.rss_after_deletes_kib += 1;
+    m.after_deletes.rss_kib += 1;
     m.heal_p99 = Some(Duration::from_millis(1001));
     m.writes_per_hour = 1.01;
     assert_eq!(targets(&m).render().matches("NOT MET").count(), 5);
+    assert!(!targets(&m).render().contains("the floor here"), "a floor under the target is no excuse");
+    m.reads_floor = read_floor(1000, 500);
+    assert_eq!(m.reads_floor, 2.0, "a GetTrailStatus each, two reads per account and region shared by two");
+    assert!(targets(&m).render().contains("NOT MET; the floor here is 2.00"), "{}", targets(&m).render());
+    let rendered = targets(&m).render();
+    assert!(
+        rendered.contains("4.0 MiB more than at the start: 1.0 MiB still in use, 2.0 MiB kept by the allocator, 1.0 MiB more of the binary"),
+        "what stays over the empty start, told apart: {rendered}"
+    );
     m.policies = 3000;
     let rendered = targets(&m).render();
     assert!(!rendered.contains("RSS outside"), "no RSS bound is stated at 3,000: {rendered}");
