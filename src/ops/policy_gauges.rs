@@ -138,9 +138,10 @@ impl Default for PolicyGauges {
     }
 }
 
-/// Where a scrape of the per-policy gauges got to: the family being written and the last
-/// policy written of it. Policies added or removed between two chunks are seen or not,
-/// as between two families: a scrape was never one instant.
+/// Where a scrape of the per-policy gauges got to: the family being written (its place
+/// in the page, [`Family::at`]) and the last policy written of it. Policies added or
+/// removed between two chunks are seen or not, as between two families: a scrape was
+/// never one instant.
 #[derive(Debug, Default)]
 pub struct Cursor {
     family: usize,
@@ -148,13 +149,69 @@ pub struct Cursor {
     headed: bool,
 }
 
-/// The families: the states', then the checks', the last looks', the keys' deletions.
-const FAMILIES: usize = STATES.len() + 3;
-
 impl Cursor {
     /// Whether every family has been written.
     pub fn done(&self) -> bool {
-        self.family >= FAMILIES
+        Family::at(self.family).is_none()
+    }
+}
+
+/// A family of the page, in the order written: the states', the checks', the last
+/// looks', the keys' deletions.
+#[derive(Clone, Copy)]
+enum Family {
+    State(usize),
+    Check,
+    LastLook,
+    KeyDeletion,
+}
+
+impl Family {
+    /// The family at `index` in the page, none past the last.
+    fn at(index: usize) -> Option<Self> {
+        match index.checked_sub(STATES.len()) {
+            None => Some(Family::State(index)),
+            Some(0) => Some(Family::Check),
+            Some(1) => Some(Family::LastLook),
+            Some(2) => Some(Family::KeyDeletion),
+            Some(_) => None,
+        }
+    }
+
+    fn name_and_help(self) -> (&'static str, &'static str) {
+        match self {
+            Family::State(i) => (STATES[i].1, STATES[i].2),
+            Family::Check => CHECK,
+            Family::LastLook => LAST_LOOK,
+            Family::KeyDeletion => KEY_DELETION,
+        }
+    }
+
+    /// Hands each of the policy's samples of this family to `sample`: labels and value.
+    fn samples(self, policy: &str, record: &Record, mut sample: impl FnMut(&[(&str, &str)], f64)) {
+        let flag = |v: bool| if v { 1.0 } else { 0.0 };
+        match self {
+            Family::State(i) => {
+                if let Some(v) = record.states[i] {
+                    sample(&[("policy", policy)], flag(v));
+                }
+            }
+            Family::Check => {
+                for (id, v) in &record.checks {
+                    sample(&[("check", id), ("policy", policy)], flag(*v));
+                }
+            }
+            Family::LastLook => {
+                if record.last_look > 0.0 {
+                    sample(&[("policy", policy)], record.last_look);
+                }
+            }
+            Family::KeyDeletion => {
+                if let Some((key, at)) = &record.key_deletion {
+                    sample(&[("key", key), ("policy", policy)], *at);
+                }
+            }
+        }
     }
 }
 
@@ -167,67 +224,38 @@ impl PolicyGauges {
     /// held for one chunk, so a pass recording its gauges waits for a chunk, not the page.
     pub fn write_next(&self, cursor: &mut Cursor, out: &mut String, budget: usize) {
         let policies = self.policies.lock().expect("policy gauges lock");
-        while !cursor.done() {
-            let (name, help) = family_name(cursor.family);
+        while let Some(family) = Family::at(cursor.family) {
+            let (name, help) = family.name_and_help();
             let from = match &cursor.after {
                 Some(after) => Bound::Excluded(after.as_str()),
                 None => Bound::Unbounded,
             };
-            let family = cursor.family;
             for (policy, record) in policies.range::<str, _>((from, Bound::Unbounded)) {
-                let headed = &mut cursor.headed;
-                let mut line = |labels: &[(&str, &str)], value: f64| {
-                    if !*headed {
+                family.samples(policy, record, |labels, value| {
+                    if !cursor.headed {
                         // A family with no sample is left out, as the crate's own vectors do.
                         let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} gauge", escape(help, false));
-                        *headed = true;
+                        cursor.headed = true;
                     }
-                    out.push_str(name);
-                    for (i, (label, value)) in labels.iter().enumerate() {
-                        let _ = write!(out, "{}{label}=\"{}\"", if i == 0 { '{' } else { ',' }, escape(value, true));
-                    }
-                    let _ = writeln!(out, "}} {value}");
-                };
-                let flag = |v: bool| if v { 1.0 } else { 0.0 };
-                match family.checked_sub(STATES.len()) {
-                    None => {
-                        if let Some(v) = record.states[family] {
-                            line(&[("policy", policy)], flag(v));
-                        }
-                    }
-                    Some(0) => {
-                        for (id, v) in &record.checks {
-                            line(&[("check", id), ("policy", policy)], flag(*v));
-                        }
-                    }
-                    Some(1) => {
-                        if record.last_look > 0.0 {
-                            line(&[("policy", policy)], record.last_look);
-                        }
-                    }
-                    _ => {
-                        if let Some((key, at)) = &record.key_deletion {
-                            line(&[("key", key), ("policy", policy)], *at);
-                        }
-                    }
-                }
+                    write_sample(out, name, labels, value);
+                });
                 if out.len() >= budget {
                     cursor.after = Some(policy.clone());
                     return;
                 }
             }
-            *cursor = Cursor { family: family + 1, after: None, headed: false };
+            *cursor = Cursor { family: cursor.family + 1, after: None, headed: false };
         }
     }
 }
 
-fn family_name(family: usize) -> (&'static str, &'static str) {
-    match family.checked_sub(STATES.len()) {
-        None => (STATES[family].1, STATES[family].2),
-        Some(0) => CHECK,
-        Some(1) => LAST_LOOK,
-        _ => KEY_DELETION,
+/// One sample line: `name{label="value",…} value`.
+fn write_sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    for (i, (label, value)) in labels.iter().enumerate() {
+        let _ = write!(out, "{}{label}=\"{}\"", if i == 0 { '{' } else { ',' }, escape(value, true));
     }
+    let _ = writeln!(out, "}} {value}");
 }
 
 /// The text format's escaping: a backslash and a newline always, a double quote in a
