@@ -629,17 +629,13 @@ fn targets(m: &Measured) -> Table {
         format!("{:.2}: {}", m.writes_per_hour, verdict(m.writes_per_hour <= 1.0)),
     );
     let reads_met = m.reads_per_resync <= 1.2;
-    t.row(
-        "reads per policy per resync, steady <= 1.2",
-        if reads_met || m.reads_floor <= 1.2 {
-            format!("{:.2}: {}", m.reads_per_resync, verdict(reads_met))
-        } else {
-            format!(
-                "{:.2}: NOT MET; the floor here is {:.2} (a GetTrailStatus per trail, a DescribeTrails and a ListTags per account and home region)",
-                m.reads_per_resync, m.reads_floor
-            )
-        },
-    );
+    // A floor over the target is the reason it is missed; one under it excuses nothing.
+    let why = if reads_met || m.reads_floor <= 1.2 {
+        String::new()
+    } else {
+        format!("; the floor here is {:.2} (a GetTrailStatus per trail, a DescribeTrails and a ListTags per account and home region)", m.reads_floor)
+    };
+    t.row("reads per policy per resync, steady <= 1.2", format!("{:.2}: {}{why}", m.reads_per_resync, verdict(reads_met)));
     if let Some(p99) = m.heal_p99.filter(|_| m.policies <= 1000) {
         t.row("event-path heal p99 <= 1 s (up to 1,000 policies)", format!("{}: {}", secs(p99), verdict(p99 <= Duration::from_secs(1))));
     }
@@ -654,10 +650,8 @@ fn targets(m: &Measured) -> Table {
     }
     let (empty, after) = (m.empty, m.after_deletes);
     let given_back = after.rss_kib * 5 <= empty.rss_kib * 6;
-    t.row(
-        "RSS after the deletes within 20 % of the empty start",
-        format!("{} against {}: {}{}", mib(after.rss_kib), mib(empty.rss_kib), verdict(given_back), if given_back { String::new() } else { what_stays(&empty, &after) }),
-    );
+    let why = if given_back { String::new() } else { what_stays(&empty, &after) };
+    t.row("RSS after the deletes within 20 % of the empty start", format!("{} against {}: {}{why}", mib(after.rss_kib), mib(empty.rss_kib), verdict(given_back)));
     t
 }
 
@@ -709,8 +703,8 @@ fn targets_are_judged_on_the_figures() {
     assert!(!targets(&m).render().contains("the floor here"), "a floor under the target is no excuse");
     m.reads_floor = read_floor(1000, 500);
     assert_eq!(m.reads_floor, 2.0, "a GetTrailStatus each, two reads per account and region shared by two");
-    assert!(targets(&m).render().contains("NOT MET; the floor here is 2.00"), "{}", targets(&m).render());
     let rendered = targets(&m).render();
+    assert!(rendered.contains("NOT MET; the floor here is 2.00"), "{rendered}");
     assert!(
         rendered.contains("4.0 MiB more than at the start: 1.0 MiB still in use, 2.0 MiB kept by the allocator, 1.0 MiB more of the binary"),
         "what stays over the empty start, told apart: {rendered}"
